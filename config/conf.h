@@ -1,0 +1,107 @@
+/*
+ * conf: the loaded configuration — one validated, immutable, refcounted
+ * model of breaktime.conf that breaktimed, breaktime-sensor and the
+ * breaktime command all load the same way.
+ *
+ * Lifetime: conf_load() returns a conf with one reference. Every holder
+ * (a worker, a connection) takes its own with conf_ref() and drops it with
+ * conf_unref(); the last unref frees it. Nothing in a struct conf changes
+ * after conf_load() returns, so any thread may read it without locks.
+ *
+ * Errors: every problem is reported as "file:line: what is wrong" in a
+ * struct conf_errors; a file with any error yields no conf at all (nothing
+ * is half-applied).
+ */
+#ifndef BREAKTIME_CONF_H
+#define BREAKTIME_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netaddr.h"
+
+struct conf_errors {
+	char **msgs;
+	size_t n, cap;
+};
+
+void conf_errors_add(struct conf_errors *e, const char *file, unsigned line,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void conf_errors_print(const struct conf_errors *e, void *stream /* FILE * */);
+void conf_errors_free(struct conf_errors *e);
+
+/* [proxy]: read by proxy/; defaults in conf_proxy.c and doc/breaktime.conf.5 */
+struct conf_proxy {
+	struct sockaddr_any *listen;
+	size_t n_listen;
+	unsigned workers;
+	struct cidr *allow_clients;
+	size_t n_allow_clients;
+	uint16_t *connect_ports;
+	size_t n_connect_ports;
+	unsigned header_timeout_ms;
+	unsigned idle_timeout_ms;
+	unsigned upstream_timeout_ms;
+	unsigned connect_timeout_ms;
+	unsigned tunnel_idle_timeout_ms;
+	unsigned sni_timeout_ms;
+	unsigned pool_idle_timeout_ms;
+	unsigned shutdown_grace_ms;
+	unsigned dns_timeout_ms;
+	unsigned max_connections;
+	unsigned max_connections_per_client;
+	unsigned pool_per_origin;
+	size_t max_header_bytes;
+	size_t max_uri_bytes;
+	size_t tunnel_buffer_bytes;   /* per direction, back-pressure watermark */
+	bool allow_loopback_upstream;
+	char **dns_servers;           /* "ADDR" or "ADDR:PORT" / "[ADDR]:PORT" */
+	size_t n_dns_servers;
+	char *hosts_file;             /* NULL: none beyond /etc/hosts */
+	char *visible_hostname;       /* in Via and on the proxy's own pages */
+	char *user;                   /* drop privileges to this user after bind; NULL: stay */
+};
+
+enum log_other { LOG_OTHER_NONE, LOG_OTHER_COUNTS, LOG_OTHER_HOSTS };
+
+/* [store]: read by logger/ */
+struct conf_store {
+	char *database;
+	unsigned retention_days;
+	char *access_log;             /* NULL: none */
+	enum log_other log_other;
+	size_t active_bytes;
+};
+
+struct policy; /* config/policy.h: the policy model (issue: policy model) */
+
+struct conf {
+	int refs;                     /* atomic */
+	char *path;
+	struct conf_proxy proxy;
+	struct conf_store store;
+	struct policy *policy;        /* NULL until the policy model is loaded */
+};
+
+/* Load and validate; NULL with errors filled on any problem. */
+struct conf *conf_load(const char *path, struct conf_errors *errs);
+/* The same from memory (tests, fuzzing); name is used in messages. */
+struct conf *conf_load_string(const char *text, const char *name, struct conf_errors *errs);
+
+struct conf *conf_ref(struct conf *c);
+void conf_unref(struct conf *c);
+
+/* Value parsers shared by the section handlers (0 or -1). */
+int conf_parse_duration_ms(const char *s, unsigned *ms);   /* "30s", "10m", "250ms", "2h", "1d" */
+int conf_parse_size(const char *s, size_t *bytes);         /* "64k", "2KiB", "1M", "4096" */
+int conf_parse_bool(const char *s, bool *b);               /* yes/no true/false on/off 1/0 */
+int conf_parse_uint(const char *s, unsigned long max, unsigned long *v);
+
+/* Split a comma/space separated list in place; returns the count, fills at most max. */
+size_t conf_split_list(char *s, char **items, size_t max);
+
+/* For "did you mean": the closest of candidates within a small edit distance, or NULL. */
+const char *conf_suggest(const char *word, const char *const *candidates);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * http_head: strict parsing of HTTP/1.x request and response heads
+ * (RFC 9110, RFC 9112) for a forward proxy, and the chunked-body framing
+ * decoder. This is the first code that touches untrusted bytes from clients
+ * and origins: it must reject every ambiguity that could desynchronise us
+ * from the peer (request smuggling), never read past `len`, and never
+ * allocate.
+ *
+ * Pure functions: no I/O, no allocation, no globals; safe on any thread.
+ * Parsed strings point into the caller's buffer, which must outlive the
+ * struct (the caller keeps the head linear while it uses them).
+ */
+#ifndef BREAKTIME_HTTP_HEAD_H
+#define BREAKTIME_HTTP_HEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hostname.h"
+
+#define HTTP_MAX_HEADERS 128
+
+struct http_header {
+	const char *name;
+	size_t name_len;
+	const char *value;     /* leading and trailing OWS removed */
+	size_t value_len;
+};
+
+enum http_body {
+	HTTP_BODY_NONE,        /* no body */
+	HTTP_BODY_LENGTH,      /* content_length bytes */
+	HTTP_BODY_CHUNKED,     /* chunked framing, decode with struct chunk_decoder */
+	HTTP_BODY_CLOSE,       /* responses only: until the origin closes */
+};
+
+enum http_target_form {
+	HTTP_FORM_ORIGIN,      /* "/path?q" : the proxy's own pages */
+	HTTP_FORM_ABSOLUTE,    /* "http://host[:port]/path" : forward */
+	HTTP_FORM_AUTHORITY,   /* "host:port" : CONNECT only */
+	HTTP_FORM_ASTERISK,    /* "*" : OPTIONS only */
+};
+
+struct http_request {
+	const char *method;
+	size_t method_len;
+	bool is_connect, is_head;
+	const char *target;    /* as received */
+	size_t target_len;
+	enum http_target_form form;
+	int version_minor;     /* HTTP/1.0 or HTTP/1.1 */
+	/* absolute-form (scheme http only) and authority-form: */
+	char host[HOSTNAME_MAX + 1];  /* normalised (hostname_normalise) */
+	enum host_kind host_kind;
+	uint16_t port;
+	const char *path;      /* absolute-form: origin-form part, "/" when empty; origin-form: target */
+	size_t path_len;
+	struct http_header headers[HTTP_MAX_HEADERS];
+	size_t n_headers;
+	enum http_body body;
+	uint64_t content_length;
+	bool keep_alive;       /* from the version and Connection */
+	bool expect_continue;  /* Expect: 100-continue */
+	bool upgrade_websocket;/* Connection: upgrade + Upgrade: websocket (GET, HTTP/1.1) */
+};
+
+struct http_response {
+	int version_minor;
+	int status;            /* 100..999 */
+	const char *reason;
+	size_t reason_len;
+	struct http_header headers[HTTP_MAX_HEADERS];
+	size_t n_headers;
+	enum http_body body;
+	uint64_t content_length;
+	bool keep_alive;       /* may the origin connection be reused after this response */
+	bool upgrade;          /* 101 Switching Protocols */
+};
+
+/*
+ * Find the end of a head: returns the length of the head including the final
+ * CRLFCRLF, or 0 when it is not complete in buf[0..len). Does not validate.
+ */
+size_t http_head_length(const char *buf, size_t len);
+
+/*
+ * Parse a complete request head buf[0..len) (len from http_head_length).
+ * Returns 0, or the HTTP status the proxy must answer with:
+ *   400 malformed: bad request line, invalid token or target, bare CR or
+ *       bare LF, obs-fold, whitespace before a colon, Content-Length together
+ *       with Transfer-Encoding, repeated or differing or invalid
+ *       Content-Length, Transfer-Encoding other than a final "chunked",
+ *       missing Host in HTTP/1.1 origin-form, a CONNECT target that is not
+ *       host:port, non-http scheme in absolute-form, a host that does not
+ *       normalise
+ *   414 request target longer than max_uri
+ *   431 more than HTTP_MAX_HEADERS fields
+ *   501 Transfer-Encoding other than chunked (a coding we do not know)
+ *   505 a version other than HTTP/1.0 or HTTP/1.1
+ */
+int http_parse_request(const char *buf, size_t len, size_t max_uri, struct http_request *req);
+
+/*
+ * Parse a complete response head. request_was_head and request_was_connect
+ * decide the framing (RFC 9112 section 6.3). Returns 0 or -1 (the proxy
+ * answers 502 and closes the origin connection).
+ */
+int http_parse_response(const char *buf, size_t len, bool request_was_head,
+			struct http_response *resp);
+
+/* Case-insensitive header lookup; NULL when absent. */
+const struct http_header *http_find_header(const struct http_header *h, size_t n,
+					   const char *name);
+/* Does a comma-separated header value contain token (case-insensitive)? */
+bool http_value_has_token(const char *value, size_t len, const char *token);
+
+/*
+ * Hop-by-hop: Connection, Proxy-Connection, Keep-Alive, TE, Trailer,
+ * Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate, and
+ * every header named in a Connection header of the same message.
+ * (Transfer-Encoding is hop-by-hop for a proxy that re-frames; we forward
+ * bodies byte for byte so the caller re-adds it when it relays chunked.)
+ */
+bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *all, size_t n);
+
+/* ---- chunked transfer coding (RFC 9112 section 7.1) ---- */
+
+enum chunk_result {
+	CHUNK_MORE,            /* all of the input was consumed; feed more */
+	CHUNK_DONE,            /* the body ended; *consumed bytes belong to it */
+	CHUNK_ERROR,           /* invalid: answer 400 (request) or 502 (response) */
+};
+
+struct chunk_decoder {
+	int state;
+	uint64_t remaining;    /* bytes left in the current chunk's data */
+	size_t line_len;       /* bytes in the current size or trailer line */
+	unsigned trailers;     /* trailer fields seen */
+	uint64_t data_bytes;   /* payload bytes seen so far */
+};
+
+void chunk_decoder_init(struct chunk_decoder *d);
+/*
+ * Validate the next n bytes of a chunked body. *consumed is set to how many
+ * bytes belong to the body (all n unless CHUNK_DONE, when the rest belongs
+ * to the next message). The proxy forwards the consumed bytes verbatim.
+ * Rejects: sizes that are not hex or overflow 2^62, a size or extension line
+ * over 4096 bytes, bare CR or LF, data not followed by CRLF, more than 64
+ * trailer fields or a trailer line over 4096 bytes.
+ */
+enum chunk_result chunk_decoder_feed(struct chunk_decoder *d, const char *p, size_t n,
+				     size_t *consumed);
+
+#endif

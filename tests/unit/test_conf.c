@@ -1,0 +1,158 @@
+/* Unit tests: the configuration loader's [proxy] and [store] sections and its errors. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+
+static struct conf *load(const char *text, struct conf_errors *e)
+{
+	memset(e, 0, sizeof(*e));
+	return conf_load_string(text, "t.conf", e);
+}
+
+START_TEST(test_defaults)
+{
+	struct conf_errors e;
+	struct conf *c = load("", &e);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->proxy.n_listen, 1);
+	ck_assert_uint_eq(c->proxy.n_connect_ports, 1);
+	ck_assert_uint_eq(c->proxy.connect_ports[0], 443);
+	ck_assert(!c->proxy.allow_loopback_upstream);
+	ck_assert_uint_eq(c->store.log_other, LOG_OTHER_COUNTS);
+	ck_assert_uint_eq(c->store.retention_days, 180);
+	conf_unref(c);
+	conf_errors_free(&e);
+}
+END_TEST
+
+START_TEST(test_values)
+{
+	struct conf_errors e;
+	struct conf *c = load("[proxy]\n"
+			      "listen = 127.0.0.1:3128, [::1]:3128\n"
+			      "workers = 2\n"
+			      "connect_ports = 443 8443\n"
+			      "header_timeout = 250ms\n"
+			      "idle_timeout = 2m\n"
+			      "max_header_size = 32k\n"
+			      "allow_loopback_upstream = yes\n"
+			      "[store]\n"
+			      "retention = 30d\n"
+			      "log_other = none\n", &e);
+	ck_assert_msg(c != NULL, "%s", e.n ? e.msgs[0] : "");
+	ck_assert_uint_eq(c->proxy.n_listen, 2);
+	ck_assert_uint_eq(c->proxy.workers, 2);
+	ck_assert_uint_eq(c->proxy.n_connect_ports, 2);
+	ck_assert_uint_eq(c->proxy.connect_ports[1], 8443);
+	ck_assert_uint_eq(c->proxy.header_timeout_ms, 250);
+	ck_assert_uint_eq(c->proxy.idle_timeout_ms, 120000);
+	ck_assert_uint_eq(c->proxy.max_header_bytes, 32768);
+	ck_assert(c->proxy.allow_loopback_upstream);
+	ck_assert_uint_eq(c->store.retention_days, 30);
+	ck_assert_uint_eq(c->store.log_other, LOG_OTHER_NONE);
+	conf_unref(c);
+	conf_errors_free(&e);
+}
+END_TEST
+
+/* Each bad file: the exact first error message, with its line. */
+static const struct {
+	const char *text;
+	const char *error;
+} bad[] = {
+	{"[proxy]\nlisten = 127.0.0.1\n", "t.conf:2: listen: `127.0.0.1` is not ADDRESS:PORT (IPv6 in brackets: [::1]:3128)"},
+	{"[proxy]\n\n\nworkrs = 2\n", "t.conf:4: unknown key `workrs` in [proxy]: did you mean `workers`?"},
+	{"[proxy]\nheader_timeout = soon\n", "t.conf:2: header_timeout: `soon` is not a duration (like 250ms, 30s, 10m, 1h)"},
+	{"[proxy]\nconnect_ports = 443, 0\n", "t.conf:2: connect_ports: `0` is not a port number"},
+	{"[proxy]\nallow_clients = 10.0.0.0/33\n", "t.conf:2: allow_clients: `10.0.0.0/33` is not an address or ADDRESS/BITS"},
+	{"[prxy]\nworkers = 1\n", "t.conf:2: unknown section [prxy]: did you mean [proxy]?"},
+	{"workers = 1\n", "t.conf:1: `workers` is outside any [section]"},
+	{"[proxy]\nthis is not ini\n", "t.conf:2: syntax error (expected `key = value` or `[section]`)"},
+	{"[store]\nlog_other = some\n", "t.conf:2: log_other: `some` is not none, counts or hosts"},
+	{"[store]\nretention = 36h\n", "t.conf:2: retention: `36h` is not a number of days (like 180d)"},
+	{"[proxy]\nallow_loopback_upstream = maybe\n", "t.conf:2: allow_loopback_upstream: `maybe` is not yes or no"},
+};
+
+START_TEST(test_errors)
+{
+	struct conf_errors e;
+	struct conf *c = load(bad[_i].text, &e);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_ge(e.n, 1);
+	ck_assert_str_eq(e.msgs[0], bad[_i].error);
+	conf_errors_free(&e);
+}
+END_TEST
+
+START_TEST(test_all_errors_listed)
+{
+	struct conf_errors e;
+	struct conf *c = load("[proxy]\nworkers = x\nlisten = nope\n[store]\nlog_other = y\n", &e);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(e.n, 3);
+	ck_assert(strncmp(e.msgs[0], "t.conf:2:", 9) == 0);
+	ck_assert(strncmp(e.msgs[1], "t.conf:3:", 9) == 0);
+	ck_assert(strncmp(e.msgs[2], "t.conf:5:", 9) == 0);
+	conf_errors_free(&e);
+}
+END_TEST
+
+START_TEST(test_long_line)
+{
+	/* longer than inih's default 200-byte line buffer */
+	char text[8192];
+	strcpy(text, "[proxy]\nallow_clients = ");
+	for (int i = 0; i < 200; i++)
+		sprintf(text + strlen(text), "10.%d.0.0/16, ", i);
+	strcat(text, "\nworkers = 3\n");
+	struct conf_errors e;
+	struct conf *c = load(text, &e);
+	ck_assert_msg(c != NULL, "%s", e.n ? e.msgs[0] : "");
+	ck_assert_uint_eq(c->proxy.n_allow_clients, 200);
+	ck_assert_uint_eq(c->proxy.workers, 3);
+	conf_unref(c);
+	conf_errors_free(&e);
+}
+END_TEST
+
+START_TEST(test_parsers)
+{
+	unsigned ms;
+	size_t sz;
+	ck_assert_int_eq(conf_parse_duration_ms("10m", &ms), 0);
+	ck_assert_uint_eq(ms, 600000);
+	ck_assert_int_eq(conf_parse_duration_ms("1d", &ms), 0);
+	ck_assert_uint_eq(ms, 86400000);
+	ck_assert_int_eq(conf_parse_duration_ms("-1s", &ms), -1);
+	ck_assert_int_eq(conf_parse_duration_ms("5y", &ms), -1);
+	ck_assert_int_eq(conf_parse_duration_ms("99999999d", &ms), -1);
+	ck_assert_int_eq(conf_parse_size("2KiB", &sz), 0);
+	ck_assert_uint_eq(sz, 2048);
+	ck_assert_int_eq(conf_parse_size("1M", &sz), 0);
+	ck_assert_uint_eq(sz, 1048576);
+	ck_assert_int_eq(conf_parse_size("k", &sz), -1);
+	ck_assert_str_eq(conf_suggest("alowance", (const char *const[]){"allowance", "members", NULL}), "allowance");
+	ck_assert_ptr_null(conf_suggest("zzzzzz", (const char *const[]){"allowance", NULL}));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_values);
+	tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof(bad) / sizeof(bad[0])));
+	tcase_add_test(tc, test_all_errors_listed);
+	tcase_add_test(tc, test_long_line);
+	tcase_add_test(tc, test_parsers);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
