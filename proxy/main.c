@@ -1,7 +1,282 @@
+/*
+ * main: the breaktimed process — options, configuration, binding the
+ * listeners (before privileges are dropped), starting the workers, then
+ * the main thread's own small event loop for signals:
+ *   SIGTERM/SIGINT  stop accepting; in-flight requests finish within
+ *                   shutdown_grace; then exit 0
+ *   SIGHUP          reload the configuration: a bad file is refused with
+ *                   file:line and the old one keeps serving; log files reopen
+ *   SIGUSR1         reopen log files (logrotate)
+ * fatal() is used only here and only before the loops start.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "build_config.h"
-int main(void)
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "log.h"
+#include "proxy.h"
+
+static const char *conf_path = SYSCONFDIR "/breaktime/breaktime.conf";
+static struct event_base *main_base;
+
+static void notify(const char *state)
 {
-	printf("breaktimed %s\n", BREAKTIME_VERSION);
+#if HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+/* libevent's own messages (evdns: "nameserver failed") go through our log, with priorities. */
+static void on_libevent_log(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG: log_debug("libevent: %s", msg); break;
+	case EVENT_LOG_MSG: log_info("libevent: %s", msg); break;
+	case EVENT_LOG_WARN: log_warn("libevent: %s", msg); break;
+	default: log_err("libevent: %s", msg); break;
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: breaktimed [-c FILE] [-t] [-v] [-d]\n"
+		"  -c FILE  configuration (default %s)\n"
+		"  -t       check the configuration and exit (0 good, 1 bad)\n"
+		"  -v       log one line per completed request or tunnel\n"
+		"  -d       debug logging (one line per closed connection, with its reason)\n"
+		"  -V       print the version\n",
+		SYSCONFDIR "/breaktime/breaktime.conf");
+}
+
+static struct conf *load_or_report(const char *path)
+{
+	struct conf_errors errs = {0};
+	struct conf *c = conf_load(path, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		log_err("%s", errs.msgs[i]);
+	conf_errors_free(&errs);
+	return c;
+}
+
+static int bind_one(struct sockaddr_any *sa)
+{
+	int fd = socket(sa->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	char text[64];
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (sa->u.sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, &sa->u.sa, sa->len) < 0 || listen(fd, 1024) < 0) {
+		log_err("cannot listen on %s: %s",
+			sockaddr_ntop_port(&sa->u.sa, text, sizeof(text)), strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (sockaddr_port(&sa->u.sa) == 0) {
+		/* port 0: the kernel chose; every worker's socket uses the same port */
+		sa->len = sizeof(sa->u.ss);
+		getsockname(fd, &sa->u.sa, &sa->len);
+	}
+	return fd;
+}
+
+static void drop_privileges(const char *user)
+{
+	if (!user || geteuid() != 0)
+		return;
+	struct passwd *pw = getpwnam(user);
+	if (!pw)
+		fatal("user %s: no such user", user);
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0)
+		fatal("cannot drop privileges to %s: %s", user, strerror(errno));
+	if (setuid(0) == 0)
+		fatal("privileges could be regained after dropping them to %s", user);
+	log_info("running as %s", user);
+}
+
+static bool same_listeners(const struct conf *a, const struct conf *b)
+{
+	if (a->proxy.n_listen != b->proxy.n_listen || a->proxy.workers != b->proxy.workers)
+		return false;
+	for (size_t i = 0; i < a->proxy.n_listen; i++)
+		if (!sockaddr_equal(&a->proxy.listen[i].u.sa, &b->proxy.listen[i].u.sa))
+			return false;
+	return true;
+}
+
+static void reload(void)
+{
+	notify("RELOADING=1");
+	log_notice("reloading %s", conf_path);
+	struct conf *c = load_or_report(conf_path);
+	if (!c) {
+		log_err("reload refused: the configuration above has errors; the running one stays");
+	} else {
+		struct conf *old = server_conf_get();
+		if (!same_listeners(old, c))
+			log_warn("listen and workers changes take effect at the next restart");
+		conf_unref(old);
+		server_conf_set(c);
+		log_notice("configuration reloaded");
+	}
+	store_reopen(server.store);
+	notify("READY=1");
+}
+
+static void stop(void)
+{
+	if (server.stopping)
+		return;
+	server.stopping = true;
+	notify("STOPPING=1");
+	struct conf *c = server_conf_get();
+	log_notice("stopping: finishing in-flight requests (up to %u ms)", c->proxy.shutdown_grace_ms);
+	for (unsigned i = 0; i < server.n_workers; i++)
+		worker_post_stop(server.workers[i], c->proxy.shutdown_grace_ms);
+	conf_unref(c);
+	event_base_loopexit(main_base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		stop();
+		break;
+	case SIGHUP:
+		reload();
+		break;
+	case SIGUSR1:
+		store_reopen(server.store);
+		break;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	bool check_only = false;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:tvdVh")) != -1) {
+		switch (opt) {
+		case 'c': conf_path = optarg; break;
+		case 't': check_only = true; break;
+		case 'v': server.verbose = true; break;
+		case 'd': log_set_level(LOG_DEBUG); break;
+		case 'V': printf("breaktimed %s\n", BREAKTIME_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct conf *conf = load_or_report(conf_path);
+	if (!conf)
+		return 1;
+	if (check_only) {
+		fprintf(stderr, "%s: configuration ok\n", conf_path);
+		conf_unref(conf);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(on_libevent_log);
+	server.conf = conf;
+
+	unsigned n_workers = conf->proxy.workers;
+	if (n_workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		n_workers = n > 0 ? (unsigned)n : 1;
+	}
+	size_t n_listen = conf->proxy.n_listen;
+	server.listen = calloc(n_listen, sizeof(*server.listen));
+	memcpy(server.listen, conf->proxy.listen, n_listen * sizeof(*server.listen));
+	server.n_listen = n_listen;
+	int *fds = calloc(n_listen * n_workers, sizeof(int));
+	for (size_t l = 0; l < n_listen; l++) {
+		for (unsigned w = 0; w < n_workers; w++) {
+			int fd = bind_one(&server.listen[l]);
+			if (fd < 0)
+				return 1;
+			fds[w * n_listen + l] = fd;
+		}
+		char text[64];
+		log_info("listening on %s",
+			 sockaddr_ntop_port(&server.listen[l].u.sa, text, sizeof(text)));
+	}
+	server_collect_local_addrs();
+
+	server.store = store_open(conf, server.verbose);
+	if (!server.store)
+		fatal("cannot open the store");
+	drop_privileges(conf->proxy.user);
+
+	main_base = event_base_new();
+	if (!main_base)
+		fatal("cannot create the main event loop");
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+	struct event *sigev[4];
+	for (int i = 0; i < 4; i++) {
+		sigev[i] = evsignal_new(main_base, sigs[i], on_signal, NULL);
+		event_add(sigev[i], NULL);
+	}
+
+	server.n_workers = n_workers;
+	server.workers = calloc(n_workers, sizeof(*server.workers));
+	for (unsigned w = 0; w < n_workers; w++) {
+		server.workers[w] = worker_create(w, fds + w * n_listen, n_listen);
+		if (!server.workers[w])
+			fatal("cannot create worker %u", w);
+	}
+	free(fds);
+	for (unsigned w = 0; w < n_workers; w++)
+		if (worker_start(server.workers[w]) < 0)
+			fatal("cannot start worker %u", w);
+
+	notify("READY=1");
+	log_info("ready: %u workers, configuration %s", n_workers, conf_path);
+
+	event_base_dispatch(main_base);
+
+	for (unsigned w = 0; w < n_workers; w++)
+		worker_join(server.workers[w]);
+	for (unsigned w = 0; w < n_workers; w++)
+		worker_destroy(server.workers[w]);
+	free(server.workers);
+	store_close(server.store);
+	for (int i = 0; i < 4; i++)
+		event_free(sigev[i]);
+	event_base_free(main_base);
+	server_conf_set(NULL);
+	free(server.listen);
+	free(server.local_addrs);
+	log_info("stopped");
 	return 0;
 }

@@ -1,0 +1,976 @@
+/*
+ * conn: one client connection of breaktimed, from accept to close.
+ *
+ * DESIGN. A connection reads one request head at a time (CS_HEAD), parses
+ * it strictly, asks enforce.c for a decision, then either answers itself
+ * (errors, blocks, its own pages), opens a tunnel (CONNECT, tunnel.c), or
+ * forwards: resolve and connect (upstream.c, possibly a pooled connection),
+ * send a rewritten head, relay the request body by its framing while the
+ * response head and body come back (CS_FORWARD). Bodies are moved between
+ * evbuffers without copying, validated by their framing (Content-Length or
+ * chunked, never guessed), with back-pressure: one side stops reading while
+ * the other side's output is above the high watermark.
+ *
+ * Pipelining: once a request's body has been read, the client side stops
+ * reading; the next request waits in the input buffer (or the kernel) until
+ * the current response is complete, so responses leave in request order.
+ *
+ * Runs on its worker's loop thread only: no blocking calls here.
+ * Every path out goes through conn_close(), which frees both ends and
+ * submits the record of an unfinished exchange.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+static void conn_on_client_read(struct bufferevent *bev, void *arg);
+static void conn_on_client_write(struct bufferevent *bev, void *arg);
+static void conn_on_client_event(struct bufferevent *bev, short what, void *arg);
+static void conn_on_upstream_read(struct bufferevent *bev, void *arg);
+static void conn_on_upstream_write(struct bufferevent *bev, void *arg);
+static void conn_on_upstream_event(struct bufferevent *bev, short what, void *arg);
+static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
+static void conn_finish_exchange(struct conn *c);
+
+uint64_t conn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+size_t conn_high_watermark(const struct conn *c)
+{
+	return c->conf->proxy.tunnel_buffer_bytes;
+}
+
+struct worker *conn_worker(struct conn *c)
+{
+	return c->w;
+}
+
+struct conf *conn_conf(struct conn *c)
+{
+	return c->conf;
+}
+
+static void timer_start(struct conn *c, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(c->timer, &tv);
+}
+
+static void reset_exchange(struct conn *c)
+{
+	c->start_us = 0;
+	c->bytes_up = c->bytes_down = 0;
+	c->status = 0;
+	c->method[0] = c->host[0] = c->sni[0] = c->uri[0] = '\0';
+	c->port = 0;
+	memset(&c->decision, 0, sizeof(c->decision));
+	if (c->replay) {
+		evbuffer_free(c->replay);
+		c->replay = NULL;
+	}
+	c->req_body = c->resp_body = HTTP_BODY_NONE;
+	c->req_remaining = c->resp_remaining = 0;
+	c->head_started = c->is_connect = c->is_head = c->ws_upgrade = 0;
+	c->req_done = c->resp_head_done = c->resp_done = 0;
+	c->up_keep_alive = c->up_reused = c->retried = c->recorded = 0;
+}
+
+/* Waiting for the next request: idle timeout until its first byte. */
+static void wait_for_head(struct conn *c)
+{
+	c->state = CS_HEAD;
+	reset_exchange(c);
+	timer_start(c, c->conf->proxy.idle_timeout_ms);
+	bufferevent_setwatermark(c->client, EV_READ, 0, 0);
+	bufferevent_enable(c->client, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
+		bufferevent_trigger(c->client, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+}
+
+struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sockaddr *peer,
+			 socklen_t peerlen)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->conf = server_conf_get();
+	memcpy(&c->peer.u.ss, peer, peerlen);
+	c->peer.len = peerlen;
+	c->client = bufferevent_socket_new(worker_base(w), fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(worker_base(w), conn_on_timer, c);
+	if (!c->client || !c->timer) {
+		if (c->client)
+			bufferevent_free(c->client);
+		else
+			evutil_closesocket(fd);
+		if (c->timer)
+			event_free(c->timer);
+		conf_unref(c->conf);
+		free(c);
+		return NULL;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bufferevent_setcb(c->client, conn_on_client_read, conn_on_client_write,
+			  conn_on_client_event, c);
+	worker_conn_opened(w, c);
+	wait_for_head(c);
+	return c;
+}
+
+void conn_record(struct conn *c, enum record_kind kind, const char *close_reason)
+{
+	struct record r;
+
+	if (c->recorded || c->start_us == 0)
+		return;
+	c->recorded = 1;
+	memset(&r, 0, sizeof(r));
+	r.kind = kind;
+	r.source = RECORD_SOURCE_PROXY;
+	r.start_us = c->start_us;
+	int64_t d = (wall_us() - c->start_us) / 1000;
+	r.duration_ms = d < 0 ? 0 : (uint32_t)d;
+	r.client = c->peer;
+	memcpy(r.method, c->method, sizeof(r.method));
+	memcpy(r.host, c->host, sizeof(r.host));
+	r.port = c->port;
+	memcpy(r.sni, c->sni, sizeof(r.sni));
+	memcpy(r.uri, c->uri, sizeof(r.uri));
+	r.status = c->status;
+	r.bytes_up = c->bytes_up;
+	r.bytes_down = c->bytes_down;
+	r.close_reason = close_reason;
+	r.verdict = c->decision.verdict;
+	r.reason = c->decision.reason;
+	memcpy(r.platform, c->decision.platform, sizeof(r.platform));
+	memcpy(r.category, c->decision.category, sizeof(r.category));
+	store_submit(server.store, &r);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	char peer[64];
+
+	if (!c->recorded && c->start_us) {
+		enum record_kind k = c->is_connect || c->ws_upgrade ? RECORD_TUNNEL : RECORD_REQUEST;
+		if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0)
+			k = RECORD_BLOCKED;
+		conn_record(c, k, reason);
+	}
+	log_debug("close %s requests=%u reason=%s",
+		  sockaddr_ntop_port(&c->peer.u.sa, peer, sizeof(peer)), c->requests, reason);
+	if (c->pending)
+		upstream_cancel(c->pending);
+	if (c->up)
+		bufferevent_free(c->up);
+	bufferevent_free(c->client);
+	event_free(c->timer);
+	if (c->replay)
+		evbuffer_free(c->replay);
+	worker_conn_closed(c->w, c);
+	conf_unref(c->conf);
+	free(c);
+}
+
+void conn_close_if_idle(struct conn *c)
+{
+	if (c->state == CS_HEAD && !c->head_started &&
+	    evbuffer_get_length(bufferevent_get_input(c->client)) == 0)
+		conn_close(c, "shutdown");
+}
+
+/* Flush what is queued for the client, then close. */
+static void close_after_flush(struct conn *c, const char *reason)
+{
+	(void)reason;
+	c->state = CS_CLOSING;
+	evtimer_del(c->timer);
+	if (c->pending) {
+		upstream_cancel(c->pending);
+		c->pending = NULL;
+	}
+	if (c->up) {
+		bufferevent_free(c->up);
+		c->up = NULL;
+	}
+	bufferevent_disable(c->client, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0) {
+		conn_close(c, reason);
+		return;
+	}
+	/* the write callback closes once the output is empty; bound the wait */
+	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
+	bufferevent_enable(c->client, EV_WRITE);
+	timer_start(c, 10000);
+}
+
+void conn_reply_error(struct conn *c, int status, const char *detail, const char *reason)
+{
+	c->status = status;
+	size_t before = evbuffer_get_length(bufferevent_get_output(c->client));
+	pages_error(bufferevent_get_output(c->client), c->conf, status, pages_reason(status),
+		    detail, false);
+	c->bytes_down += evbuffer_get_length(bufferevent_get_output(c->client)) - before;
+	if (c->start_us) {
+		enum record_kind k = RECORD_REQUEST;
+		if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0)
+			k = RECORD_BLOCKED;
+		else if (c->is_connect)
+			k = RECORD_TUNNEL;
+		conn_record(c, k, reason);
+	}
+	close_after_flush(c, reason);
+}
+
+/* ---- building heads ---- */
+
+static void add_header_line(struct evbuffer *out, const struct http_header *h)
+{
+	evbuffer_add(out, h->name, h->name_len);
+	evbuffer_add(out, ": ", 2);
+	evbuffer_add(out, h->value, h->value_len);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void add_authority(struct evbuffer *out, const struct conn *c, uint16_t default_port)
+{
+	if (c->host_kind == HOST_IPV6)
+		evbuffer_add_printf(out, "[%s]", c->host);
+	else
+		evbuffer_add(out, c->host, strlen(c->host));
+	if (c->port != default_port)
+		evbuffer_add_printf(out, ":%u", c->port);
+}
+
+/* The head we send to the origin: origin-form, our Host, hop-by-hop removed, Via added. */
+static struct evbuffer *build_upstream_head(struct conn *c, const struct http_request *req)
+{
+	struct evbuffer *out = evbuffer_new();
+	int minor = req->version_minor; /* an HTTP/1.0 client gets an HTTP/1.0 exchange: no chunked */
+
+	evbuffer_add(out, req->method, req->method_len);
+	evbuffer_add(out, " ", 1);
+	evbuffer_add(out, req->path, req->path_len);
+	evbuffer_add_printf(out, " HTTP/1.%d\r\nHost: ", minor);
+	add_authority(out, c, 80);
+	evbuffer_add(out, "\r\n", 2);
+	for (size_t i = 0; i < req->n_headers; i++) {
+		const struct http_header *h = &req->headers[i];
+		if (h->name_len == 4 && strncasecmp(h->name, "host", 4) == 0)
+			continue;
+		if (http_is_hop_by_hop(h, req->headers, req->n_headers))
+			continue;
+		add_header_line(out, h);
+	}
+	if (req->body == HTTP_BODY_CHUNKED)
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	if (req->upgrade_websocket) {
+		const struct http_header *u = http_find_header(req->headers, req->n_headers, "upgrade");
+		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %.*s\r\n",
+				    (int)u->value_len, u->value);
+	} else if (minor == 0) {
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	}
+	evbuffer_add_printf(out, "Via: 1.%d %s\r\n\r\n", req->version_minor,
+			    c->conf->proxy.visible_hostname);
+	return out;
+}
+
+static void build_client_head(struct conn *c, const struct http_response *resp,
+			      struct evbuffer *out, bool final)
+{
+	evbuffer_add_printf(out, "HTTP/1.1 %d ", resp->status);
+	evbuffer_add(out, resp->reason, resp->reason_len);
+	evbuffer_add(out, "\r\n", 2);
+	for (size_t i = 0; i < resp->n_headers; i++) {
+		const struct http_header *h = &resp->headers[i];
+		if (http_is_hop_by_hop(h, resp->headers, resp->n_headers))
+			continue;
+		add_header_line(out, h);
+	}
+	if (resp->upgrade) {
+		const struct http_header *u = http_find_header(resp->headers, resp->n_headers, "upgrade");
+		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %.*s\r\n",
+				    u ? (int)u->value_len : 9, u ? u->value : "websocket");
+	} else if (final) {
+		if (resp->body == HTTP_BODY_CHUNKED)
+			evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+		if (!c->client_keep)
+			evbuffer_add_printf(out, "Connection: close\r\n");
+		else if (c->client_v10)
+			evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+	}
+	evbuffer_add_printf(out, "Via: 1.%d %s\r\n\r\n", resp->version_minor,
+			    c->conf->proxy.visible_hostname);
+}
+
+/* ---- request heads ---- */
+
+static bool port_allowed(const struct conf *conf, uint16_t port)
+{
+	for (size_t i = 0; i < conf->proxy.n_connect_ports; i++)
+		if (conf->proxy.connect_ports[i] == port)
+			return true;
+	return false;
+}
+
+static void copy_trunc(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	if (srclen >= dstlen)
+		srclen = dstlen - 1;
+	memcpy(dst, src, srclen);
+	dst[srclen] = '\0';
+}
+
+static bool is_blocked(const struct conn *c)
+{
+	return c->decision.verdict && strcmp(c->decision.verdict, "block") == 0;
+}
+
+static void blocked_reply(struct conn *c)
+{
+	char detail[256];
+	snprintf(detail, sizeof(detail),
+		 "Access to %s (%s) is not allowed now: %s.", c->host,
+		 c->decision.platform[0] ? c->decision.platform : "this site",
+		 c->decision.reason ? c->decision.reason : "policy");
+	conn_reply_error(c, 403, detail, "blocked");
+}
+
+/* Own pages: origin-form requests are never relayed. */
+static void serve_own_page(struct conn *c, const struct http_request *req, size_t head_len)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	struct evbuffer *out = bufferevent_get_output(c->client);
+
+	evbuffer_drain(in, head_len);
+	c->bytes_up = head_len;
+	if (req->body != HTTP_BODY_NONE) {
+		conn_reply_error(c, 405, "The proxy's own pages take no request body.", "own-page");
+		return;
+	}
+	c->client_keep = req->keep_alive && !worker_stopping(c->w);
+	size_t before = evbuffer_get_length(out);
+	bool get = (req->method_len == 3 && memcmp(req->method, "GET", 3) == 0) || req->is_head;
+	if (get && req->path_len == 1 && req->path[0] == '/') {
+		c->status = 200;
+		pages_status(out, c->conf, c->client_keep, req->is_head);
+	} else {
+		c->status = 404;
+		pages_error(out, c->conf, 404, "Not Found",
+			    "This is a proxy: configure it as your browser's HTTP proxy "
+			    "instead of visiting it.", c->client_keep);
+	}
+	c->bytes_down = evbuffer_get_length(out) - before;
+	conn_record(c, RECORD_REQUEST, "own-page");
+	if (c->client_keep)
+		wait_for_head(c);
+	else
+		close_after_flush(c, "own-page");
+}
+
+static void start_forward(struct conn *c, const struct http_request *req, size_t head_len)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+
+	c->replay = build_upstream_head(c, req);
+	evbuffer_drain(in, head_len);
+	c->bytes_up = head_len;
+	c->req_body = req->body;
+	c->req_remaining = req->content_length;
+	chunk_decoder_init(&c->req_chunk);
+	if (req->body == HTTP_BODY_NONE)
+		c->req_done = 1;
+	c->state = CS_UPSTREAM;
+	bufferevent_disable(c->client, EV_READ);
+	c->pending = upstream_open(c, c->host, c->host_kind, c->port, !c->ws_upgrade);
+}
+
+static void start_connect(struct conn *c, size_t head_len)
+{
+	evbuffer_drain(bufferevent_get_input(c->client), head_len);
+	c->bytes_up = head_len;
+	if (!port_allowed(c->conf, c->port)) {
+		c->decision.verdict = "block";
+		c->decision.reason = "port";
+		conn_reply_error(c, 403, "CONNECT is only allowed to the configured ports.",
+				 "connect-port");
+		return;
+	}
+	c->state = CS_UPSTREAM;
+	bufferevent_disable(c->client, EV_READ);
+	c->pending = upstream_open(c, c->host, c->host_kind, c->port, false);
+}
+
+/* Parse and dispatch one complete head of head_len bytes at the front of the input. */
+static void handle_head(struct conn *c, size_t head_len)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	struct http_request req;
+	const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)head_len);
+
+	evtimer_del(c->timer);
+	c->requests++;
+	__atomic_add_fetch(&server.requests, 1, __ATOMIC_RELAXED);
+	c->start_us = wall_us();
+	int rc = http_parse_request(data, head_len, c->conf->proxy.max_uri_bytes, &req);
+	if (rc != 0) {
+		/* what we could read of the request line, for the record */
+		const char *sp = memchr(data, ' ', head_len < 24 ? head_len : 24);
+		if (sp)
+			copy_trunc(c->method, sizeof(c->method), data, (size_t)(sp - data));
+		evbuffer_drain(in, head_len);
+		conn_reply_error(c, rc, "The request is malformed or ambiguous and was refused.",
+				 "bad-request");
+		return;
+	}
+	copy_trunc(c->method, sizeof(c->method), req.method, req.method_len);
+	c->client_v10 = req.version_minor == 0;
+	c->req_keep_alive = req.keep_alive;
+	c->is_head = req.is_head;
+	c->is_connect = req.is_connect;
+	c->ws_upgrade = req.upgrade_websocket;
+
+	if (req.form == HTTP_FORM_ORIGIN || req.form == HTTP_FORM_ASTERISK) {
+		if (req.form == HTTP_FORM_ASTERISK) {
+			evbuffer_drain(in, head_len);
+			conn_reply_error(c, 400, "OPTIONS * is not meaningful for a proxy.", "bad-request");
+			return;
+		}
+		serve_own_page(c, &req, head_len);
+		return;
+	}
+	memcpy(c->host, req.host, sizeof(c->host));
+	c->host_kind = req.host_kind;
+	c->port = req.port;
+	if (req.is_connect) {
+		snprintf(c->uri, sizeof(c->uri), "%s:%u", c->host, c->port);
+	} else {
+		int n = snprintf(c->uri, sizeof(c->uri), "http://");
+		size_t hl = strlen(c->host);
+		if (c->host_kind == HOST_IPV6)
+			n += snprintf(c->uri + n, sizeof(c->uri) - (size_t)n, "[%s]", c->host);
+		else if ((size_t)n + hl < sizeof(c->uri))
+			n += snprintf(c->uri + n, sizeof(c->uri) - (size_t)n, "%s", c->host);
+		if (c->port != 80 && (size_t)n < sizeof(c->uri))
+			n += snprintf(c->uri + n, sizeof(c->uri) - (size_t)n, ":%u", c->port);
+		if ((size_t)n < sizeof(c->uri))
+			copy_trunc(c->uri + n, sizeof(c->uri) - (size_t)n, req.path, req.path_len);
+	}
+
+	enforce_decide(c, c->host, NULL, &c->decision);
+	if (is_blocked(c)) {
+		evbuffer_drain(in, head_len);
+		blocked_reply(c);
+		return;
+	}
+	if (req.is_connect)
+		start_connect(c, head_len);
+	else
+		start_forward(c, &req, head_len);
+}
+
+static void read_heads(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	const struct conf_proxy *p = &c->conf->proxy;
+
+	/* RFC 9112 2.2: ignore empty lines before a request line */
+	for (;;) {
+		size_t len = evbuffer_get_length(in);
+		if (len == 0)
+			return;
+		unsigned char two[2];
+		evbuffer_copyout(in, two, len >= 2 ? 2 : 1);
+		if (two[0] == '\n' || (two[0] == '\r' && len >= 2 && two[1] == '\n'))
+			evbuffer_drain(in, two[0] == '\n' ? 1 : 2);
+		else if (two[0] == '\r' && len < 2)
+			return;
+		else
+			break;
+	}
+	if (!c->head_started) {
+		c->head_started = 1;
+		timer_start(c, p->header_timeout_ms);
+	}
+	size_t len = evbuffer_get_length(in);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (end.pos < 0) {
+		struct evbuffer_ptr eol = evbuffer_search(in, "\r\n", 2, NULL);
+		size_t line_max = p->max_uri_bytes + 64;
+		if ((eol.pos < 0 && len > line_max) || (eol.pos >= 0 && (size_t)eol.pos > line_max)) {
+			c->start_us = wall_us();
+			conn_reply_error(c, 414, "The request target is too long.", "uri-too-long");
+		} else if (len > p->max_header_bytes) {
+			c->start_us = wall_us();
+			conn_reply_error(c, 431, "The request header block is too large.", "header-too-large");
+		}
+		return;
+	}
+	size_t head_len = (size_t)end.pos + 4;
+	if (head_len > p->max_header_bytes) {
+		c->start_us = wall_us();
+		struct evbuffer_ptr eol = evbuffer_search(in, "\r\n", 2, NULL);
+		if ((size_t)eol.pos > p->max_uri_bytes + 64)
+			conn_reply_error(c, 414, "The request target is too long.", "uri-too-long");
+		else
+			conn_reply_error(c, 431, "The request header block is too large.", "header-too-large");
+		return;
+	}
+	handle_head(c, head_len);
+}
+
+/* ---- bodies ---- */
+
+/*
+ * Move the body bytes that belong to the current message from src to dst
+ * according to its framing. Returns 1 when the body is complete, 0 when more
+ * is needed, -1 on a framing error. *moved is how many bytes moved.
+ */
+static int relay_body(struct evbuffer *src, struct evbuffer *dst, enum http_body kind,
+		      uint64_t *remaining, struct chunk_decoder *dec, size_t *moved)
+{
+	size_t avail = evbuffer_get_length(src);
+
+	*moved = 0;
+	switch (kind) {
+	case HTTP_BODY_NONE:
+		return 1;
+	case HTTP_BODY_LENGTH: {
+		size_t n = avail < *remaining ? avail : (size_t)*remaining;
+		if (n)
+			evbuffer_remove_buffer(src, dst, n);
+		*remaining -= n;
+		*moved = n;
+		return *remaining == 0;
+	}
+	case HTTP_BODY_CLOSE:
+		if (avail)
+			evbuffer_add_buffer(dst, src);
+		*moved = avail;
+		return 0;
+	case HTTP_BODY_CHUNKED: {
+		struct evbuffer_iovec vec[16];
+		size_t total = 0;
+		enum chunk_result r = CHUNK_MORE;
+		while (total < avail) {
+			struct evbuffer_ptr pos;
+			evbuffer_ptr_set(src, &pos, total, EVBUFFER_PTR_SET);
+			int nv = evbuffer_peek(src, -1, &pos, vec, 16);
+			if (nv <= 0)
+				break;
+			if (nv > 16)
+				nv = 16;
+			for (int i = 0; i < nv; i++) {
+				size_t used = 0;
+				r = chunk_decoder_feed(dec, vec[i].iov_base, vec[i].iov_len, &used);
+				total += used;
+				if (r != CHUNK_MORE)
+					break;
+			}
+			if (r != CHUNK_MORE)
+				break;
+		}
+		if (r == CHUNK_ERROR)
+			return -1;
+		if (total)
+			evbuffer_remove_buffer(src, dst, total);
+		*moved = total;
+		return r == CHUNK_DONE;
+	}
+	}
+	return -1;
+}
+
+/* Client -> origin: the request body. */
+static void pump_request_body(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	struct evbuffer *out = bufferevent_get_output(c->up);
+	size_t moved;
+
+	if (c->req_done)
+		return;
+	int r = relay_body(in, out, c->req_body, &c->req_remaining, &c->req_chunk, &moved);
+	c->bytes_up += moved;
+	if (r < 0) {
+		conn_reply_error(c, 400, "The request body's chunked framing is invalid.", "bad-chunked");
+		return;
+	}
+	if (r == 1) {
+		c->req_done = 1;
+		bufferevent_disable(c->client, EV_READ);
+		if (c->resp_done)
+			conn_finish_exchange(c);
+		return;
+	}
+	if (evbuffer_get_length(out) >= conn_high_watermark(c)) {
+		bufferevent_disable(c->client, EV_READ);
+		bufferevent_setwatermark(c->up, EV_WRITE, conn_high_watermark(c) / 2, 0);
+	} else if (!c->client_eof) {
+		bufferevent_enable(c->client, EV_READ);
+	}
+}
+
+/* Origin -> client: response heads and body. */
+static void pump_response(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->up);
+	struct evbuffer *out = bufferevent_get_output(c->client);
+
+	while (!c->resp_head_done) {
+		size_t len = evbuffer_get_length(in);
+		if (len == 0)
+			return;
+		if (c->replay) {
+			/* the origin answered: no retry from here on */
+			evbuffer_free(c->replay);
+			c->replay = NULL;
+		}
+		struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+		if (end.pos < 0) {
+			if (len > c->conf->proxy.max_header_bytes)
+				conn_reply_error(c, 502, "The origin's response head is too large.", "bad-response");
+			return;
+		}
+		size_t head_len = (size_t)end.pos + 4;
+		if (head_len > c->conf->proxy.max_header_bytes) {
+			conn_reply_error(c, 502, "The origin's response head is too large.", "bad-response");
+			return;
+		}
+		struct http_response resp;
+		const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)head_len);
+		if (http_parse_response(data, head_len, c->is_head, &resp) < 0) {
+			conn_reply_error(c, 502, "The origin sent an invalid response.", "bad-response");
+			return;
+		}
+		size_t before = evbuffer_get_length(out);
+		if (resp.status < 200 && resp.status != 101) {
+			/* interim (100 Continue, 103 Early Hints): HTTP/1.0 clients never see them */
+			if (!c->client_v10)
+				build_client_head(c, &resp, out, false);
+			evbuffer_drain(in, head_len);
+			c->bytes_down += evbuffer_get_length(out) - before;
+			continue;
+		}
+		if (resp.status == 101) {
+			if (!c->ws_upgrade) {
+				conn_reply_error(c, 502, "The origin switched protocols unasked.", "bad-response");
+				return;
+			}
+			c->status = 101;
+			build_client_head(c, &resp, out, true);
+			evbuffer_drain(in, head_len);
+			c->bytes_down += evbuffer_get_length(out) - before;
+			c->resp_head_done = 1;
+			tunnel_splice(c);
+			return;
+		}
+		if (c->ws_upgrade) {
+			/* the origin declined the upgrade: an ordinary response, then close */
+			c->ws_upgrade = 0;
+			c->req_keep_alive = 0;
+		}
+		c->status = resp.status;
+		c->resp_body = resp.body;
+		c->resp_remaining = resp.content_length;
+		chunk_decoder_init(&c->resp_chunk);
+		c->up_keep_alive = resp.keep_alive;
+		c->client_keep = c->req_keep_alive && resp.body != HTTP_BODY_CLOSE &&
+				 !worker_stopping(c->w) && !c->client_eof;
+		const struct http_header *ct = http_find_header(resp.headers, resp.n_headers, "content-type");
+		(void)ct;
+		build_client_head(c, &resp, out, true);
+		evbuffer_drain(in, head_len);
+		c->bytes_down += evbuffer_get_length(out) - before;
+		c->resp_head_done = 1;
+		if (resp.body == HTTP_BODY_NONE)
+			c->resp_done = 1;
+	}
+	if (!c->resp_done) {
+		size_t moved;
+		int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunk, &moved);
+		c->bytes_down += moved;
+		if (r < 0) {
+			/* the head is already out: all we can do is cut the connection */
+			conn_close(c, "bad-response-chunked");
+			return;
+		}
+		if (r == 1)
+			c->resp_done = 1;
+	}
+	if (c->resp_done) {
+		if (c->req_done || !c->client_eof)
+			conn_finish_exchange(c);
+		return;
+	}
+	if (evbuffer_get_length(out) >= conn_high_watermark(c)) {
+		bufferevent_disable(c->up, EV_READ);
+		bufferevent_setwatermark(c->client, EV_WRITE, conn_high_watermark(c) / 2, 0);
+	}
+}
+
+/* The response is complete: record, recycle the origin, and go on or close. */
+static void conn_finish_exchange(struct conn *c)
+{
+	if (!c->req_done) {
+		/* the origin answered before the whole body arrived (an early
+		 * 413, a 417, or no 100 Continue): the rest of the body cannot be
+		 * told from the next request, so neither side can be reused */
+		c->client_keep = 0;
+		c->up_keep_alive = 0;
+	}
+	conn_record(c, RECORD_REQUEST, "done");
+	if (c->up) {
+		if (c->up_keep_alive && evbuffer_get_length(bufferevent_get_input(c->up)) == 0 &&
+		    !worker_stopping(c->w)) {
+			struct bufferevent *up = c->up;
+			c->up = NULL;
+			upstream_release(c->w, c->host, c->port, up);
+		} else {
+			bufferevent_free(c->up);
+			c->up = NULL;
+		}
+	}
+	if (c->client_keep && !worker_stopping(c->w)) {
+		if (evbuffer_get_length(bufferevent_get_output(c->client)) >= conn_high_watermark(c)) {
+			/* let the client drain before we read its next request */
+			c->state = CS_HEAD;
+			reset_exchange(c);
+			bufferevent_disable(c->client, EV_READ);
+			bufferevent_setwatermark(c->client, EV_WRITE, conn_high_watermark(c) / 2, 0);
+			timer_start(c, c->conf->proxy.idle_timeout_ms);
+			return;
+		}
+		wait_for_head(c);
+	} else {
+		close_after_flush(c, "done");
+	}
+}
+
+/* ---- upstream ready (from upstream.c) ---- */
+
+void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, int status,
+			 const char *why)
+{
+	c->pending = NULL;
+	if (!bev) {
+		conn_reply_error(c, status, why, status == 504 ? "connect-timeout" :
+				 status == 403 ? "destination-refused" : "upstream-failed");
+		return;
+	}
+	c->up = bev;
+	c->up_reused = reused;
+	bufferevent_setcb(bev, conn_on_upstream_read, conn_on_upstream_write,
+			  conn_on_upstream_event, c);
+	if (c->is_connect) {
+		struct evbuffer *out = bufferevent_get_output(c->client);
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		evbuffer_add(out, ok, sizeof(ok) - 1);
+		c->bytes_down += sizeof(ok) - 1;
+		c->status = 200;
+		tunnel_peek(c);
+		return;
+	}
+	struct timeval tv = {c->conf->proxy.upstream_timeout_ms / 1000,
+			     (c->conf->proxy.upstream_timeout_ms % 1000) * 1000};
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	struct evbuffer *out = bufferevent_get_output(bev);
+	if (reused) {
+		/* keep the head until the origin answers, to retry on a stale pooled connection */
+		size_t n = evbuffer_get_length(c->replay);
+		evbuffer_add(out, evbuffer_pullup(c->replay, -1), n);
+	} else {
+		evbuffer_add_buffer(out, c->replay);
+		evbuffer_free(c->replay);
+		c->replay = NULL;
+	}
+	c->state = CS_FORWARD;
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (!c->req_done) {
+		bufferevent_enable(c->client, EV_READ);
+		pump_request_body(c);
+	}
+}
+
+/* ---- callbacks ---- */
+
+static void conn_on_client_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	switch (c->state) {
+	case CS_HEAD:
+		read_heads(c);
+		break;
+	case CS_FORWARD:
+		pump_request_body(c);
+		break;
+	case CS_PEEK:
+	case CS_TUNNEL:
+		/* tunnel.c installs its own callbacks */
+		break;
+	case CS_UPSTREAM:
+	case CS_CLOSING:
+		bufferevent_disable(bev, EV_READ);
+		break;
+	}
+}
+
+static void conn_on_client_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CS_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_close(c, "done");
+		return;
+	}
+	/* the client drained below the low watermark: resume the origin */
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	if (c->state == CS_FORWARD && c->up && !c->resp_done)
+		bufferevent_enable(c->up, EV_READ);
+	else if (c->state == CS_HEAD && !(bufferevent_get_enabled(bev) & EV_READ))
+		wait_for_head(c);
+}
+
+static void conn_on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & BEV_EVENT_EOF) {
+		c->client_eof = 1;
+		if (c->state == CS_FORWARD && c->req_done) {
+			/* a half-closed client still gets its response, then we close */
+			c->client_keep = 0;
+			return;
+		}
+		if (c->state == CS_HEAD && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+			conn_close(c, "client-eof-mid-head");
+			return;
+		}
+		conn_close(c, c->state == CS_HEAD ? "client-closed" : "client-eof");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		conn_close(c, "client-error");
+		return;
+	}
+}
+
+static void conn_on_upstream_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	(void)bev;
+	pump_response(c);
+}
+
+static void conn_on_upstream_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	/* below the low watermark: resume reading the request body */
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	if (c->state == CS_FORWARD && !c->req_done && !c->client_eof)
+		bufferevent_enable(c->client, EV_READ);
+}
+
+static void retry_fresh(struct conn *c)
+{
+	bufferevent_free(c->up);
+	c->up = NULL;
+	c->retried = 1;
+	c->state = CS_UPSTREAM;
+	c->bytes_up = 0;
+	log_debug("retrying %s on a fresh connection after a stale pooled one", c->host);
+	c->pending = upstream_open(c, c->host, c->host_kind, c->port, false);
+}
+
+static void conn_on_upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		c->up_eof = 1;
+		if (c->resp_head_done && c->resp_body == HTTP_BODY_CLOSE) {
+			/* close-delimited body: the origin's close is the end */
+			pump_response(c);
+			c->resp_done = 1;
+			c->up_keep_alive = 0;
+			c->client_keep = 0;
+			conn_finish_exchange(c);
+			return;
+		}
+		if (!c->resp_head_done) {
+			/* a pooled connection the origin closed meanwhile: retry once
+			 * if nothing of the response came and the request is replayable */
+			if (c->up_reused && c->replay && !c->retried && c->req_body == HTTP_BODY_NONE &&
+			    evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+				retry_fresh(c);
+				return;
+			}
+			conn_reply_error(c, 502, (what & BEV_EVENT_ERROR) ?
+					 "The origin reset the connection." :
+					 "The origin closed the connection without a response.",
+					 "upstream-closed");
+			return;
+		}
+		conn_close(c, "upstream-eof-mid-body");
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (!c->resp_head_done)
+			conn_reply_error(c, 504, "The origin did not answer in time.", "upstream-timeout");
+		else
+			conn_close(c, "upstream-timeout");
+	}
+}
+
+static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)fd;
+	(void)what;
+
+	switch (c->state) {
+	case CS_HEAD:
+		if (!c->head_started) {
+			conn_close(c, "idle-timeout");
+		} else {
+			c->start_us = wall_us();
+			conn_reply_error(c, 408, "The request head did not arrive in time.", "header-timeout");
+		}
+		break;
+	case CS_CLOSING:
+		conn_close(c, "flush-timeout");
+		break;
+	case CS_PEEK:
+		tunnel_peek_timeout(c);
+		break;
+	default:
+		break;
+	}
+}

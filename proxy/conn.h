@@ -1,0 +1,88 @@
+/*
+ * conn.h: struct conn, shared by conn.c, tunnel.c and upstream.c only.
+ * A conn owns both of its ends (client and upstream bufferevents), its
+ * timer and its configuration reference; conn_close() frees them all and
+ * submits the final record. A callback returns right after calling it.
+ *
+ * Memory matters: an idle tunnel is a conn plus two bufferevents, so the
+ * per-request parse state lives on the stack, not here.
+ */
+#ifndef BREAKTIME_CONN_H
+#define BREAKTIME_CONN_H
+
+#include "http_head.h"
+#include "proxy.h"
+#include "sni.h"
+
+enum conn_state {
+	CS_HEAD,        /* waiting for (the rest of) a request head */
+	CS_UPSTREAM,    /* resolving or connecting to the origin */
+	CS_FORWARD,     /* request forwarded; relaying bodies and the response */
+	CS_PEEK,        /* CONNECT: 200 sent, waiting for the ClientHello */
+	CS_TUNNEL,      /* splicing bytes both ways (CONNECT or websocket) */
+	CS_CLOSING,     /* flushing the last bytes to the client, then close */
+};
+
+struct conn {
+	struct worker *w;
+	struct conf *conf;              /* reference held from accept to close */
+	struct bufferevent *client;
+	struct bufferevent *up;
+	struct upstream_req *pending;   /* resolve/connect in progress */
+	struct event *timer;            /* header, idle or ClientHello timeout */
+	struct conn *next, *prev;       /* the worker's list */
+	struct sockaddr_any peer;
+	enum conn_state state;
+	unsigned requests;              /* requests begun on this connection */
+
+	/* the current exchange (request + response, or tunnel) */
+	int64_t start_us;
+	uint64_t bytes_up, bytes_down;
+	int status;
+	char method[24];
+	char host[HOSTNAME_MAX + 1];
+	enum host_kind host_kind;
+	uint16_t port;
+	char sni[HOSTNAME_MAX + 1];
+	char uri[256];
+	struct decision_hook decision;
+	struct evbuffer *replay;        /* upstream request head, until the response starts */
+
+	enum http_body req_body;
+	uint64_t req_remaining;
+	struct chunk_decoder req_chunk;
+	enum http_body resp_body;
+	uint64_t resp_remaining;
+	struct chunk_decoder resp_chunk;
+
+	unsigned head_started : 1;      /* first byte of a head seen: header_timeout runs */
+	unsigned is_connect : 1;
+	unsigned is_head : 1;
+	unsigned client_v10 : 1;
+	unsigned req_keep_alive : 1;
+	unsigned ws_upgrade : 1;
+	unsigned req_done : 1;
+	unsigned resp_head_done : 1;
+	unsigned resp_done : 1;
+	unsigned up_keep_alive : 1;     /* the origin allows reuse after this response */
+	unsigned client_keep : 1;       /* keep the client connection after this response */
+	unsigned up_reused : 1;
+	unsigned retried : 1;
+	unsigned client_eof : 1;
+	unsigned up_eof : 1;
+	unsigned client_shut : 1;       /* we shut down our write side to the client */
+	unsigned up_shut : 1;
+	unsigned counted : 1;           /* holds a per-client slot */
+	unsigned recorded : 1;          /* the exchange's record was submitted */
+	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
+};
+
+/* conn.c helpers used by tunnel.c */
+void conn_record(struct conn *c, enum record_kind kind, const char *close_reason);
+void conn_reply_error(struct conn *c, int status, const char *detail, const char *reason);
+uint64_t conn_now_ms(void);
+/* tunnel.c: the ClientHello did not come within sni_timeout */
+void tunnel_peek_timeout(struct conn *c);
+size_t conn_high_watermark(const struct conn *c);
+
+#endif

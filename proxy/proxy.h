@@ -1,0 +1,162 @@
+/*
+ * proxy.h: the module map of breaktimed.
+ *
+ *   main.c      process: options, configuration, binding, privileges,
+ *               signals, reload, graceful stop, readiness
+ *   server.c    what all workers share: the current configuration, the
+ *               connection counters, the per-client limits, the store
+ *   worker.c    one thread and one event_base per worker: listeners,
+ *               accept and its limits, resolver, upstream pool, commands
+ *   conn.c      one client connection: request heads, relaying requests
+ *               and responses, pipelining, records; conn_close() is the
+ *               only exit
+ *   upstream.c  resolve, check and connect to origins; the idle pool
+ *   tunnel.c    CONNECT and websocket: ClientHello peek, byte splice with
+ *               back-pressure, half-close, idle timeout
+ *   pages.c     responses the proxy writes itself (errors, status page)
+ *   enforce.c   the hook where every request and tunnel is classified and
+ *               decided (the policy model plugs in here)
+ *
+ * Threads: every function here runs on the loop thread that owns the object
+ * unless it says otherwise. Workers share only server.c's state (atomics and
+ * mutex-protected tables), the refcounted configuration and the store.
+ */
+#ifndef BREAKTIME_PROXY_H
+#define BREAKTIME_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/listener.h>
+
+#include "conf.h"
+#include "hostname.h"
+#include "netaddr.h"
+#include "record.h"
+#include "store.h"
+
+struct worker;
+struct conn;
+
+/* ---- server.c: shared by all workers ---- */
+
+struct server {
+	struct conf *conf;              /* current; guarded by conf_lock */
+	struct store *store;
+	unsigned n_workers;
+	struct worker **workers;
+	/* the proxy's own listening addresses (after port 0 was resolved) */
+	struct sockaddr_any *listen;
+	size_t n_listen;
+	/* addresses of this host's interfaces, for wildcard listeners */
+	struct sockaddr_any *local_addrs;
+	size_t n_local_addrs;
+	unsigned connections;           /* atomic: open client connections, all workers */
+	uint64_t accepted;              /* atomic */
+	uint64_t requests;              /* atomic */
+	bool stopping;                  /* atomic */
+	bool verbose;
+};
+
+extern struct server server;
+
+/* The current configuration, with a reference the caller must drop. Any thread. */
+struct conf *server_conf_get(void);
+/* Replace the current configuration (main thread). Takes the caller's reference. */
+void server_conf_set(struct conf *c);
+/* Is this destination one of the proxy's own listeners? Any thread. */
+bool server_is_self(const struct sockaddr *sa);
+/* Per-client connection counts (max_connections_per_client). Any thread. */
+bool server_client_acquire(const struct sockaddr *sa, unsigned max);
+void server_client_release(const struct sockaddr *sa);
+void server_collect_local_addrs(void);
+
+/* ---- worker.c ---- */
+
+struct worker *worker_create(unsigned id, const int *fds, size_t n_fds);
+int worker_start(struct worker *w);
+/* From the main thread: stop accepting and finish (grace in ms). */
+void worker_post_stop(struct worker *w, unsigned grace_ms);
+void worker_join(struct worker *w);
+void worker_destroy(struct worker *w);
+
+struct event_base *worker_base(struct worker *w);
+struct evdns_base *worker_dns(struct worker *w);
+struct upstream_pool *worker_pool(struct worker *w);
+/* Connection bookkeeping; worker_conn_closed may resume a paused accept. */
+void worker_conn_opened(struct worker *w, struct conn *c);
+void worker_conn_closed(struct worker *w, struct conn *c);
+bool worker_stopping(struct worker *w);
+
+/* ---- upstream.c: origins ---- */
+
+struct upstream_req;
+typedef void (*upstream_cb)(struct conn *c, struct bufferevent *bev, bool reused,
+			    int status, const char *why);
+
+/*
+ * Find an idle pooled connection to host:port or resolve and connect. The
+ * callback runs later (never from inside this call) with a connected
+ * bufferevent, or with bev NULL, an HTTP status (403 destination refused,
+ * 502 unresolvable or refused, 504 connect timeout) and a reason.
+ * Returns a handle that upstream_cancel() detaches when the conn closes.
+ */
+struct upstream_req *upstream_open(struct conn *c, const char *host, enum host_kind kind,
+				   uint16_t port, bool may_reuse);
+void upstream_cancel(struct upstream_req *r);
+/* Give an idle upstream connection back to the pool (or close it). */
+void upstream_release(struct worker *w, const char *host, uint16_t port,
+		      struct bufferevent *bev);
+struct upstream_pool;
+struct upstream_pool *upstream_pool_create(struct worker *w);
+/* Close every idle connection (graceful stop) and free the pool. */
+void upstream_pool_destroy(struct upstream_pool *p);
+size_t upstream_pool_size(const struct upstream_pool *p);
+
+/* ---- conn.c ---- */
+
+struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sockaddr *peer,
+			 socklen_t peerlen);
+void conn_close(struct conn *c, const char *reason);
+/* Close if it is idle between requests (graceful stop). */
+void conn_close_if_idle(struct conn *c);
+void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, int status,
+			 const char *why);
+struct worker *conn_worker(struct conn *c);
+struct conf *conn_conf(struct conn *c);
+
+/* ---- tunnel.c ---- */
+
+/* Start splicing client <-> upstream (CONNECT after the peek, or a websocket). */
+void tunnel_splice(struct conn *c);
+/* After "200 Connection established": wait for the ClientHello, then decide and splice. */
+void tunnel_peek(struct conn *c);
+
+/* ---- pages.c ---- */
+
+/* Write a complete response the proxy made itself to the client's output. */
+void pages_error(struct evbuffer *out, const struct conf *conf, int status,
+		 const char *title, const char *detail, bool keep_alive);
+void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive, bool head_only);
+const char *pages_reason(int status);
+
+/* ---- enforce.c ---- */
+
+struct decision_hook {
+	const char *verdict;            /* "allow", "block", "warn" */
+	const char *reason;             /* policy reason or NULL */
+	char platform[32];
+	char category[16];
+	int64_t until;                  /* unix time the verdict changes, 0 = never */
+};
+
+/* Classify host (and sni when not NULL) and decide for this client now. */
+void enforce_decide(struct conn *c, const char *host, const char *sni,
+		    struct decision_hook *out);
+
+#endif

@@ -1,0 +1,389 @@
+/*
+ * worker: one thread, one event_base. Each worker has its own listening
+ * sockets on every configured address (SO_REUSEPORT, bound by main.c before
+ * privileges were dropped), its own resolver and its own pool of idle
+ * origin connections, so workers share nothing on the request path.
+ *
+ * Accept applies the limits in order: max_connections (accept pauses at
+ * the limit, and for a second on EMFILE/ENFILE, instead of spinning), the
+ * client address ACL (403 and a log line), max_connections_per_client (429).
+ *
+ * The main thread talks to a worker only through its command pipe
+ * (worker_post_stop). Everything else here runs on the worker's thread.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct worker {
+	unsigned id;
+	pthread_t thread;
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct upstream_pool *pool;
+	struct evconnlistener **listeners;
+	size_t n_listeners;
+	struct event *cmd_ev;
+	int cmd_pipe[2];
+	struct event *resume_timer;
+	struct event *grace_timer;
+	struct conn *conns;
+	unsigned n_conns;
+	unsigned grace_ms;
+	bool paused;
+	bool stopping;
+};
+
+struct event_base *worker_base(struct worker *w)
+{
+	return w->base;
+}
+
+struct evdns_base *worker_dns(struct worker *w)
+{
+	return w->dns;
+}
+
+struct upstream_pool *worker_pool(struct worker *w)
+{
+	return w->pool;
+}
+
+bool worker_stopping(struct worker *w)
+{
+	return w->stopping;
+}
+
+static void pause_accept(struct worker *w, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (!w->paused) {
+		for (size_t i = 0; i < w->n_listeners; i++)
+			evconnlistener_disable(w->listeners[i]);
+		w->paused = true;
+	}
+	evtimer_add(w->resume_timer, &tv);
+}
+
+static void resume_accept(struct worker *w)
+{
+	if (!w->paused || w->stopping)
+		return;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		evconnlistener_enable(w->listeners[i]);
+	w->paused = false;
+	evtimer_del(w->resume_timer);
+}
+
+static void worker_on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct conf *conf = server_conf_get();
+	unsigned max = conf->proxy.max_connections;
+	conf_unref(conf);
+	(void)fd;
+	(void)what;
+
+	if (__atomic_load_n(&server.connections, __ATOMIC_RELAXED) < max)
+		resume_accept(w);
+	else
+		pause_accept(w, 200);
+}
+
+static bool client_allowed(const struct conf *conf, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < conf->proxy.n_allow_clients; i++)
+		if (cidr_match(&conf->proxy.allow_clients[i], sa))
+			return true;
+	return false;
+}
+
+/* A short refusal written straight to a new socket; the kernel buffer takes it. */
+static void refuse(evutil_socket_t fd, int status, const char *text)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf),
+			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+			 status, pages_reason(status), strlen(text), text);
+	if (n > 0) {
+		ssize_t w = send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)w;
+	}
+	shutdown(fd, SHUT_WR);
+	evutil_closesocket(fd);
+}
+
+static void worker_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			     int len, void *arg)
+{
+	struct worker *w = arg;
+	struct conf *conf = server_conf_get();
+	char peer[64];
+	(void)l;
+
+	unsigned n = __atomic_add_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&server.accepted, 1, __ATOMIC_RELAXED);
+	if (n > conf->proxy.max_connections) {
+		/* another worker got there first: the limit holds */
+		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+		evutil_closesocket(fd);
+		pause_accept(w, 100);
+		goto out;
+	}
+	if (n == conf->proxy.max_connections) {
+		log_warn("max_connections (%u) reached: accept paused", conf->proxy.max_connections);
+		pause_accept(w, 200);
+	}
+	if (!client_allowed(conf, sa)) {
+		log_notice("refused %s: not in allow_clients", sockaddr_ntop(sa, peer, sizeof(peer)));
+		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+		refuse(fd, 403, "This proxy does not serve your address.\n");
+		goto out;
+	}
+	if (!server_client_acquire(sa, conf->proxy.max_connections_per_client)) {
+		log_notice("refused %s: max_connections_per_client (%u) reached",
+			   sockaddr_ntop(sa, peer, sizeof(peer)), conf->proxy.max_connections_per_client);
+		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+		refuse(fd, 429, "Too many connections from your address.\n");
+		goto out;
+	}
+	evutil_make_socket_nonblocking(fd);
+	struct conn *c = conn_create(w, fd, sa, (socklen_t)len);
+	if (!c) {
+		server_client_release(sa);
+		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+		goto out;
+	}
+	c->counted = 1;
+out:
+	conf_unref(conf);
+}
+
+static void worker_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct worker *w = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	(void)l;
+
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		log_warn("accept: %s: pausing for a second", strerror(err));
+		pause_accept(w, 1000);
+	} else {
+		log_warn("accept: %s", strerror(err));
+	}
+}
+
+void worker_conn_opened(struct worker *w, struct conn *c)
+{
+	c->next = w->conns;
+	c->prev = NULL;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+}
+
+void worker_conn_closed(struct worker *w, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	if (c->counted) {
+		server_client_release(&c->peer.u.sa);
+		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+	}
+	if (w->paused && !w->stopping)
+		worker_on_resume(-1, 0, w);
+	if (w->stopping && w->n_conns == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void worker_on_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	(void)fd;
+	(void)what;
+
+	if (w->n_conns)
+		log_notice("worker %u: shutdown_grace over, closing %u connections", w->id, w->n_conns);
+	while (w->conns)
+		conn_close(w->conns, "shutdown-grace");
+	event_base_loopexit(w->base, NULL);
+}
+
+static void worker_stop(struct worker *w)
+{
+	struct timeval tv = {w->grace_ms / 1000, (w->grace_ms % 1000) * 1000};
+
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		evconnlistener_free(w->listeners[i]);
+	w->n_listeners = 0;
+	evtimer_del(w->resume_timer);
+	upstream_pool_destroy(w->pool);
+	w->pool = NULL;
+	struct conn *c = w->conns;
+	while (c) {
+		struct conn *next = c->next;
+		conn_close_if_idle(c);
+		c = next;
+	}
+	if (w->n_conns == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	w->grace_timer = evtimer_new(w->base, worker_on_grace, w);
+	evtimer_add(w->grace_timer, &tv);
+}
+
+static void worker_on_command(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	char cmd[16];
+	(void)what;
+
+	ssize_t n = read(fd, cmd, sizeof(cmd));
+	for (ssize_t i = 0; i < n; i++)
+		if (cmd[i] == 'S')
+			worker_stop(w);
+}
+
+static int setup_dns(struct worker *w, const struct conf *conf)
+{
+	const struct conf_proxy *p = &conf->proxy;
+	char opt[32];
+
+	if (p->n_dns_servers) {
+		w->dns = evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (!w->dns)
+			return -1;
+		for (size_t i = 0; i < p->n_dns_servers; i++)
+			if (evdns_base_nameserver_ip_add(w->dns, p->dns_servers[i]) != 0)
+				log_warn("dns_servers: cannot use %s", p->dns_servers[i]);
+		evdns_base_load_hosts(w->dns, NULL);
+	} else {
+		w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+					EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (!w->dns)
+			return -1;
+	}
+	if (p->hosts_file && evdns_base_load_hosts(w->dns, p->hosts_file) != 0)
+		log_warn("hosts_file %s could not be read", p->hosts_file);
+	unsigned secs = (p->dns_timeout_ms + 999) / 1000;
+	snprintf(opt, sizeof(opt), "%u", secs ? secs : 1);
+	evdns_base_set_option(w->dns, "timeout:", opt);
+	evdns_base_set_option(w->dns, "attempts:", "2");
+	evdns_base_set_option(w->dns, "randomize-case:", "0");
+	return 0;
+}
+
+struct worker *worker_create(unsigned id, const int *fds, size_t n_fds)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	struct conf *conf = server_conf_get();
+
+	if (!w)
+		goto fail;
+	w->id = id;
+	w->cmd_pipe[0] = w->cmd_pipe[1] = -1;
+	struct event_config *cfg = event_config_new();
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	w->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (!w->base)
+		goto fail;
+	if (setup_dns(w, conf) < 0)
+		goto fail;
+	w->pool = upstream_pool_create(w);
+	if (pipe2(w->cmd_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		goto fail;
+	w->cmd_ev = event_new(w->base, w->cmd_pipe[0], EV_READ | EV_PERSIST, worker_on_command, w);
+	event_add(w->cmd_ev, NULL);
+	w->resume_timer = evtimer_new(w->base, worker_on_resume, w);
+	w->listeners = calloc(n_fds ? n_fds : 1, sizeof(*w->listeners));
+	for (size_t i = 0; i < n_fds; i++) {
+		w->listeners[i] = evconnlistener_new(w->base, worker_on_accept, w,
+						     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+						     -1, fds[i]);
+		if (!w->listeners[i])
+			goto fail;
+		evconnlistener_set_error_cb(w->listeners[i], worker_on_accept_error);
+		w->n_listeners++;
+	}
+	conf_unref(conf);
+	return w;
+fail:
+	conf_unref(conf);
+	if (w)
+		worker_destroy(w);
+	return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+void worker_post_stop(struct worker *w, unsigned grace_ms)
+{
+	w->grace_ms = grace_ms;
+	ssize_t n = write(w->cmd_pipe[1], "S", 1);
+	(void)n;
+}
+
+void worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+void worker_destroy(struct worker *w)
+{
+	while (w->conns)
+		conn_close(w->conns, "shutdown");
+	for (size_t i = 0; i < w->n_listeners; i++)
+		evconnlistener_free(w->listeners[i]);
+	free(w->listeners);
+	upstream_pool_destroy(w->pool);
+	if (w->dns)
+		evdns_base_free(w->dns, 1);
+	if (w->cmd_ev)
+		event_free(w->cmd_ev);
+	if (w->resume_timer)
+		event_free(w->resume_timer);
+	if (w->grace_timer)
+		event_free(w->grace_timer);
+	if (w->base) {
+		/* let cancelled resolutions and deferred deliveries clean up */
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
+		event_base_free(w->base);
+	}
+	if (w->cmd_pipe[0] >= 0)
+		close(w->cmd_pipe[0]);
+	if (w->cmd_pipe[1] >= 0)
+		close(w->cmd_pipe[1]);
+	free(w);
+}
