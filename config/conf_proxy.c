@@ -43,7 +43,7 @@ void conf_proxy_defaults(struct conf *c)
 	p->dns_timeout_ms = 2000;
 	p->max_connections = 10000;
 	p->max_connections_per_client = 256;
-	p->pool_per_origin = 8;
+	p->pool_per_origin = 128;
 	p->max_header_bytes = 64 * 1024;
 	p->max_uri_bytes = 8 * 1024;
 	p->tunnel_buffer_bytes = 256 * 1024;

@@ -305,6 +305,7 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds)
 	w->cmd_pipe[0] = w->cmd_pipe[1] = -1;
 	struct event_config *cfg = event_config_new();
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	w->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (!w->base)
