@@ -133,6 +133,10 @@ struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sock
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bufferevent_setcb(c->client, conn_on_client_read, conn_on_client_write,
 			  conn_on_client_event, c);
+	/* a client that stops reading its response must not hold us forever */
+	struct timeval wt = {c->conf->proxy.idle_timeout_ms / 1000,
+			     (c->conf->proxy.idle_timeout_ms % 1000) * 1000};
+	bufferevent_set_timeouts(c->client, NULL, &wt);
 	worker_conn_opened(w, c);
 	wait_for_head(c);
 	return c;
@@ -434,6 +438,13 @@ static void handle_head(struct conn *c, size_t head_len)
 	c->requests++;
 	__atomic_add_fetch(&server.requests, 1, __ATOMIC_RELAXED);
 	c->start_us = wall_us();
+	if (c->refused) {
+		evbuffer_drain(in, head_len);
+		c->decision.verdict = "block";
+		c->decision.reason = "client-not-allowed";
+		conn_reply_error(c, 403, "This proxy does not serve your address.", "client-not-allowed");
+		return;
+	}
 	int rc = http_parse_request(data, head_len, c->conf->proxy.max_uri_bytes, &req);
 	if (rc != 0) {
 		/* what we could read of the request line, for the record */
@@ -721,8 +732,7 @@ static void pump_response(struct conn *c)
 			c->resp_done = 1;
 	}
 	if (c->resp_done) {
-		if (c->req_done || !c->client_eof)
-			conn_finish_exchange(c);
+		conn_finish_exchange(c);
 		return;
 	}
 	if (evbuffer_get_length(out) >= conn_high_watermark(c)) {
@@ -879,6 +889,8 @@ static void conn_on_client_event(struct bufferevent *bev, short what, void *arg)
 		conn_close(c, "client-error");
 		return;
 	}
+	if (what & BEV_EVENT_TIMEOUT)
+		conn_close(c, "client-write-timeout");
 }
 
 static void conn_on_upstream_read(struct bufferevent *bev, void *arg)

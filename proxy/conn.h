@@ -74,6 +74,7 @@ struct conn {
 	unsigned up_shut : 1;
 	unsigned counted : 1;           /* holds a per-client slot */
 	unsigned recorded : 1;          /* the exchange's record was submitted */
+	unsigned refused : 1;           /* not in allow_clients: answer 403 to its request */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
 };
 

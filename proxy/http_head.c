@@ -1,2 +1,871 @@
-/* http_head: placeholder until the strict parser lands (being written now). */
+/*
+ * http_head: strict HTTP/1.x head parsing and chunked framing validation
+ * (RFC 9110, RFC 9112) for the forward proxy.
+ *
+ * DESIGN. A head is parsed line by line: memchr() finds each LF, the byte
+ * before it must be CR, and the bytes of the line are checked against a
+ * character-class table (eight at a time with a word-wide test where lines
+ * are long: field values and request targets). Field names that matter for
+ * framing or connection handling are recognised on the way, so one pass
+ * over the head gathers everything; the verdict (which status, which body
+ * framing) is then decided from the gathered facts, in one place per
+ * message kind.
+ *
+ * Where RFC 9112 lets a recipient be lenient we are strict, because a proxy
+ * that reads a message differently from the origin behind it is a request
+ * smuggling vector: only CRLF line endings, no obs-fold, one Content-Length
+ * of digits only, never Content-Length with Transfer-Encoding, and
+ * Transfer-Encoding only as a single, final "chunked" in requests.
+ *
+ * The chunked decoder is a byte-at-a-time state machine whose whole state is
+ * in struct chunk_decoder, so it gives the same answer however the body is
+ * split across reads; chunk data is skipped in bulk.
+ *
+ * Must never: allocate, read outside [buf, buf + len), keep state outside
+ * the caller's structs, or accept a head whose framing another conforming
+ * implementation could read differently.
+ */
 #include "http_head.h"
+
+#include <string.h>
+
+/* Largest Content-Length or chunk size we accept (exclusive). */
+#define HTTP_SIZE_LIMIT ((uint64_t)1 << 62)
+#define CHUNK_LINE_MAX 4096
+#define CHUNK_TRAILERS_MAX 64
+
+/* ---- character classes ---- */
+
+enum {
+	C_TCHAR = 1,   /* token character (RFC 9110 5.6.2) */
+	C_FIELD = 2,   /* field-vchar, SP or HTAB: may appear in a field value */
+	C_TARGET = 4,  /* may appear in a request-target: VCHAR except '#' */
+};
+
+static const uint8_t cls[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	2, 7, 6, 3, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6,
+	6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+#define IS(c, k) (cls[(uint8_t)(c)] & (k))
+
+/*
+ * Word-at-a-time tests (eight bytes per step). Each says whether ANY byte of
+ * x has the property; they never miss one, and the callers re-check a
+ * flagged word byte by byte, so a false alarm only costs time.
+ */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static inline uint64_t load8(const char *p)
+{
+	uint64_t x;
+	memcpy(&x, p, sizeof(x));
+	return x;
+}
+
+static inline uint64_t any_below(uint64_t x, uint8_t n) /* n <= 128 */
+{
+	return (x - ONES * n) & ~x & HIGHS;
+}
+
+static inline uint64_t any_equal(uint64_t x, uint8_t c)
+{
+	uint64_t y = x ^ (ONES * c);
+	return (y - ONES) & ~y & HIGHS;
+}
+
+/* Is every byte of p[0..n) of class k? `suspect` flags words to re-check. */
+static inline bool all_of(const char *p, size_t n, uint8_t k,
+			  uint64_t (*suspect)(uint64_t))
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		if (!suspect(load8(p + i)))
+			continue;
+		for (size_t j = i; j < i + 8; j++)
+			if (!IS(p[j], k))
+				return false;
+	}
+	for (; i < n; i++)
+		if (!IS(p[i], k))
+			return false;
+	return true;
+}
+
+/* Words that may hold a byte outside C_FIELD (any control, DEL). */
+static inline uint64_t field_suspect(uint64_t x)
+{
+	return any_below(x, 0x20) | any_equal(x, 0x7f);
+}
+
+/* Words that may hold a byte outside C_TARGET. */
+static inline uint64_t target_suspect(uint64_t x)
+{
+	return any_below(x, 0x21) | any_equal(x, 0x7f) | (x & HIGHS) | any_equal(x, '#');
+}
+
+static inline char lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+/* Case-insensitive compare of s[0..n) with the lower-case literal lc. */
+static bool name_is(const char *s, size_t n, const char *lc, size_t lc_len)
+{
+	if (n != lc_len)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower(s[i]) != lc[i])
+			return false;
+	return true;
+}
+
+#define NAME_IS(s, n, lit) name_is((s), (n), lit, sizeof(lit) - 1)
+
+static bool ieq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (lower(a[i]) != lower(b[i]))
+			return false;
+	return true;
+}
+
+static inline bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * Next element of a comma-separated list starting at *pp (NULL once the
+ * list is exhausted) and ending at end, OWS trimmed. Empty elements are
+ * returned as empty; callers decide whether that is an error.
+ */
+static bool list_next(const char **pp, const char *end, const char **elem, size_t *elen)
+{
+	const char *p = *pp;
+
+	if (!p)
+		return false;
+	const char *comma = memchr(p, ',', (size_t)(end - p));
+	const char *e = comma ? comma : end;
+	while (p < e && is_ows(*p))
+		p++;
+	const char *q = e;
+	while (q > p && is_ows(q[-1]))
+		q--;
+	*elem = p;
+	*elen = (size_t)(q - p);
+	*pp = comma ? comma + 1 : NULL;
+	return true;
+}
+
+static bool list_has(const char *v, size_t len, const char *tok, size_t tok_len)
+{
+	const char *p = v, *end = v + len, *e;
+	size_t el;
+
+	if (len == 0)
+		return false;
+	while (list_next(&p, end, &e, &el))
+		if (el == tok_len && ieq(e, tok, el))
+			return true;
+	return false;
+}
+
+bool http_value_has_token(const char *value, size_t len, const char *token)
+{
+	return list_has(value, len, token, strlen(token));
+}
+
+const struct http_header *http_find_header(const struct http_header *h, size_t n,
+					   const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < n; i++)
+		if (h[i].name_len == len && ieq(h[i].name, name, len))
+			return &h[i];
+	return NULL;
+}
+
+bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *all, size_t n)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+	} fixed[] = {
+#define HOP(s) {s, sizeof(s) - 1}
+		HOP("connection"), HOP("proxy-connection"), HOP("keep-alive"), HOP("te"),
+		HOP("trailer"), HOP("transfer-encoding"), HOP("upgrade"),
+		HOP("proxy-authorization"), HOP("proxy-authenticate"),
+#undef HOP
+	};
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (name_is(h->name, h->name_len, fixed[i].name, fixed[i].len))
+			return true;
+	for (size_t i = 0; i < n; i++)
+		if (NAME_IS(all[i].name, all[i].name_len, "connection") &&
+		    list_has(all[i].value, all[i].value_len, h->name, h->name_len))
+			return true;
+	return false;
+}
+
+/* ---- field section ---- */
+
+/* What one pass over the field lines learns about framing and connection. */
+struct head_facts {
+	unsigned n_host, n_cl, n_te;
+	const struct http_header *host;
+	uint64_t cl;
+	bool cl_bad;            /* a Content-Length that is not 1*DIGIT below the limit */
+	unsigned te_chunked;    /* "chunked" codings over all Transfer-Encoding fields */
+	bool te_last_chunked;   /* the final coding is chunked */
+	bool te_unknown;        /* a coding other than chunked */
+	bool te_bad;            /* list syntax error, or chunked with parameters */
+	bool conn_close, conn_keep_alive, conn_upgrade;
+	bool expect_continue;
+	bool upgrade_websocket;
+};
+
+static void facts_content_length(struct head_facts *f, const char *v, size_t n)
+{
+	uint64_t cl = 0;
+
+	f->n_cl++;
+	if (n == 0) {
+		f->cl_bad = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(uint8_t)v[i] - '0';
+		if (d > 9 || cl > (HTTP_SIZE_LIMIT - 1 - d) / 10) {
+			f->cl_bad = true;
+			return;
+		}
+		cl = cl * 10 + d;
+	}
+	f->cl = cl;
+}
+
+/*
+ * transfer-coding = token *( OWS ";" OWS transfer-parameter ). Codings from
+ * every Transfer-Encoding field line accumulate in order. Empty list
+ * elements are an error here (RFC 9110 5.6.1 tolerates them, but nothing
+ * legitimate sends them and they are a classic parser-disagreement probe).
+ */
+static void facts_transfer_encoding(struct head_facts *f, const char *v, size_t n)
+{
+	const char *p = v, *end = v + n, *e;
+	size_t el;
+
+	f->n_te++;
+	if (n == 0) {
+		f->te_bad = true;
+		return;
+	}
+	while (list_next(&p, end, &e, &el)) {
+		size_t tl = 0;
+		while (tl < el && IS(e[tl], C_TCHAR))
+			tl++;
+		if (tl == 0) {
+			f->te_bad = true;
+			return;
+		}
+		bool chunked = tl == 7 && ieq(e, "chunked", 7);
+		if (tl < el) {
+			/* parameters: only after OWS ";" and never on chunked */
+			size_t i = tl;
+			while (i < el && is_ows(e[i]))
+				i++;
+			if (chunked || i == el || e[i] != ';') {
+				f->te_bad = true;
+				return;
+			}
+		}
+		if (chunked)
+			f->te_chunked++;
+		else
+			f->te_unknown = true;
+		f->te_last_chunked = chunked;
+	}
+}
+
+static void facts_connection(struct head_facts *f, const char *v, size_t n)
+{
+	const char *p = v, *end = v + n, *e;
+	size_t el;
+
+	if (n == 0)
+		return;
+	while (list_next(&p, end, &e, &el)) {
+		if (NAME_IS(e, el, "close"))
+			f->conn_close = true;
+		else if (NAME_IS(e, el, "keep-alive"))
+			f->conn_keep_alive = true;
+		else if (NAME_IS(e, el, "upgrade"))
+			f->conn_upgrade = true;
+	}
+}
+
+/* Note what a field means for framing; dispatch on the name's length first. */
+static void facts_field(struct head_facts *f, const struct http_header *h)
+{
+	const char *name = h->name;
+
+	switch (h->name_len) {
+	case 4:
+		if (NAME_IS(name, 4, "host")) {
+			f->n_host++;
+			f->host = h;
+		}
+		break;
+	case 6:
+		if (NAME_IS(name, 6, "expect") && list_has(h->value, h->value_len, "100-continue", 12))
+			f->expect_continue = true;
+		break;
+	case 7:
+		if (NAME_IS(name, 7, "upgrade") && list_has(h->value, h->value_len, "websocket", 9))
+			f->upgrade_websocket = true;
+		break;
+	case 10:
+		if (NAME_IS(name, 10, "connection"))
+			facts_connection(f, h->value, h->value_len);
+		break;
+	case 14:
+		if (NAME_IS(name, 14, "content-length"))
+			facts_content_length(f, h->value, h->value_len);
+		break;
+	case 17:
+		if (NAME_IS(name, 17, "transfer-encoding"))
+			facts_transfer_encoding(f, h->value, h->value_len);
+		break;
+	}
+}
+
+/*
+ * Parse field lines from p up to and including the empty line, which must
+ * end exactly at end. Returns 0, 400 or 431.
+ */
+static int parse_fields(const char *p, const char *end, struct http_header *hdr,
+			size_t *n_hdr, struct head_facts *f)
+{
+	size_t n = 0;
+
+	for (;;) {
+		if (p >= end)
+			return 400;
+		if (*p == '\r') {
+			/* the empty line; nothing may follow it */
+			if (end - p != 2 || p[1] != '\n')
+				return 400;
+			break;
+		}
+		/* field-name ":" — a line starting with SP or HTAB (obs-fold, or
+		 * whitespace after the start line), whitespace before the colon,
+		 * a bare CR or LF in the name: all fail here */
+		const char *name = p;
+		while (p < end && IS(*p, C_TCHAR))
+			p++;
+		if (p == name || p == end || *p != ':')
+			return 400;
+		size_t name_len = (size_t)(p - name);
+		p++;
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		if (!lf || lf == p || lf[-1] != '\r')
+			return 400;
+		const char *v = p, *ve = lf - 1;
+		/* a CR inside the value is a control character: bare CR fails here */
+		if (!all_of(v, (size_t)(ve - v), C_FIELD, field_suspect))
+			return 400;
+		while (v < ve && is_ows(*v))
+			v++;
+		while (ve > v && is_ows(ve[-1]))
+			ve--;
+		if (n == HTTP_MAX_HEADERS)
+			return 431;
+		hdr[n].name = name;
+		hdr[n].name_len = name_len;
+		hdr[n].value = v;
+		hdr[n].value_len = (size_t)(ve - v);
+		facts_field(f, &hdr[n]);
+		n++;
+		p = lf + 1;
+	}
+	*n_hdr = n;
+	return 0;
+}
+
+/* "HTTP/" DIGIT "." DIGIT at v (8 bytes): 0, 400 (not a version) or 505. */
+static int parse_version(const char *v, int *minor)
+{
+	if (memcmp(v, "HTTP/", 5) != 0 || (unsigned)(v[5] - '0') > 9 || v[6] != '.' ||
+	    (unsigned)(v[7] - '0') > 9)
+		return 400;
+	if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
+		return 505;
+	*minor = v[7] - '0';
+	return 0;
+}
+
+size_t http_head_length(const char *buf, size_t len)
+{
+	size_t start = 0;
+
+	if (len == 0)
+		return 0;
+	/* RFC 9112 2.2: empty lines before a request line are ignored */
+	while (len - start >= 2 && buf[start] == '\r' && buf[start + 1] == '\n')
+		start += 2;
+	const char *p = buf + start, *end = buf + len;
+	while (p < end) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		if (!lf)
+			return 0;
+		if (lf - (buf + start) >= 3 && lf[-1] == '\r' && lf[-2] == '\n' && lf[-3] == '\r')
+			return (size_t)(lf - buf) + 1;
+		p = lf + 1;
+	}
+	return 0;
+}
+
+/* ---- requests ---- */
+
+static void request_reset(struct http_request *req)
+{
+	req->method = NULL;
+	req->method_len = 0;
+	req->is_connect = req->is_head = false;
+	req->target = NULL;
+	req->target_len = 0;
+	req->form = HTTP_FORM_ORIGIN;
+	req->version_minor = 0;
+	req->host[0] = '\0';
+	req->host_kind = HOST_INVALID;
+	req->port = 0;
+	req->path = NULL;
+	req->path_len = 0;
+	req->n_headers = 0;
+	req->body = HTTP_BODY_NONE;
+	req->content_length = 0;
+	req->keep_alive = false;
+	req->expect_continue = false;
+	req->upgrade_websocket = false;
+}
+
+/* host[:port] into req->host/host_kind/port; userinfo is refused. */
+static int request_authority(struct http_request *req, const char *a, size_t n,
+			     uint16_t default_port)
+{
+	const char *h;
+	size_t hl;
+
+	if (memchr(a, '@', n))
+		return -1;
+	if (hostname_split_authority(a, n, &h, &hl, default_port, &req->port) < 0 ||
+	    req->port == 0)
+		return -1;
+	req->host_kind = hostname_normalise(a, n, req->host);
+	return req->host_kind == HOST_INVALID ? -1 : 0;
+}
+
+/* "http://authority[/path][?query]", scheme case-insensitive. */
+static int request_absolute(struct http_request *req, const char *t, size_t n)
+{
+	static const char slash[] = "/";
+
+	if (n < 7 || !ieq(t, "http://", 7))
+		return -1;
+	const char *a = t + 7, *end = t + n, *q = a;
+	while (q < end && *q != '/' && *q != '?')
+		q++;
+	if (q == a || request_authority(req, a, (size_t)(q - a), 80) < 0)
+		return -1;
+	if (q == end) {
+		req->path = slash;
+		req->path_len = 1;
+	} else if (*q == '?') {
+		/* "http://h?q" would need "/?q", which is not in the buffer;
+		 * clients (curl, browsers) always send the slash */
+		return -1;
+	} else {
+		req->path = q;
+		req->path_len = (size_t)(end - q);
+	}
+	return 0;
+}
+
+int http_parse_request(const char *buf, size_t len, size_t max_uri, struct http_request *req)
+{
+	struct head_facts f = {0};
+	int rc;
+
+	request_reset(req);
+	if (len == 0)
+		return 400;
+	const char *p = buf, *end = buf + len;
+	while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+		p += 2;
+	const char *lf = memchr(p, '\n', (size_t)(end - p));
+	if (!lf || lf == p || lf[-1] != '\r')
+		return 400;
+	const char *eol = lf - 1;
+
+	/* method SP request-target SP HTTP-version: single SPs only */
+	const char *m = p;
+	while (p < eol && IS(*p, C_TCHAR))
+		p++;
+	if (p == m || p == eol || *p != ' ')
+		return 400;
+	req->method = m;
+	req->method_len = (size_t)(p - m);
+	req->is_connect = req->method_len == 7 && memcmp(m, "CONNECT", 7) == 0;
+	req->is_head = req->method_len == 4 && memcmp(m, "HEAD", 4) == 0;
+	const char *t = ++p;
+	const char *sp = memchr(t, ' ', (size_t)(eol - t));
+	if (!sp || sp == t || eol - (sp + 1) != 8)
+		return 400;
+	if ((rc = parse_version(sp + 1, &req->version_minor)) != 0)
+		return rc;
+	size_t tlen = (size_t)(sp - t);
+	if (max_uri && tlen > max_uri)
+		return 414;
+	if (!all_of(t, tlen, C_TARGET, target_suspect))
+		return 400;
+	req->target = t;
+	req->target_len = tlen;
+
+	if (req->is_connect) {
+		req->form = HTTP_FORM_AUTHORITY;
+		if (request_authority(req, t, tlen, 0) < 0)
+			return 400;
+	} else if (t[0] == '/') {
+		req->form = HTTP_FORM_ORIGIN;
+		req->path = t;
+		req->path_len = tlen;
+	} else if (tlen == 1 && t[0] == '*') {
+		req->form = HTTP_FORM_ASTERISK;
+		if (req->method_len != 7 || memcmp(m, "OPTIONS", 7) != 0)
+			return 400;
+	} else {
+		req->form = HTTP_FORM_ABSOLUTE;
+		if (request_absolute(req, t, tlen) < 0)
+			return 400;
+	}
+
+	if ((rc = parse_fields(lf + 1, end, req->headers, &req->n_headers, &f)) != 0)
+		return rc;
+
+	if (f.n_host > 1)
+		return 400;
+	if (req->form == HTTP_FORM_ORIGIN || req->form == HTTP_FORM_ASTERISK) {
+		/* the request is for the proxy itself: Host names it */
+		if (f.n_host == 0) {
+			if (req->version_minor == 1)
+				return 400;
+		} else if (request_authority(req, f.host->value, f.host->value_len, 80) < 0) {
+			return 400;
+		}
+	}
+	/* (absolute-form and CONNECT: the target names the host and a Host
+	 * field is ignored, RFC 9112 3.2.2) */
+
+	if (f.n_cl > 1 || f.cl_bad)
+		return 400;
+	if (f.n_te) {
+		if (f.n_cl || req->version_minor == 0 || f.te_bad || f.te_chunked > 1)
+			return 400;
+		if (f.te_unknown)
+			return 501;
+		req->body = HTTP_BODY_CHUNKED;   /* exactly one coding: chunked */
+	} else if (f.n_cl) {
+		req->body = HTTP_BODY_LENGTH;
+		req->content_length = f.cl;
+	}
+	/* CONNECT has no content (RFC 9110 9.3.6): any claim of one is a probe */
+	if (req->is_connect && (req->body == HTTP_BODY_CHUNKED || req->content_length))
+		return 400;
+
+	if (req->version_minor == 1)
+		req->keep_alive = !f.conn_close;
+	else
+		req->keep_alive = f.conn_keep_alive && !f.conn_close;
+	req->expect_continue = f.expect_continue;
+	req->upgrade_websocket = f.conn_upgrade && f.upgrade_websocket &&
+		req->version_minor == 1 && req->method_len == 3 && memcmp(m, "GET", 3) == 0;
+	return 0;
+}
+
+/* ---- responses ---- */
+
+int http_parse_response(const char *buf, size_t len, bool request_was_head,
+			struct http_response *resp)
+{
+	struct head_facts f = {0};
+
+	memset(resp, 0, offsetof(struct http_response, headers));
+	resp->n_headers = 0;
+	resp->body = HTTP_BODY_NONE;
+	resp->content_length = 0;
+	resp->keep_alive = false;
+	resp->upgrade = false;
+	if (len == 0)
+		return -1;
+	const char *end = buf + len;
+
+	/* HTTP-version SP 3DIGIT SP [reason]: the SP before an empty reason is
+	 * often missing in the wild and is harmless, so we accept its absence */
+	const char *lf = memchr(buf, '\n', len);
+	if (!lf || lf - buf < 13 || lf[-1] != '\r')
+		return -1;
+	const char *eol = lf - 1;
+	if (parse_version(buf, &resp->version_minor) != 0 || buf[8] != ' ')
+		return -1;
+	unsigned d0 = (unsigned)(buf[9] - '0'), d1 = (unsigned)(buf[10] - '0'),
+		 d2 = (unsigned)(buf[11] - '0');
+	if (d0 < 1 || d0 > 9 || d1 > 9 || d2 > 9)
+		return -1;
+	resp->status = (int)(d0 * 100 + d1 * 10 + d2);
+	if (eol - buf == 12) {
+		resp->reason = eol;
+	} else {
+		if (buf[12] != ' ')
+			return -1;
+		resp->reason = buf + 13;
+		resp->reason_len = (size_t)(eol - resp->reason);
+		if (!all_of(resp->reason, resp->reason_len, C_FIELD, field_suspect))
+			return -1;
+	}
+
+	if (parse_fields(lf + 1, end, resp->headers, &resp->n_headers, &f) != 0)
+		return -1;
+
+	/* RFC 9112 6.3, in its order */
+	if (f.n_cl > 1 || f.cl_bad)
+		return -1;
+	int status = resp->status;
+	if (request_was_head || status < 200 || status == 204 || status == 304) {
+		resp->body = HTTP_BODY_NONE;
+	} else if (f.n_te) {
+		/* both framings at once: nginx and RFC 9112 6.3 treat it as an
+		 * error, and forwarding it could split the response downstream */
+		if (f.n_cl || f.te_bad || f.te_chunked > 1)
+			return -1;
+		/* HTTP/1.0 with Transfer-Encoding: faulty framing, read to close */
+		if (f.te_last_chunked && resp->version_minor == 1)
+			resp->body = HTTP_BODY_CHUNKED;
+		else
+			resp->body = HTTP_BODY_CLOSE;
+	} else if (f.n_cl) {
+		resp->body = HTTP_BODY_LENGTH;
+		resp->content_length = f.cl;
+	} else {
+		resp->body = HTTP_BODY_CLOSE;
+	}
+
+	if (resp->version_minor == 1)
+		resp->keep_alive = !f.conn_close;
+	else
+		resp->keep_alive = f.conn_keep_alive && !f.conn_close;
+	if (resp->body == HTTP_BODY_CLOSE || status == 101)
+		resp->keep_alive = false;
+	resp->upgrade = status == 101;
+	return 0;
+}
+
+/* ---- chunked transfer coding ---- */
+
+enum {
+	CS_SIZE_FIRST = 0,   /* first hex digit of a chunk size */
+	CS_SIZE,             /* more hex digits, BWS, ';' or CR */
+	CS_SIZE_BWS,         /* whitespace after the size: more of it or ';' */
+	CS_EXT,              /* chunk extensions, up to CR */
+	CS_SIZE_LF,          /* LF ending the size line */
+	CS_DATA,             /* `remaining` bytes of chunk data */
+	CS_DATA_CR,          /* CRLF after the data */
+	CS_DATA_LF,
+	CS_TRAILER_START,    /* a trailer field line or the final CRLF */
+	CS_TRAILER_NAME,
+	CS_TRAILER_VALUE,
+	CS_TRAILER_LF,
+	CS_END_LF,           /* LF of the final CRLF */
+	CS_DONE,
+	CS_ERROR,
+};
+
+void chunk_decoder_init(struct chunk_decoder *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = CS_SIZE_FIRST;
+}
+
+static inline unsigned hex_value(uint8_t c)
+{
+	if ((unsigned)(c - '0') < 10)
+		return (unsigned)(c - '0');
+	if ((unsigned)((c | 0x20) - 'a') < 6)
+		return (unsigned)((c | 0x20) - 'a' + 10);
+	return 16;
+}
+
+/*
+ * Chunk size line: chunk-size [ chunk-ext ] CRLF. The size is hex digits
+ * only: no sign, no "0x", no leading whitespace. RFC 9112 7.1.1 writes
+ * chunk-ext as *( BWS ";" ... ), so whitespace between the size and a ';'
+ * is accepted; whitespace that is not followed by ';' ("5 \r\n", "5 6") is
+ * not, as it leaves the size open to two readings. Extensions are not
+ * interpreted: any field-value character up to the CR is accepted, which
+ * excludes NUL, CR, LF and the other controls except HTAB.
+ */
+enum chunk_result chunk_decoder_feed(struct chunk_decoder *d, const char *buf, size_t n,
+				     size_t *consumed)
+{
+	int st = d->state;
+
+	*consumed = 0;
+	if (st == CS_DONE)
+		return CHUNK_DONE;
+	if (st == CS_ERROR)
+		return CHUNK_ERROR;
+	if (n == 0)
+		return CHUNK_MORE;
+	const char *p = buf, *end = buf + n;
+
+	while (p < end) {
+		if (st == CS_DATA) {
+			size_t avail = (size_t)(end - p);
+			size_t take = d->remaining < avail ? (size_t)d->remaining : avail;
+			p += take;
+			d->remaining -= take;
+			d->data_bytes += take;
+			if (d->remaining == 0)
+				st = CS_DATA_CR;
+			continue;
+		}
+		uint8_t c = (uint8_t)*p++;
+		switch (st) {
+		case CS_SIZE_FIRST:
+		case CS_SIZE: {
+			unsigned v = hex_value(c);
+			if (v < 16) {
+				if (d->remaining > (HTTP_SIZE_LIMIT - 1 - v) / 16)
+					goto error;
+				d->remaining = d->remaining * 16 + v;
+				st = CS_SIZE;
+			} else if (st == CS_SIZE_FIRST) {
+				goto error;
+			} else if (c == '\r') {
+				st = CS_SIZE_LF;
+				break;
+			} else if (c == ';') {
+				st = CS_EXT;
+			} else if (c == ' ' || c == '\t') {
+				st = CS_SIZE_BWS;
+			} else {
+				goto error;
+			}
+			if (++d->line_len > CHUNK_LINE_MAX)
+				goto error;
+			break;
+		}
+		case CS_SIZE_BWS:
+			if (c == ';')
+				st = CS_EXT;
+			else if (c != ' ' && c != '\t')
+				goto error;
+			if (++d->line_len > CHUNK_LINE_MAX)
+				goto error;
+			break;
+		case CS_EXT:
+			if (c == '\r') {
+				st = CS_SIZE_LF;
+				break;
+			}
+			if (!IS(c, C_FIELD) || ++d->line_len > CHUNK_LINE_MAX)
+				goto error;
+			break;
+		case CS_SIZE_LF:
+			if (c != '\n')
+				goto error;
+			d->line_len = 0;
+			st = d->remaining ? CS_DATA : CS_TRAILER_START;
+			break;
+		case CS_DATA_CR:
+			if (c != '\r')
+				goto error;
+			st = CS_DATA_LF;
+			break;
+		case CS_DATA_LF:
+			if (c != '\n')
+				goto error;
+			st = CS_SIZE_FIRST;
+			break;
+		case CS_TRAILER_START:
+			if (c == '\r') {
+				st = CS_END_LF;
+			} else if (IS(c, C_TCHAR)) {
+				/* SP/HTAB here would be obs-fold; ':' an empty name */
+				if (++d->trailers > CHUNK_TRAILERS_MAX)
+					goto error;
+				d->line_len = 1;
+				st = CS_TRAILER_NAME;
+			} else {
+				goto error;
+			}
+			break;
+		case CS_TRAILER_NAME:
+			if (c == ':')
+				st = CS_TRAILER_VALUE;
+			else if (!IS(c, C_TCHAR))
+				goto error;
+			if (++d->line_len > CHUNK_LINE_MAX)
+				goto error;
+			break;
+		case CS_TRAILER_VALUE:
+			if (c == '\r') {
+				st = CS_TRAILER_LF;
+				break;
+			}
+			if (!IS(c, C_FIELD) || ++d->line_len > CHUNK_LINE_MAX)
+				goto error;
+			break;
+		case CS_TRAILER_LF:
+			if (c != '\n')
+				goto error;
+			d->line_len = 0;
+			st = CS_TRAILER_START;
+			break;
+		case CS_END_LF:
+			if (c != '\n')
+				goto error;
+			d->state = CS_DONE;
+			*consumed = (size_t)(p - buf);
+			return CHUNK_DONE;
+		default:
+			goto error;
+		}
+	}
+	d->state = st;
+	*consumed = n;
+	return CHUNK_MORE;
+error:
+	d->state = CS_ERROR;
+	*consumed = (size_t)(p - buf) - 1;
+	return CHUNK_ERROR;
+}

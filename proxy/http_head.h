@@ -50,7 +50,9 @@ struct http_request {
 	size_t target_len;
 	enum http_target_form form;
 	int version_minor;     /* HTTP/1.0 or HTTP/1.1 */
-	/* absolute-form (scheme http only) and authority-form: */
+	/* absolute-form (scheme http only) and authority-form: from the target;
+	 * origin-form and asterisk-form: from Host when there is one (else
+	 * host is "" and host_kind HOST_INVALID), default port 80 */
 	char host[HOSTNAME_MAX + 1];  /* normalised (hostname_normalise) */
 	enum host_kind host_kind;
 	uint16_t port;
@@ -58,8 +60,8 @@ struct http_request {
 	size_t path_len;
 	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t n_headers;
-	enum http_body body;
-	uint64_t content_length;
+	enum http_body body;   /* NONE, LENGTH or CHUNKED: never CLOSE */
+	uint64_t content_length; /* when body is LENGTH (may be 0); else 0 */
 	bool keep_alive;       /* from the version and Connection */
 	bool expect_continue;  /* Expect: 100-continue */
 	bool upgrade_websocket;/* Connection: upgrade + Upgrade: websocket (GET, HTTP/1.1) */
@@ -73,7 +75,7 @@ struct http_response {
 	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t n_headers;
 	enum http_body body;
-	uint64_t content_length;
+	uint64_t content_length; /* when body is LENGTH; else 0 */
 	bool keep_alive;       /* may the origin connection be reused after this response */
 	bool upgrade;          /* 101 Switching Protocols */
 };
@@ -81,6 +83,10 @@ struct http_response {
 /*
  * Find the end of a head: returns the length of the head including the final
  * CRLFCRLF, or 0 when it is not complete in buf[0..len). Does not validate.
+ * Empty lines (CRLF) before a request line are part of the head (RFC 9112
+ * 2.2 says to ignore them; http_parse_request does). A head written with
+ * bare LF line endings has no CRLFCRLF: the caller's header size limit or
+ * timeout ends it.
  */
 size_t http_head_length(const char *buf, size_t len);
 
@@ -98,13 +104,25 @@ size_t http_head_length(const char *buf, size_t len);
  *   431 more than HTTP_MAX_HEADERS fields
  *   501 Transfer-Encoding other than chunked (a coding we do not know)
  *   505 a version other than HTTP/1.0 or HTTP/1.1
+ * Also 400: bytes after the empty line ending the head, a request-target
+ * with a fragment ('#'), a control, SP or non-ASCII byte, userinfo in the
+ * authority, "http://host?query" without a path (the origin-form "/?query"
+ * is not in the buffer; clients send the slash), CONNECT with content,
+ * "*" with a method other than OPTIONS.
+ * max_uri 0 means no limit. Field values may hold obs-text (bytes >= 0x80).
+ * A Content-Length or chunk size must be below 2^62.
  */
 int http_parse_request(const char *buf, size_t len, size_t max_uri, struct http_request *req);
 
 /*
- * Parse a complete response head. request_was_head and request_was_connect
- * decide the framing (RFC 9112 section 6.3). Returns 0 or -1 (the proxy
- * answers 502 and closes the origin connection).
+ * Parse a complete response head. request_was_head decides the framing
+ * with the status (RFC 9112 section 6.3); responses to CONNECT are never
+ * parsed (the proxy opens tunnels itself). Returns 0 or -1 (the proxy
+ * answers 502 and closes the origin connection). -1 also for both
+ * Content-Length and Transfer-Encoding when they would decide the framing,
+ * a repeated "chunked", and an invalid Content-Length even on a response
+ * without a body. An empty reason phrase may omit its SP ("HTTP/1.1 200").
+ * Transfer-Encoding in an HTTP/1.0 response means HTTP_BODY_CLOSE.
  */
 int http_parse_response(const char *buf, size_t len, bool request_was_head,
 			struct http_response *resp);
@@ -148,6 +166,13 @@ void chunk_decoder_init(struct chunk_decoder *d);
  * Rejects: sizes that are not hex or overflow 2^62, a size or extension line
  * over 4096 bytes, bare CR or LF, data not followed by CRLF, more than 64
  * trailer fields or a trailer line over 4096 bytes.
+ * Whitespace (BWS) between the size and a ';' is accepted, as RFC 9112
+ * 7.1.1's grammar says; whitespace anywhere else in the size is not
+ * (" 5", "5 ", "5 6"). Extensions are checked for characters only (no
+ * controls but HTAB), not interpreted. Trailer lines are checked as field
+ * lines (token name, no whitespace before ':', no obs-fold).
+ * The result does not depend on how the body is split into calls. After
+ * CHUNK_DONE or CHUNK_ERROR, further calls return the same with *consumed 0.
  */
 enum chunk_result chunk_decoder_feed(struct chunk_decoder *d, const char *p, size_t n,
 				     size_t *consumed);

@@ -35,8 +35,8 @@ static void set_idle_timeouts(struct conn *c)
 {
 	unsigned ms = c->conf->proxy.tunnel_idle_timeout_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	bufferevent_set_timeouts(c->client, ms ? &tv : NULL, NULL);
-	bufferevent_set_timeouts(c->up, ms ? &tv : NULL, NULL);
+	bufferevent_set_timeouts(c->client, ms ? &tv : NULL, ms ? &tv : NULL);
+	bufferevent_set_timeouts(c->up, ms ? &tv : NULL, ms ? &tv : NULL);
 }
 
 /* Is everything done in both directions? Then close. Returns true if closed. */
@@ -220,6 +220,11 @@ static void tunnel_on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		unsigned ms = c->conf->proxy.tunnel_idle_timeout_ms;
+		if (what & BEV_EVENT_WRITING) {
+			/* the peer has not taken a byte for tunnel_idle_timeout */
+			conn_close(c, is_client ? "client-write-timeout" : "upstream-write-timeout");
+			return;
+		}
 		if (conn_now_ms() - c->last_activity_ms < ms) {
 			bufferevent_enable(bev, EV_READ);
 			return;

@@ -120,6 +120,10 @@ static void refuse(evutil_socket_t fd, int status, const char *text)
 		ssize_t w = send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)w;
 	}
+	/* discard what the client already sent, so close() does not reset the answer away */
+	char sink[4096];
+	for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
 	shutdown(fd, SHUT_WR);
 	evutil_closesocket(fd);
 }
@@ -145,12 +149,9 @@ static void worker_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
 		log_warn("max_connections (%u) reached: accept paused", conf->proxy.max_connections);
 		pause_accept(w, 200);
 	}
-	if (!client_allowed(conf, sa)) {
+	bool allowed = client_allowed(conf, sa);
+	if (!allowed)
 		log_notice("refused %s: not in allow_clients", sockaddr_ntop(sa, peer, sizeof(peer)));
-		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
-		refuse(fd, 403, "This proxy does not serve your address.\n");
-		goto out;
-	}
 	if (!server_client_acquire(sa, conf->proxy.max_connections_per_client)) {
 		log_notice("refused %s: max_connections_per_client (%u) reached",
 			   sockaddr_ntop(sa, peer, sizeof(peer)), conf->proxy.max_connections_per_client);
@@ -166,6 +167,9 @@ static void worker_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
 		goto out;
 	}
 	c->counted = 1;
+	/* a refused client still gets a clear 403 for its request (and a record),
+	 * bounded by header_timeout like any other */
+	c->refused = !allowed;
 out:
 	conf_unref(conf);
 }
