@@ -79,6 +79,8 @@ static void reset_exchange(struct conn *c)
 {
 	c->start_us = 0;
 	c->bytes_up = c->bytes_down = 0;
+	c->prog_up = c->prog_down = 0;
+	c->prog_start_us = 0;
 	c->status = 0;
 	c->method[0] = c->host[0] = c->sni[0] = c->uri[0] = '\0';
 	c->port = 0;
@@ -172,10 +174,45 @@ void conn_record(struct conn *c, enum record_kind kind, const char *close_reason
 	store_submit(server.store, &r);
 }
 
+void conn_tunnel_progress(struct conn *c)
+{
+	struct record r;
+	int64_t now = wall_us();
+
+	if (c->state != CS_TUNNEL && c->state != CS_PEEK)
+		return;
+	if (c->bytes_up == c->prog_up && c->bytes_down == c->prog_down) {
+		c->prog_start_us = now;
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.kind = RECORD_TUNNEL_PROGRESS;
+	r.source = RECORD_SOURCE_PROXY;
+	r.start_us = c->prog_start_us ? c->prog_start_us : c->start_us;
+	r.duration_ms = (uint32_t)((now - r.start_us) / 1000);
+	r.client = c->peer;
+	memcpy(r.method, c->method, sizeof(r.method));
+	memcpy(r.host, c->host, sizeof(r.host));
+	r.port = c->port;
+	memcpy(r.sni, c->sni, sizeof(r.sni));
+	r.status = c->status;
+	r.bytes_up = c->bytes_up - c->prog_up;
+	r.bytes_down = c->bytes_down - c->prog_down;
+	r.verdict = c->decision.verdict;
+	r.reason = c->decision.reason;
+	memcpy(r.platform, c->decision.platform, sizeof(r.platform));
+	memcpy(r.category, c->decision.category, sizeof(r.category));
+	c->prog_up = c->bytes_up;
+	c->prog_down = c->bytes_down;
+	c->prog_start_us = now;
+	store_submit(server.store, &r);
+}
+
 void conn_close(struct conn *c, const char *reason)
 {
 	char peer[64];
 
+	conn_tunnel_progress(c);
 	if (!c->recorded && c->start_us) {
 		enum record_kind k = c->is_connect || c->ws_upgrade ? RECORD_TUNNEL : RECORD_REQUEST;
 		if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0)

@@ -76,10 +76,14 @@ struct conn {
 	unsigned recorded : 1;          /* the exchange's record was submitted */
 	unsigned refused : 1;           /* not in allow_clients: answer 403 to its request */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
+	uint64_t prog_up, prog_down;    /* tunnels: bytes already in progress records */
+	int64_t prog_start_us;          /* tunnels: start of the current progress interval */
 };
 
 /* conn.c helpers used by tunnel.c */
 void conn_record(struct conn *c, enum record_kind kind, const char *close_reason);
+/* Tunnels: submit a progress record for the bytes moved since the last one. */
+void conn_tunnel_progress(struct conn *c);
 void conn_reply_error(struct conn *c, int status, const char *detail, const char *reason);
 uint64_t conn_now_ms(void);
 /* tunnel.c: the ClientHello did not come within sni_timeout */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -36,6 +37,7 @@ struct worker {
 	int cmd_pipe[2];
 	struct event *resume_timer;
 	struct event *grace_timer;
+	struct event *minute_timer;     /* tunnel progress records, on the minute */
 	struct conn *conns;
 	unsigned n_conns;
 	unsigned grace_ms;
@@ -217,6 +219,29 @@ void worker_conn_closed(struct worker *w, struct conn *c)
 		event_base_loopexit(w->base, NULL);
 }
 
+static void minute_timer_arm(struct worker *w)
+{
+	struct timeval now;
+	gettimeofday(&now, NULL);
+	long usec = 60000000L - (long)(now.tv_sec % 60) * 1000000L - (long)now.tv_usec;
+	if (usec < 1000)
+		usec = 1000;
+	struct timeval tv = {usec / 1000000, usec % 1000000};
+	evtimer_add(w->minute_timer, &tv);
+}
+
+/* Every open tunnel reports its bytes per minute while open, not only at close. */
+static void worker_on_minute(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	(void)fd;
+	(void)what;
+	for (struct conn *c = w->conns; c; c = c->next)
+		conn_tunnel_progress(c);
+	if (!w->stopping)
+		minute_timer_arm(w);
+}
+
 static void worker_on_grace(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -241,6 +266,7 @@ static void worker_stop(struct worker *w)
 		evconnlistener_free(w->listeners[i]);
 	w->n_listeners = 0;
 	evtimer_del(w->resume_timer);
+	evtimer_del(w->minute_timer);
 	upstream_pool_destroy(w->pool);
 	w->pool = NULL;
 	struct conn *c = w->conns;
@@ -322,6 +348,8 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds)
 	w->cmd_ev = event_new(w->base, w->cmd_pipe[0], EV_READ | EV_PERSIST, worker_on_command, w);
 	event_add(w->cmd_ev, NULL);
 	w->resume_timer = evtimer_new(w->base, worker_on_resume, w);
+	w->minute_timer = evtimer_new(w->base, worker_on_minute, w);
+	minute_timer_arm(w);
 	w->listeners = calloc(n_fds ? n_fds : 1, sizeof(*w->listeners));
 	for (size_t i = 0; i < n_fds; i++) {
 		w->listeners[i] = evconnlistener_new(w->base, worker_on_accept, w,
@@ -379,6 +407,8 @@ void worker_destroy(struct worker *w)
 		event_free(w->cmd_ev);
 	if (w->resume_timer)
 		event_free(w->resume_timer);
+	if (w->minute_timer)
+		event_free(w->minute_timer);
 	if (w->grace_timer)
 		event_free(w->grace_timer);
 	if (w->base) {
