@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""Turn bench/run.sh's raw results into a table, ratios, goals and JSON.
+
+  report.py RESULTS.txt [-o results.json]
+
+RESULTS.txt has one "PROXY KEY VALUE" per line (VALUE is JSON when it
+parses as JSON, text otherwise); "meta KEY VALUE" lines describe the run.
+"""
+import argparse
+import json
+import statistics
+import sys
+
+PROXIES = ["breaktimed", "squid", "tinyproxy"]
+LOADS = [("ka", "keep-alive 1 KiB"), ("close", "Connection: close 1 KiB"),
+         ("big", "keep-alive 64 KiB")]
+
+
+def load(path):
+    meta, raw = {}, {}
+    with open(path) as fh:
+        for line in fh:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            parts = line.split(" ", 2)
+            who, key = parts[0], parts[1]
+            val = parts[2] if len(parts) > 2 else ""
+            if who == "meta":
+                meta[key] = val
+                continue
+            try:
+                v = json.loads(val)
+            except ValueError:
+                v = val
+            raw.setdefault(who, {})[key] = v
+    return meta, raw
+
+
+def derive(raw):
+    """Per-proxy metrics from raw values; missing pieces become None."""
+    out = {}
+    direct_mbps = None
+    speeds = (raw.get("direct", {}).get("connect_speeds", [])
+              + raw.get("direct_end", {}).get("connect_speeds", []))
+    if speeds:
+        direct_mbps = statistics.median(speeds) / 1e6
+    out["direct"] = {"connect_MBps": direct_mbps}
+    for p in PROXIES:
+        r = raw.get(p)
+        if r is None:
+            continue
+        m = {"status": str(r.get("status", "not run"))}
+        for key, _ in LOADS:
+            w = r.get(f"{key}_wrk")
+            cpu = r.get(f"{key}_cpu_s")
+            if not isinstance(w, dict) or not w.get("requests"):
+                continue
+            secs = w["duration_us"] / 1e6
+            errs = sum(v for k, v in w.items() if k.startswith("err_"))
+            m[f"{key}_rps"] = w["requests"] / secs
+            m[f"{key}_p50_ms"] = w["p50_us"] / 1e3
+            m[f"{key}_p99_ms"] = w["p99_us"] / 1e3
+            m[f"{key}_errors"] = errs
+            m[f"{key}_requests"] = w["requests"]
+            m[f"{key}_MBps"] = w["bytes"] / secs / 1e6
+            if cpu is not None:
+                m[f"{key}_cpu_per_10k"] = float(cpu) / w["requests"] * 1e4
+            busy = r.get(f"{key}_core_busy_s")
+            if busy is not None:
+                m[f"{key}_core_busy_per_10k"] = (float(busy) / w["requests"]
+                                                 * 1e4)
+                m[f"{key}_core_busy_fraction"] = float(busy) / secs
+        if r.get("connect_speeds"):
+            m["connect_MBps"] = statistics.median(r["connect_speeds"]) / 1e6
+            if direct_mbps:
+                m["connect_vs_direct"] = m["connect_MBps"] / direct_mbps
+            if r.get("connect_cpu_s") is not None and r.get("connect_bytes"):
+                m["connect_cpu_per_GB"] = (float(r["connect_cpu_s"])
+                                           / (r["connect_bytes"] / 1e9))
+        ts = str(r.get("tunnels_status", ""))
+        if ts and "tunnel_rss_after_kib" in r:
+            opened = int(ts.split("opened=")[1].split()[0])
+            m["tunnels_opened"] = opened
+            m["tunnels_failed"] = int(ts.split("failed=")[1].split()[0])
+            if opened:
+                m["tunnel_KiB"] = ((r["tunnel_rss_after_kib"]
+                                    - r["tunnel_rss_before_kib"]) / opened)
+        if r.get("rss_start_kib") is not None:
+            m["rss_start_MiB"] = r["rss_start_kib"] / 1024
+        if r.get("died"):
+            m["died"] = True
+        if r.get("background_cores") is not None:
+            m["background_cores"] = r["background_cores"]
+        out[p] = m
+    return out
+
+
+ROWS = [
+    # (key, label, format, lower is better)
+    ("ka_rps", "keep-alive 1 KiB: requests/s", "{:.0f}", False),
+    ("ka_p50_ms", "keep-alive 1 KiB: p50 ms", "{:.2f}", True),
+    ("ka_p99_ms", "keep-alive 1 KiB: p99 ms", "{:.2f}", True),
+    ("ka_cpu_per_10k", "keep-alive 1 KiB: proxy CPU s/10k req", "{:.3f}", True),
+    ("ka_core_busy_per_10k", "keep-alive 1 KiB: proxy core busy s/10k", "{:.3f}", True),
+    ("close_rps", "Connection: close 1 KiB: requests/s", "{:.0f}", False),
+    ("close_p50_ms", "Connection: close 1 KiB: p50 ms", "{:.2f}", True),
+    ("close_p99_ms", "Connection: close 1 KiB: p99 ms", "{:.2f}", True),
+    ("close_cpu_per_10k", "Connection: close 1 KiB: proxy CPU s/10k req", "{:.3f}", True),
+    ("big_rps", "keep-alive 64 KiB: requests/s", "{:.0f}", False),
+    ("big_p50_ms", "keep-alive 64 KiB: p50 ms", "{:.2f}", True),
+    ("big_p99_ms", "keep-alive 64 KiB: p99 ms", "{:.2f}", True),
+    ("big_cpu_per_10k", "keep-alive 64 KiB: proxy CPU s/10k req", "{:.3f}", True),
+    ("connect_MBps", "CONNECT 1 GiB TLS: MB/s", "{:.0f}", False),
+    ("connect_vs_direct", "CONNECT 1 GiB TLS: fraction of no-proxy", "{:.3f}", False),
+    ("connect_cpu_per_GB", "CONNECT 1 GiB TLS: proxy CPU s/GB", "{:.3f}", True),
+    ("tunnel_KiB", "idle CONNECT tunnel: KiB RSS each", "{:.1f}", True),
+    ("rss_start_MiB", "RSS after start, MiB", "{:.1f}", True),
+]
+
+
+def fmt(v, f):
+    return "n/a" if v is None else f.format(v)
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def goals(m):
+    bt, sq = m.get("breaktimed", {}), m.get("squid", {})
+
+    def g(name, value, limit, ok):
+        return {"goal": name, "value": value, "limit": limit,
+                "result": "n/a" if value is None else ("PASS" if ok(value) else "FAIL")}
+
+    r_cpu = ratio(bt.get("ka_cpu_per_10k"), sq.get("ka_cpu_per_10k"))
+    r_gb = ratio(bt.get("connect_cpu_per_GB"), sq.get("connect_cpu_per_GB"))
+    r_rps = ratio(bt.get("ka_rps"), sq.get("ka_rps"))
+    r_p99 = ratio(bt.get("ka_p99_ms"), sq.get("ka_p99_ms"))
+    return [
+        g("CPU per request (keep-alive 1 KiB) <= 0.5x squid", r_cpu, 0.5,
+          lambda v: v <= 0.5),
+        g("CPU per CONNECT GB <= 0.5x squid", r_gb, 0.5, lambda v: v <= 0.5),
+        g("keep-alive requests/s >= 1.8x squid", r_rps, 1.8,
+          lambda v: v >= 1.8),
+        g("keep-alive p99 <= squid's", r_p99, 1.0, lambda v: v <= 1.0),
+        g("CONNECT throughput >= 0.95x no proxy",
+          bt.get("connect_vs_direct"), 0.95, lambda v: v >= 0.95),
+        g("idle tunnel <= 8 KiB", bt.get("tunnel_KiB"), 8.0,
+          lambda v: v <= 8.0),
+    ]
+
+
+def table(m):
+    cols = ["breaktimed", "squid", "tinyproxy", "bt/squid", "bt/tinyproxy"]
+    lw = max(len(r[1]) for r in ROWS) + 2
+    lines = ["{:<{w}}".format("metric", w=lw)
+             + "".join("{:>13}".format(c) for c in cols)]
+    lines.append("-" * len(lines[0]))
+    for key, label, f, _ in ROWS:
+        vals = [m.get(p, {}).get(key) for p in PROXIES]
+        cells = [fmt(v, f) for v in vals]
+        for i, p in enumerate(PROXIES):
+            if key.endswith("_rps") and m.get(p, {}).get(key[:-4] + "_errors"):
+                cells[i] += "!"
+        cells.append(fmt(ratio(vals[0], vals[1]), "{:.2f}"))
+        cells.append(fmt(ratio(vals[0], vals[2]), "{:.2f}"))
+        lines.append("{:<{w}}".format(label, w=lw)
+                     + "".join("{:>13}".format(c) for c in cells))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("-o", "--output")
+    args = ap.parse_args()
+    meta, raw = load(args.results)
+    m = derive(raw)
+    gl = goals(m)
+
+    print()
+    print(f"breaktime bench  {meta.get('date', '')}  git {meta.get('git', '')}"
+          f"  quick={meta.get('quick')}  wrk {meta.get('duration_s')} s x "
+          f"{meta.get('wrk_connections')} conns  proxy on core "
+          f"{meta.get('proxy_cpu')}, load+origin on core {meta.get('load_cpu')}")
+    print(f"squid {meta.get('squid_version')}, tinyproxy "
+          f"{meta.get('tinyproxy_version')}, nginx {meta.get('nginx_version')}"
+          f", wrk {meta.get('wrk_version')}")
+    for p in PROXIES:
+        if p in m and m[p]["status"] != "ok":
+            print(f"{p}: {m[p]['status']}")
+        elif p in m:
+            extra = []
+            for key, label in LOADS:
+                w = raw[p].get(f"{key}_wrk")
+                if m[p].get(f"{key}_errors") and isinstance(w, dict):
+                    kinds = ", ".join(f"{k[4:]} {v}" for k, v in w.items()
+                                      if k.startswith("err_") and v)
+                    extra.append(f"{label}: errors {kinds}")
+            if m[p].get("tunnels_failed"):
+                extra.append(f"{m[p]['tunnels_failed']} tunnels failed to open")
+            bg = raw[p].get("background_cores")
+            if isinstance(bg, (int, float)) and bg > 0.05:
+                extra.append(f"{bg:.2f} cores busy with other work just "
+                             f"before its loads: numbers suspect")
+            if m[p].get("died"):
+                extra.append("process died during the run")
+            if extra:
+                print(f"{p}: " + "; ".join(extra) + "  (! marks loads with errors)")
+    d = m["direct"].get("connect_MBps")
+    print(f"no-proxy 1 GiB TLS download: {fmt(d, '{:.0f}')} MB/s")
+    print()
+    print(table(m))
+    print()
+    print("goals for breaktimed:")
+    for g in gl:
+        print(f"  {g['result']:<5} {g['goal']:<52} "
+              f"measured {fmt(g['value'], '{:.2f}')}")
+
+    if args.output:
+        doc = {"meta": meta, "raw": raw, "metrics": m, "goals": gl,
+               "ratios": {
+                   f"breaktimed/{o}": {key: ratio(m.get("breaktimed", {}).get(key),
+                                                 m.get(o, {}).get(key))
+                                      for key, *_ in ROWS}
+                   for o in ("squid", "tinyproxy")}}
+        with open(args.output, "w") as fh:
+            json.dump(doc, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        print(f"\nraw results: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+#!/usr/bin/env bash
+# breaktime benchmark: breaktimed against squid and tinyproxy, same loads,
+# same run. See bench/README.md.
+#
+#   bench/run.sh [-o results.json] [-p "breaktimed squid tinyproxy"]
+#   QUICK=1 bench/run.sh        # ~2 minutes instead of ~8
+#
+# Environment (all optional):
+#   QUICK=1              short loads (3 s wrk runs, one CONNECT download each)
+#   DURATION=10          seconds per wrk load
+#   WARMUP=2             seconds of unmeasured warm-up load per proxy
+#   CONNS=64             wrk connections (one wrk thread)
+#   CONNECT_REPS=3       1 GiB CONNECT downloads per proxy (median speed)
+#   TUNNELS=2000         idle CONNECT tunnels for the memory test
+#   BREAKTIMED=path      breaktimed binary (default build-bench/proxy/breaktimed;
+#                        built with meson if missing, unless BUILD=0)
+#   BREAKTIMED_ARGS=-v   extra arguments (-v prints one record per request,
+#                        standing in for the access log until the store exists)
+#   PROXY_CPU=0 LOAD_CPU=1   cores for the proxy / for wrk, curl and nginx
+#   KEEP_TMP=1           keep the temporary directory (logs, configs)
+#
+# All traffic stays on 127.0.0.1. Every process this script starts is ended
+# by PID on exit, and the temporary directory is removed.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+PY=/usr/bin/python3
+HELP="$PY $HERE/helpers.py"
+
+OUT=""
+PROXIES="breaktimed squid tinyproxy"
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while getopts "o:p:h" opt; do
+    case $opt in
+        o) OUT=$OPTARG ;;
+        p) PROXIES=$OPTARG ;;
+        h) usage 0 ;;
+        *) usage 2 ;;
+    esac
+done
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+    DURATION=${DURATION:-3}; WARMUP=${WARMUP:-1}; CONNECT_REPS=${CONNECT_REPS:-1}
+else
+    DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; CONNECT_REPS=${CONNECT_REPS:-3}
+fi
+CONNS=${CONNS:-64}
+TUNNELS=${TUNNELS:-2000}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+BREAKTIMED=${BREAKTIMED:-$ROOT/build-bench/proxy/breaktimed}
+BREAKTIMED_ARGS=${BREAKTIMED_ARGS--v}
+BIG_SIZE=$((1024 * 1024 * 1024))
+
+# Never let a proxy variable from the environment redirect our clients.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
+      no_proxy NO_PROXY
+
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- tools
+need_install=()
+for pair in nginx:nginx-light squid:squid tinyproxy:tinyproxy wrk:wrk \
+            curl:curl taskset:util-linux openssl:openssl; do
+    cmd=${pair%%:*}; pkg=${pair#*:}
+    PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null || need_install+=("$pkg")
+done
+if [ ${#need_install[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || die "missing packages: ${need_install[*]} (run as root to install)"
+    log "installing ${need_install[*]}"
+    apt-get update -qq >/dev/null && \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}" >/dev/null \
+        || die "apt-get install ${need_install[*]} failed"
+fi
+export PATH=$PATH:/usr/sbin:/sbin
+[ -x "$PY" ] || die "$PY not found"
+# The debian packages' own services may run; we never touch them, and we use
+# ports of our own.
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+[ "$(ulimit -n)" -ge $((TUNNELS * 2 + 512)) ] || \
+    log "warning: ulimit -n is $(ulimit -n), too low for $TUNNELS tunnels"
+
+ncpu=$(nproc)
+if [ "$ncpu" -lt 2 ]; then
+    log "warning: only $ncpu CPU; proxy and load share it"
+    PROXY_CPU=0; LOAD_CPU=0
+fi
+PIN_PROXY="taskset -c $PROXY_CPU"
+PIN_LOAD="taskset -c $LOAD_CPU"
+
+# ---------------------------------------------------------------- cleanup
+T=$(mktemp -d /tmp/breaktime-bench.XXXXXX) || die "mktemp failed"
+chmod 755 "$T"
+STARTED=()          # PIDs of everything started in the background
+
+proc_alive() {      # alive and not a zombie
+    local st
+    st=$(sed -E 's/.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
+stop_pid() {        # stop_pid PID [grace seconds]: TERM, wait, KILL; also its descendants
+    local pid=$1 grace=${2:-10} kids i
+    proc_alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+    kids=$($HELP tree "$pid" 2>/dev/null)
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < grace * 10; i++)); do
+        proc_alive "$pid" || break
+        sleep 0.1
+    done
+    for k in $kids; do
+        proc_alive "$k" && kill -KILL "$k" 2>/dev/null
+    done
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local rc=$? p
+    trap - EXIT INT TERM
+    for p in "${STARTED[@]}"; do stop_pid "$p" 5; done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        log "kept $T"
+    else
+        rm -rf "$T"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- results
+RES=$T/results.txt
+: >"$RES"
+put() { printf '%s %s %s\n' "$1" "$2" "${3//$'\n'/ }" >>"$RES"; }   # put PROXY KEY VALUE
+meta() { echo "meta $1 $2" >>"$RES"; }
+
+meta quick "$QUICK"; meta duration_s "$DURATION"; meta warmup_s "$WARMUP"
+meta wrk_connections "$CONNS"; meta connect_reps "$CONNECT_REPS"
+meta tunnels "$TUNNELS"; meta proxy_cpu "$PROXY_CPU"; meta load_cpu "$LOAD_CPU"
+meta nproc "$ncpu"; meta kernel "$(uname -r)"
+meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta git "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+meta squid_version "$(squid -v 2>/dev/null | sed -n 's/.*Version //p' | head -1)"
+meta tinyproxy_version "$(tinyproxy -v 2>&1 | awk '{print $2}' | head -1)"
+meta nginx_version "$(nginx -v 2>&1 | sed 's|.*/||')"
+meta wrk_version "$(wrk -v 2>&1 | awk 'NR==1{print $2}')"
+
+# ---------------------------------------------------------------- origin
+read -r HTTP_PORT TLS_PORT PORT_BT PORT_SQ PORT_TP <<<"$($HELP ports 5)"
+meta http_port "$HTTP_PORT"; meta tls_port "$TLS_PORT"
+
+mkdir -p "$T/www" "$T/nginx/tmp"
+head -c 1024 /dev/urandom >"$T/www/1k"
+head -c 65536 /dev/urandom >"$T/www/64k"
+# Sparse 1 GiB file: nginx reads zero pages from the page cache, so the disk
+# plays no part. Fine for a proxy benchmark (TLS encrypts it anyway).
+truncate -s "$BIG_SIZE" "$T/www/1g"
+chmod 644 "$T/www/"*
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$T/nginx/key.pem" -out "$T/nginx/cert.pem" -days 2 \
+    -subj /CN=origin.bench.test -addext subjectAltName=IP:127.0.0.1 \
+    >/dev/null 2>&1 || die "openssl req failed"
+
+N=$T/nginx
+cat >"$N/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $N/nginx.pid;
+error_log $N/error.log warn;
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_header_timeout 300s;
+    client_body_temp_path $N/tmp/body;
+    proxy_temp_path $N/tmp/proxy;
+    fastcgi_temp_path $N/tmp/fastcgi;
+    uwsgi_temp_path $N/tmp/uwsgi;
+    scgi_temp_path $N/tmp/scgi;
+    server {
+        listen 127.0.0.1:$HTTP_PORT;
+        root $T/www;
+    }
+    server {
+        listen 127.0.0.1:$TLS_PORT ssl;
+        ssl_certificate $N/cert.pem;
+        ssl_certificate_key $N/key.pem;
+        root $T/www;
+    }
+}
+EOF
+$PIN_LOAD nginx -e "$N/error.log" -p "$N/" -c "$N/nginx.conf" >"$N/stdout.log" 2>&1 &
+NGINX_PID=$!
+STARTED+=("$NGINX_PID")
+$HELP waitport "$HTTP_PORT" 10 && $HELP waitport "$TLS_PORT" 5 || {
+    cat "$N/error.log" "$N/stdout.log" >&2; die "nginx did not start"; }
+log "nginx origin on 127.0.0.1:$HTTP_PORT (http) and :$TLS_PORT (tls), pid $NGINX_PID"
+
+# ---------------------------------------------------------------- measurements
+LAST_BENCHJSON=""
+# run_wrk PROXY NAME PROXYPORT PATH CLOSE PIDOFPROXY
+run_wrk() {
+    local p=$1 name=$2 port=$3 path=$4 close=$5 pid=$6 c0 c1 b0 b1 line
+    b0=$($HELP corebusy "$PROXY_CPU")
+    c0=$($HELP cpu "$pid")
+    line=$(BENCH_TARGET="http://127.0.0.1:$HTTP_PORT$path" BENCH_HOST="127.0.0.1:$HTTP_PORT" \
+        BENCH_CLOSE=$close $PIN_LOAD wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s \
+        -s "$HERE/proxy.lua" "http://127.0.0.1:$port/" 2>"$T/wrk.err" | grep '^BENCHJSON ')
+    c1=$($HELP cpu "$pid")
+    b1=$($HELP corebusy "$PROXY_CPU")
+    if [ -z "$line" ]; then
+        log "  $name: wrk failed: $(head -3 "$T/wrk.err")"
+        return 1
+    fi
+    echo "$p ${name}_wrk ${line#BENCHJSON }" >>"$RES"
+    put "$p" "${name}_cpu_s" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
+    put "$p" "${name}_core_busy_s" "$(awk -v a="$b0" -v b="$b1" 'BEGIN{printf "%.2f", b-a}')"
+    log "  $name: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); e=sum(v for k,v in d.items() if k.startswith("err_")); print("%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (d["requests"]/d["duration_us"]*1e6, d["p50_us"]/1e3, d["p99_us"]/1e3, e))' "${line#BENCHJSON }"), proxy cpu $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}') s (core $PROXY_CPU busy $(awk -v a="$b0" -v b="$b1" 'BEGIN{printf "%.2f", b-a}') s)"
+}
+
+# warm PROXYPORT: unmeasured load
+warm() {
+    [ "$WARMUP" -gt 0 ] || return 0
+    BENCH_TARGET="http://127.0.0.1:$HTTP_PORT/1k" BENCH_HOST="127.0.0.1:$HTTP_PORT" \
+        $PIN_LOAD wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$HERE/proxy.lua" \
+        "http://127.0.0.1:$1/" >/dev/null 2>&1
+}
+
+# download PROXYPORT|"" -> prints "speed_bytes_per_s size http_code"
+download() {
+    local px=(--noproxy '*')
+    [ -n "$1" ] && px=(-x "http://127.0.0.1:$1")
+    $PIN_LOAD curl -sS -k "${px[@]}" --max-time 120 -o /dev/null \
+        -w '%{speed_download} %{size_download} %{http_code}\n' \
+        "https://127.0.0.1:$TLS_PORT/1g" 2>>"$T/curl.err"
+}
+
+# run_connect PROXY PROXYPORT|"" PID|""
+run_connect() {
+    local p=$1 port=$2 pid=$3 i c0 c1 out speeds=() cpu=0 bytes=0
+    for ((i = 0; i < CONNECT_REPS; i++)); do
+        [ -n "$pid" ] && c0=$($HELP cpu "$pid")
+        out=$(download "$port")
+        [ -n "$pid" ] && c1=$($HELP cpu "$pid")
+        read -r speed size code <<<"$out"
+        if [ "${code:-}" != 200 ] || [ "${size:-0}" != "$BIG_SIZE" ]; then
+            log "  connect: download failed (code ${code:-none}, ${size:-0} bytes): $(tail -1 "$T/curl.err" 2>/dev/null)"
+            return 1
+        fi
+        speeds+=("$speed")
+        bytes=$((bytes + size))
+        [ -n "$pid" ] && cpu=$(awk -v t="$cpu" -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", t+b-a}')
+    done
+    put "$p" connect_speeds "[$(IFS=,; echo "${speeds[*]}")]"
+    put "$p" connect_bytes "$bytes"
+    [ -n "$pid" ] && put "$p" connect_cpu_s "$cpu"
+    log "  connect 1 GiB x$CONNECT_REPS: $(printf '%s\n' "${speeds[@]}" | awk '{printf "%.0f MB/s ", $1/1e6}')${pid:+, proxy cpu $cpu s}"
+}
+
+# run_tunnels PROXY PROXYPORT PID
+run_tunnels() {
+    local p=$1 port=$2 pid=$3 r0 r1 tpid st ready=$T/tunnels.ready rel=$T/tunnels.release
+    rm -f "$ready" "$rel"
+    sleep 1
+    r0=$($HELP rss "$pid")
+    $PIN_LOAD "$PY" "$HERE/tunnels.py" --proxy "127.0.0.1:$port" \
+        --target "127.0.0.1:$TLS_PORT" -n "$TUNNELS" --ready "$ready" \
+        --release "$rel" --hold-max 180 2>"$T/tunnels.err" &
+    tpid=$!
+    STARTED+=("$tpid")
+    if ! $HELP waitline "$ready" opened= 150; then
+        log "  tunnels: not ready in time: $(tail -2 "$T/tunnels.err")"
+        stop_pid "$tpid" 5
+        return 1
+    fi
+    sleep 2                       # let the proxy settle
+    r1=$($HELP rss "$pid")
+    st=$(cat "$ready")
+    touch "$rel"
+    stop_pid "$tpid" 20
+    put "$p" tunnels_status "$st"
+    put "$p" tunnel_rss_before_kib "$r0"
+    put "$p" tunnel_rss_after_kib "$r1"
+    log "  tunnels: $st; rss $r0 -> $r1 KiB"
+}
+
+# ---------------------------------------------------------------- proxies
+PROXY_PID=""
+
+start_breaktimed() {
+    local D=$T/breaktimed port=$PORT_BT
+    mkdir -p "$D"
+    if [ ! -x "$BREAKTIMED" ] && [ "${BUILD:-1}" = 1 ] && [ "$BREAKTIMED" = "$ROOT/build-bench/proxy/breaktimed" ]; then
+        log "building breaktimed in build-bench (log: $D/build.log)"
+        { [ -d "$ROOT/build-bench" ] || meson setup "$ROOT/build-bench" "$ROOT" --buildtype=release; } \
+            >"$D/build.log" 2>&1 && meson compile -C "$ROOT/build-bench" >>"$D/build.log" 2>&1 \
+            || { log "  build failed: $(tail -3 "$D/build.log" | tr '\n' ' ')"; }
+    fi
+    [ -x "$BREAKTIMED" ] || { WHY="binary $BREAKTIMED not found"; return 1; }
+    cat >"$D/breaktimed.conf" <<EOF
+[proxy]
+listen = 127.0.0.1:$port
+workers = 1
+allow_loopback_upstream = yes
+connect_ports = $TLS_PORT
+max_connections = 20000
+max_connections_per_client = 20000
+EOF
+    # Keep name lookups off the machine's resolver, if this build knows the key.
+    cp "$D/breaktimed.conf" "$D/try.conf"
+    echo "dns_servers = 127.0.0.1:53" >>"$D/try.conf"
+    if "$BREAKTIMED" -t -c "$D/try.conf" >/dev/null 2>&1; then
+        mv "$D/try.conf" "$D/breaktimed.conf"
+    fi
+    # shellcheck disable=SC2086
+    $PIN_PROXY "$BREAKTIMED" -c "$D/breaktimed.conf" $BREAKTIMED_ARGS >"$D/stdout.log" 2>"$D/stderr.log" &
+    PROXY_PID=$!
+    STARTED+=("$PROXY_PID")
+    if ! $HELP waitline "$D/stderr.log" '<6>ready' 15 || ! $HELP waitport "$port" 5; then
+        WHY="did not become ready: $(tail -3 "$D/stderr.log" | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+start_squid() {
+    local D=$T/squid port=$PORT_SQ
+    mkdir -p "$D"
+    if [ "$(id -u)" = 0 ] && id proxy >/dev/null 2>&1; then chown proxy:proxy "$D"; fi
+    cat >"$D/squid.conf" <<EOF
+http_port 127.0.0.1:$port
+workers 1
+visible_hostname bench.invalid
+dns_nameservers 127.0.0.1
+pinger_enable off
+icp_port 0
+htcp_port 0
+acl SSL_ports port $TLS_PORT
+http_access deny CONNECT !SSL_ports
+http_access allow localhost
+http_access deny all
+cache deny all
+access_log daemon:$D/access.log squid
+cache_log $D/cache.log
+cache_store_log none
+netdb_filename none
+pid_filename $D/squid.pid
+coredump_dir $D
+max_filedescriptors 65536
+shutdown_lifetime 1 seconds
+logfile_rotate 0
+EOF
+    $PIN_PROXY squid -N -f "$D/squid.conf" >"$D/stdout.log" 2>&1 &
+    PROXY_PID=$!
+    STARTED+=("$PROXY_PID")
+    if ! $HELP waitport "$port" 30; then
+        WHY="did not start: $(tail -3 "$D/cache.log" "$D/stdout.log" 2>/dev/null | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+start_tinyproxy() {
+    local D=$T/tinyproxy port=$PORT_TP user=""
+    mkdir -p "$D"
+    if [ "$(id -u)" = 0 ]; then
+        chown nobody:nogroup "$D"
+        user=$'User nobody\nGroup nogroup'
+    fi
+    cat >"$D/tinyproxy.conf" <<EOF
+$user
+Port $port
+Listen 127.0.0.1
+Timeout 600
+DefaultErrorFile "/usr/share/tinyproxy/default.html"
+LogFile "$D/tinyproxy.log"
+LogLevel Info
+PidFile "$D/tinyproxy.pid"
+MaxClients 10000
+Allow 127.0.0.1
+ConnectPort $TLS_PORT
+ViaProxyName "tinyproxy"
+EOF
+    $PIN_PROXY tinyproxy -d -c "$D/tinyproxy.conf" >"$D/stdout.log" 2>&1 &
+    PROXY_PID=$!
+    STARTED+=("$PROXY_PID")
+    if ! $HELP waitport "$port" 15; then
+        WHY="did not start: $(tail -3 "$D/stdout.log" "$D/tinyproxy.log" 2>/dev/null | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- run
+# Fill the page cache with the (sparse) file and warm nginx and curl up.
+cat "$T/www/1g" >/dev/null
+download "" >/dev/null
+log "no proxy: 1 GiB TLS download x$CONNECT_REPS"
+run_connect direct "" "" || die "direct download failed; origin broken"
+
+for p in $PROXIES; do
+    case $p in
+        breaktimed) port=$PORT_BT ;;
+        squid) port=$PORT_SQ ;;
+        tinyproxy) port=$PORT_TP ;;
+        *) die "unknown proxy $p" ;;
+    esac
+    log "$p: starting on 127.0.0.1:$port (core $PROXY_CPU)"
+    PROXY_PID=""
+    WHY=""
+    "start_$p" || {
+        log "  $p: n/a: $WHY"
+        put "$p" status "n/a: $WHY"
+        [ -n "$PROXY_PID" ] && stop_pid "$PROXY_PID" 5
+        continue
+    }
+    pid=$PROXY_PID
+    bg=$($HELP background 2)
+    put "$p" background_cores "$bg"
+    awk -v b="$bg" 'BEGIN{exit !(b > 0.05)}' && \
+        log "  warning: $bg cores busy with other work before $p's loads; its numbers are suspect"
+    put "$p" pids "$($HELP tree "$pid")"
+    # sanity: one request through it
+    chk=$(curl -sS -x "http://127.0.0.1:$port" --max-time 10 -o /dev/null \
+        -w '%{http_code} %{size_download}' "http://127.0.0.1:$HTTP_PORT/1k" 2>&1)
+    if [ "$chk" != "200 1024" ]; then
+        log "  $p: n/a: check request gave '$chk'"
+        put "$p" status "n/a: check request gave '$chk'"
+        stop_pid "$pid" 10
+        continue
+    fi
+    put "$p" status ok
+    put "$p" rss_start_kib "$($HELP rss "$pid")"
+    warm "$port"
+    run_wrk "$p" ka "$port" /1k 0 "$pid"
+    run_wrk "$p" close "$port" /1k 1 "$pid"
+    run_wrk "$p" big "$port" /64k 0 "$pid"
+    run_connect "$p" "$port" "$pid"
+    run_tunnels "$p" "$port" "$pid"
+    proc_alive "$pid" || { log "  $p: died during the run"; put "$p" died true; }
+    for f in "$T/$p"/access.log "$T/$p"/tinyproxy.log "$T/$p"/stderr.log; do
+        [ -f "$f" ] && put "$p" log_bytes "$(stat -c %s "$f")" && break
+    done
+    stop_pid "$pid" 10
+done
+
+log "no proxy again: 1 GiB TLS download x$CONNECT_REPS"
+run_connect direct_end "" ""
+
+$PY "$HERE/report.py" "$RES" ${OUT:+-o "$OUT"}
