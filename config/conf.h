@@ -61,6 +61,12 @@ struct conf_proxy {
 	char *hosts_file;             /* NULL: none beyond /etc/hosts */
 	char *visible_hostname;       /* in Via and on the proxy's own pages */
 	char *user;                   /* drop privileges to this user after bind; NULL: stay */
+	struct sockaddr_any *tls_listen;  /* HTTPS proxy listeners (credentials never in clear) */
+	size_t n_tls_listen;
+	char *tls_certificate;        /* PEM chain for tls_listen */
+	char *tls_key;                /* PEM private key for tls_listen */
+	struct cidr *metrics_allow;   /* who may read /metrics (default loopback) */
+	size_t n_metrics_allow;
 };
 
 enum log_other { LOG_OTHER_NONE, LOG_OTHER_COUNTS, LOG_OTHER_HOSTS };

@@ -15,7 +15,8 @@ const char *const conf_proxy_keys[] = {
 	"tunnel_idle_timeout", "sni_timeout", "pool_idle_timeout", "shutdown_grace",
 	"dns_timeout", "max_connections", "max_connections_per_client", "pool_per_origin",
 	"max_header_size", "max_uri_size", "tunnel_buffer", "allow_loopback_upstream",
-	"dns_servers", "hosts_file", "visible_hostname", "user", NULL,
+	"dns_servers", "hosts_file", "visible_hostname", "user", "tls_listen",
+	"tls_certificate", "tls_key", "metrics_allow", NULL,
 };
 
 const char *const conf_store_keys[] = {
@@ -58,9 +59,9 @@ static char *dup_or_null(const char *v)
 	return (v && *v) ? strdup(v) : NULL;
 }
 
-static void set_listen(struct conf_loader *ld, const char *value)
+static void set_listen(struct conf_loader *ld, const char *value, struct sockaddr_any **out,
+		       size_t *nout)
 {
-	struct conf_proxy *p = &ld->conf->proxy;
 	char *copy = strdup(value);
 	char *items[64];
 	size_t n = conf_split_list(copy, items, 64);
@@ -79,9 +80,9 @@ static void set_listen(struct conf_loader *ld, const char *value)
 			return;
 		}
 	}
-	free(p->listen);
-	p->listen = l;
-	p->n_listen = n;
+	free(*out);
+	*out = l;
+	*nout = n;
 	free(copy);
 }
 
@@ -193,7 +194,17 @@ int conf_proxy_key(struct conf_loader *ld, const char *key, const char *value)
 	struct conf_proxy *p = &ld->conf->proxy;
 
 	if (strcmp(key, "listen") == 0)
-		set_listen(ld, value);
+		set_listen(ld, value, &p->listen, &p->n_listen);
+	else if (strcmp(key, "tls_listen") == 0)
+		set_listen(ld, value, &p->tls_listen, &p->n_tls_listen);
+	else if (strcmp(key, "tls_certificate") == 0) {
+		free(p->tls_certificate);
+		p->tls_certificate = dup_or_null(value);
+	} else if (strcmp(key, "tls_key") == 0) {
+		free(p->tls_key);
+		p->tls_key = dup_or_null(value);
+	} else if (strcmp(key, "metrics_allow") == 0)
+		set_cidrs(ld, key, value, &p->metrics_allow, &p->n_metrics_allow);
 	else if (strcmp(key, "workers") == 0)
 		set_uint(ld, key, value, 0, 256, &p->workers);
 	else if (strcmp(key, "allow_clients") == 0)
@@ -315,6 +326,14 @@ void conf_proxy_finish(struct conf_loader *ld)
 			cidr_parse(default_allow[i], &p->allow_clients[i]);
 		p->n_allow_clients = n;
 	}
+	if (!p->metrics_allow) {
+		p->metrics_allow = calloc(2, sizeof(*p->metrics_allow));
+		cidr_parse("127.0.0.0/8", &p->metrics_allow[0]);
+		cidr_parse("::1/128", &p->metrics_allow[1]);
+		p->n_metrics_allow = 2;
+	}
+	if (p->n_tls_listen && (!p->tls_certificate || !p->tls_key))
+		conf_error_at(ld, ld->proxy_line, "tls_listen needs tls_certificate and tls_key");
 	if (!p->connect_ports) {
 		p->connect_ports = calloc(1, sizeof(*p->connect_ports));
 		p->connect_ports[0] = 443;
@@ -343,6 +362,10 @@ void conf_proxy_free(struct conf *c)
 	free(p->hosts_file);
 	free(p->visible_hostname);
 	free(p->user);
+	free(p->tls_listen);
+	free(p->tls_certificate);
+	free(p->tls_key);
+	free(p->metrics_allow);
 	free(c->store.database);
 	free(c->store.access_log);
 }

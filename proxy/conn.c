@@ -29,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/bufferevent_ssl.h>
+
 #include "log.h"
 
 static void conn_on_client_read(struct bufferevent *bev, void *arg);
@@ -109,16 +111,31 @@ static void wait_for_head(struct conn *c)
 }
 
 struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sockaddr *peer,
-			 socklen_t peerlen)
+			 socklen_t peerlen, SSL *ssl)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		if (ssl)
+			SSL_free(ssl);
+		evutil_closesocket(fd);
 		return NULL;
+	}
 	c->w = w;
 	c->conf = server_conf_get();
 	memcpy(&c->peer.u.ss, peer, peerlen);
 	c->peer.len = peerlen;
-	c->client = bufferevent_socket_new(worker_base(w), fd, BEV_OPT_CLOSE_ON_FREE);
+	if (ssl) {
+		c->tls = 1;
+		c->client = bufferevent_openssl_socket_new(worker_base(w), fd, ssl,
+							   BUFFEREVENT_SSL_ACCEPTING,
+							   BEV_OPT_CLOSE_ON_FREE);
+		if (c->client)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->client, 1);
+		else
+			SSL_free(ssl);
+	} else {
+		c->client = bufferevent_socket_new(worker_base(w), fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	c->timer = evtimer_new(worker_base(w), conn_on_timer, c);
 	if (!c->client || !c->timer) {
 		if (c->client)
@@ -391,9 +408,9 @@ static bool is_blocked(const struct conn *c)
 
 static void blocked_reply(struct conn *c)
 {
-	char detail[256];
+	char detail[400];
 	snprintf(detail, sizeof(detail),
-		 "Access to %s (%s) is not allowed now: %s.", c->host,
+		 "Access to %.253s (%.31s) is not allowed now: %.60s.", c->host,
 		 c->decision.platform[0] ? c->decision.platform : "this site",
 		 c->decision.reason ? c->decision.reason : "policy");
 	conn_reply_error(c, 403, detail, "blocked");
@@ -513,7 +530,7 @@ static void handle_head(struct conn *c, size_t head_len)
 	c->host_kind = req.host_kind;
 	c->port = req.port;
 	if (req.is_connect) {
-		snprintf(c->uri, sizeof(c->uri), "%s:%u", c->host, c->port);
+		snprintf(c->uri, sizeof(c->uri), "%.240s:%u", c->host, c->port);
 	} else {
 		int n = snprintf(c->uri, sizeof(c->uri), "http://");
 		size_t hl = strlen(c->host);

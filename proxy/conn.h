@@ -74,7 +74,8 @@ struct conn {
 	unsigned up_shut : 1;
 	unsigned counted : 1;           /* holds a per-client slot */
 	unsigned recorded : 1;          /* the exchange's record was submitted */
-	unsigned refused : 1;           /* not in allow_clients: answer 403 to its request */
+	unsigned refused : 1;
+	unsigned tls : 1;               /* the client came through tls_listen (HTTPS proxy) */           /* not in allow_clients: answer 403 to its request */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
 	uint64_t prog_up, prog_down;    /* tunnels: bytes already in progress records */
 	int64_t prog_start_us;          /* tunnels: start of the current progress interval */

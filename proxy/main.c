@@ -134,11 +134,25 @@ static void reload(void)
 	if (!c) {
 		log_err("reload refused: the configuration above has errors; the running one stays");
 	} else {
+		bool tls_ok;
+		SSL_CTX *ctx = server_ssl_load(c, &tls_ok);
+		if (!tls_ok) {
+			log_err("reload refused: the TLS certificate or key above cannot be used; "
+				"the running configuration stays");
+			conf_unref(c);
+			store_reopen(server.store);
+			notify("READY=1");
+			return;
+		}
 		struct conf *old = server_conf_get();
 		if (!same_listeners(old, c))
 			log_warn("listen and workers changes take effect at the next restart");
 		conf_unref(old);
 		server_conf_set(c);
+		if (ctx)
+			server_ssl_set(ctx); /* new certificate for new connections */
+		else
+			SSL_CTX_free(ctx);
 		log_notice("configuration reloaded");
 	}
 	store_reopen(server.store);
@@ -201,7 +215,12 @@ int main(int argc, char **argv)
 	struct conf *conf = load_or_report(conf_path);
 	if (!conf)
 		return 1;
+	bool tls_ok;
+	SSL_CTX *ssl_ctx = server_ssl_load(conf, &tls_ok);
+	if (!tls_ok)
+		return 1;
 	if (check_only) {
+		SSL_CTX_free(ssl_ctx);
 		fprintf(stderr, "%s: configuration ok\n", conf_path);
 		conf_unref(conf);
 		return 0;
@@ -209,6 +228,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(on_libevent_log);
 	server.conf = conf;
+	server.ssl_ctx = ssl_ctx;
 
 	unsigned n_workers = conf->proxy.workers;
 	if (n_workers == 0) {
@@ -231,6 +251,22 @@ int main(int argc, char **argv)
 		log_info("listening on %s",
 			 sockaddr_ntop_port(&server.listen[l].u.sa, text, sizeof(text)));
 	}
+	size_t n_tls = conf->proxy.n_tls_listen;
+	server.tls_listen = calloc(n_tls + 1, sizeof(*server.tls_listen));
+	memcpy(server.tls_listen, conf->proxy.tls_listen, n_tls * sizeof(*server.tls_listen));
+	server.n_tls_listen = n_tls;
+	int *tls_fds = calloc(n_tls * n_workers + 1, sizeof(int));
+	for (size_t l = 0; l < n_tls; l++) {
+		for (unsigned w = 0; w < n_workers; w++) {
+			int fd = bind_one(&server.tls_listen[l]);
+			if (fd < 0)
+				return 1;
+			tls_fds[w * n_tls + l] = fd;
+		}
+		char text[64];
+		log_info("listening on %s (HTTPS proxy)",
+			 sockaddr_ntop_port(&server.tls_listen[l].u.sa, text, sizeof(text)));
+	}
 	server_collect_local_addrs();
 
 	server.store = store_open(conf, server.verbose);
@@ -251,11 +287,13 @@ int main(int argc, char **argv)
 	server.n_workers = n_workers;
 	server.workers = calloc(n_workers, sizeof(*server.workers));
 	for (unsigned w = 0; w < n_workers; w++) {
-		server.workers[w] = worker_create(w, fds + w * n_listen, n_listen);
+		server.workers[w] = worker_create(w, fds + w * n_listen, n_listen,
+						  tls_fds + w * n_tls, n_tls);
 		if (!server.workers[w])
 			fatal("cannot create worker %u", w);
 	}
 	free(fds);
+	free(tls_fds);
 	for (unsigned w = 0; w < n_workers; w++)
 		if (worker_start(server.workers[w]) < 0)
 			fatal("cannot start worker %u", w);
@@ -276,7 +314,9 @@ int main(int argc, char **argv)
 	event_base_free(main_base);
 	server_conf_set(NULL);
 	free(server.listen);
+	free(server.tls_listen);
 	free(server.local_addrs);
+	server_ssl_set(NULL);
 	log_info("stopped");
 	return 0;
 }

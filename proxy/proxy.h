@@ -33,6 +33,7 @@
 #include <event2/buffer.h>
 #include <event2/dns.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 
 #include "conf.h"
 #include "hostname.h"
@@ -53,6 +54,9 @@ struct server {
 	/* the proxy's own listening addresses (after port 0 was resolved) */
 	struct sockaddr_any *listen;
 	size_t n_listen;
+	struct sockaddr_any *tls_listen;
+	size_t n_tls_listen;
+	SSL_CTX *ssl_ctx;               /* for tls_listen; guarded like conf */
 	/* addresses of this host's interfaces, for wildcard listeners */
 	struct sockaddr_any *local_addrs;
 	size_t n_local_addrs;
@@ -69,6 +73,13 @@ extern struct server server;
 struct conf *server_conf_get(void);
 /* Replace the current configuration (main thread). Takes the caller's reference. */
 void server_conf_set(struct conf *c);
+/* A new server-side SSL for an accepted HTTPS-proxy connection, or NULL. Any thread. */
+SSL *server_ssl_new(void);
+/* Replace the TLS context (main thread); takes the caller's reference. */
+void server_ssl_set(SSL_CTX *ctx);
+/* Build the TLS context for a configuration: NULL when it has no tls_listen
+ * (ok stays true) or on error (logged, ok false). */
+SSL_CTX *server_ssl_load(const struct conf *c, bool *ok);
 /* Is this destination one of the proxy's own listeners? Any thread. */
 bool server_is_self(const struct sockaddr *sa);
 /* Per-client connection counts (max_connections_per_client). Any thread. */
@@ -78,7 +89,8 @@ void server_collect_local_addrs(void);
 
 /* ---- worker.c ---- */
 
-struct worker *worker_create(unsigned id, const int *fds, size_t n_fds);
+struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
+			     const int *tls_fds, size_t n_tls_fds);
 int worker_start(struct worker *w);
 /* From the main thread: stop accepting and finish (grace in ms). */
 void worker_post_stop(struct worker *w, unsigned grace_ms);
@@ -120,8 +132,9 @@ size_t upstream_pool_size(const struct upstream_pool *p);
 
 /* ---- conn.c ---- */
 
+/* ssl: NULL for plain HTTP, else the accepted HTTPS-proxy connection's SSL (owned from here). */
 struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sockaddr *peer,
-			 socklen_t peerlen);
+			 socklen_t peerlen, SSL *ssl);
 void conn_close(struct conn *c, const char *reason);
 /* Close if it is idle between requests (graceful stop). */
 void conn_close_if_idle(struct conn *c);

@@ -9,10 +9,13 @@
 #include "proxy.h"
 
 #include <ifaddrs.h>
+#include <openssl/err.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 struct server server;
 
@@ -34,6 +37,68 @@ void server_conf_set(struct conf *c)
 	pthread_mutex_unlock(&conf_lock);
 	if (old)
 		conf_unref(old);
+}
+
+SSL *server_ssl_new(void)
+{
+	SSL *ssl = NULL;
+	pthread_mutex_lock(&conf_lock);
+	if (server.ssl_ctx)
+		ssl = SSL_new(server.ssl_ctx);
+	pthread_mutex_unlock(&conf_lock);
+	return ssl;
+}
+
+void server_ssl_set(SSL_CTX *ctx)
+{
+	pthread_mutex_lock(&conf_lock);
+	SSL_CTX *old = server.ssl_ctx;
+	server.ssl_ctx = ctx;
+	pthread_mutex_unlock(&conf_lock);
+	SSL_CTX_free(old);
+}
+
+static void log_ssl_errors(const char *what, const char *path)
+{
+	unsigned long e;
+	char buf[256];
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_err("%s %s: %s", what, path, buf);
+	}
+}
+
+SSL_CTX *server_ssl_load(const struct conf *c, bool *ok)
+{
+	const struct conf_proxy *p = &c->proxy;
+
+	*ok = true;
+	if (!p->n_tls_listen)
+		return NULL;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		*ok = false;
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx, p->tls_certificate) != 1) {
+		log_ssl_errors("tls_certificate", p->tls_certificate);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, p->tls_key, SSL_FILETYPE_PEM) != 1) {
+		log_ssl_errors("tls_key", p->tls_key);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		log_err("tls_key %s does not match tls_certificate %s", p->tls_key, p->tls_certificate);
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	*ok = false;
+	return NULL;
 }
 
 void server_collect_local_addrs(void)
@@ -66,8 +131,9 @@ bool server_is_self(const struct sockaddr *sa)
 {
 	uint16_t port = sockaddr_port(sa);
 
-	for (size_t i = 0; i < server.n_listen; i++) {
-		const struct sockaddr *l = &server.listen[i].u.sa;
+	for (size_t i = 0; i < server.n_listen + server.n_tls_listen; i++) {
+		const struct sockaddr *l = i < server.n_listen ? &server.listen[i].u.sa :
+					   &server.tls_listen[i - server.n_listen].u.sa;
 		if (sockaddr_port(l) != port)
 			continue;
 		if (sockaddr_same_host(l, sa))

@@ -56,6 +56,12 @@ static bool propagate_eof(struct conn *c, struct bufferevent *dst)
 		bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
 		return false;
 	}
+	if (dst == c->client && c->tls) {
+		/* TLS to the client has no half-close we can rely on: the origin is
+		 * done and everything it sent is flushed, so the tunnel ends */
+		conn_close(c, "done");
+		return true;
+	}
 	shutdown(bufferevent_getfd(dst), SHUT_WR);
 	if (dst == c->client)
 		c->client_shut = 1;

@@ -130,13 +130,26 @@ static void refuse(evutil_socket_t fd, int status, const char *text)
 	evutil_closesocket(fd);
 }
 
+static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int len, bool tls);
+
 static void worker_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			     int len, void *arg)
 {
-	struct worker *w = arg;
+	(void)l;
+	accept_one(arg, fd, sa, len, false);
+}
+
+static void worker_on_accept_tls(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+				 int len, void *arg)
+{
+	(void)l;
+	accept_one(arg, fd, sa, len, true);
+}
+
+static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int len, bool tls)
+{
 	struct conf *conf = server_conf_get();
 	char peer[64];
-	(void)l;
 
 	unsigned n = __atomic_add_fetch(&server.connections, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&server.accepted, 1, __ATOMIC_RELAXED);
@@ -162,7 +175,14 @@ static void worker_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
 		goto out;
 	}
 	evutil_make_socket_nonblocking(fd);
-	struct conn *c = conn_create(w, fd, sa, (socklen_t)len);
+	SSL *ssl = NULL;
+	if (tls && !(ssl = server_ssl_new())) {
+		server_client_release(sa);
+		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+		evutil_closesocket(fd);
+		goto out;
+	}
+	struct conn *c = conn_create(w, fd, sa, (socklen_t)len, ssl);
 	if (!c) {
 		server_client_release(sa);
 		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
@@ -324,7 +344,8 @@ static int setup_dns(struct worker *w, const struct conf *conf)
 	return 0;
 }
 
-struct worker *worker_create(unsigned id, const int *fds, size_t n_fds)
+struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
+			     const int *tls_fds, size_t n_tls_fds)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	struct conf *conf = server_conf_get();
@@ -350,11 +371,12 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds)
 	w->resume_timer = evtimer_new(w->base, worker_on_resume, w);
 	w->minute_timer = evtimer_new(w->base, worker_on_minute, w);
 	minute_timer_arm(w);
-	w->listeners = calloc(n_fds ? n_fds : 1, sizeof(*w->listeners));
-	for (size_t i = 0; i < n_fds; i++) {
-		w->listeners[i] = evconnlistener_new(w->base, worker_on_accept, w,
-						     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-						     -1, fds[i]);
+	w->listeners = calloc(n_fds + n_tls_fds + 1, sizeof(*w->listeners));
+	for (size_t i = 0; i < n_fds + n_tls_fds; i++) {
+		bool tls = i >= n_fds;
+		w->listeners[i] = evconnlistener_new(w->base, tls ? worker_on_accept_tls : worker_on_accept,
+						     w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+						     tls ? tls_fds[i - n_fds] : fds[i]);
 		if (!w->listeners[i])
 			goto fail;
 		evconnlistener_set_error_cb(w->listeners[i], worker_on_accept_error);
