@@ -189,6 +189,13 @@ void conn_record(struct conn *c, enum record_kind kind, const char *close_reason
 	memcpy(r.platform, c->decision.platform, sizeof(r.platform));
 	memcpy(r.category, c->decision.category, sizeof(r.category));
 	store_submit(server.store, &r);
+	__atomic_add_fetch(kind == RECORD_BLOCKED ? &server.records_blocked :
+			   kind == RECORD_TUNNEL ? &server.records_tunnel : &server.records_request,
+			   1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&server.bytes_up, c->bytes_up - c->prog_up, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&server.bytes_down, c->bytes_down - c->prog_down, __ATOMIC_RELAXED);
+	int cls = c->status >= 100 && c->status < 600 ? c->status / 100 : 0;
+	__atomic_add_fetch(&server.status_class[cls], 1, __ATOMIC_RELAXED);
 }
 
 void conn_tunnel_progress(struct conn *c)
@@ -219,6 +226,8 @@ void conn_tunnel_progress(struct conn *c)
 	r.reason = c->decision.reason;
 	memcpy(r.platform, c->decision.platform, sizeof(r.platform));
 	memcpy(r.category, c->decision.category, sizeof(r.category));
+	__atomic_add_fetch(&server.bytes_up, r.bytes_up, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&server.bytes_down, r.bytes_down, __ATOMIC_RELAXED);
 	c->prog_up = c->bytes_up;
 	c->prog_down = c->bytes_down;
 	c->prog_start_us = now;
@@ -431,15 +440,44 @@ static void serve_own_page(struct conn *c, const struct http_request *req, size_
 	c->client_keep = req->keep_alive && !worker_stopping(c->w);
 	size_t before = evbuffer_get_length(out);
 	bool get = (req->method_len == 3 && memcmp(req->method, "GET", 3) == 0) || req->is_head;
-	if (get && req->path_len == 1 && req->path[0] == '/') {
+	/* the path without its query */
+	const char *q = memchr(req->path, '?', req->path_len);
+	size_t plen = q ? (size_t)(q - req->path) : req->path_len;
+#define IS(lit) (plen == sizeof(lit) - 1 && memcmp(req->path, lit, plen) == 0)
+	snprintf(c->uri, sizeof(c->uri), "%.*s", (int)(plen < 200 ? plen : 200), req->path);
+	if (!get) {
+		c->status = 405;
+		pages_error(out, c->conf, 405, "Method Not Allowed",
+			    "The proxy's own pages answer GET and HEAD only.", c->client_keep);
+	} else if (IS("/")) {
 		c->status = 200;
 		pages_status(out, c->conf, c->client_keep, req->is_head);
+	} else if (IS("/proxy.pac") || IS("/wpad.dat")) {
+		const struct http_header *h = http_find_header(req->headers, req->n_headers, "host");
+		c->status = 200;
+		pages_pac(out, c->conf, h ? h->value : NULL, h ? h->value_len : 0, c->client_keep,
+			  req->is_head);
+	} else if (IS("/healthz")) {
+		c->status = 200;
+		pages_text(out, 200, "ok\n", c->client_keep, req->is_head);
+	} else if (IS("/metrics")) {
+		bool allowed = false;
+		for (size_t i = 0; i < c->conf->proxy.n_metrics_allow; i++)
+			if (cidr_match(&c->conf->proxy.metrics_allow[i], &c->peer.u.sa))
+				allowed = true;
+		c->status = allowed ? 200 : 403;
+		if (allowed)
+			pages_metrics(out, c->client_keep, req->is_head);
+		else
+			pages_error(out, c->conf, 403, "Forbidden",
+				    "Metrics are only for the addresses in metrics_allow.", c->client_keep);
 	} else {
 		c->status = 404;
 		pages_error(out, c->conf, 404, "Not Found",
 			    "This is a proxy: configure it as your browser's HTTP proxy "
 			    "instead of visiting it.", c->client_keep);
 	}
+#undef IS
 	c->bytes_down = evbuffer_get_length(out) - before;
 	conn_record(c, RECORD_REQUEST, "own-page");
 	if (c->client_keep)

@@ -133,6 +133,7 @@ static void reload(void)
 	struct conf *c = load_or_report(conf_path);
 	if (!c) {
 		log_err("reload refused: the configuration above has errors; the running one stays");
+		__atomic_add_fetch(&server.reload_failures, 1, __ATOMIC_RELAXED);
 	} else {
 		bool tls_ok;
 		SSL_CTX *ctx = server_ssl_load(c, &tls_ok);
@@ -140,6 +141,7 @@ static void reload(void)
 			log_err("reload refused: the TLS certificate or key above cannot be used; "
 				"the running configuration stays");
 			conf_unref(c);
+			__atomic_add_fetch(&server.reload_failures, 1, __ATOMIC_RELAXED);
 			store_reopen(server.store);
 			notify("READY=1");
 			return;
@@ -153,6 +155,7 @@ static void reload(void)
 			server_ssl_set(ctx); /* new certificate for new connections */
 		else
 			SSL_CTX_free(ctx);
+		__atomic_add_fetch(&server.reloads, 1, __ATOMIC_RELAXED);
 		log_notice("configuration reloaded");
 	}
 	store_reopen(server.store);

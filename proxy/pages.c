@@ -102,3 +102,118 @@ void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive
 	if (!head_only)
 		evbuffer_add(out, body, (size_t)n);
 }
+
+void pages_text(struct evbuffer *out, int status, const char *text, bool keep_alive, bool head_only)
+{
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\n"
+			    "Content-Type: text/plain; charset=utf-8\r\n"
+			    "Content-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\n"
+			    "Connection: %s\r\n\r\n",
+			    status, pages_reason(status), strlen(text), keep_alive ? "keep-alive" : "close");
+	if (!head_only)
+		evbuffer_add(out, text, strlen(text));
+}
+
+void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
+	       bool keep_alive, bool head_only)
+{
+	char proxy[300], body[2048];
+	bool ok = authority && len > 0 && len < 260;
+
+	/* only a plain host[:port] is echoed into the script */
+	for (size_t i = 0; ok && i < len; i++) {
+		char ch = authority[i];
+		ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		     ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
+	}
+	if (ok)
+		snprintf(proxy, sizeof(proxy), "%.*s", (int)len, authority);
+	else
+		sockaddr_ntop_port(&server.listen[0].u.sa, proxy, sizeof(proxy));
+	if (!memchr(proxy, ':', strlen(proxy)) || proxy[strlen(proxy) - 1] == ']') {
+		size_t n = strlen(proxy);
+		snprintf(proxy + n, sizeof(proxy) - n, ":%u", sockaddr_port(&server.listen[0].u.sa));
+	}
+	(void)conf;
+	int n = snprintf(body, sizeof(body),
+			 "// breaktime: proxy auto-configuration\n"
+			 "function FindProxyForURL(url, host) {\n"
+			 "  if (isPlainHostName(host) || dnsDomainIs(host, \".local\") ||\n"
+			 "      host == \"localhost\" || shExpMatch(host, \"127.*\") || host == \"[::1]\" ||\n"
+			 "      isInNet(host, \"10.0.0.0\", \"255.0.0.0\") ||\n"
+			 "      isInNet(host, \"172.16.0.0\", \"255.240.0.0\") ||\n"
+			 "      isInNet(host, \"192.168.0.0\", \"255.255.0.0\") ||\n"
+			 "      isInNet(host, \"169.254.0.0\", \"255.255.0.0\"))\n"
+			 "    return \"DIRECT\";\n"
+			 "  return \"PROXY %s\";\n"
+			 "}\n", proxy);
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 200 OK\r\n"
+			    "Content-Type: application/x-ns-proxy-autoconfig\r\n"
+			    "Content-Length: %d\r\n"
+			    "Cache-Control: max-age=300\r\n"
+			    "Connection: %s\r\n\r\n",
+			    n, keep_alive ? "keep-alive" : "close");
+	if (!head_only)
+		evbuffer_add(out, body, (size_t)n);
+}
+
+void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct store_stats st;
+
+#define LOAD(x) ((unsigned long long)__atomic_load_n(&(x), __ATOMIC_RELAXED))
+	evbuffer_add_printf(b, "# HELP breaktime_connections Open client connections.\n"
+			    "# TYPE breaktime_connections gauge\nbreaktime_connections %llu\n",
+			    LOAD(server.connections));
+	evbuffer_add_printf(b, "# HELP breaktime_accepted_total Client connections accepted.\n"
+			    "# TYPE breaktime_accepted_total counter\nbreaktime_accepted_total %llu\n",
+			    LOAD(server.accepted));
+	evbuffer_add_printf(b, "# HELP breaktime_requests_total Request heads received.\n"
+			    "# TYPE breaktime_requests_total counter\nbreaktime_requests_total %llu\n",
+			    LOAD(server.requests));
+	evbuffer_add_printf(b, "# HELP breaktime_records_total Completed exchanges by kind.\n"
+			    "# TYPE breaktime_records_total counter\n"
+			    "breaktime_records_total{kind=\"request\"} %llu\n"
+			    "breaktime_records_total{kind=\"tunnel\"} %llu\n"
+			    "breaktime_records_total{kind=\"blocked\"} %llu\n",
+			    LOAD(server.records_request), LOAD(server.records_tunnel),
+			    LOAD(server.records_blocked));
+	evbuffer_add_printf(b, "# HELP breaktime_responses_total Responses to clients by status class.\n"
+			    "# TYPE breaktime_responses_total counter\n");
+	for (int i = 1; i <= 5; i++)
+		evbuffer_add_printf(b, "breaktime_responses_total{class=\"%dxx\"} %llu\n", i,
+				    LOAD(server.status_class[i]));
+	evbuffer_add_printf(b, "# HELP breaktime_bytes_total Bytes relayed.\n"
+			    "# TYPE breaktime_bytes_total counter\n"
+			    "breaktime_bytes_total{direction=\"up\"} %llu\n"
+			    "breaktime_bytes_total{direction=\"down\"} %llu\n",
+			    LOAD(server.bytes_up), LOAD(server.bytes_down));
+	store_stats(server.store, &st);
+	evbuffer_add_printf(b, "# HELP breaktime_store_records_total Records handed to the store.\n"
+			    "# TYPE breaktime_store_records_total counter\n"
+			    "breaktime_store_records_total{state=\"submitted\"} %llu\n"
+			    "breaktime_store_records_total{state=\"written\"} %llu\n"
+			    "breaktime_store_records_total{state=\"dropped\"} %llu\n",
+			    (unsigned long long)st.submitted, (unsigned long long)st.written,
+			    (unsigned long long)st.dropped);
+	evbuffer_add_printf(b, "# HELP breaktime_reloads_total Configuration reloads.\n"
+			    "# TYPE breaktime_reloads_total counter\n"
+			    "breaktime_reloads_total{result=\"ok\"} %llu\n"
+			    "breaktime_reloads_total{result=\"refused\"} %llu\n",
+			    LOAD(server.reloads), LOAD(server.reload_failures));
+#undef LOAD
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 200 OK\r\n"
+			    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+			    "Content-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\n"
+			    "Connection: %s\r\n\r\n",
+			    evbuffer_get_length(b), keep_alive ? "keep-alive" : "close");
+	if (!head_only)
+		evbuffer_add_buffer(out, b);
+	evbuffer_free(b);
+}

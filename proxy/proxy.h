@@ -65,6 +65,11 @@ struct server {
 	uint64_t requests;              /* atomic */
 	bool stopping;                  /* atomic */
 	bool verbose;
+	/* counters for /metrics (atomic) */
+	uint64_t records_request, records_tunnel, records_blocked;
+	uint64_t bytes_up, bytes_down;
+	uint64_t status_class[6];       /* 1xx..5xx sent to clients; [0] other */
+	uint64_t reloads, reload_failures;
 };
 
 extern struct server server;
@@ -156,6 +161,11 @@ void tunnel_peek(struct conn *c);
 void pages_error(struct evbuffer *out, const struct conf *conf, int status,
 		 const char *title, const char *detail, bool keep_alive);
 void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive, bool head_only);
+/* PAC file for a client that reached us as `authority` (Host header; NULL: our first listener). */
+void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
+	       bool keep_alive, bool head_only);
+void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only);
+void pages_text(struct evbuffer *out, int status, const char *text, bool keep_alive, bool head_only);
 const char *pages_reason(int status);
 
 /* ---- enforce.c ---- */
