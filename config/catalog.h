@@ -27,6 +27,18 @@ void catalog_destroy(struct catalog *cat);
 /* Add one suffix (already normalised or not: it is normalised here). 0 or -1. */
 int catalog_add(struct catalog *cat, const char *domain, const char *platform,
 		const char *category);
+/*
+ * Details of catalog_add and the loaders:
+ * - platform and category names are 1-32 of a-z, 0-9, '_' and '-';
+ * - a domain may be written with a leading "." or "*." (it means the same:
+ *   a suffix always covers its subdomains);
+ * - refused: invalid names, IP literals, single-label names ("com") and
+ *   ICANN public suffixes ("co.uk"), which would match whole swathes of
+ *   unrelated sites;
+ * - adding a domain that is listed already moves it to the new platform
+ *   (later wins), except in catalog_load_platforms, where listing one
+ *   domain for two platforms is an error.
+ */
 
 /*
  * The shipped platform list format (config/platforms.list): see that file's
@@ -37,6 +49,12 @@ int catalog_load_platforms(struct catalog *cat, const char *path, struct conf_er
 /*
  * A domain list in the UT1/Shalla one-domain-per-line format or in hosts-file
  * format ("0.0.0.0 name [name...]"), all added to platform/category.
+ * '#' starts a comment; blank lines are ignored. Bare IP addresses (UT1
+ * lists carry some) are skipped, as are the names a hosts file gives the
+ * machine itself: single-label names (localhost, broadcasthost,
+ * ip6-loopback, ...) and names starting with "localhost"
+ * (localhost.localdomain). Any other line that is not a valid domain is an
+ * error; the first 20 errors of a file are listed with file:line.
  */
 int catalog_load_list(struct catalog *cat, const char *path, const char *platform,
 		      const char *category, struct conf_errors *errs);
@@ -45,9 +63,25 @@ int catalog_load_list(struct catalog *cat, const char *path, const char *platfor
 const struct catalog_entry *catalog_lookup(const struct catalog *cat, const char *host);
 
 /* The registrable domain (eTLD+1, via libpsl) of a normalised host, for
- * reporting unclassified traffic. Returns out, or NULL when there is none. */
+ * reporting unclassified traffic. Returns out, or NULL when there is none
+ * (IP literals, public suffixes themselves, single labels) or it does not
+ * fit in outlen. Thread-safe; allocates nothing per call. */
 const char *catalog_registrable(const char *host, char *out, size_t outlen);
 
+/* How many domains are listed. */
 size_t catalog_size(const struct catalog *cat);
+
+/*
+ * The interned platform (category) name equal to name, or NULL when the
+ * catalog has none: for validating configuration that names platforms, and
+ * for comparing against catalog_entry fields by pointer.
+ */
+const char *catalog_platform(const struct catalog *cat, const char *name);
+const char *catalog_category(const struct catalog *cat, const char *name);
+
+/* The platform (category) names in the order they were first seen: fills
+ * at most max of names, returns how many there are. */
+size_t catalog_platforms(const struct catalog *cat, const char **names, size_t max);
+size_t catalog_categories(const struct catalog *cat, const char **names, size_t max);
 
 #endif

@@ -31,6 +31,7 @@
 
 #include <event2/bufferevent_ssl.h>
 
+#include "identity.h"
 #include "log.h"
 
 static void conn_on_client_read(struct bufferevent *bev, void *arg);
@@ -41,6 +42,7 @@ static void conn_on_upstream_write(struct bufferevent *bev, void *arg);
 static void conn_on_upstream_event(struct bufferevent *bev, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
 static void conn_finish_exchange(struct conn *c);
+static void read_heads(struct conn *c);
 
 uint64_t conn_now_ms(void)
 {
@@ -122,6 +124,7 @@ struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sock
 	}
 	c->w = w;
 	c->conf = server_conf_get();
+	c->idb = server_identity_get();
 	memcpy(&c->peer.u.ss, peer, peerlen);
 	c->peer.len = peerlen;
 	if (ssl) {
@@ -144,6 +147,7 @@ struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sock
 			evutil_closesocket(fd);
 		if (c->timer)
 			event_free(c->timer);
+		identity_db_unref(c->idb);
 		conf_unref(c->conf);
 		free(c);
 		return NULL;
@@ -188,6 +192,8 @@ void conn_record(struct conn *c, enum record_kind kind, const char *close_reason
 	r.reason = c->decision.reason;
 	memcpy(r.platform, c->decision.platform, sizeof(r.platform));
 	memcpy(r.category, c->decision.category, sizeof(r.category));
+	memcpy(r.user, c->user, sizeof(r.user));
+	memcpy(r.group, c->group, sizeof(r.group));
 	store_submit(server.store, &r);
 	__atomic_add_fetch(kind == RECORD_BLOCKED ? &server.records_blocked :
 			   kind == RECORD_TUNNEL ? &server.records_tunnel : &server.records_request,
@@ -249,6 +255,8 @@ void conn_close(struct conn *c, const char *reason)
 		  sockaddr_ntop_port(&c->peer.u.sa, peer, sizeof(peer)), c->requests, reason);
 	if (c->pending)
 		upstream_cancel(c->pending);
+	if (c->auth_pending)
+		identity_detach(c, c->auth_pending);
 	if (c->up)
 		bufferevent_free(c->up);
 	bufferevent_free(c->client);
@@ -256,6 +264,7 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->replay)
 		evbuffer_free(c->replay);
 	worker_conn_closed(c->w, c);
+	identity_db_unref(c->idb);
 	conf_unref(c->conf);
 	free(c);
 }
@@ -519,6 +528,80 @@ static void start_connect(struct conn *c, size_t head_len)
 	c->pending = upstream_open(c, c->host, c->host_kind, c->port, false);
 }
 
+/*
+ * Who sent this request. Returns 0 to go on, -1 when the request was
+ * answered (407, 429, 400) or waits for a password check (CS_AUTH: the head
+ * stays in the input and is parsed again when the answer is cached).
+ */
+static int identify(struct conn *c, const struct http_request *req, size_t head_len)
+{
+	const struct http_header *h = http_find_header(req->headers, req->n_headers,
+						       "proxy-authorization");
+	const char *dev = identity_device_user(c->idb, &c->peer.u.sa);
+	char user[64];
+	enum identity_result r;
+
+	if (!h && dev) {
+		snprintf(c->user, sizeof(c->user), "%s", dev);
+		return 0;
+	}
+	r = identity_check(c->w, c, c->idb, &c->peer.u.sa, h ? h->value : NULL,
+			   h ? h->value_len : 0, user);
+	switch (r) {
+	case IDENTITY_OK:
+		memcpy(c->user, user, sizeof(c->user));
+		return 0;
+	case IDENTITY_NONE:
+		c->user[0] = '\0';
+		return 0;
+	case IDENTITY_PENDING:
+		c->state = CS_AUTH;
+		c->requests--;
+		c->start_us = 0;
+		bufferevent_disable(c->client, EV_READ);
+		return -1;
+	case IDENTITY_CHALLENGE: {
+		struct evbuffer *in = bufferevent_get_input(c->client);
+		struct evbuffer *out = bufferevent_get_output(c->client);
+		evbuffer_drain(in, head_len);
+		c->status = 407;
+		c->client_keep = req->keep_alive && req->body == HTTP_BODY_NONE && !worker_stopping(c->w);
+		size_t before = evbuffer_get_length(out);
+		pages_challenge(out, c->conf, c->client_keep);
+		c->bytes_down = evbuffer_get_length(out) - before;
+		c->bytes_up = head_len;
+		c->decision.verdict = "block";
+		c->decision.reason = h ? "auth-failed" : "auth-required";
+		conn_record(c, RECORD_BLOCKED, "auth");
+		if (c->client_keep)
+			wait_for_head(c);
+		else
+			close_after_flush(c, "auth");
+		return -1;
+	}
+	case IDENTITY_LIMITED:
+		evbuffer_drain(bufferevent_get_input(c->client), head_len);
+		c->decision.verdict = "block";
+		c->decision.reason = "auth-rate-limited";
+		conn_reply_error(c, 429, "Too many failed sign-ins from your address: wait a minute.",
+				 "auth-limited");
+		return -1;
+	case IDENTITY_ERROR:
+		evbuffer_drain(bufferevent_get_input(c->client), head_len);
+		conn_reply_error(c, 400, "The Proxy-Authorization header is malformed.", "bad-auth");
+		return -1;
+	}
+	return 0;
+}
+
+void conn_identity_done(struct conn *c)
+{
+	if (c->state != CS_AUTH)
+		return;
+	c->state = CS_HEAD;
+	read_heads(c);
+}
+
 /* Parse and dispatch one complete head of head_len bytes at the front of the input. */
 static void handle_head(struct conn *c, size_t head_len)
 {
@@ -582,6 +665,8 @@ static void handle_head(struct conn *c, size_t head_len)
 			copy_trunc(c->uri + n, sizeof(c->uri) - (size_t)n, req.path, req.path_len);
 	}
 
+	if (identify(c, &req, head_len) < 0)
+		return;
 	enforce_decide(c, c->host, NULL, &c->decision);
 	if (is_blocked(c)) {
 		evbuffer_drain(in, head_len);
@@ -937,6 +1022,7 @@ static void conn_on_client_read(struct bufferevent *bev, void *arg)
 		break;
 	case CS_UPSTREAM:
 	case CS_CLOSING:
+	case CS_AUTH:
 		bufferevent_disable(bev, EV_READ);
 		break;
 	}

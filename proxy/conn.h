@@ -21,11 +21,14 @@ enum conn_state {
 	CS_PEEK,        /* CONNECT: 200 sent, waiting for the ClientHello */
 	CS_TUNNEL,      /* splicing bytes both ways (CONNECT or websocket) */
 	CS_CLOSING,     /* flushing the last bytes to the client, then close */
+	CS_AUTH,        /* the request head waits in the input for a password check */
 };
 
 struct conn {
 	struct worker *w;
 	struct conf *conf;              /* reference held from accept to close */
+	struct identity_db *idb;        /* users and devices, same lifetime as conf */
+	void *auth_pending;             /* identity.c job while CS_AUTH */
 	struct bufferevent *client;
 	struct bufferevent *up;
 	struct upstream_req *pending;   /* resolve/connect in progress */
@@ -46,6 +49,8 @@ struct conn {
 	char sni[HOSTNAME_MAX + 1];
 	char uri[256];
 	struct decision_hook decision;
+	char user[64];                  /* identified person, "" when unidentified */
+	char group[32];
 	struct evbuffer *replay;        /* upstream request head, until the response starts */
 
 	enum http_body req_body;

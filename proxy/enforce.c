@@ -1,22 +1,69 @@
 /*
  * enforce: the one place where a request or tunnel is classified and
- * decided. The policy model (config/policy.h: catalog_lookup and
- * policy_decide) plugs in here; until the configuration carries a policy,
- * everything is allowed and recorded as not classified.
+ * decided. The host (and, for tunnels, the ClientHello's server name) is
+ * looked up in the configuration's catalog and policy_decide() gives the
+ * verdict; for a tunnel classified both ways the more restrictive answer
+ * wins, and an IP-literal CONNECT relies on the SNI alone.
+ *
+ * Identity, live presence and today's usage come with the enforcement
+ * issue; until then every client is the [auth] default_group, presence is
+ * the timetable, and usage is zero.
  *
  * Runs on the loop thread; pure lookups on the immutable configuration;
  * no allocation, no blocking.
  */
-#include "proxy.h"
+#include "conn.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "catalog.h"
+#include "policy.h"
+
+static int severity(enum verdict v)
+{
+	return v == VERDICT_BLOCK ? 2 : v == VERDICT_WARN ? 1 : 0;
+}
+
+static void decide_one(const struct policy *p, const struct identity *id,
+		       const struct catalog_entry *e, time_t now, struct decision *d)
+{
+	*d = policy_decide(p, id, e, now, NULL, NULL);
+}
 
 void enforce_decide(struct conn *c, const char *host, const char *sni, struct decision_hook *out)
 {
-	(void)c;
-	(void)host;
-	(void)sni;
+	const struct policy *p = c->conf->policy;
+
 	memset(out, 0, sizeof(*out));
 	out->verdict = "allow";
-	out->reason = NULL;
+	if (!p)
+		return;
+	const struct catalog *cat = policy_catalog(p);
+	time_t now = time(NULL);
+	const struct catalog_entry *eh = cat && host && host[0] ? catalog_lookup(cat, host) : NULL;
+	const struct catalog_entry *es = cat && sni && sni[0] ? catalog_lookup(cat, sni) : NULL;
+	struct decision dh, ds;
+	const struct catalog_entry *chosen = eh;
+
+	struct identity id = {.user = c->user[0] ? c->user : NULL};
+	id.group = c->user[0] ? policy_group_of(p, c->user) : policy_default_group(p);
+	if (id.group)
+		snprintf(c->group, sizeof(c->group), "%s", policy_group_name(id.group));
+	decide_one(p, &id, eh, now, &dh);
+	if (sni && sni[0]) {
+		decide_one(p, &id, es, now, &ds);
+		/* the more restrictive answer wins; a classified name beats an unclassified one */
+		if (severity(ds.verdict) > severity(dh.verdict) || (!eh && es)) {
+			dh = ds;
+			chosen = es;
+		}
+	}
+	out->verdict = policy_verdict_name(dh.verdict);
+	out->reason = policy_reason_name(dh.reason);
+	out->until = (int64_t)dh.until;
+	if (chosen) {
+		snprintf(out->platform, sizeof(out->platform), "%s", chosen->platform);
+		snprintf(out->category, sizeof(out->category), "%s", chosen->category);
+	}
 }

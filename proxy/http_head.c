@@ -2,14 +2,18 @@
  * http_head: strict HTTP/1.x head parsing and chunked framing validation
  * (RFC 9110, RFC 9112) for the forward proxy.
  *
- * DESIGN. A head is parsed line by line: memchr() finds each LF, the byte
- * before it must be CR, and the bytes of the line are checked against a
- * character-class table (eight at a time with a word-wide test where lines
- * are long: field values and request targets). Field names that matter for
- * framing or connection handling are recognised on the way, so one pass
- * over the head gathers everything; the verdict (which status, which body
- * framing) is then decided from the gathered facts, in one place per
- * message kind.
+ * DESIGN. A head is parsed in one pass with no per-byte function calls.
+ * Each element is scanned until the first byte that may not be in it, and
+ * that byte must be the expected delimiter: a field name runs to ':', a
+ * value or reason phrase to CRLF, a request-target to SP. So finding the end
+ * and validating the characters are the same loop, and any stray CR, LF or
+ * control fails where it stands. Values and targets (the long parts) are
+ * scanned a 64-bit word at a time; names through a class table, eight bytes
+ * per branch. Field names that matter for framing or connection handling
+ * are recognised on the way; the verdict (which status, which framing) is
+ * then decided from the gathered facts, in one place per message kind.
+ * (http_head_length() is the memchr() loop: it runs on every read while a
+ * head is incomplete.)
  *
  * Where RFC 9112 lets a recipient be lenient we are strict, because a proxy
  * that reads a message differently from the origin behind it is a request
@@ -64,9 +68,9 @@ static const uint8_t cls[256] = {
 #define IS(c, k) (cls[(uint8_t)(c)] & (k))
 
 /*
- * Word-at-a-time tests (eight bytes per step). Each says whether ANY byte of
- * x has the property; they never miss one, and the callers re-check a
- * flagged word byte by byte, so a false alarm only costs time.
+ * Word-at-a-time tests (eight bytes per step): each sets the high bit of
+ * the byte lanes of x that may have the property. They never miss one;
+ * skip_class() says why a false alarm cannot mislead it.
  */
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
@@ -89,25 +93,6 @@ static inline uint64_t any_equal(uint64_t x, uint8_t c)
 	return (y - ONES) & ~y & HIGHS;
 }
 
-/* Is every byte of p[0..n) of class k? `suspect` flags words to re-check. */
-static inline bool all_of(const char *p, size_t n, uint8_t k,
-			  uint64_t (*suspect)(uint64_t))
-{
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		if (!suspect(load8(p + i)))
-			continue;
-		for (size_t j = i; j < i + 8; j++)
-			if (!IS(p[j], k))
-				return false;
-	}
-	for (; i < n; i++)
-		if (!IS(p[i], k))
-			return false;
-	return true;
-}
-
 /* Words that may hold a byte outside C_FIELD (any control, DEL). */
 static inline uint64_t field_suspect(uint64_t x)
 {
@@ -118,6 +103,67 @@ static inline uint64_t field_suspect(uint64_t x)
 static inline uint64_t target_suspect(uint64_t x)
 {
 	return any_below(x, 0x21) | any_equal(x, 0x7f) | (x & HIGHS) | any_equal(x, '#');
+}
+
+/*
+ * The first byte at or after p that is not of class k (end when none).
+ * Whole words are skipped while `suspect` clears them. In a flagged word
+ * the lowest flagged byte is always a real one (a false alarm only ever
+ * sits above a real one, where the borrow went), so on little-endian
+ * machines it is found with one count of trailing zeros; a real suspect
+ * that is still of class k (HTAB in a value) is stepped over.
+ */
+static inline const char *skip_class(const char *p, const char *end, uint8_t k,
+				     uint64_t (*suspect)(uint64_t))
+{
+	while (end - p >= 8) {
+		uint64_t m = suspect(load8(p));
+		if (!m) {
+			p += 8;
+			continue;
+		}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		p += __builtin_ctzll(m) >> 3;
+		if (!IS(*p, k))
+			return p;
+		p++;
+#else
+		for (const char *w = p + 8; p < w; p++)
+			if (!IS(*p, k))
+				return p;
+#endif
+	}
+	while (p < end && IS(*p, k))
+		p++;
+	return p;
+}
+
+/* The first byte at or after p that is not a token character. Names are
+ * short: eight table lookups per branch rather than a word test. */
+static inline const char *skip_tchars(const char *p, const char *end)
+{
+	while (end - p >= 8 &&
+	       (cls[(uint8_t)p[0]] & cls[(uint8_t)p[1]] & cls[(uint8_t)p[2]] &
+		cls[(uint8_t)p[3]] & cls[(uint8_t)p[4]] & cls[(uint8_t)p[5]] &
+		cls[(uint8_t)p[6]] & cls[(uint8_t)p[7]] & C_TCHAR))
+		p += 8;
+	while (p < end && IS(*p, C_TCHAR))
+		p++;
+	return p;
+}
+
+/*
+ * A field value (or reason phrase) from p to its CRLF: returns the CR, or
+ * NULL when a control other than HTAB, DEL, a bare CR or LF comes first or
+ * the line does not end. One pass finds the end and validates.
+ */
+static inline const char *field_line_end(const char *p, const char *end)
+{
+	const char *q = skip_class(p, end, C_FIELD, field_suspect);
+
+	if (end - q < 2 || q[0] != '\r' || q[1] != '\n')
+		return NULL;
+	return q;
 }
 
 static inline char lower(char c)
@@ -381,19 +427,15 @@ static int parse_fields(const char *p, const char *end, struct http_header *hdr,
 		 * whitespace after the start line), whitespace before the colon,
 		 * a bare CR or LF in the name: all fail here */
 		const char *name = p;
-		while (p < end && IS(*p, C_TCHAR))
-			p++;
+		p = skip_tchars(p, end);
 		if (p == name || p == end || *p != ':')
 			return 400;
 		size_t name_len = (size_t)(p - name);
-		p++;
-		const char *lf = memchr(p, '\n', (size_t)(end - p));
-		if (!lf || lf == p || lf[-1] != '\r')
+		const char *v = p + 1;
+		const char *cr = field_line_end(v, end);
+		if (!cr)
 			return 400;
-		const char *v = p, *ve = lf - 1;
-		/* a CR inside the value is a control character: bare CR fails here */
-		if (!all_of(v, (size_t)(ve - v), C_FIELD, field_suspect))
-			return 400;
+		const char *ve = cr;
 		while (v < ve && is_ows(*v))
 			v++;
 		while (ve > v && is_ows(ve[-1]))
@@ -406,7 +448,7 @@ static int parse_fields(const char *p, const char *end, struct http_header *hdr,
 		hdr[n].value_len = (size_t)(ve - v);
 		facts_field(f, &hdr[n]);
 		n++;
-		p = lf + 1;
+		p = cr + 2;
 	}
 	*n_hdr = n;
 	return 0;
@@ -522,32 +564,30 @@ int http_parse_request(const char *buf, size_t len, size_t max_uri, struct http_
 	const char *p = buf, *end = buf + len;
 	while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
 		p += 2;
-	const char *lf = memchr(p, '\n', (size_t)(end - p));
-	if (!lf || lf == p || lf[-1] != '\r')
-		return 400;
-	const char *eol = lf - 1;
 
-	/* method SP request-target SP HTTP-version: single SPs only */
+	/* method SP request-target SP HTTP-version CRLF: single SPs only; the
+	 * target stops at the first byte that may not be in it, which must be
+	 * the SP (so a CR, LF, control or '#' in it fails here) */
 	const char *m = p;
-	while (p < eol && IS(*p, C_TCHAR))
-		p++;
-	if (p == m || p == eol || *p != ' ')
+	p = skip_tchars(p, end);
+	if (p == m || p == end || *p != ' ')
 		return 400;
 	req->method = m;
 	req->method_len = (size_t)(p - m);
 	req->is_connect = req->method_len == 7 && memcmp(m, "CONNECT", 7) == 0;
 	req->is_head = req->method_len == 4 && memcmp(m, "HEAD", 4) == 0;
 	const char *t = ++p;
-	const char *sp = memchr(t, ' ', (size_t)(eol - t));
-	if (!sp || sp == t || eol - (sp + 1) != 8)
+	p = skip_class(t, end, C_TARGET, target_suspect);
+	if (p == t || p == end || *p != ' ')
 		return 400;
-	if ((rc = parse_version(sp + 1, &req->version_minor)) != 0)
+	size_t tlen = (size_t)(p - t);
+	p++;
+	if (end - p < 10 || p[8] != '\r' || p[9] != '\n')
+		return 400;
+	if ((rc = parse_version(p, &req->version_minor)) != 0)
 		return rc;
-	size_t tlen = (size_t)(sp - t);
 	if (max_uri && tlen > max_uri)
 		return 414;
-	if (!all_of(t, tlen, C_TARGET, target_suspect))
-		return 400;
 	req->target = t;
 	req->target_len = tlen;
 
@@ -569,7 +609,7 @@ int http_parse_request(const char *buf, size_t len, size_t max_uri, struct http_
 			return 400;
 	}
 
-	if ((rc = parse_fields(lf + 1, end, req->headers, &req->n_headers, &f)) != 0)
+	if ((rc = parse_fields(p + 10, end, req->headers, &req->n_headers, &f)) != 0)
 		return rc;
 
 	if (f.n_host > 1)
@@ -631,29 +671,26 @@ int http_parse_response(const char *buf, size_t len, bool request_was_head,
 
 	/* HTTP-version SP 3DIGIT SP [reason]: the SP before an empty reason is
 	 * often missing in the wild and is harmless, so we accept its absence */
-	const char *lf = memchr(buf, '\n', len);
-	if (!lf || lf - buf < 13 || lf[-1] != '\r')
-		return -1;
-	const char *eol = lf - 1;
-	if (parse_version(buf, &resp->version_minor) != 0 || buf[8] != ' ')
+	if (len < 14 || parse_version(buf, &resp->version_minor) != 0 || buf[8] != ' ')
 		return -1;
 	unsigned d0 = (unsigned)(buf[9] - '0'), d1 = (unsigned)(buf[10] - '0'),
 		 d2 = (unsigned)(buf[11] - '0');
 	if (d0 < 1 || d0 > 9 || d1 > 9 || d2 > 9)
 		return -1;
 	resp->status = (int)(d0 * 100 + d1 * 10 + d2);
-	if (eol - buf == 12) {
-		resp->reason = eol;
-	} else {
-		if (buf[12] != ' ')
-			return -1;
+	const char *cr;
+	if (buf[12] == ' ') {
 		resp->reason = buf + 13;
-		resp->reason_len = (size_t)(eol - resp->reason);
-		if (!all_of(resp->reason, resp->reason_len, C_FIELD, field_suspect))
+		if (!(cr = field_line_end(resp->reason, end)))
 			return -1;
+		resp->reason_len = (size_t)(cr - resp->reason);
+	} else if (buf[12] == '\r' && buf[13] == '\n') {
+		resp->reason = cr = buf + 12;
+	} else {
+		return -1;
 	}
 
-	if (parse_fields(lf + 1, end, resp->headers, &resp->n_headers, &f) != 0)
+	if (parse_fields(cr + 2, end, resp->headers, &resp->n_headers, &f) != 0)
 		return -1;
 
 	/* RFC 9112 6.3, in its order */

@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "identity.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -135,10 +136,13 @@ static void reload(void)
 		log_err("reload refused: the configuration above has errors; the running one stays");
 		__atomic_add_fetch(&server.reload_failures, 1, __ATOMIC_RELAXED);
 	} else {
-		bool tls_ok;
+		bool tls_ok, id_ok;
 		SSL_CTX *ctx = server_ssl_load(c, &tls_ok);
-		if (!tls_ok) {
-			log_err("reload refused: the TLS certificate or key above cannot be used; "
+		struct identity_db *idb = identity_db_load(c, &id_ok);
+		if (!tls_ok || !id_ok) {
+			SSL_CTX_free(ctx);
+			identity_db_unref(idb);
+			log_err("reload refused: the files named above cannot be used; "
 				"the running configuration stays");
 			conf_unref(c);
 			__atomic_add_fetch(&server.reload_failures, 1, __ATOMIC_RELAXED);
@@ -151,6 +155,7 @@ static void reload(void)
 			log_warn("listen and workers changes take effect at the next restart");
 		conf_unref(old);
 		server_conf_set(c);
+		server_identity_set(idb);
 		if (ctx)
 			server_ssl_set(ctx); /* new certificate for new connections */
 		else
@@ -218,12 +223,14 @@ int main(int argc, char **argv)
 	struct conf *conf = load_or_report(conf_path);
 	if (!conf)
 		return 1;
-	bool tls_ok;
+	bool tls_ok, id_ok;
 	SSL_CTX *ssl_ctx = server_ssl_load(conf, &tls_ok);
-	if (!tls_ok)
+	struct identity_db *idb = identity_db_load(conf, &id_ok);
+	if (!tls_ok || !id_ok)
 		return 1;
 	if (check_only) {
 		SSL_CTX_free(ssl_ctx);
+		identity_db_unref(idb);
 		fprintf(stderr, "%s: configuration ok\n", conf_path);
 		conf_unref(conf);
 		return 0;
@@ -232,6 +239,9 @@ int main(int argc, char **argv)
 	event_set_log_callback(on_libevent_log);
 	server.conf = conf;
 	server.ssl_ctx = ssl_ctx;
+	server.identity = idb;
+	if (identity_start() < 0)
+		fatal("cannot start the password verifier threads");
 
 	unsigned n_workers = conf->proxy.workers;
 	if (n_workers == 0) {
@@ -308,6 +318,7 @@ int main(int argc, char **argv)
 
 	for (unsigned w = 0; w < n_workers; w++)
 		worker_join(server.workers[w]);
+	identity_stop();
 	for (unsigned w = 0; w < n_workers; w++)
 		worker_destroy(server.workers[w]);
 	free(server.workers);
@@ -320,6 +331,7 @@ int main(int argc, char **argv)
 	free(server.tls_listen);
 	free(server.local_addrs);
 	server_ssl_set(NULL);
+	server_identity_set(NULL);
 	log_info("stopped");
 	return 0;
 }

@@ -19,6 +19,7 @@ const char *pages_reason(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 407: return "Proxy Authentication Required";
 	case 408: return "Request Timeout";
 	case 414: return "URI Too Long";
 	case 429: return "Too Many Requests";
@@ -74,6 +75,24 @@ void pages_error(struct evbuffer *out, const struct conf *conf, int status,
 			    "Connection: %s\r\n\r\n",
 			    status, pages_reason(status), n, keep_alive ? "keep-alive" : "close");
 	evbuffer_add(out, body, (size_t)n);
+}
+
+void pages_challenge(struct evbuffer *out, const struct conf *conf, bool keep_alive)
+{
+	static const char body[] =
+		"<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign in</title></head>"
+		"<body><h1>Sign in to use the web</h1><p>This proxy needs your organisation user "
+		"name and password.</p></body></html>\n";
+	(void)conf;
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			    "Proxy-Authenticate: Basic realm=\"breaktime\", charset=\"UTF-8\"\r\n"
+			    "Content-Type: text/html; charset=utf-8\r\n"
+			    "Content-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\n"
+			    "Connection: %s\r\n\r\n",
+			    sizeof(body) - 1, keep_alive ? "keep-alive" : "close");
+	evbuffer_add(out, body, sizeof(body) - 1);
 }
 
 void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive, bool head_only)

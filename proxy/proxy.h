@@ -57,6 +57,7 @@ struct server {
 	struct sockaddr_any *tls_listen;
 	size_t n_tls_listen;
 	SSL_CTX *ssl_ctx;               /* for tls_listen; guarded like conf */
+	struct identity_db *identity;   /* users and devices; guarded like conf */
 	/* addresses of this host's interfaces, for wildcard listeners */
 	struct sockaddr_any *local_addrs;
 	size_t n_local_addrs;
@@ -80,6 +81,9 @@ struct conf *server_conf_get(void);
 void server_conf_set(struct conf *c);
 /* A new server-side SSL for an accepted HTTPS-proxy connection, or NULL. Any thread. */
 SSL *server_ssl_new(void);
+/* The current identity database with a reference (identity_db_unref). Any thread. */
+struct identity_db *server_identity_get(void);
+void server_identity_set(struct identity_db *db);
 /* Replace the TLS context (main thread); takes the caller's reference. */
 void server_ssl_set(SSL_CTX *ctx);
 /* Build the TLS context for a configuration: NULL when it has no tls_listen
@@ -105,6 +109,7 @@ void worker_destroy(struct worker *w);
 struct event_base *worker_base(struct worker *w);
 struct evdns_base *worker_dns(struct worker *w);
 struct upstream_pool *worker_pool(struct worker *w);
+struct identity_cache *worker_identity(struct worker *w);
 /* Connection bookkeeping; worker_conn_closed may resume a paused accept. */
 void worker_conn_opened(struct worker *w, struct conn *c);
 void worker_conn_closed(struct worker *w, struct conn *c);
@@ -165,6 +170,8 @@ void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive
 void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
 	       bool keep_alive, bool head_only);
 void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only);
+/* 407 with a Basic challenge. */
+void pages_challenge(struct evbuffer *out, const struct conf *conf, bool keep_alive);
 void pages_text(struct evbuffer *out, int status, const char *text, bool keep_alive, bool head_only);
 const char *pages_reason(int status);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "identity.h"
 #include "log.h"
 
 struct server server;
@@ -37,6 +38,23 @@ void server_conf_set(struct conf *c)
 	pthread_mutex_unlock(&conf_lock);
 	if (old)
 		conf_unref(old);
+}
+
+struct identity_db *server_identity_get(void)
+{
+	pthread_mutex_lock(&conf_lock);
+	struct identity_db *db = identity_db_ref(server.identity);
+	pthread_mutex_unlock(&conf_lock);
+	return db;
+}
+
+void server_identity_set(struct identity_db *db)
+{
+	pthread_mutex_lock(&conf_lock);
+	struct identity_db *old = server.identity;
+	server.identity = db;
+	pthread_mutex_unlock(&conf_lock);
+	identity_db_unref(old);
 }
 
 SSL *server_ssl_new(void)

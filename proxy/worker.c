@@ -23,6 +23,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "identity.h"
 #include "log.h"
 
 struct worker {
@@ -31,6 +32,7 @@ struct worker {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct upstream_pool *pool;
+	struct identity_cache *identity;
 	struct evconnlistener **listeners;
 	size_t n_listeners;
 	struct event *cmd_ev;
@@ -58,6 +60,11 @@ struct evdns_base *worker_dns(struct worker *w)
 struct upstream_pool *worker_pool(struct worker *w)
 {
 	return w->pool;
+}
+
+struct identity_cache *worker_identity(struct worker *w)
+{
+	return w->identity;
 }
 
 bool worker_stopping(struct worker *w)
@@ -364,6 +371,9 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
 	if (setup_dns(w, conf) < 0)
 		goto fail;
 	w->pool = upstream_pool_create(w);
+	w->identity = identity_cache_create(w);
+	if (!w->identity)
+		goto fail;
 	if (pipe2(w->cmd_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		goto fail;
 	w->cmd_ev = event_new(w->base, w->cmd_pipe[0], EV_READ | EV_PERSIST, worker_on_command, w);
@@ -423,6 +433,7 @@ void worker_destroy(struct worker *w)
 		evconnlistener_free(w->listeners[i]);
 	free(w->listeners);
 	upstream_pool_destroy(w->pool);
+	identity_cache_destroy(w->identity);
 	if (w->dns)
 		evdns_base_free(w->dns, 1);
 	if (w->cmd_ev)
