@@ -20,8 +20,9 @@ enum record_kind {
 	RECORD_TUNNEL,         /* a CONNECT tunnel, at close */
 	RECORD_TUNNEL_PROGRESS,/* bytes an open tunnel moved since its previous progress
 	                        * record (bytes_up/bytes_down are deltas; start_us is when
-	                        * the interval began). Emitted once a minute while a tunnel
-	                        * moves bytes, and once more for the remainder at close, so
+	                        * the interval began). Emitted on every wall-clock minute
+	                        * while a tunnel to a listed platform moves bytes, and once
+	                        * more for the remainder at close (any tunnel), so
 	                        * the progress records of a tunnel sum to its totals. The
 	                        * closing RECORD_TUNNEL carries the totals: count usage from
 	                        * progress records, events from RECORD_TUNNEL. */

@@ -247,7 +247,7 @@ void conn_close(struct conn *c, const char *reason)
 	conn_tunnel_progress(c);
 	if (!c->recorded && c->start_us) {
 		enum record_kind k = c->is_connect || c->ws_upgrade ? RECORD_TUNNEL : RECORD_REQUEST;
-		if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0)
+		if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0 && !c->enforced)
 			k = RECORD_BLOCKED;
 		conn_record(c, k, reason);
 	}
@@ -267,6 +267,24 @@ void conn_close(struct conn *c, const char *reason)
 	identity_db_unref(c->idb);
 	conf_unref(c->conf);
 	free(c);
+}
+
+void conn_enforce_tick(struct conn *c)
+{
+	struct decision_hook d;
+
+	if (c->state != CS_TUNNEL)
+		return;
+	enforce_decide(c, c->host, c->sni[0] ? c->sni : NULL, &d);
+	if (!d.verdict || strcmp(d.verdict, "block") != 0)
+		return;
+	log_info("closing tunnel %s:%u of %s: %s", c->host, c->port,
+		 c->user[0] ? c->user : "an unidentified client", d.reason ? d.reason : "policy");
+	/* the tunnel was allowed when it opened; its record says why it ended */
+	c->decision.verdict = "block";
+	c->decision.reason = d.reason;
+	c->enforced = 1;
+	conn_close(c, "enforced");
 }
 
 void conn_close_if_idle(struct conn *c)

@@ -34,6 +34,7 @@ struct conn {
 	struct upstream_req *pending;   /* resolve/connect in progress */
 	struct event *timer;            /* header, idle or ClientHello timeout */
 	struct conn *next, *prev;       /* the worker's list */
+	struct conn *snext, *sprev;     /* the worker's list of open social tunnels */
 	struct sockaddr_any peer;
 	enum conn_state state;
 	unsigned requests;              /* requests begun on this connection */
@@ -80,7 +81,9 @@ struct conn {
 	unsigned counted : 1;           /* holds a per-client slot */
 	unsigned recorded : 1;          /* the exchange's record was submitted */
 	unsigned refused : 1;
-	unsigned tls : 1;               /* the client came through tls_listen (HTTPS proxy) */           /* not in allow_clients: answer 403 to its request */
+	unsigned tls : 1;
+	unsigned in_social : 1;         /* on the social tunnel list */
+	unsigned enforced : 1;          /* closed by live enforcement */               /* the client came through tls_listen (HTTPS proxy) */           /* not in allow_clients: answer 403 to its request */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
 	uint64_t prog_up, prog_down;    /* tunnels: bytes already in progress records */
 	int64_t prog_start_us;          /* tunnels: start of the current progress interval */
@@ -92,6 +95,11 @@ void conn_record(struct conn *c, enum record_kind kind, const char *close_reason
 void conn_tunnel_progress(struct conn *c);
 void conn_reply_error(struct conn *c, int status, const char *detail, const char *reason);
 uint64_t conn_now_ms(void);
+/* worker.c: open tunnels to social platforms, re-decided every minute */
+void worker_social_add(struct worker *w, struct conn *c);
+void worker_social_remove(struct worker *w, struct conn *c);
+/* conn.c: decide again for an open tunnel; closes it when no longer allowed. */
+void conn_enforce_tick(struct conn *c);
 /* tunnel.c: the ClientHello did not come within sni_timeout */
 void tunnel_peek_timeout(struct conn *c);
 size_t conn_high_watermark(const struct conn *c);

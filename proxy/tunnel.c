@@ -96,6 +96,8 @@ void tunnel_splice(struct conn *c)
 	c->state = CS_TUNNEL;
 	evtimer_del(c->timer);
 	c->last_activity_ms = conn_now_ms();
+	if (c->decision.platform[0])
+		worker_social_add(c->w, c);
 	bufferevent_setcb(c->client, tunnel_on_read, tunnel_on_write, tunnel_on_event, c);
 	bufferevent_setcb(c->up, tunnel_on_read, tunnel_on_write, tunnel_on_event, c);
 	bufferevent_setwatermark(c->client, EV_READ | EV_WRITE, 0, 0);

@@ -42,6 +42,8 @@ struct worker {
 	struct event *minute_timer;     /* tunnel progress records, on the minute */
 	struct conn *conns;
 	unsigned n_conns;
+	struct conn *social;            /* open tunnels to social platforms */
+	unsigned n_social;
 	unsigned grace_ms;
 	bool paused;
 	bool stopping;
@@ -229,6 +231,7 @@ void worker_conn_opened(struct worker *w, struct conn *c)
 
 void worker_conn_closed(struct worker *w, struct conn *c)
 {
+	worker_social_remove(w, c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -257,14 +260,52 @@ static void minute_timer_arm(struct worker *w)
 	evtimer_add(w->minute_timer, &tv);
 }
 
-/* Every open tunnel reports its bytes per minute while open, not only at close. */
+void worker_social_add(struct worker *w, struct conn *c)
+{
+	if (c->in_social)
+		return;
+	c->in_social = 1;
+	c->sprev = NULL;
+	c->snext = w->social;
+	if (w->social)
+		w->social->sprev = c;
+	w->social = c;
+	w->n_social++;
+}
+
+void worker_social_remove(struct worker *w, struct conn *c)
+{
+	if (!c->in_social)
+		return;
+	if (c->sprev)
+		c->sprev->snext = c->snext;
+	else
+		w->social = c->snext;
+	if (c->snext)
+		c->snext->sprev = c->sprev;
+	c->in_social = 0;
+	w->n_social--;
+}
+
+/*
+ * On every wall-clock minute (schedule windows start and end on minutes):
+ * each open tunnel to a social platform reports its bytes (usage is counted
+ * while it is open, not only at close) and is decided again; those no longer
+ * allowed are closed. Only social tunnels are visited, so the cost follows
+ * social use, not the number of connections.
+ */
 static void worker_on_minute(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	(void)fd;
 	(void)what;
-	for (struct conn *c = w->conns; c; c = c->next)
+	struct conn *c = w->social;
+	while (c) {
+		struct conn *next = c->snext;
 		conn_tunnel_progress(c);
+		conn_enforce_tick(c);
+		c = next;
+	}
 	if (!w->stopping)
 		minute_timer_arm(w);
 }
