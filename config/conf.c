@@ -7,6 +7,7 @@
  * thread; never on a worker's loop (it reads files).
  */
 #include "conf_internal.h"
+#include "policy_internal.h"
 
 #include <ini.h>
 #include <stdarg.h>
@@ -225,7 +226,8 @@ const char *conf_suggest(const char *word, const char *const *candidates)
 
 /* ---- dispatch ---- */
 
-static const char *const known_sections[] = {"proxy", "store", NULL};
+static const char *const known_sections[] = {"proxy", "store", "site", "schedule", "presence",
+					     "group", "auth", "catalog", NULL};
 
 static void unknown_key(struct conf_loader *ld, const char *section, const char *key,
 			const char *const *keys)
@@ -241,6 +243,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
 {
 	struct conf_loader *ld = user;
 
+	policy_load_section_keyed(ld, section);
 	if (strcmp(section, "proxy") == 0) {
 		if (!ld->proxy_line)
 			ld->proxy_line = ld->line;
@@ -251,11 +254,20 @@ static int on_key(void *user, const char *section, const char *key, const char *
 			ld->store_line = ld->line;
 		if (!conf_store_key(ld, key, value))
 			unknown_key(ld, section, key, conf_store_keys);
+	} else if (policy_owns_section(section)) {
+		policy_load_key(ld, section, key, value);
 	} else if (section[0] == '\0') {
 		conf_error(ld, "`%s` is outside any [section]", key);
 	} else {
-		const char *s = conf_suggest(section, known_sections);
-		if (s)
+		/* "[grop staff]": suggest for the first word, keep the rest */
+		char first[64];
+		const char *sp = strpbrk(section, " \t");
+		size_t n = sp ? (size_t)(sp - section) : strlen(section);
+		snprintf(first, sizeof(first), "%.*s", (int)(n < sizeof(first) ? n : sizeof(first) - 1), section);
+		const char *s = conf_suggest(first, known_sections);
+		if (s && sp && strcmp(s, "group") == 0)
+			conf_error(ld, "unknown section [%s]: did you mean [group%s]?", section, sp);
+		else if (s && !sp && strcmp(s, "group") != 0)
 			conf_error(ld, "unknown section [%s]: did you mean [%s]?", section, s);
 		else
 			conf_error(ld, "unknown section [%s]", section);
@@ -270,6 +282,7 @@ struct line_reader {
 	const char *str;      /* ... or a string */
 	unsigned newlines;
 	bool pending;         /* previous chunk ended a line */
+	bool partial;         /* previous chunk did not end its line */
 };
 
 static char *read_line(char *buf, int size, void *stream)
@@ -299,9 +312,26 @@ static char *read_line(char *buf, int size, void *stream)
 		r->pending = false;
 	}
 	size_t len = strlen(buf);
+	bool starts_line = !r->partial;
 	if (len > 0 && buf[len - 1] == '\n')
 		r->pending = true;
+	r->partial = !(len > 0 && buf[len - 1] == '\n');
 	r->ld->line = r->newlines + 1;
+	/* section headers, for sections that have no keys: "[name]" at column 0 */
+	if (starts_line && buf[0] == '[') {
+		const char *end = strchr(buf, ']');
+		if (end) {
+			/* as inih names it: what is between the brackets */
+			char name[256];
+			const char *b = buf + 1;
+			size_t n = (size_t)(end - b);
+			if (n < sizeof(name)) {
+				memcpy(name, b, n);
+				name[n] = '\0';
+				policy_load_section(r->ld, name, r->ld->line);
+			}
+		}
+	}
 	return res;
 }
 
@@ -339,6 +369,8 @@ static struct conf *conf_new(const char *name)
 static struct conf *finish(struct conf_loader *ld)
 {
 	conf_proxy_finish(ld);
+	policy_load_finish(ld);
+	policy_load_cleanup(ld);
 	if (ld->errs->n) {
 		conf_unref(ld->conf);
 		return NULL;
@@ -392,6 +424,8 @@ void conf_unref(struct conf *c)
 	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	conf_proxy_free(c);
+	policy_destroy(c->policy);
+	conf_errors_free(&c->warnings);
 	free(c->path);
 	free(c);
 }

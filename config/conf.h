@@ -87,7 +87,10 @@ struct conf {
 	char *path;
 	struct conf_proxy proxy;
 	struct conf_store store;
-	struct policy *policy;        /* NULL until the policy model is loaded */
+	struct policy *policy;        /* config/policy.h; always set in a loaded conf */
+	/* Problems that do not stop the file loading ("file:line: ..."): the
+	 * proxy logs them, `breaktime check` prints them. */
+	struct conf_errors warnings;
 };
 
 /* Load and validate; NULL with errors filled on any problem. */

@@ -35,6 +35,7 @@ void schedule_destroy_contents(struct schedule *s)
 			free(s->windows[i].iv[d]);
 	}
 	free(s->closed);
+	free(s->closed_map);
 	tz_destroy(s->tz);
 	memset(s, 0, sizeof(*s));
 }
@@ -349,6 +350,21 @@ void schedule_finish(struct schedule *s)
 			}
 		}
 		s->n_closed = k + 1;
+		/* a bitmap when the dates span at most about 2800 years (360 KiB) */
+		uint64_t span = (uint64_t)(s->closed[s->n_closed - 1].last - s->closed[0].first + 1);
+		free(s->closed_map);
+		s->closed_map = NULL;
+		if (span <= (1u << 20))
+			s->closed_map = calloc((span + 63) / 64, sizeof(uint64_t));
+		if (s->closed_map) {
+			s->closed_base = s->closed[0].first;
+			s->closed_days = span;
+			for (size_t i = 0; i < s->n_closed; i++)
+				for (int64_t d = s->closed[i].first; d <= s->closed[i].last; d++) {
+					uint64_t b = (uint64_t)(d - s->closed_base);
+					s->closed_map[b >> 6] |= 1ULL << (b & 63);
+				}
+		}
 	}
 	for (size_t i = 0; i < s->n_windows; i++)
 		merge_intervals(&s->windows[i]);
@@ -356,7 +372,8 @@ void schedule_finish(struct schedule *s)
 
 /* ---- queries ---- */
 
-bool schedule_is_closed(const struct schedule *s, int64_t day)
+/* The closed period containing day, or NULL. */
+static const struct schedule_closed *closed_find(const struct schedule *s, int64_t day)
 {
 	size_t lo = 0, hi = s->n_closed;
 	while (lo < hi) {
@@ -366,14 +383,20 @@ bool schedule_is_closed(const struct schedule *s, int64_t day)
 		else if (s->closed[mid].first > day)
 			hi = mid;
 		else
-			return true;
+			return &s->closed[mid];
 	}
-	return false;
+	return NULL;
 }
 
-int64_t schedule_last_closed(const struct schedule *s)
+bool schedule_closed_search(const struct schedule *s, int64_t day)
 {
-	return s->n_closed ? s->closed[s->n_closed - 1].last : INT64_MIN;
+	return closed_find(s, day) != NULL;
+}
+
+int64_t schedule_closed_until(const struct schedule *s, int64_t day)
+{
+	const struct schedule_closed *c = closed_find(s, day);
+	return c ? c->last : day - 1;
 }
 
 void schedule_time_at(const struct schedule *s, int64_t t, struct schedule_time *out)

@@ -51,6 +51,10 @@ struct schedule {
 	size_t n_windows;
 	struct schedule_closed *closed; /* sorted, merged after schedule_finish() */
 	size_t n_closed;
+	/* the same as a bitmap of days from closed_base, for schedule_is_closed() */
+	uint64_t *closed_map;
+	int64_t closed_base;
+	uint64_t closed_days;
 };
 
 /* A moment on the site's clock. */
@@ -97,9 +101,22 @@ int schedule_parse_date(const char *s, size_t len, int64_t *day);
 
 void schedule_time_at(const struct schedule *s, int64_t t, struct schedule_time *out);
 void schedule_state_at(const struct schedule *s, int64_t t, struct schedule_state *out);
-bool schedule_is_closed(const struct schedule *s, int64_t day);
+bool schedule_closed_search(const struct schedule *s, int64_t day);
+static inline bool schedule_is_closed(const struct schedule *s, int64_t day)
+{
+	if (s->closed_map) {
+		uint64_t i = (uint64_t)(day - s->closed_base);
+		return i < s->closed_days && ((s->closed_map[i >> 6] >> (i & 63)) & 1);
+	}
+	return s->n_closed && schedule_closed_search(s, day);
+}
 /* The last closed date, or INT64_MIN when there is none. */
-int64_t schedule_last_closed(const struct schedule *s);
+static inline int64_t schedule_last_closed(const struct schedule *s)
+{
+	return s->n_closed ? s->closed[s->n_closed - 1].last : INT64_MIN;
+}
+/* The last day of the closed period that contains day (day - 1 when day is open). */
+int64_t schedule_closed_until(const struct schedule *s, int64_t day);
 /* The windows open at a weekday and minute, ignoring closed dates. */
 uint64_t schedule_mask(const struct schedule *s, unsigned weekday, unsigned minute);
 /*

@@ -23,6 +23,9 @@
 
 #define TZ_LAST_YEAR 2200
 #define TZ_MAX_FILE (1 << 20)
+/* lookups index buckets of 2^21 s (about 24 days) from 1970 to TZ_LAST_YEAR */
+#define TZ_BUCKET_SHIFT 21
+#define TZ_INDEX_END ((int64_t)(TZ_LAST_YEAR - 1970 + 1) * 31556952)
 
 struct tz {
 	char *name;
@@ -30,6 +33,9 @@ struct tz {
 	size_t n;
 	int64_t *at;
 	int32_t *off;
+	/* idx[b] = 1 + the last transition at or before bucket b's start (0: none) */
+	uint32_t *idx;
+	size_t n_idx;
 };
 
 /* ---- civil calendar (H. Hinnant's algorithms) ---- */
@@ -55,13 +61,6 @@ void tz_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 	*d = doy - (153 * mp + 2) / 5 + 1;
 	*m = mp < 10 ? mp + 3 : mp - 9;
 	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-unsigned tz_weekday(int64_t days)
-{
-	/* 1970-01-01 was a Thursday (3 when Monday is 0) */
-	int64_t w = (days + 3) % 7;
-	return (unsigned)(w < 0 ? w + 7 : w);
 }
 
 static bool is_leap(int64_t y)
@@ -316,6 +315,21 @@ static struct tz *finish(const char *name, int32_t off0, struct builder *b)
 	tz->n = k;
 	tz->at = b->at;
 	tz->off = b->off;
+	tz->n_idx = (size_t)(TZ_INDEX_END >> TZ_BUCKET_SHIFT) + 1;
+	tz->idx = malloc(tz->n_idx * sizeof(*tz->idx));
+	if (!tz->idx) {
+		b->at = NULL;
+		b->off = NULL;
+		tz_destroy(tz);
+		return NULL;
+	}
+	size_t j = 0;
+	for (size_t bk = 0; bk < tz->n_idx; bk++) {
+		int64_t start = (int64_t)bk << TZ_BUCKET_SHIFT;
+		while (j < k && tz->at[j] <= start)
+			j++;
+		tz->idx[bk] = (uint32_t)j;
+	}
 	return tz;
 fail:
 	if (tz)
@@ -514,6 +528,7 @@ void tz_destroy(struct tz *tz)
 	free(tz->name);
 	free(tz->at);
 	free(tz->off);
+	free(tz->idx);
 	free(tz);
 }
 
@@ -525,6 +540,13 @@ const char *tz_name(const struct tz *tz)
 /* Index of the last transition at or before t, or -1. */
 static ptrdiff_t find(const struct tz *tz, int64_t t)
 {
+	if (t >= 0 && t < TZ_INDEX_END) {
+		/* the bucket's entry, then the few transitions inside the bucket */
+		size_t i = tz->idx[t >> TZ_BUCKET_SHIFT];
+		while (i < tz->n && tz->at[i] <= t)
+			i++;
+		return (ptrdiff_t)i - 1;
+	}
 	size_t lo = 0, hi = tz->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;

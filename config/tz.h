@@ -52,8 +52,12 @@ int tz_local_to_utc(const struct tz *tz, int64_t local, int64_t out[2]);
 /* Days since 1970-01-01 of a date; month 1..12, day 1..31. */
 int64_t tz_days_from_civil(int64_t y, unsigned m, unsigned d);
 void tz_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
-/* 0 = Monday ... 6 = Sunday */
-unsigned tz_weekday(int64_t days);
+/* 0 = Monday ... 6 = Sunday (1970-01-01 was a Thursday) */
+static inline unsigned tz_weekday(int64_t days)
+{
+	int64_t w = (days + 3) % 7;
+	return (unsigned)(w < 0 ? w + 7 : w);
+}
 /* floor(a / b) for b > 0 */
 static inline int64_t tz_floordiv(int64_t a, int64_t b)
 {
