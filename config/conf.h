@@ -67,6 +67,7 @@ struct conf_proxy {
 	char *tls_key;                /* PEM private key for tls_listen */
 	struct cidr *metrics_allow;   /* who may read /metrics (default loopback) */
 	size_t n_metrics_allow;
+	char *block_page;             /* HTML template for blocked requests (file contents), NULL: built in */
 };
 
 enum log_other { LOG_OTHER_NONE, LOG_OTHER_COUNTS, LOG_OTHER_HOSTS };

@@ -16,7 +16,7 @@ const char *const conf_proxy_keys[] = {
 	"dns_timeout", "max_connections", "max_connections_per_client", "pool_per_origin",
 	"max_header_size", "max_uri_size", "tunnel_buffer", "allow_loopback_upstream",
 	"dns_servers", "hosts_file", "visible_hostname", "user", "tls_listen",
-	"tls_certificate", "tls_key", "metrics_allow", NULL,
+	"tls_certificate", "tls_key", "metrics_allow", "block_page", NULL,
 };
 
 const char *const conf_store_keys[] = {
@@ -366,6 +366,7 @@ void conf_proxy_free(struct conf *c)
 	free(p->tls_certificate);
 	free(p->tls_key);
 	free(p->metrics_allow);
+	free(p->block_page);
 	free(c->store.database);
 	free(c->store.access_log);
 }

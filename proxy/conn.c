@@ -442,14 +442,31 @@ static bool is_blocked(const struct conn *c)
 	return c->decision.verdict && strcmp(c->decision.verdict, "block") == 0;
 }
 
-static void blocked_reply(struct conn *c)
+static void blocked_reply(struct conn *c, bool keep_alive)
 {
-	char detail[400];
-	snprintf(detail, sizeof(detail),
-		 "Access to %.253s (%.31s) is not allowed now: %.60s.", c->host,
-		 c->decision.platform[0] ? c->decision.platform : "this site",
-		 c->decision.reason ? c->decision.reason : "policy");
-	conn_reply_error(c, 403, detail, "blocked");
+	char until[64];
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	struct block_info bi = {
+		.host = c->host,
+		.platform = c->decision.platform,
+		.reason = c->decision.reason,
+		.reason_text = c->decision.reason_text,
+		.until = until,
+		.allowance = NULL,
+		.user = c->user,
+	};
+
+	enforce_format_until(c, c->decision.until, until, sizeof(until));
+	c->status = 403;
+	size_t before = evbuffer_get_length(out);
+	pages_block(out, c->conf, &bi, keep_alive);
+	c->bytes_down += evbuffer_get_length(out) - before;
+	conn_record(c, RECORD_BLOCKED, "blocked");
+	c->client_keep = keep_alive;
+	if (keep_alive)
+		wait_for_head(c);
+	else
+		close_after_flush(c, "blocked");
 }
 
 /* Own pages: origin-form requests are never relayed. */
@@ -631,6 +648,7 @@ static void handle_head(struct conn *c, size_t head_len)
 	c->requests++;
 	__atomic_add_fetch(&server.requests, 1, __ATOMIC_RELAXED);
 	c->start_us = wall_us();
+	c->bytes_up = head_len;
 	if (c->refused) {
 		evbuffer_drain(in, head_len);
 		c->decision.verdict = "block";
@@ -688,7 +706,9 @@ static void handle_head(struct conn *c, size_t head_len)
 	enforce_decide(c, c->host, NULL, &c->decision);
 	if (is_blocked(c)) {
 		evbuffer_drain(in, head_len);
-		blocked_reply(c);
+		/* keep the connection when nothing of a body has to be skipped */
+		blocked_reply(c, !req.is_connect && req.keep_alive && req.body == HTTP_BODY_NONE &&
+			      !worker_stopping(c->w));
 		return;
 	}
 	if (req.is_connect)

@@ -95,6 +95,8 @@ void conn_record(struct conn *c, enum record_kind kind, const char *close_reason
 void conn_tunnel_progress(struct conn *c);
 void conn_reply_error(struct conn *c, int status, const char *detail, const char *reason);
 uint64_t conn_now_ms(void);
+/* enforce.c: "today at 12:30" in the site's time zone; "" when never. */
+void enforce_format_until(const struct conn *c, int64_t until, char *buf, size_t len);
 /* worker.c: open tunnels to social platforms, re-decided every minute */
 void worker_social_add(struct worker *w, struct conn *c);
 void worker_social_remove(struct worker *w, struct conn *c);

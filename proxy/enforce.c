@@ -19,6 +19,7 @@
 
 #include "catalog.h"
 #include "policy.h"
+#include "tz.h"
 
 static int severity(enum verdict v)
 {
@@ -61,9 +62,36 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 	}
 	out->verdict = policy_verdict_name(dh.verdict);
 	out->reason = policy_reason_name(dh.reason);
+	out->reason_text = policy_reason_text(dh.reason);
 	out->until = (int64_t)dh.until;
 	if (chosen) {
 		snprintf(out->platform, sizeof(out->platform), "%s", chosen->platform);
 		snprintf(out->category, sizeof(out->category), "%s", chosen->category);
+	}
+}
+
+void enforce_format_until(const struct conn *c, int64_t until, char *buf, size_t len)
+{
+	const struct policy *p = c->conf->policy;
+	const struct tz *tz = p ? policy_tz(p) : NULL;
+	time_t now = time(NULL);
+
+	buf[0] = '\0';
+	if (!until || !tz)
+		return;
+	int64_t lu = until + tz_offset(tz, until, NULL, NULL);
+	int64_t ln = (int64_t)now + tz_offset(tz, now, NULL, NULL);
+	int64_t du = tz_floordiv(lu, 86400), dn = tz_floordiv(ln, 86400);
+	unsigned hh = (unsigned)((lu - du * 86400) / 3600), mm = (unsigned)((lu - du * 86400) % 3600 / 60);
+	if (du == dn) {
+		snprintf(buf, len, "today at %02u:%02u", hh, mm);
+	} else if (du == dn + 1) {
+		snprintf(buf, len, "tomorrow at %02u:%02u", hh, mm);
+	} else {
+		int64_t y;
+		unsigned m, d;
+		tz_civil_from_days(du, &y, &m, &d);
+		snprintf(buf, len, "%s %04lld-%02u-%02u at %02u:%02u", schedule_day_name(tz_weekday(du)),
+			 (long long)y, m, d, hh, mm);
 	}
 }

@@ -77,6 +77,87 @@ void pages_error(struct evbuffer *out, const struct conf *conf, int status,
 	evbuffer_add(out, body, (size_t)n);
 }
 
+static const char default_block[] =
+	"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+	"<meta name=\"viewport\" content=\"width=device-width\">"
+	"<title>Not available now: {{platform}}</title>"
+	"<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;"
+	"color:#222}h1{font-size:1.5em}.why{font-size:1.1em}dl{display:grid;grid-template-columns:"
+	"max-content 1fr;gap:.3em 1em}dt{color:#555}small{color:#666}</style></head><body>"
+	"<h1>{{platform}} is not available right now</h1>"
+	"<p class=\"why\">{{reason_text}}.</p>"
+	"<dl><dt>Site</dt><dd>{{host}}</dd>"
+	"<dt>Available again</dt><dd>{{until}}</dd>"
+	"<dt>Allowance left today</dt><dd>{{allowance}}</dd></dl>"
+	"<p>See your own usage and the rules in force on <a href=\"{{status_url}}\">your status "
+	"page</a>.</p><hr><small>The organisation's social media policy ({{reason}}) - breaktime"
+	"</small></body></html>\n";
+
+static void escape_into(struct evbuffer *b, const char *v)
+{
+	char esc[1024];
+	html_escape(esc, sizeof(esc), v ? v : "");
+	evbuffer_add(b, esc, strlen(esc));
+}
+
+void pages_block(struct evbuffer *out, const struct conf *conf, const struct block_info *bi,
+		 bool keep_alive)
+{
+	const char *t = conf->proxy.block_page ? conf->proxy.block_page : default_block;
+	struct evbuffer *b = evbuffer_new();
+	char status_url[300];
+
+	snprintf(status_url, sizeof(status_url), "http://%s/status", conf->proxy.visible_hostname);
+	while (*t) {
+		const char *open = strstr(t, "{{");
+		const char *close = open ? strstr(open, "}}") : NULL;
+		if (!open || !close) {
+			evbuffer_add(b, t, strlen(t));
+			break;
+		}
+		evbuffer_add(b, t, (size_t)(open - t));
+		size_t n = (size_t)(close - open - 2);
+		const char *k = open + 2;
+#define KEY(lit) (n == sizeof(lit) - 1 && memcmp(k, lit, n) == 0)
+		if (KEY("host"))
+			escape_into(b, bi->host);
+		else if (KEY("platform"))
+			escape_into(b, bi->platform && bi->platform[0] ? bi->platform : "This site");
+		else if (KEY("reason"))
+			escape_into(b, bi->reason);
+		else if (KEY("reason_text")) {
+			char sentence[256];
+			snprintf(sentence, sizeof(sentence), "%s",
+				 bi->reason_text ? bi->reason_text : "the policy does not allow it now");
+			if (sentence[0] >= 'a' && sentence[0] <= 'z')
+				sentence[0] = (char)(sentence[0] - 32);
+			escape_into(b, sentence);
+		}
+		else if (KEY("until"))
+			escape_into(b, bi->until && bi->until[0] ? bi->until : "not on the current timetable");
+		else if (KEY("allowance"))
+			escape_into(b, bi->allowance && bi->allowance[0] ? bi->allowance : "-");
+		else if (KEY("user"))
+			escape_into(b, bi->user);
+		else if (KEY("status_url"))
+			escape_into(b, status_url);
+		else
+			evbuffer_add(b, open, (size_t)(close - open) + 2); /* not ours: leave it */
+#undef KEY
+		t = close + 2;
+	}
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 403 Forbidden\r\n"
+			    "Content-Type: text/html; charset=utf-8\r\n"
+			    "Content-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\n"
+			    "X-Content-Type-Options: nosniff\r\n"
+			    "Connection: %s\r\n\r\n",
+			    evbuffer_get_length(b), keep_alive ? "keep-alive" : "close");
+	evbuffer_add_buffer(out, b);
+	evbuffer_free(b);
+}
+
 void pages_challenge(struct evbuffer *out, const struct conf *conf, bool keep_alive)
 {
 	static const char body[] =

@@ -170,6 +170,12 @@ void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive
 void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
 	       bool keep_alive, bool head_only);
 void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only);
+/* The block page (the [proxy] block_page template, or the built-in one). */
+struct block_info {
+	const char *host, *platform, *reason, *reason_text, *until, *allowance, *user;
+};
+void pages_block(struct evbuffer *out, const struct conf *conf, const struct block_info *bi,
+		 bool keep_alive);
 /* 407 with a Basic challenge. */
 void pages_challenge(struct evbuffer *out, const struct conf *conf, bool keep_alive);
 void pages_text(struct evbuffer *out, int status, const char *text, bool keep_alive, bool head_only);
@@ -180,6 +186,7 @@ const char *pages_reason(int status);
 struct decision_hook {
 	const char *verdict;            /* "allow", "block", "warn" */
 	const char *reason;             /* policy reason or NULL */
+	const char *reason_text;        /* the reason in words for people, or NULL */
 	char platform[32];
 	char category[16];
 	int64_t until;                  /* unix time the verdict changes, 0 = never */
