@@ -203,6 +203,20 @@ int conf_proxy_key(struct conf_loader *ld, const char *key, const char *value)
 	} else if (strcmp(key, "tls_key") == 0) {
 		free(p->tls_key);
 		p->tls_key = dup_or_null(value);
+	} else if (strcmp(key, "block_page") == 0) {
+		FILE *f = fopen(value, "r");
+		char *buf = f ? calloc(1, 65537) : NULL;
+		size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+		if (!f || !buf || ferror(f) || !feof(f)) {
+			conf_error(ld, "block_page: cannot read `%s` (a readable HTML file up to 64 KiB)", value);
+			free(buf);
+		} else {
+			buf[n] = '\0';
+			free(p->block_page);
+			p->block_page = buf;
+		}
+		if (f)
+			fclose(f);
 	} else if (strcmp(key, "metrics_allow") == 0)
 		set_cidrs(ld, key, value, &p->metrics_allow, &p->n_metrics_allow);
 	else if (strcmp(key, "workers") == 0)
