@@ -401,7 +401,13 @@ struct conf *conf_load(const char *path, struct conf_errors *errs)
 
 struct conf *conf_load_string(const char *text, const char *name, struct conf_errors *errs)
 {
-	struct conf_loader ld = {.errs = errs, .file = name};
+	return conf_load_string_flags(text, name, 0, errs);
+}
+
+struct conf *conf_load_string_flags(const char *text, const char *name, unsigned flags,
+				    struct conf_errors *errs)
+{
+	struct conf_loader ld = {.errs = errs, .file = name, .flags = flags};
 
 	ld.conf = conf_new(name);
 	if (!ld.conf) {

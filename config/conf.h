@@ -99,6 +99,15 @@ struct conf *conf_load(const char *path, struct conf_errors *errs);
 /* The same from memory (tests, fuzzing); name is used in messages. */
 struct conf *conf_load_string(const char *text, const char *name, struct conf_errors *errs);
 
+/*
+ * CONF_NO_FILES: read nothing but the text itself (for fuzzing): the time
+ * zone is UTC, the platform list, [catalog] lists and `members = file:`
+ * are not read (so the catalog is empty), everything else is checked.
+ */
+#define CONF_NO_FILES 1u
+struct conf *conf_load_string_flags(const char *text, const char *name, unsigned flags,
+				    struct conf_errors *errs);
+
 struct conf *conf_ref(struct conf *c);
 void conf_unref(struct conf *c);
 

@@ -15,6 +15,7 @@ struct conf_loader {
 	/* line each section was first seen on, for "missing key" errors */
 	unsigned proxy_line, store_line;
 	void *policy_state;           /* owned by the policy model's loader */
+	unsigned flags;               /* CONF_NO_FILES */
 };
 
 /* Report an error at the current line. */

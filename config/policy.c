@@ -12,8 +12,9 @@
  * at the presence override's and detection's expiry — re-judging at each
  * step with usage reset where the clock resets it, until the verdict
  * differs. After the last closed date the week repeats, so a walk that finds
- * no change within eight days after both that date and the presence events
- * never will.
+ * no change within fifteen days after both that date and the presence
+ * events never will (two weeks, because a window lying in the hour the
+ * clocks skip does not happen that week).
  *
  * Pure: no allocation, no locks, no global state; any thread, any number at
  * once.
@@ -206,7 +207,9 @@ struct decision policy_decide(const struct policy *p, const struct identity *id,
 		if (d > horizon)
 			horizon = d;
 	}
-	horizon += 8;
+	/* a week and a day repeats every weekly change; two weeks also find a
+	 * window that the spring-forward hour swallows this week */
+	horizon += 15;
 
 	unsigned wd = tz_weekday(day);
 	for (;;) {

@@ -431,13 +431,22 @@ static struct raw_group *raw_group(struct ploader *pl, const char *section, cons
 
 static void members_from_file(struct conf_loader *ld, struct raw_group *g, const char *path)
 {
-	FILE *fp = fopen(path, "re");
+	FILE *fp;
 	char *line = NULL;
 	size_t cap = 0;
 	unsigned n = 0;
+	struct stat st;
 
-	if (!fp) {
+	if (ld->flags & CONF_NO_FILES)
+		return;
+	if (!(fp = fopen(path, "re"))) {
 		conf_error(ld, "members: cannot read `file:%s`: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fileno(fp), &st) < 0 || !S_ISREG(st.st_mode)) {
+		/* a FIFO or a device would hang or never end */
+		conf_error(ld, "members: `file:%s` is not a regular file", path);
+		fclose(fp);
 		return;
 	}
 	while (getline(&line, &cap, fp) >= 0) {
@@ -709,6 +718,10 @@ static void finish_timezone(struct finisher *f)
 {
 	char err[300];
 	const char *name = f->pl->timezone && *f->pl->timezone ? f->pl->timezone : "localtime";
+	if (f->ld->flags & CONF_NO_FILES) {
+		f->p->schedule.tz = tz_from_posix("UTC", "UTC0");
+		return;
+	}
 	f->p->schedule.tz = tz_load(name, err, sizeof(err));
 	if (!f->p->schedule.tz)
 		conf_error_at(f->ld, f->pl->timezone_line, "timezone: %s", err);
@@ -759,7 +772,9 @@ static void finish_catalog(struct finisher *f)
 		conf_error_at(ld, pl->platforms_line, "out of memory");
 		return;
 	}
-	if (pl->platforms) {
+	if (ld->flags & CONF_NO_FILES) {
+		/* nothing is read: the catalog stays empty */
+	} else if (pl->platforms) {
 		p->platforms_path = strdup(pl->platforms);
 		if (access(pl->platforms, R_OK) < 0)
 			conf_error_at(ld, pl->platforms_line, "platforms: cannot read `%s`: %s", pl->platforms,
@@ -775,7 +790,7 @@ static void finish_catalog(struct finisher *f)
 					"no platform list: %s is missing and [catalog] platforms is not set, "
 					"so no site is treated as social media", p->platforms_path);
 	}
-	for (size_t i = 0; i < pl->lists.n; i++) {
+	for (size_t i = 0; i < pl->lists.n && !(ld->flags & CONF_NO_FILES); i++) {
 		const struct item *it = &pl->lists.v[i];
 		glob_t gl;
 		int rc = glob(it->s, GLOB_TILDE | GLOB_BRACE, NULL, &gl);
@@ -997,6 +1012,13 @@ void policy_load_finish(struct conf_loader *ld)
 		    strcmp(name, "store") == 0)
 			continue;
 		conf_error_at(ld, pl->seen[i].line, "unknown section [%s]", name);
+	}
+
+	/* a [group NAME] with no keys still defines the group */
+	for (size_t i = 0; i < pl->n_seen; i++) {
+		const char *gname = group_name_of(pl->seen[i].name);
+		if (gname && *gname && valid_group_name(gname) && !raw_group(pl, pl->seen[i].name, gname, pl->seen[i].line))
+			conf_error_at(ld, pl->seen[i].line, "out of memory");
 	}
 
 	/* the clock */

@@ -276,6 +276,7 @@ static const struct row rows[] = {
 	/* a window that lies in the skipped hour does not happen that day */
 	{"gus", FB, "2026-03-29 00:00", P_NONE, 0, 0, BLOCK, R(OUTSIDE_ALLOWED_TIME), "2026-04-05 01:15"},
 	{"gus", FB, "2026-03-22 01:15", P_NONE, 0, 0, ALLOW, R(ALLOWED), "2026-03-22 01:45"},
+	{"gus", FB, "2026-03-22 01:45", P_NONE, 0, 0, BLOCK, R(OUTSIDE_ALLOWED_TIME), "2026-04-05 01:15"},
 	/* one that starts in it opens when the clock jumps to 02:00 */
 	{"gil", FB, "2026-03-29 00:45", P_NONE, 0, 0, BLOCK, R(OUTSIDE_ALLOWED_TIME), "2026-03-29 02:00"},
 	{"gil", FB, "2026-03-29 02:00", P_NONE, 0, 0, ALLOW, R(ALLOWED), "2026-03-29 02:30"},
@@ -578,6 +579,18 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+START_TEST(test_keyless_group)
+{
+	struct conf_errors e;
+	struct conf *c = load("[group interns]\n\n[auth]\ndefault_group = interns\n", &e);
+	ck_assert_msg(c != NULL, "%s", e.n ? e.msgs[0] : "");
+	ck_assert_str_eq(policy_group_name(policy_default_group(c->policy)), "interns");
+	ck_assert_str_eq(policy_group_social(policy_default_group(c->policy)), "never");
+	conf_unref(c);
+	conf_errors_free(&e);
+}
+END_TEST
+
 START_TEST(test_categories)
 {
 	struct conf_errors e;
@@ -733,6 +746,28 @@ START_TEST(test_every_error_listed)
 }
 END_TEST
 
+START_TEST(test_no_files)
+{
+	/* nothing outside the text is read: no zone file, no lists, no member files */
+	struct conf_errors e = {0};
+	struct conf *c = conf_load_string_flags("[site]\ntimezone = Europe/London\n"
+						"[catalog]\nplatforms = /nonexistent\nlists = /nonexistent/*\n"
+						"[group staff]\nmembers = file:/dev/zero, alice\n",
+						"t.conf", CONF_NO_FILES, &e);
+	ck_assert_msg(c != NULL, "%s", e.n ? e.msgs[0] : "");
+	ck_assert_str_eq(tz_name(policy_tz(c->policy)), "UTC");
+	ck_assert_uint_eq(catalog_size(policy_catalog(c->policy)), 0);
+	ck_assert_str_eq(policy_group_name(policy_group_of(c->policy, "alice")), "staff");
+	conf_unref(c);
+	conf_errors_free(&e);
+	/* without the flag, a device is refused rather than read for ever */
+	c = load("[group staff]\nmembers = file:/dev/zero\n", &e);
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(e.msgs[0], "t.conf:2: members: `file:/dev/zero` is not a regular file");
+	conf_errors_free(&e);
+}
+END_TEST
+
 START_TEST(test_lists)
 {
 	/* a UT1-style folder and a hosts file, added to the catalog by [catalog] lists */
@@ -801,10 +836,12 @@ int main(void)
 	TCase *tl = tcase_create("load");
 	tcase_add_unchecked_fixture(tl, setup_files, teardown_files);
 	tcase_add_test(tl, test_defaults);
+	tcase_add_test(tl, test_keyless_group);
 	tcase_add_test(tl, test_categories);
 	tcase_add_test(tl, test_warnings);
 	tcase_add_loop_test(tl, test_errors, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tl, test_every_error_listed);
+	tcase_add_test(tl, test_no_files);
 	tcase_add_test(tl, test_lists);
 	suite_add_tcase(s, tl);
 
