@@ -134,8 +134,8 @@ enum host_kind hostname_normalise(const char *in, size_t len, char *out)
 		}
 		out[i] = (char)ch;
 	}
-	if (out[hl - 1] == '-')
-		goto bad;
+	if (out[hl - 1] == '-' || out[hl - 1] == '.')
+		goto bad; /* "a..": only one trailing dot is a root label */
 	out[hl] = '\0';
 	if (all_numeric) {
 		/* Digits and dots only: an IPv4 literal or nothing (we refuse the

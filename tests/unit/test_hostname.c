@@ -39,6 +39,8 @@ static const struct {
 	{"caf\xc3\xa9.example", HOST_INVALID, ""},
 	{"", HOST_INVALID, ""},
 	{".", HOST_INVALID, ""},
+	{"a..", HOST_INVALID, ""},
+	{"example.com..", HOST_INVALID, ""},
 	{"localhost", HOST_NAME, "localhost"},
 };
 
