@@ -1,0 +1,255 @@
+/*
+ * store_internal: what the files of logger/ share — the struct store, the
+ * queue item, and each module's functions. Not for other components: they
+ * use store.h.
+ *
+ * Thread contract, once store_open() has returned:
+ *   - any thread: writer_submit(), usage_today_query(), the atomics in
+ *     struct store_counters, the flags behind store_reopen() and friends;
+ *   - the writer thread only: struct writer_db (the sqlite3 handle and its
+ *     statements), struct batch, the access log, retention state.
+ */
+#ifndef BREAKTIME_STORE_INTERNAL_H
+#define BREAKTIME_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf.h"
+#include "store.h"
+
+/* ---- local time (store.c) ---- */
+
+/* Local day (days since 1970-01-01 in the site's zone) and minute of day (0..1439). */
+void store_local(const struct store *s, int64_t t_sec, int64_t *day, int *minute);
+/* "YYYY-MM-DD" of a day number; out holds at least 11 bytes. */
+void store_day_text(int64_t day, char *out);
+int64_t store_wall_ms(void);
+/* Seconds of a time in milliseconds, rounded down (also before 1970). */
+static inline int64_t store_sec(int64_t ms)
+{
+	return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+int64_t store_mono_ms(void);
+
+/* ---- the queue item ---- */
+
+enum item_type { ITEM_RECORD, ITEM_PRESENCE };
+
+struct presence_item {
+	int64_t at_us;
+	int64_t expires_us;
+	char state[16];
+	char cause[128];
+	enum record_source source;
+};
+
+struct item {
+	enum item_type type;
+	union {
+		struct record rec;
+		struct presence_item pres;
+	} u;
+};
+
+/* ---- usage (usage.c) ---- */
+
+enum usage_purpose { PURPOSE_PERSONAL, PURPOSE_ORGANISATIONAL, PURPOSE_SANCTIONED };
+const char *usage_purpose_name(enum usage_purpose p);
+int usage_purpose_parse(const char *s);
+
+#define USAGE_MINUTES 1440
+#define USAGE_WORDS ((USAGE_MINUTES + 63) / 64)
+
+/* Today's active minutes per (user, platform), shared with enforcement. */
+struct usage_today;
+struct usage_today *usage_today_create(uint64_t active_bytes);
+void usage_today_destroy(struct usage_today *t);
+/* Writer (and store_open): the day the table holds; a different day empties it. */
+void usage_today_set_day(struct usage_today *t, int64_t day);
+int64_t usage_today_day(struct usage_today *t);
+/*
+ * Add bytes/requests to (user, platform, minute) of the table's day and say
+ * whether the minute is now active. Writer (and the restore in store_open).
+ */
+bool usage_today_add(struct usage_today *t, const char *user, const char *platform,
+		     enum usage_purpose purpose, int minute, uint64_t bytes, unsigned requests,
+		     bool active);
+/* Any thread. minute_from: count since_minutes from this minute of the day (-1: none). */
+int usage_today_query(struct usage_today *t, const char *user, const char *platform, int64_t day,
+		      int minute_from, struct store_usage *out);
+
+/* One (day, minute) share of a record's usage. */
+struct usage_piece {
+	int64_t day;
+	int minute;
+	uint64_t bytes;
+	unsigned requests;
+};
+/*
+ * Split a record into per-minute pieces: a request counts once in the
+ * minute it started; bytes of an interval up to 61 s go to the minute of
+ * its middle, longer intervals are spread evenly over the minutes they
+ * cover. Returns the number of pieces (at most max; a longer interval is
+ * folded into the last piece).
+ */
+size_t usage_split(const struct store *s, const struct record *r, struct usage_piece *out,
+		   size_t max);
+
+struct batch;
+/* Writer: account one record's usage (today's table and the batch's rows). */
+void usage_account(struct store *s, struct batch *b, const struct record *r, const char *user,
+		   enum usage_purpose purpose);
+
+/* ---- a batch: what one transaction writes (batch.c) ---- */
+
+struct usage_row_key {
+	int64_t day;
+	int32_t minute;
+	uint8_t purpose;
+	uint8_t source;
+	char user[64];
+	char platform[32];
+};
+
+struct usage_row {
+	struct usage_row_key k;
+	char grp[32];
+	uint64_t bytes;
+	uint32_t requests;
+	bool active;
+};
+
+struct other_row_key {
+	int64_t day;
+	uint8_t source;
+	char user[64];
+};
+
+struct other_row {
+	struct other_row_key k;
+	char grp[32];
+	uint64_t requests;
+	uint64_t tunnels;
+	uint64_t bytes_up;
+	uint64_t bytes_down;
+};
+
+struct batch *batch_create(void);
+void batch_destroy(struct batch *b);
+/* Writer: one more record taken from the queue (for `held` and `written`). */
+void batch_count_record(struct batch *b);
+void batch_add_event(struct batch *b, const struct store *s, const struct record *r,
+		     const char *user, const char *client);
+struct usage_row *batch_usage_row(struct batch *b, const struct usage_row_key *k);
+struct other_row *batch_other_row(struct batch *b, const struct other_row_key *k);
+void batch_add_presence(struct batch *b, const struct presence_item *p, int64_t day);
+uint64_t batch_records(const struct batch *b);   /* records held */
+uint64_t batch_event_rows(const struct batch *b);
+size_t batch_bytes(const struct batch *b);        /* memory held */
+bool batch_empty(const struct batch *b);
+
+/* The writer's connection and its statements. */
+struct writer_db {
+	sqlite3 *db;
+	sqlite3_stmt *begin, *commit, *rollback;
+	sqlite3_stmt *ins_event, *up_usage, *up_other, *ins_presence;
+	uint64_t active_bytes;
+};
+int writer_db_prepare(struct writer_db *w);
+void writer_db_finish(struct writer_db *w);
+
+/*
+ * One transaction: at most max_rows event rows (whole blocks, at least one)
+ * and all the usage, totals and presence rows. SQLITE_OK and *committed set
+ * to the records now written; else an SQLite error code with everything
+ * still held (the transaction was rolled back).
+ */
+int batch_commit(struct batch *b, struct writer_db *w, uint64_t max_rows, uint64_t *committed);
+
+/* ---- retention (retention.c) ---- */
+
+struct retention {
+	int phase;                 /* table being purged; -1: idle */
+	char cutoff_day[11];
+	int64_t cutoff_ms;
+	int64_t next_mono_ms;      /* when the next daily run starts */
+	uint64_t run_rows;
+};
+/* Schedule from meta.last_purge at start (store_open). */
+void retention_init(struct retention *r, sqlite3 *db, bool timer);
+void retention_start(struct retention *r, const struct store *s, int64_t now_ms);
+bool retention_running(const struct retention *r);
+/* Purge one small batch; SQLITE_OK (progress or done) or an SQLite error to retry later. */
+int retention_step(struct retention *r, struct store *s, sqlite3 *db, uint64_t *purged);
+
+/* ---- the Squid access.log (accesslog.c) ---- */
+
+struct accesslog;
+struct accesslog *accesslog_open(const char *path);
+void accesslog_write(struct accesslog *a, const struct record *r, const char *client);
+void accesslog_flush(struct accesslog *a);
+void accesslog_reopen(struct accesslog *a);
+void accesslog_close(struct accesslog *a);
+/* One Squid native line (with "\n") into buf; its length. */
+size_t accesslog_format(const struct record *r, const char *client, char *buf, size_t len);
+
+/* ---- the writer (writer.c) ---- */
+
+struct writer;
+struct writer *writer_create(struct store *s, unsigned queue_len);
+/* Hand the connection over and start the thread. */
+int writer_start(struct writer *w, sqlite3 *db);
+/* Any thread; never blocks on I/O; copies len bytes of data into a slot.
+ * 0, or -1 when the queue is full (counted). */
+int writer_submit(struct writer *w, enum item_type type, const void *data, size_t len);
+/* Drain, commit (retrying up to close_timeout_ms), stop the thread, close the db. */
+void writer_stop(struct writer *w);
+void writer_destroy(struct writer *w);
+void writer_wake(struct writer *w);
+int writer_flush(struct writer *w, unsigned timeout_ms);
+uint64_t writer_queued(struct writer *w);
+
+/* ---- the schema (store.c) ---- */
+
+#define STORE_SCHEMA_VERSION 2
+/* Bring db forward to schema `target` (tests: an older schema). 0 or -1 (logged). */
+int store_schema_migrate(sqlite3 *db, int target);
+int store_schema_version(sqlite3 *db);
+
+/* ---- the store ---- */
+
+struct store_counters {          /* all atomic */
+	uint64_t submitted, dropped, written, lost, held, transactions;
+	uint64_t retries, busy_errors, full_errors, purged, access_log_lines;
+	int failing;
+};
+
+struct store {
+	/* immutable after store_open() */
+	struct store_options opt;
+	char *path;
+	char *access_log;
+	enum log_other log_other;
+	uint64_t active_bytes;
+	unsigned retention_days;
+
+	struct writer *writer;
+	struct usage_today *today;
+	struct store_counters n;
+
+	/* requests to the writer (atomic flags) */
+	int reopen_requested;
+	int purge_requested;
+	int64_t max_pages_requested; /* -1: none */
+
+	/* writer thread only */
+	struct writer_db wdb;
+	struct retention ret;
+	struct accesslog *alog;
+};
+
+#endif

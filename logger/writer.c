@@ -1,0 +1,595 @@
+/*
+ * writer: the bounded queue every worker submits to, and the one thread
+ * that owns the sqlite3 handle.
+ *
+ * DESIGN. The queue is a ring of fixed-size slots (a record is plain data)
+ * under one mutex: a producer copies its record into the next slot and
+ * returns; if the ring is full it counts the record as dropped and returns
+ * — it never waits. The writer takes up to CHUNK slots at a time, reads them
+ * in place with the mutex released (producers only ever write the slots
+ * between tail and head + cap), and turns each record into what the store
+ * keeps (batch.c, usage.c, accesslog.c). It commits one transaction when
+ * batch_records records are held or batch_ms after the first of them,
+ * whichever comes first. Producers wake a sleeping writer only when it has
+ * something to do: the first record of a batch, or enough for a full one.
+ *
+ * When a transaction fails — another process holds the write lock past
+ * busy_timeout, the database or the disk is full, an I/O error — it is
+ * rolled back and everything stays held; the writer retries with back-off
+ * (100 ms doubling to 5 s), logs the first failure, every 30 s while it
+ * lasts and the recovery, and counts each attempt. Meanwhile it keeps
+ * emptying the ring into its held batch (packed rows, much smaller than
+ * slots) up to hold_bytes, so the queue holds for long outages; past that
+ * the ring fills and new records are dropped, counted and logged.
+ *
+ * store_close() sets `stopping`: the writer takes everything left, commits,
+ * and exits; if the database still refuses writes after close_timeout_ms
+ * it gives up, logs and counts what it held as lost.
+ *
+ * Threads: writer_submit(), writer_wake(), writer_flush() and
+ * writer_queued() on any thread; everything else on the writer thread.
+ */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define CHUNK 256
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+#define FAIL_LOG_EVERY_MS 30000
+#define DROP_LOG_EVERY_MS 10000
+
+struct writer {
+	struct store *s;
+	pthread_t thread;
+	bool started;
+
+	/* the queue: under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;          /* the writer sleeps here */
+	pthread_cond_t flushed;       /* writer_flush() waits here */
+	struct item *slots;
+	uint64_t cap;
+	uint64_t head, tail;          /* taken, submitted; tail - head queued */
+	uint64_t queued;              /* atomic copy of tail - head, for stats */
+	uint64_t wake_at;             /* sleeping: signal when this many are queued (0: don't) */
+	uint64_t done;                /* items before this are committed */
+	unsigned flush_waiters;
+	bool stopping;
+
+	/* writer thread only */
+	struct batch *batch;
+	uint64_t held;                /* records taken, not committed */
+	int64_t first_ms;             /* when the first held record was taken (mono) */
+	int64_t retry_at;             /* failing: next attempt (mono) */
+	unsigned backoff_ms;
+	bool failing;
+	int64_t fail_since, fail_logged;
+	unsigned fail_attempts;
+	int64_t stop_deadline;
+	int64_t retention_retry_at;
+	uint64_t drops_logged;
+	int64_t drop_logged_at;
+};
+
+struct writer *writer_create(struct store *s, unsigned queue_len)
+{
+	struct writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->s = s;
+	w->cap = queue_len ? queue_len : STORE_DEFAULT_QUEUE_LEN;
+	/* calloc: slots are only touched (made resident) when the queue fills */
+	w->slots = calloc(w->cap, sizeof(*w->slots));
+	w->batch = batch_create();
+	if (!w->slots || !w->batch) {
+		free(w->slots);
+		batch_destroy(w->batch);
+		free(w);
+		return NULL;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_cond_init(&w->flushed, &ca);
+	pthread_condattr_destroy(&ca);
+	return w;
+}
+
+void writer_destroy(struct writer *w)
+{
+	if (!w)
+		return;
+	if (w->started)
+		writer_stop(w);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->flushed);
+	batch_destroy(w->batch);
+	free(w->slots);
+	free(w);
+}
+
+int writer_submit(struct writer *w, enum item_type type, const void *data, size_t len)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->tail - w->head >= w->cap) {
+		pthread_mutex_unlock(&w->lock);
+		__atomic_add_fetch(&w->s->n.dropped, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	struct item *it = &w->slots[w->tail % w->cap];
+	it->type = type;
+	memcpy(&it->u, data, len);
+	w->tail++;
+	uint64_t q = w->tail - w->head;
+	__atomic_store_n(&w->queued, q, __ATOMIC_RELAXED);
+	if (w->wake_at && q >= w->wake_at) {
+		w->wake_at = 0;
+		pthread_cond_signal(&w->wake);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+void writer_wake(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+uint64_t writer_queued(struct writer *w)
+{
+	return __atomic_load_n(&w->queued, __ATOMIC_RELAXED);
+}
+
+static void abs_deadline(struct timespec *ts, int64_t mono_ms)
+{
+	ts->tv_sec = mono_ms / 1000;
+	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
+}
+
+int writer_flush(struct writer *w, unsigned timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	abs_deadline(&ts, store_mono_ms() + timeout_ms);
+	pthread_mutex_lock(&w->lock);
+	uint64_t target = w->tail;
+	w->flush_waiters++;
+	pthread_cond_signal(&w->wake);
+	while (w->done < target) {
+		if (pthread_cond_timedwait(&w->flushed, &w->lock, &ts) == ETIMEDOUT) {
+			rc = w->done < target ? -1 : 0;
+			break;
+		}
+	}
+	w->flush_waiters--;
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+/* ---- turning items into rows ---- */
+
+static void client_text(const struct record *r, char *buf, size_t len)
+{
+	sockaddr_ntop(&r->client.u.sa, buf, len);
+	if (strncmp(buf, "::ffff:", 7) == 0 && strchr(buf, '.'))
+		memmove(buf, buf + 7, strlen(buf + 7) + 1);
+	if (strcmp(buf, "?") == 0)
+		snprintf(buf, len, "-");
+}
+
+static bool is(const char *a, const char *b)
+{
+	return a && strcmp(a, b) == 0;
+}
+
+static enum usage_purpose purpose_of(const struct record *r)
+{
+	if (is(r->reason, "organisational"))
+		return PURPOSE_ORGANISATIONAL;
+	if (is(r->reason, "sanctioned"))
+		return PURPOSE_SANCTIONED;
+	return PURPOSE_PERSONAL;
+}
+
+static void process_record(struct writer *w, const struct record *r)
+{
+	struct store *s = w->s;
+	char client[64];
+
+	client_text(r, client, sizeof(client));
+	const char *user = r->user[0] ? r->user : client;
+	/* social: a listed platform whose category the rules cover */
+	bool social = r->platform[0] && !is(r->reason, "not-social");
+	bool blocked = r->kind == RECORD_BLOCKED || is(r->verdict, "block");
+	bool keep_event = social || blocked || s->log_other == LOG_OTHER_HOSTS;
+
+	if (r->kind == RECORD_TUNNEL_PROGRESS) {
+		/* usage only: the closing RECORD_TUNNEL is the event */
+		if (social && !blocked)
+			usage_account(s, w->batch, r, user, purpose_of(r));
+		return;
+	}
+	if (keep_event) {
+		batch_add_event(w->batch, s, r, user, client);
+		if (s->alog) {
+			accesslog_write(s->alog, r, client);
+			__atomic_add_fetch(&s->n.access_log_lines, 1, __ATOMIC_RELAXED);
+		}
+	}
+	if (!social && !blocked && s->log_other != LOG_OTHER_NONE) {
+		struct other_row_key k;
+		int minute;
+		memset(&k, 0, sizeof(k));
+		store_local(s, store_sec(r->start_us / 1000), &k.day, &minute);
+		k.source = (uint8_t)r->source;
+		snprintf(k.user, sizeof(k.user), "%s", user);
+		struct other_row *o = batch_other_row(w->batch, &k);
+		if (o) {
+			if (r->kind == RECORD_TUNNEL)
+				o->tunnels++;
+			else
+				o->requests++;
+			o->bytes_up += r->bytes_up;
+			o->bytes_down += r->bytes_down;
+			if (r->group[0])
+				snprintf(o->grp, sizeof(o->grp), "%s", r->group);
+		}
+	}
+	if (social && !blocked && r->kind == RECORD_REQUEST)
+		usage_account(s, w->batch, r, user, purpose_of(r));
+}
+
+static void process_item(struct writer *w, const struct item *it)
+{
+	if (it->type == ITEM_RECORD) {
+		process_record(w, &it->u.rec);
+	} else {
+		int64_t day;
+		int minute;
+		store_local(w->s, store_sec(it->u.pres.at_us / 1000), &day, &minute);
+		batch_add_presence(w->batch, &it->u.pres, day);
+	}
+	batch_count_record(w->batch);
+	w->held++;
+}
+
+/* ---- transactions ---- */
+
+static const char *failure_text(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return "the database is locked by another process";
+	case SQLITE_FULL:
+		return "the database or the disk is full";
+	default:
+		return sqlite3_errstr(rc);
+	}
+}
+
+static void apply_requests(struct writer *w)
+{
+	struct store *s = w->s;
+
+	int64_t pages = __atomic_exchange_n(&s->max_pages_requested, -1, __ATOMIC_ACQ_REL);
+	if (pages >= 0) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %" PRId64, pages);
+		sqlite3_exec(s->wdb.db, sql, NULL, NULL, NULL);
+		w->retry_at = 0; /* try again now */
+	}
+	if (__atomic_exchange_n(&s->reopen_requested, 0, __ATOMIC_ACQ_REL) && s->alog) {
+		accesslog_reopen(s->alog);
+		log_info("store: reopened the access log");
+	}
+	if (__atomic_exchange_n(&s->purge_requested, 0, __ATOMIC_ACQ_REL))
+		retention_start(&s->ret, s, store_wall_ms());
+}
+
+static void try_commit(struct writer *w, int64_t now)
+{
+	struct store *s = w->s;
+	uint64_t committed = 0;
+
+	accesslog_flush(s->alog);
+	/* after an outage the held rows go out a few batches per transaction,
+	 * so the ring is emptied between them */
+	uint64_t max_rows = 4 * (uint64_t)s->opt.batch_records;
+	int rc = batch_commit(w->batch, &s->wdb, max_rows, &committed);
+	if (rc == SQLITE_OK) {
+		w->held -= committed;
+		__atomic_add_fetch(&s->n.written, committed, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->n.transactions, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->n.held, w->held, __ATOMIC_RELAXED);
+		if (w->failing) {
+			log_notice("store: writing again after %.1f s and %u failed attempts",
+				   (double)(now - w->fail_since) / 1000.0, w->fail_attempts);
+			w->failing = false;
+			__atomic_store_n(&s->n.failing, 0, __ATOMIC_RELAXED);
+		}
+		w->backoff_ms = 0;
+		w->retry_at = 0;
+		w->fail_attempts = 0;
+		if (batch_empty(w->batch)) {
+			w->first_ms = 0;
+			pthread_mutex_lock(&w->lock);
+			w->done = w->head;
+			if (w->flush_waiters)
+				pthread_cond_broadcast(&w->flushed);
+			pthread_mutex_unlock(&w->lock);
+		}
+		return;
+	}
+
+	__atomic_add_fetch(&s->n.retries, 1, __ATOMIC_RELAXED);
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		__atomic_add_fetch(&s->n.busy_errors, 1, __ATOMIC_RELAXED);
+	else if ((rc & 0xff) == SQLITE_FULL)
+		__atomic_add_fetch(&s->n.full_errors, 1, __ATOMIC_RELAXED);
+	w->fail_attempts++;
+	if (!w->failing) {
+		w->failing = true;
+		w->fail_since = w->fail_logged = now;
+		__atomic_store_n(&s->n.failing, 1, __ATOMIC_RELAXED);
+		log_warn("store: cannot write to %s: %s; holding %" PRIu64 " records and retrying",
+			 s->path, failure_text(rc), w->held);
+	} else if (now - w->fail_logged >= FAIL_LOG_EVERY_MS) {
+		w->fail_logged = now;
+		log_warn("store: still cannot write to %s after %.0f s: %s; holding %" PRIu64
+			 " records (%zu KiB), %" PRIu64 " queued, %" PRIu64 " dropped so far",
+			 s->path, (double)(now - w->fail_since) / 1000.0, failure_text(rc), w->held,
+			 batch_bytes(w->batch) / 1024, writer_queued(w),
+			 __atomic_load_n(&s->n.dropped, __ATOMIC_RELAXED));
+	}
+	w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : BACKOFF_FIRST_MS;
+	if (w->backoff_ms > BACKOFF_MAX_MS)
+		w->backoff_ms = BACKOFF_MAX_MS;
+	w->retry_at = now + w->backoff_ms;
+}
+
+static void log_drops(struct writer *w, int64_t now, bool final)
+{
+	uint64_t d = __atomic_load_n(&w->s->n.dropped, __ATOMIC_RELAXED);
+	if (d == w->drops_logged)
+		return;
+	if (!final && w->drop_logged_at && now - w->drop_logged_at < DROP_LOG_EVERY_MS)
+		return;
+	log_warn("store: the queue was full: %" PRIu64 " records dropped (%" PRIu64 " in all)",
+		 d - w->drops_logged, d);
+	w->drops_logged = d;
+	w->drop_logged_at = now;
+}
+
+/* Room to take more records: always when nothing is held (the maps keep
+ * their memory between batches). */
+static bool has_room(struct writer *w)
+{
+	return w->held == 0 || batch_bytes(w->batch) < w->s->opt.hold_bytes;
+}
+
+static bool commit_due(struct writer *w, int64_t now, bool stopping, bool flushing)
+{
+	const struct store_options *o = &w->s->opt;
+	if (w->held == 0 && batch_empty(w->batch))
+		return false;
+	if (w->failing && now < w->retry_at)
+		return false;
+	return stopping || flushing || w->held >= o->batch_records ||
+	       now >= w->first_ms + o->batch_ms || !has_room(w);
+}
+
+static void retention_tick(struct writer *w, int64_t now)
+{
+	struct store *s = w->s;
+	uint64_t purged = 0;
+
+	if (!retention_running(&s->ret) && now >= s->ret.next_mono_ms)
+		retention_start(&s->ret, s, store_wall_ms());
+	if (!retention_running(&s->ret) || w->failing || now < w->retention_retry_at)
+		return;
+	/* not while records pile up */
+	if (writer_queued(w) > w->cap / 2)
+		return;
+	int rc = retention_step(&s->ret, s, s->wdb.db, &purged);
+	if (rc != SQLITE_OK) {
+		log_debug("store: retention waits: %s", failure_text(rc));
+		w->retention_retry_at = now + 1000;
+		return;
+	}
+	__atomic_add_fetch(&s->n.purged, purged, __ATOMIC_RELAXED);
+}
+
+static int64_t next_deadline(struct writer *w, int64_t now)
+{
+	struct store *s = w->s;
+	int64_t d = INT64_MAX;
+
+	if (w->held || !batch_empty(w->batch))
+		d = w->failing ? w->retry_at : w->first_ms + s->opt.batch_ms;
+	if (retention_running(&s->ret) && !w->failing)
+		d = d < w->retention_retry_at ? d : w->retention_retry_at;
+	else if (s->ret.next_mono_ms < d)
+		d = s->ret.next_mono_ms;
+	if (__atomic_load_n(&s->n.dropped, __ATOMIC_RELAXED) != w->drops_logged) {
+		int64_t t = w->drop_logged_at + DROP_LOG_EVERY_MS;
+		if (t < d)
+			d = t;
+	}
+	if (w->stopping && w->failing && w->stop_deadline < d)
+		d = w->stop_deadline;
+	return d < now ? now : d;
+}
+
+static void give_up(struct writer *w)
+{
+	struct store *s = w->s;
+	uint64_t lost = w->held + (w->tail - w->head);
+
+	log_err("store: giving up after %u ms: %s still refuses writes; %" PRIu64
+		" records are lost", s->opt.close_timeout_ms, s->path, lost);
+	__atomic_add_fetch(&s->n.lost, lost, __ATOMIC_RELAXED);
+	w->held = 0;
+	__atomic_store_n(&s->n.held, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * Sleep until there is something to do; returns with the lock held. Work
+ * is: records to take (there is room to hold them and either nothing is
+ * held yet — the batch clock starts — or there are enough for a full
+ * batch, or the database is failing and the ring must be emptied), a
+ * commit that is due, a request from another thread, a deadline.
+ */
+static void wait_for_work(struct writer *w, int64_t *now, bool *stopping, bool *flushing)
+{
+	struct store *s = w->s;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		uint64_t q = w->tail - w->head;
+		*stopping = w->stopping;
+		*flushing = w->flush_waiters > 0;
+		if (*stopping && !w->stop_deadline)
+			w->stop_deadline = *now + s->opt.close_timeout_ms;
+		bool room = has_room(w);
+		bool holding = w->held || !batch_empty(w->batch);
+		bool can_commit = holding && !(w->failing && *now < w->retry_at);
+		if (__atomic_load_n(&s->reopen_requested, __ATOMIC_RELAXED) ||
+		    __atomic_load_n(&s->purge_requested, __ATOMIC_RELAXED) ||
+		    __atomic_load_n(&s->max_pages_requested, __ATOMIC_RELAXED) >= 0)
+			return;
+		if (*stopping && !q && !holding)
+			return;
+		if ((*stopping || *flushing) && ((q && room) || can_commit))
+			return;
+		if (q && room && (!holding || w->failing || q + w->held >= s->opt.batch_records))
+			return;
+		int64_t d = next_deadline(w, *now);
+		if (d <= *now)
+			return;
+		if (!room)
+			w->wake_at = 0;
+		else if (w->failing)
+			w->wake_at = w->cap / 2 > 0 ? w->cap / 2 : 1;
+		else if (!holding)
+			w->wake_at = 1;
+		else
+			w->wake_at = s->opt.batch_records > w->held ? s->opt.batch_records - w->held : 1;
+		accesslog_flush(s->alog); /* idle: what is written reaches the file */
+		if (d == INT64_MAX) {
+			pthread_cond_wait(&w->wake, &w->lock);
+		} else {
+			struct timespec ts;
+			abs_deadline(&ts, d);
+			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+		}
+		w->wake_at = 0;
+		*now = store_mono_ms();
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct store *s = w->s;
+
+	for (;;) {
+		apply_requests(w);
+		int64_t now = store_mono_ms();
+		int64_t day;
+		int minute;
+		store_local(s, store_sec(store_wall_ms()), &day, &minute);
+		usage_today_set_day(s->today, day);
+
+		bool stopping, flushing;
+		wait_for_work(w, &now, &stopping, &flushing);
+		/* a chunk, and no more than fills the batch: a transaction holds
+		 * batch_records records (while failing, the ring is emptied into
+		 * the held batch instead) */
+		uint64_t head = w->head;
+		uint64_t end = has_room(w) ? w->tail : head;
+		uint64_t chunk = CHUNK;
+		if (!w->failing && w->held < s->opt.batch_records &&
+		    s->opt.batch_records - w->held < chunk)
+			chunk = s->opt.batch_records - w->held;
+		if (end - head > chunk)
+			end = head + chunk;
+		pthread_mutex_unlock(&w->lock);
+
+		/* the slots [head, end) are ours until head moves */
+		if (end > head) {
+			if (w->held == 0)
+				w->first_ms = now;
+			for (uint64_t i = head; i < end; i++)
+				process_item(w, &w->slots[i % w->cap]);
+			__atomic_store_n(&s->n.held, w->held, __ATOMIC_RELAXED);
+			pthread_mutex_lock(&w->lock);
+			w->head = end;
+			__atomic_store_n(&w->queued, w->tail - w->head, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&w->lock);
+		}
+
+		now = store_mono_ms();
+		/* stopping: take everything queued, then commit */
+		bool more = stopping && writer_queued(w) > 0 && has_room(w);
+		if (!more && commit_due(w, now, stopping, flushing))
+			try_commit(w, now);
+		retention_tick(w, now);
+		log_drops(w, now, false);
+
+		if (stopping) {
+			if (writer_queued(w) == 0 && w->held == 0 && batch_empty(w->batch))
+				break;
+			if (w->failing && now >= w->stop_deadline) {
+				give_up(w);
+				break;
+			}
+		}
+	}
+	log_drops(w, store_mono_ms(), true);
+	accesslog_flush(s->alog);
+	/* no flush waits for ever */
+	pthread_mutex_lock(&w->lock);
+	w->done = UINT64_MAX;
+	pthread_cond_broadcast(&w->flushed);
+	pthread_mutex_unlock(&w->lock);
+	writer_db_finish(&s->wdb);
+	int rc = sqlite3_close(s->wdb.db);
+	if (rc != SQLITE_OK)
+		log_warn("store: closing %s: %s", s->path, sqlite3_errstr(rc));
+	s->wdb.db = NULL;
+	return NULL;
+}
+
+int writer_start(struct writer *w, sqlite3 *db)
+{
+	(void)db; /* already in s->wdb: from now on only the writer touches it */
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+		return -1;
+	w->started = true;
+	return 0;
+}
+
+void writer_stop(struct writer *w)
+{
+	if (!w || !w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	w->started = false;
+}

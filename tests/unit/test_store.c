@@ -1,0 +1,645 @@
+/*
+ * Unit tests: the store — schema and migrations, the queue (full, drain,
+ * shutdown), batching, log_other, a locked and a full database, retention,
+ * presence and the Squid access log. Real SQLite files in temporary
+ * directories; a second connection plays the other process.
+ */
+#include <pthread.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "store_internal.h"
+#include "test_store_util.h"
+
+static struct store *open_opts(struct tstore *t, struct store_options *o)
+{
+	struct store *s = store_open_opts(&t->conf, o);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static void submit_social(struct store *s, unsigned n, int64_t t0)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct record r = rec(RECORD_REQUEST, t0 + i, "alice", "www.facebook.com", "facebook",
+				      1000, 20);
+		store_submit(s, &r);
+	}
+}
+
+/* ---- schema ---- */
+
+START_TEST(test_schema_from_empty)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store *s = open_opts(&t, NULL);
+	store_close(s);
+
+	sqlite3 *db = peek_open(&t);
+	ck_assert_int_eq(q1(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	const char *tables[] = {"meta", "events", "usage_minutes", "presence", "other_daily",
+				"active_minutes"};
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE name = '%s'",
+			 tables[i]);
+		ck_assert_msg(q1(db, sql) == 1, "%s missing", tables[i]);
+	}
+	const char *indexes[] = {"events_day", "events_user_day", "events_platform_day",
+				 "usage_minutes_user", "usage_minutes_platform", "presence_day"};
+	for (size_t i = 0; i < sizeof(indexes) / sizeof(indexes[0]); i++) {
+		char sql[128];
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '%s'",
+			 indexes[i]);
+		ck_assert_msg(q1(db, sql) == 1, "%s missing", indexes[i]);
+	}
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM meta WHERE key = 'usage_method'"), 1);
+	ck_assert_int_eq(q1(db, "SELECT value FROM meta WHERE key = 'active_bytes'"), 2048);
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	/* the report queries use the indexes */
+	sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT count(*) FROM events WHERE user = 'a' AND day = 'b'",
+			   -1, &st, NULL);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3), "events_user_day"));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* opening again is a no-op migration */
+	s = open_opts(&t, NULL);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(test_schema_from_v1)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open(t.db, &db), SQLITE_OK);
+	ck_assert_int_eq(store_schema_migrate(db, 1), 0);
+	ck_assert_int_eq(q1(db, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(sqlite3_exec(db,
+		"INSERT INTO events (ts_ms, day, kind, source, user, host, platform)"
+		"  VALUES (1, '2025-01-02', 'request', 'proxy', 'bob', 'x.com', 'x');"
+		"INSERT INTO usage_minutes (day, minute, user, platform, purpose, source, active, requests, bytes)"
+		"  VALUES ('2025-01-02', 600, 'bob', 'x', 'personal', 'proxy', 1, 1, 10);",
+		NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM sqlite_master WHERE name = 'other_daily'"), 0);
+	sqlite3_close(db);
+
+	struct store *s = open_opts(&t, NULL);
+	store_close(s);
+	db = peek_open(&t);
+	ck_assert_int_eq(q1(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM events WHERE user = 'bob'"), 1);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM other_daily"), 0);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM active_minutes WHERE user = 'bob' AND personal"), 1);
+	sqlite3_close(db);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(test_schema_newer_refused)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open(t.db, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_ptr_null(store_open_opts(&t.conf, NULL));
+	/* and a path that cannot be a database */
+	t.conf.store.database = t.dir;
+	ck_assert_ptr_null(store_open_opts(&t.conf, NULL));
+	tstore_finish(&t);
+}
+END_TEST
+
+/* ---- the queue and batching ---- */
+
+START_TEST(test_drain_on_close)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	/* a batch window far longer than the test: only close can write them */
+	struct store_options o = {.batch_records = 1000000, .batch_ms = 60000, .queue_len = 4096};
+	struct store *s = open_opts(&t, &o);
+	submit_social(s, 3000, now_us());
+	store_close(s);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 3000);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(test_batch_by_count)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.batch_records = 100, .batch_ms = 60000};
+	struct store *s = open_opts(&t, &o);
+	submit_social(s, 250, now_us());
+	WAIT_FOR(s, st_.written >= 200, 5000);
+	sleep_ms(200);
+	struct store_stats st;
+	store_stats(s, &st);
+	/* two full batches; the last 50 wait for the clock (a minute) */
+	ck_assert_uint_eq(st.written, 200);
+	ck_assert_uint_eq(st.held, 50);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 200);
+	ck_assert_int_eq(store_flush(s, 5000), 0);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.written, 250);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 250);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(test_batch_by_time)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.batch_records = 100000, .batch_ms = 300};
+	struct store *s = open_opts(&t, &o);
+	submit_social(s, 10, now_us());
+	sleep_ms(100);
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.written, 0);
+	WAIT_FOR(s, st_.written == 10, 5000);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.written, 10);
+	ck_assert_uint_eq(st.transactions, 1);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 10);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* The writer cannot keep up (the database is locked and it may hold
+ * nothing): submit still returns at once, the overflow is counted. */
+START_TEST(test_queue_full)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.queue_len = 64, .hold_bytes = 1, .batch_records = 10};
+	struct store *s = open_opts(&t, &o);
+	sqlite3 *other = peek_open(&t);
+	ck_assert_int_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+	int64_t worst = 0;
+	for (unsigned i = 0; i < 5000; i++) {
+		struct record r = rec(RECORD_REQUEST, now_us(), "alice", "www.facebook.com",
+				      "facebook", 1000, 20);
+		int64_t a = now_us();
+		store_submit(s, &r);
+		int64_t d = now_us() - a;
+		worst = d > worst ? d : worst;
+	}
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.submitted, 5000);
+	ck_assert_uint_gt(st.dropped, 4000);
+	ck_assert_uint_le(st.queued, 64);
+	ck_assert_msg(worst < 50000, "a submit took %lld us", (long long)worst);
+
+	ck_assert_int_eq(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	store_close(s);
+	int64_t rows = count(&t, "SELECT count(*) FROM events");
+	ck_assert_int_eq(rows, (int64_t)(st.submitted - st.dropped));
+	tstore_finish(&t);
+}
+END_TEST
+
+struct producer {
+	struct store *s;
+	unsigned n;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	submit_social(p->s, p->n, now_us());
+	return NULL;
+}
+
+/* Many threads, a small queue, close right after: every record is either a
+ * row or counted as dropped. */
+START_TEST(test_shutdown_producers)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.queue_len = 256, .batch_records = 500};
+	struct store *s = open_opts(&t, &o);
+	pthread_t th[4];
+	struct producer p = {s, 20000};
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, produce, &p);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	struct store_stats st;
+	store_stats(s, &st);
+	store_close(s);
+	int64_t rows = count(&t, "SELECT count(*) FROM events");
+	ck_assert_uint_eq(st.submitted, 80000);
+	ck_assert_int_eq(rows + (int64_t)st.dropped, 80000);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* ---- log_other ---- */
+
+static void submit_mix(struct store *s)
+{
+	int64_t t0 = now_us();
+	struct record r;
+	r = rec(RECORD_REQUEST, t0, "alice", "www.bbc.co.uk", NULL, 4000, 10);
+	store_submit(s, &r);
+	store_submit(s, &r);
+	r = rec(RECORD_TUNNEL, t0, "alice", "www.wikipedia.org", NULL, 8000, 1000);
+	store_submit(s, &r);
+	r = rec(RECORD_REQUEST, t0, "bob", "example.com", "", 100, 10);
+	store_submit(s, &r);
+	r = rec(RECORD_REQUEST, t0, "alice", "www.facebook.com", "facebook", 3000, 10);
+	store_submit(s, &r);
+	r = rec(RECORD_BLOCKED, t0, "bob", "www.tiktok.com", "tiktok", 0, 0);
+	store_submit(s, &r);
+}
+
+START_TEST(test_log_other)
+{
+	static const enum log_other modes[] = {LOG_OTHER_NONE, LOG_OTHER_COUNTS, LOG_OTHER_HOSTS};
+	enum log_other mode = modes[_i];
+	struct tstore t;
+	tstore_init(&t, mode);
+	t.conf.store.access_log = t.log;
+	struct store *s = open_opts(&t, NULL);
+	submit_mix(s);
+	store_close(s);
+
+	sqlite3 *db = peek_open(&t);
+	/* social and blocked are always kept */
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM events WHERE platform = 'facebook'"), 1);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM events WHERE kind = 'blocked'"), 1);
+	int64_t other_events = q1(db, "SELECT count(*) FROM events WHERE platform IS NULL");
+	int64_t other_rows = q1(db, "SELECT count(*) FROM other_daily");
+	int64_t no_hosts = q1(db, "SELECT count(*) FROM events WHERE host = 'www.bbc.co.uk'");
+	switch (mode) {
+	case LOG_OTHER_NONE:
+		ck_assert_int_eq(other_events, 0);
+		ck_assert_int_eq(other_rows, 0);
+		break;
+	case LOG_OTHER_COUNTS:
+		ck_assert_int_eq(other_events, 0);
+		ck_assert_int_eq(no_hosts, 0);
+		ck_assert_int_eq(other_rows, 2);
+		ck_assert_int_eq(q1(db, "SELECT requests FROM other_daily WHERE user = 'alice'"), 2);
+		ck_assert_int_eq(q1(db, "SELECT tunnels FROM other_daily WHERE user = 'alice'"), 1);
+		ck_assert_int_eq(q1(db, "SELECT bytes_up + bytes_down FROM other_daily WHERE user = 'alice'"),
+				 16000);
+		ck_assert_int_eq(q1(db, "SELECT requests FROM other_daily WHERE user = 'bob'"), 1);
+		/* no host name anywhere for non-social traffic */
+		ck_assert_int_eq(q1(db, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%host%'"
+					" AND name = 'other_daily'"), 0);
+		break;
+	case LOG_OTHER_HOSTS:
+		ck_assert_int_eq(other_events, 4);
+		ck_assert_int_eq(other_rows, 2);
+		break;
+	}
+	/* social usage is counted in every mode, non-social never */
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM usage_minutes WHERE platform = 'facebook' AND active"), 1);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM usage_minutes WHERE platform <> 'facebook'"), 0);
+	sqlite3_close(db);
+
+	/* the access log follows the same rule */
+	FILE *f = fopen(t.log, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[1024];
+	int lines = 0, bbc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		bbc += strstr(line, "bbc") != NULL;
+	}
+	fclose(f);
+	ck_assert_int_eq(lines, mode == LOG_OTHER_HOSTS ? 6 : 2);
+	ck_assert_int_eq(bbc, mode == LOG_OTHER_HOSTS ? 2 : 0);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* ---- a locked database, a full database ---- */
+
+START_TEST(test_locked_database)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.batch_records = 200, .batch_ms = 100};
+	struct store *s = open_opts(&t, &o);
+	sqlite3 *other = peek_open(&t);
+	ck_assert_int_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(other,
+		"INSERT INTO meta (key, value) VALUES ('other', 'process')", NULL, NULL, NULL), SQLITE_OK);
+
+	/* three seconds of traffic while another process holds the write lock */
+	for (int i = 0; i < 30; i++) {
+		submit_social(s, 100, now_us());
+		sleep_ms(100);
+	}
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert(st.failing);
+	ck_assert_uint_gt(st.busy_errors, 0);
+	ck_assert_uint_eq(st.written, 0);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.held + st.queued, 3000);
+
+	ck_assert_int_eq(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	store_stats(s, &st);
+	ck_assert(!st.failing);
+	ck_assert_uint_eq(st.written, 3000);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.lost, 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 3000);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM meta WHERE key = 'other'"), 1);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(test_full_database)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_HOSTS);
+	struct store *s = open_opts(&t, NULL);
+	store_close(s);
+	int64_t pages = count(&t, "PRAGMA page_count");
+
+	/* a few pages more than the empty schema: full after a few hundred rows */
+	struct store_options o = {.batch_records = 100, .batch_ms = 50, .max_pages = pages + 8};
+	s = open_opts(&t, &o);
+	for (int i = 0; i < 20; i++) {
+		submit_social(s, 100, now_us());
+		sleep_ms(20);
+	}
+	WAIT_FOR(s, st_.full_errors > 0, 5000);
+	sleep_ms(300);
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert_uint_gt(st.full_errors, 0);
+	ck_assert(st.failing);
+	ck_assert_uint_lt(st.written, 2000);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.written + st.held + st.queued, 2000);
+
+	/* space again (an administrator freed the disk): everything held goes in */
+	store_set_max_pages(s, 1000000000);
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	store_stats(s, &st);
+	ck_assert(!st.failing);
+	ck_assert_uint_eq(st.written, 2000);
+	store_close(s);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 2000);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* The database never comes back: close gives up after close_timeout and
+ * says how many records are lost. */
+START_TEST(test_close_gives_up)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.close_timeout_ms = 700, .batch_ms = 50};
+	struct store *s = open_opts(&t, &o);
+	sqlite3 *other = peek_open(&t);
+	ck_assert_int_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	submit_social(s, 500, now_us());
+	sleep_ms(200);
+	struct store_stats st;
+	ck_assert_int_eq(store_flush(s, 300), -1);
+	store_stats(s, &st);
+	ck_assert(st.failing);
+	ck_assert_uint_eq(st.submitted, 500);
+
+	/* store_close() frees the store: its last word is on stderr */
+	char errpath[160];
+	snprintf(errpath, sizeof(errpath), "%s/stderr", t.dir);
+	int fd = open(errpath, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	int saved = dup(2);
+	dup2(fd, 2);
+	int64_t a = now_us();
+	store_close(s);
+	int64_t took = now_us() - a;
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	ck_assert_msg(took < 5000000, "close took %lld us", (long long)took);
+	FILE *f = fopen(errpath, "r");
+	char text[4096];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	ck_assert_msg(strstr(text, "500 records are lost"), "%s", text);
+	ck_assert_msg(strstr(text, "0 written, 0 dropped (queue full), 500 lost"), "%s", text);
+	sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(other);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 0);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* ---- retention ---- */
+
+START_TEST(test_retention)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	t.conf.store.retention_days = 30;
+	struct store_options o = {.no_purge_timer = true};
+	struct store *s = open_opts(&t, &o);
+	int64_t now = now_us(), day = 86400LL * 1000000;
+	int64_t old = (now - 40 * day) / 60000000 * 60000000; /* on a minute */
+	/* 2500 old rows: several purge batches */
+	for (int i = 0; i < 2500; i++) {
+		struct record r = rec(RECORD_REQUEST, old + i * 1000000LL, "alice",
+				      "www.facebook.com", "facebook", 100, 1);
+		store_submit(s, &r);
+	}
+	struct record r = rec(RECORD_REQUEST, now - 40 * day, "alice", "old.example", NULL, 100, 1);
+	store_submit(s, &r);
+	r = rec(RECORD_REQUEST, now - 10 * day, "alice", "www.facebook.com", "facebook", 100, 1);
+	store_submit(s, &r);
+	r = rec(RECORD_REQUEST, now, "alice", "www.facebook.com", "facebook", 100, 1);
+	store_submit(s, &r);
+	r = rec(RECORD_REQUEST, now, "alice", "new.example", NULL, 100, 1);
+	store_submit(s, &r);
+	store_submit_presence(s, now - 40 * day, "on", 0, "admin", RECORD_SOURCE_PROXY);
+	store_submit_presence(s, now, "off", now + 3600000000LL, "admin", RECORD_SOURCE_PROXY);
+	ck_assert_int_eq(store_flush(s, 10000), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 2502);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM presence"), 2);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM other_daily"), 2);
+
+	store_purge_now(s);
+	WAIT_FOR(s, st_.purged >= 2500 + 42 + 1 + 1, 10000);
+	sleep_ms(200);
+	struct store_stats st;
+	store_stats(s, &st);
+	store_close(s);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 2);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM presence"), 1);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM other_daily"), 1);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM usage_minutes WHERE day < date('now', '-30 days')"), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM usage_minutes"), 2);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM meta WHERE key = 'last_purge_ms'"), 1);
+	/* 2500 events + their minutes (2500 seconds: 42 minutes) + 1 total + 1 presence */
+	ck_assert_uint_eq(st.purged, 2500 + 42 + 1 + 1);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* ---- presence ---- */
+
+START_TEST(test_presence)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store *s = open_opts(&t, NULL);
+	int64_t now = now_us();
+	store_submit_presence(s, now, "on", now + 3600000000LL, "admin alice", RECORD_SOURCE_PROXY);
+	store_submit_presence(s, now + 1000, "detected", 0, "10.0.0.9 (students)", RECORD_SOURCE_SENSOR);
+	store_close(s);
+	sqlite3 *db = peek_open(&t);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM presence"), 2);
+	ck_assert_int_eq(q1(db, "SELECT expires_ms - ts_ms FROM presence WHERE state = 'on'"), 3600000);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM presence WHERE state = 'detected' AND"
+				" source = 'sensor' AND expires_ms IS NULL AND cause LIKE '10.0.0.9%'"), 1);
+	sqlite3_close(db);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* ---- the Squid access log ---- */
+
+START_TEST(test_accesslog_format)
+{
+	char line[1024];
+	struct record r = rec(RECORD_REQUEST, 1732540000123000LL - 45000, "", "example.com", NULL,
+			      1234, 45);
+	r.bytes_down = 1234;
+	snprintf(r.content_type, sizeof(r.content_type), "text/html");
+	accesslog_format(&r, "10.0.0.5", line, sizeof(line));
+	ck_assert_str_eq(line, "1732540000.123     45 10.0.0.5 TCP_MISS/200 1234 GET "
+			       "http://example.com/ - HIER_DIRECT/example.com text/html\n");
+
+	r = rec(RECORD_TUNNEL, 1732540000000000LL, "alice smith", "www.facebook.com", "facebook",
+		0, 60000);
+	r.bytes_down = 52000;
+	accesslog_format(&r, "10.0.0.5", line, sizeof(line));
+	ck_assert_str_eq(line, "1732540060.000  60000 10.0.0.5 TCP_TUNNEL/200 52000 CONNECT "
+			       "www.facebook.com:443 alice%20smith HIER_DIRECT/www.facebook.com -\n");
+
+	r = rec(RECORD_BLOCKED, 1732540000000000LL, "bob", "www.tiktok.com", "tiktok", 0, 2);
+	r.bytes_down = 1500;
+	accesslog_format(&r, "10.0.0.6", line, sizeof(line));
+	ck_assert_str_eq(line, "1732540000.002      2 10.0.0.6 TCP_DENIED/403 1500 CONNECT "
+			       "www.tiktok.com:443 bob HIER_NONE/- -\n");
+
+	r = rec(RECORD_REQUEST, 1732540000000000LL, "", "example.com", NULL, 0, 3);
+	r.status = 0;
+	accesslog_format(&r, "10.0.0.5", line, sizeof(line));
+	ck_assert_ptr_nonnull(strstr(line, " TCP_MISS_ABORTED/000 0 GET "));
+}
+END_TEST
+
+START_TEST(test_accesslog_reopen)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_HOSTS);
+	t.conf.store.access_log = t.log;
+	struct store *s = open_opts(&t, NULL);
+	submit_social(s, 3, now_us());
+	ck_assert_int_eq(store_flush(s, 5000), 0);
+	char rotated[160];
+	snprintf(rotated, sizeof(rotated), "%s.1", t.log);
+	ck_assert_int_eq(rename(t.log, rotated), 0);
+	store_reopen(s);
+	sleep_ms(100);
+	submit_social(s, 2, now_us());
+	store_close(s);
+	struct stat sb;
+	ck_assert_int_eq(stat(t.log, &sb), 0);
+	FILE *f = fopen(t.log, "r");
+	char line[1024];
+	int n = 0;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	ck_assert_int_eq(n, 2);
+	f = fopen(rotated, "r");
+	n = 0;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	ck_assert_int_eq(n, 3);
+	tstore_finish(&t);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("schema");
+	tcase_add_test(tc, test_schema_from_empty);
+	tcase_add_test(tc, test_schema_from_v1);
+	tcase_add_test(tc, test_schema_newer_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("queue");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_drain_on_close);
+	tcase_add_test(tc, test_batch_by_count);
+	tcase_add_test(tc, test_batch_by_time);
+	tcase_add_test(tc, test_queue_full);
+	tcase_add_test(tc, test_shutdown_producers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("log_other");
+	tcase_add_loop_test(tc, test_log_other, 0, 3);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("failures");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_locked_database);
+	tcase_add_test(tc, test_full_database);
+	tcase_add_test(tc, test_close_gives_up);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("retention");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_retention);
+	tcase_add_test(tc, test_presence);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("accesslog");
+	tcase_add_test(tc, test_accesslog_format);
+	tcase_add_test(tc, test_accesslog_reopen);
+	suite_add_tcase(s, tc);
+
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
