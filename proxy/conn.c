@@ -98,6 +98,7 @@ static void reset_exchange(struct conn *c)
 	c->head_started = c->is_connect = c->is_head = c->ws_upgrade = 0;
 	c->req_done = c->resp_head_done = c->resp_done = 0;
 	c->up_keep_alive = c->up_reused = c->retried = c->recorded = 0;
+	c->dechunk = 0;
 }
 
 /* Waiting for the next request: idle timeout until its first byte. */
@@ -297,8 +298,8 @@ void conn_close_if_idle(struct conn *c)
 /* Flush what is queued for the client, then close. */
 static void close_after_flush(struct conn *c, const char *reason)
 {
-	(void)reason;
 	c->state = CS_CLOSING;
+	c->closing_reason = reason;
 	evtimer_del(c->timer);
 	if (c->pending) {
 		upstream_cancel(c->pending);
@@ -408,7 +409,7 @@ static void build_client_head(struct conn *c, const struct http_response *resp,
 		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %.*s\r\n",
 				    u ? (int)u->value_len : 9, u ? u->value : "websocket");
 	} else if (final) {
-		if (resp->body == HTTP_BODY_CHUNKED)
+		if (resp->body == HTTP_BODY_CHUNKED && !c->dechunk)
 			evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
 		if (!c->client_keep)
 			evbuffer_add_printf(out, "Connection: close\r\n");
@@ -683,6 +684,12 @@ static void handle_head(struct conn *c, size_t head_len)
 		serve_own_page(c, &req, head_len);
 		return;
 	}
+	if (req.version_minor == 1 && !http_find_header(req.headers, req.n_headers, "host")) {
+		/* RFC 9112 3.2: every HTTP/1.1 request carries Host */
+		evbuffer_drain(in, head_len);
+		conn_reply_error(c, 400, "An HTTP/1.1 request must have a Host header.", "bad-request");
+		return;
+	}
 	memcpy(c->host, req.host, sizeof(c->host));
 	c->host_kind = req.host_kind;
 	c->port = req.port;
@@ -829,6 +836,35 @@ static int relay_body(struct evbuffer *src, struct evbuffer *dst, enum http_body
 	return -1;
 }
 
+/* Chunked in, payload out (for HTTP/1.0 clients). Same results as relay_body. */
+static int relay_dechunk(struct evbuffer *src, struct evbuffer *dst, struct chunk_decoder *dec,
+			 size_t *moved)
+{
+	*moved = 0;
+	for (;;) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return 0;
+		uint64_t data = chunk_decoder_data_next(dec);
+		size_t used = 0;
+		enum chunk_result r;
+		if (data > 0) {
+			size_t n = v.iov_len < data ? v.iov_len : (size_t)data;
+			r = chunk_decoder_feed(dec, v.iov_base, n, &used);
+			evbuffer_remove_buffer(src, dst, used);
+			*moved += used;
+		} else {
+			/* framing: one byte at a time until the next data or the end */
+			r = chunk_decoder_feed(dec, v.iov_base, 1, &used);
+			evbuffer_drain(src, used);
+		}
+		if (r == CHUNK_ERROR)
+			return -1;
+		if (r == CHUNK_DONE)
+			return 1;
+	}
+}
+
 /* Client -> origin: the request body. */
 static void pump_request_body(struct conn *c)
 {
@@ -919,6 +955,12 @@ static void pump_response(struct conn *c)
 			c->req_keep_alive = 0;
 		}
 		c->status = resp.status;
+		if (resp.body == HTTP_BODY_CHUNKED && c->client_v10) {
+			/* an origin that chunks for an HTTP/1.0 request (RFC 9112 6.1 forbids
+			 * it): the client gets the payload, delimited by our close */
+			c->dechunk = 1;
+			c->req_keep_alive = 0;
+		}
 		c->resp_body = resp.body;
 		c->resp_remaining = resp.content_length;
 		chunk_decoder_init(&c->resp_chunk);
@@ -936,7 +978,8 @@ static void pump_response(struct conn *c)
 	}
 	if (!c->resp_done) {
 		size_t moved;
-		int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunk, &moved);
+		int r = c->dechunk ? relay_dechunk(in, out, &c->resp_chunk, &moved) :
+			relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunk, &moved);
 		c->bytes_down += moved;
 		if (r < 0) {
 			/* the head is already out: all we can do is cut the connection */
@@ -1072,7 +1115,7 @@ static void conn_on_client_write(struct bufferevent *bev, void *arg)
 
 	if (c->state == CS_CLOSING) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_close(c, "done");
+			conn_close(c, c->closing_reason ? c->closing_reason : "done");
 		return;
 	}
 	/* the client drained below the low watermark: resume the origin */

@@ -83,7 +83,9 @@ struct conn {
 	unsigned refused : 1;
 	unsigned tls : 1;
 	unsigned in_social : 1;         /* on the social tunnel list */
-	unsigned enforced : 1;          /* closed by live enforcement */               /* the client came through tls_listen (HTTPS proxy) */           /* not in allow_clients: answer 403 to its request */
+	unsigned enforced : 1;          /* closed by live enforcement */
+	unsigned dechunk : 1;           /* HTTP/1.0 client, chunked response: send the payload only */
+	const char *closing_reason;     /* CS_CLOSING: why, for the close log line */               /* the client came through tls_listen (HTTPS proxy) */           /* not in allow_clients: answer 403 to its request */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
 	uint64_t prog_up, prog_down;    /* tunnels: bytes already in progress records */
 	int64_t prog_start_us;          /* tunnels: start of the current progress interval */

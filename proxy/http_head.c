@@ -906,3 +906,8 @@ error:
 	*consumed = (size_t)(p - buf) - 1;
 	return CHUNK_ERROR;
 }
+
+uint64_t chunk_decoder_data_next(const struct chunk_decoder *d)
+{
+	return d->state == CS_DATA ? d->remaining : 0;
+}

@@ -177,4 +177,9 @@ void chunk_decoder_init(struct chunk_decoder *d);
 enum chunk_result chunk_decoder_feed(struct chunk_decoder *d, const char *p, size_t n,
 				     size_t *consumed);
 
+/* Bytes of chunk data that come next in the stream (0 while framing is next):
+ * feeding up to that many bytes consumes them all as payload. For removing
+ * the chunked framing (an HTTP/1.0 client cannot read it). */
+uint64_t chunk_decoder_data_next(const struct chunk_decoder *d);
+
 #endif

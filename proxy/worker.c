@@ -162,16 +162,19 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 
 	unsigned n = __atomic_add_fetch(&server.connections, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&server.accepted, 1, __ATOMIC_RELAXED);
-	if (n > conf->proxy.max_connections) {
-		/* another worker got there first: the limit holds */
-		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
-		evutil_closesocket(fd);
-		pause_accept(w, 100);
-		goto out;
-	}
-	if (n == conf->proxy.max_connections) {
-		log_warn("max_connections (%u) reached: accept paused", conf->proxy.max_connections);
-		pause_accept(w, 200);
+	if (n >= conf->proxy.max_connections) {
+		/* at the limit every worker stops accepting: new clients wait in the
+		 * listen queue instead of being accepted and dropped. A connection a
+		 * worker accepted in the meantime is served (at most one per worker
+		 * over the limit). */
+		if (n == conf->proxy.max_connections)
+			log_warn("max_connections (%u) reached: accept paused", conf->proxy.max_connections);
+		for (unsigned i = 0; i < server.n_workers; i++) {
+			if (server.workers[i] == w)
+				pause_accept(w, 200);
+			else
+				worker_post(server.workers[i], 'P');
+		}
 	}
 	bool allowed = client_allowed(conf, sa);
 	if (!allowed)
@@ -358,9 +361,12 @@ static void worker_on_command(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	ssize_t n = read(fd, cmd, sizeof(cmd));
-	for (ssize_t i = 0; i < n; i++)
+	for (ssize_t i = 0; i < n; i++) {
 		if (cmd[i] == 'S')
 			worker_stop(w);
+		else if (cmd[i] == 'P' && !w->stopping)
+			pause_accept(w, 200);
+	}
 }
 
 static int setup_dns(struct worker *w, const struct conf *conf)
@@ -452,6 +458,12 @@ static void *worker_main(void *arg)
 int worker_start(struct worker *w)
 {
 	return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+void worker_post(struct worker *w, char cmd)
+{
+	ssize_t n = write(w->cmd_pipe[1], &cmd, 1);
+	(void)n;
 }
 
 void worker_post_stop(struct worker *w, unsigned grace_ms)
