@@ -445,7 +445,7 @@ static bool is_blocked(const struct conn *c)
 
 static void blocked_reply(struct conn *c, bool keep_alive)
 {
-	char until[64];
+	char until[64], left[32];
 	struct evbuffer *out = bufferevent_get_output(c->client);
 	struct block_info bi = {
 		.host = c->host,
@@ -453,11 +453,15 @@ static void blocked_reply(struct conn *c, bool keep_alive)
 		.reason = c->decision.reason,
 		.reason_text = c->decision.reason_text,
 		.until = until,
-		.allowance = NULL,
+		.allowance = left,
 		.user = c->user,
 	};
 
 	enforce_format_until(c, c->decision.until, until, sizeof(until));
+	if (c->decision.allowance_left < 0)
+		snprintf(left, sizeof(left), "no daily limit");
+	else
+		snprintf(left, sizeof(left), "%d minutes", c->decision.allowance_left);
 	c->status = 403;
 	size_t before = evbuffer_get_length(out);
 	pages_block(out, c->conf, &bi, keep_alive);

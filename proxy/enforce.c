@@ -26,10 +26,67 @@ static int severity(enum verdict v)
 	return v == VERDICT_BLOCK ? 2 : v == VERDICT_WARN ? 1 : 0;
 }
 
-static void decide_one(const struct policy *p, const struct identity *id,
-		       const struct catalog_entry *e, time_t now, struct decision *d)
+/*
+ * Live presence: the manual override (set by `breaktime presence`, picked up
+ * from the store) and the last time student traffic was seen. Shared by all
+ * workers as atomics; a decision takes a snapshot.
+ */
+static int live_override;            /* enum presence_override */
+static int64_t live_override_until;
+static int64_t live_last_detected;
+
+void enforce_presence_override(int override, int64_t until)
 {
-	*d = policy_decide(p, id, e, now, NULL, NULL);
+	__atomic_store_n(&live_override_until, until, __ATOMIC_RELAXED);
+	__atomic_store_n(&live_override, override, __ATOMIC_RELEASE);
+}
+
+static void presence_snapshot(struct presence_state *ps)
+{
+	ps->override = (enum presence_override)__atomic_load_n(&live_override, __ATOMIC_ACQUIRE);
+	ps->override_until = (time_t)__atomic_load_n(&live_override_until, __ATOMIC_RELAXED);
+	ps->last_detected = (time_t)__atomic_load_n(&live_last_detected, __ATOMIC_RELAXED);
+}
+
+/* A request from a student subnet or group: students are present for detect_idle. */
+static void detect(struct conn *c, const struct policy *p, const struct group *g, time_t now)
+{
+	if (!presence_detects(p, g, &c->peer.u.sa))
+		return;
+	int64_t old = __atomic_exchange_n(&live_last_detected, (int64_t)now, __ATOMIC_RELAXED);
+	if (now - old >= (time_t)policy_detect_idle(p)) {
+		char cause[128], addr[64];
+		snprintf(cause, sizeof(cause), "%s%s%s%s", sockaddr_ntop(&c->peer.u.sa, addr, sizeof(addr)),
+			 g ? " (" : "", g ? policy_group_name(g) : "", g ? ")" : "");
+		store_submit_presence(server.store, (int64_t)now * 1000000, "detected", 0, cause,
+				      RECORD_SOURCE_PROXY);
+	}
+}
+
+/* Today's usage for this person (or address), from the store's memory. */
+static void usage_of(const struct conn *c, const struct policy *p, const struct group *g,
+		     time_t now, struct usage *u)
+{
+	struct store_usage su;
+	char key[64];
+
+	memset(u, 0, sizeof(*u));
+	if (c->user[0])
+		snprintf(key, sizeof(key), "%s", c->user);
+	else
+		sockaddr_ntop(&c->peer.u.sa, key, sizeof(key));
+	time_t since = g ? policy_period_start(p, g, now) : 0;
+	if (store_usage_today(server.store, key, NULL, now, since, &su) == 0) {
+		u->day_minutes = su.day_minutes;
+		u->period_minutes = su.since_minutes;
+	}
+}
+
+static void decide_one(const struct policy *p, const struct identity *id,
+		       const struct catalog_entry *e, time_t now, const struct presence_state *ps,
+		       const struct usage *u, struct decision *d)
+{
+	*d = policy_decide(p, id, e, now, ps, u);
 }
 
 void enforce_decide(struct conn *c, const char *host, const char *sni, struct decision_hook *out)
@@ -51,9 +108,16 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 	id.group = c->user[0] ? policy_group_of(p, c->user) : policy_default_group(p);
 	if (id.group)
 		snprintf(c->group, sizeof(c->group), "%s", policy_group_name(id.group));
-	decide_one(p, &id, eh, now, &dh);
+	detect(c, p, id.group, now);
+	struct presence_state ps;
+	struct usage u;
+	presence_snapshot(&ps);
+	memset(&u, 0, sizeof(u));
+	if ((eh && policy_is_social(p, eh)) || (es && policy_is_social(p, es)))
+		usage_of(c, p, id.group, now, &u);
+	decide_one(p, &id, eh, now, &ps, &u, &dh);
 	if (sni && sni[0]) {
-		decide_one(p, &id, es, now, &ds);
+		decide_one(p, &id, es, now, &ps, &u, &ds);
 		/* the more restrictive answer wins; a classified name beats an unclassified one */
 		if (severity(ds.verdict) > severity(dh.verdict) || (!eh && es)) {
 			dh = ds;
@@ -64,6 +128,11 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 	out->reason = policy_reason_name(dh.reason);
 	out->reason_text = policy_reason_text(dh.reason);
 	out->until = (int64_t)dh.until;
+	out->allowance_left = -1;
+	if (id.group && policy_group_allowance(id.group) != POLICY_UNLIMITED) {
+		unsigned a = policy_group_allowance(id.group);
+		out->allowance_left = u.day_minutes >= a ? 0 : (int)(a - u.day_minutes);
+	}
 	if (chosen) {
 		snprintf(out->platform, sizeof(out->platform), "%s", chosen->platform);
 		snprintf(out->category, sizeof(out->category), "%s", chosen->category);

@@ -29,10 +29,19 @@
 
 #include "identity.h"
 #include "log.h"
+#include "policy.h"
+#include "tz.h"
 #include "proxy.h"
 
 static const char *conf_path = SYSCONFDIR "/breaktime/breaktime.conf";
 static struct event_base *main_base;
+
+static struct conf *store_conf; /* keeps the zone the store uses alive */
+
+static int32_t site_utc_offset(void *ctx, int64_t t)
+{
+	return tz_offset(ctx, t, NULL, NULL);
+}
 
 static void notify(const char *state)
 {
@@ -282,7 +291,15 @@ int main(int argc, char **argv)
 	}
 	server_collect_local_addrs();
 
-	server.store = store_open(conf, server.verbose);
+	/* local days and minutes in the site's time zone; the first configuration's
+	 * zone stays with the store (a zone change needs a restart) */
+	struct store_options so = {
+		.verbose = server.verbose,
+		.utc_offset = conf->policy && policy_tz(conf->policy) ? site_utc_offset : NULL,
+		.zone_ctx = conf->policy ? (void *)policy_tz(conf->policy) : NULL,
+	};
+	store_conf = conf_ref(conf);
+	server.store = store_open_opts(conf, &so);
 	if (!server.store)
 		fatal("cannot open the store");
 	drop_privileges(conf->proxy.user);
@@ -323,6 +340,7 @@ int main(int argc, char **argv)
 		worker_destroy(server.workers[w]);
 	free(server.workers);
 	store_close(server.store);
+	conf_unref(store_conf);
 	for (int i = 0; i < 4; i++)
 		event_free(sigev[i]);
 	event_base_free(main_base);

@@ -192,7 +192,11 @@ struct decision_hook {
 	char platform[32];
 	char category[16];
 	int64_t until;                  /* unix time the verdict changes, 0 = never */
+	int allowance_left;             /* minutes of today's allowance left, -1 unlimited */
 };
+
+/* The manual presence override (enum presence_override, until unix time; 0 none). Any thread. */
+void enforce_presence_override(int override, int64_t until);
 
 /* Classify host (and sni when not NULL) and decide for this client now. */
 void enforce_decide(struct conn *c, const char *host, const char *sni,
