@@ -30,7 +30,10 @@
 #include "identity.h"
 #include "log.h"
 #include "policy.h"
+#include "presence.h"
 #include "tz.h"
+
+#include <sqlite3.h>
 #include "proxy.h"
 
 static const char *conf_path = SYSCONFDIR "/breaktime/breaktime.conf";
@@ -61,6 +64,62 @@ static void on_libevent_log(int severity, const char *msg)
 	case EVENT_LOG_WARN: log_warn("libevent: %s", msg); break;
 	default: log_err("libevent: %s", msg); break;
 	}
+}
+
+/*
+ * The presence override is written to the store by `breaktime presence`
+ * (another process); the main thread reads the newest manual change every
+ * few seconds with its own read-only connection (WAL: never blocks the
+ * writer) and hands it to the workers as atomics.
+ */
+static sqlite3 *presence_db;
+static struct event *presence_timer;
+
+static void poll_presence(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = {2, 0};
+	sqlite3_stmt *st = NULL;
+	(void)fd;
+	(void)what;
+	(void)arg;
+
+	if (!presence_db) {
+		struct conf *c = server_conf_get();
+		if (sqlite3_open_v2(c->store.database, &presence_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+			sqlite3_close(presence_db);
+			presence_db = NULL;
+		} else {
+			sqlite3_busy_timeout(presence_db, 100);
+		}
+		conf_unref(c);
+	}
+	if (presence_db &&
+	    sqlite3_prepare_v2(presence_db,
+			       "SELECT state, COALESCE(expires_ms, 0) FROM presence "
+			       "WHERE state IN ('on', 'off', 'auto') ORDER BY ts_ms DESC, id DESC LIMIT 1",
+			       -1, &st, NULL) == SQLITE_OK) {
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const char *state = (const char *)sqlite3_column_text(st, 0);
+			int64_t until = sqlite3_column_int64(st, 1) / 1000;
+			int o = PRESENCE_AUTO;
+			if (state && strcmp(state, "on") == 0)
+				o = PRESENCE_ON;
+			else if (state && strcmp(state, "off") == 0)
+				o = PRESENCE_OFF;
+			static int last_o = -1;
+			static int64_t last_until = -1;
+			if (o != last_o || until != last_until) {
+				log_notice("presence override: %s%s", state ? state : "auto",
+					   until ? " (with an expiry)" : "");
+				last_o = o;
+				last_until = until;
+			}
+			enforce_presence_override(o, until);
+		}
+	}
+	sqlite3_finalize(st);
+	evtimer_add(presence_timer, &tv);
 }
 
 static void usage(FILE *f)
@@ -328,6 +387,9 @@ int main(int argc, char **argv)
 		if (worker_start(server.workers[w]) < 0)
 			fatal("cannot start worker %u", w);
 
+	presence_timer = evtimer_new(main_base, poll_presence, NULL);
+	poll_presence(-1, 0, NULL);
+
 	notify("READY=1");
 	log_info("ready: %u workers, configuration %s", n_workers, conf_path);
 
@@ -343,6 +405,8 @@ int main(int argc, char **argv)
 	conf_unref(store_conf);
 	for (int i = 0; i < 4; i++)
 		event_free(sigev[i]);
+	event_free(presence_timer);
+	sqlite3_close(presence_db);
 	event_base_free(main_base);
 	server_conf_set(NULL);
 	free(server.listen);
