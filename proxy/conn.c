@@ -506,6 +506,12 @@ static void serve_own_page(struct conn *c, const struct http_request *req, size_
 		c->status = 200;
 		pages_pac(out, c->conf, h ? h->value : NULL, h ? h->value_len : 0, c->client_keep,
 			  req->is_head);
+	} else if (IS("/status")) {
+		c->status = 200;
+		enforce_status_page(c, out, c->client_keep, req->is_head);
+	} else if (IS("/continue")) {
+		c->status = enforce_continue(c, out, q ? q + 1 : NULL,
+					     q ? req->path_len - plen - 1 : 0, c->client_keep);
 	} else if (IS("/healthz")) {
 		c->status = 200;
 		pages_text(out, 200, "ok\n", c->client_keep, req->is_head);
@@ -697,6 +703,14 @@ static void handle_head(struct conn *c, size_t head_len)
 	memcpy(c->host, req.host, sizeof(c->host));
 	c->host_kind = req.host_kind;
 	c->port = req.port;
+	if (!req.is_connect && strcasecmp(c->host, c->conf->proxy.visible_hostname) == 0) {
+		/* http://<visible_hostname>/...: the proxy's own pages, with the
+		 * person's identity (browsers send their proxy credentials here) */
+		if (identify(c, &req, head_len) < 0)
+			return;
+		serve_own_page(c, &req, head_len);
+		return;
+	}
 	if (req.is_connect) {
 		snprintf(c->uri, sizeof(c->uri), "%.240s:%u", c->host, c->port);
 	} else {
@@ -715,6 +729,26 @@ static void handle_head(struct conn *c, size_t head_len)
 	if (identify(c, &req, head_len) < 0)
 		return;
 	enforce_decide(c, c->host, NULL, &c->decision);
+	if (c->decision.verdict && strcmp(c->decision.verdict, "warn") == 0 &&
+	    !enforce_warn_acked(c, c->decision.platform)) {
+		/* over the allowance with over_allowance = warn: an interstitial once
+		 * per person, platform and day; its link continues and is recorded */
+		evbuffer_drain(in, head_len);
+		struct evbuffer *out = bufferevent_get_output(c->client);
+		bool keep = !req.is_connect && req.keep_alive && req.body == HTTP_BODY_NONE &&
+			    !worker_stopping(c->w);
+		size_t before = evbuffer_get_length(out);
+		c->status = 403;
+		enforce_warn_page(c, out, req.is_connect, keep);
+		c->bytes_down += evbuffer_get_length(out) - before;
+		conn_record(c, RECORD_BLOCKED, "warned");
+		c->client_keep = keep;
+		if (keep)
+			wait_for_head(c);
+		else
+			close_after_flush(c, "warned");
+		return;
+	}
 	if (is_blocked(c)) {
 		evbuffer_drain(in, head_len);
 		/* keep the connection when nothing of a body has to be skipped */

@@ -97,6 +97,13 @@ void conn_record(struct conn *c, enum record_kind kind, const char *close_reason
 void conn_tunnel_progress(struct conn *c);
 void conn_reply_error(struct conn *c, int status, const char *detail, const char *reason);
 uint64_t conn_now_ms(void);
+/* enforce.c: the person's own status page; the warn interstitial and its continue link. */
+void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, bool head_only);
+bool enforce_warn_acked(struct conn *c, const char *platform);
+void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bool keep_alive);
+/* Returns the status sent (302 to the page, or 400). */
+int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, size_t len,
+		     bool keep_alive);
 /* enforce.c: "today at 12:30" in the site's time zone; "" when never. */
 void enforce_format_until(const struct conn *c, int64_t until, char *buf, size_t len);
 /* worker.c: open tunnels to social platforms, re-decided every minute */

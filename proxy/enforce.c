@@ -13,8 +13,11 @@
  * no allocation, no blocking.
  */
 #include "conn.h"
+#include "log.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -163,4 +166,312 @@ void enforce_format_until(const struct conn *c, int64_t until, char *buf, size_t
 		snprintf(buf, len, "%s %04lld-%02u-%02u at %02u:%02u", schedule_day_name(tz_weekday(du)),
 			 (long long)y, m, d, hh, mm);
 	}
+}
+
+/* ---- warn: acknowledged once per person, platform and local day ---- */
+
+#define ACK_SLOTS 4096
+
+struct ack {
+	char key[160];          /* user NUL platform */
+	int64_t day;
+};
+
+static pthread_mutex_t ack_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ack acks[ACK_SLOTS];
+
+static int64_t local_day(const struct conn *c, time_t now)
+{
+	const struct policy *p = c->conf->policy;
+	const struct tz *tz = p ? policy_tz(p) : NULL;
+	int64_t off = tz ? tz_offset(tz, now, NULL, NULL) : 0;
+	return tz_floordiv((int64_t)now + off, 86400);
+}
+
+static void person_key(const struct conn *c, char *buf, size_t len)
+{
+	if (c->user[0])
+		snprintf(buf, len, "%s", c->user);
+	else
+		sockaddr_ntop(&c->peer.u.sa, buf, len);
+}
+
+static struct ack *ack_slot(const char *person, const char *platform, char key[160])
+{
+	memset(key, 0, 160);
+	size_t a = strlen(person), b = strlen(platform);
+	if (a > 100)
+		a = 100;
+	if (b > 50)
+		b = 50;
+	memcpy(key, person, a);
+	memcpy(key + a + 1, platform, b);
+	unsigned h = 2166136261u;
+	for (size_t i = 0; i < a + 1 + b; i++)
+		h = (h ^ (unsigned char)key[i]) * 16777619u;
+	return &acks[h % ACK_SLOTS];
+}
+
+bool enforce_warn_acked(struct conn *c, const char *platform)
+{
+	char person[64], key[160];
+	person_key(c, person, sizeof(person));
+	int64_t day = local_day(c, time(NULL));
+	pthread_mutex_lock(&ack_lock);
+	struct ack *a = ack_slot(person, platform, key);
+	bool ok = a->day == day && memcmp(a->key, key, sizeof(key)) == 0;
+	pthread_mutex_unlock(&ack_lock);
+	return ok;
+}
+
+static void warn_ack(struct conn *c, const char *platform)
+{
+	char person[64], key[160];
+	person_key(c, person, sizeof(person));
+	int64_t day = local_day(c, time(NULL));
+	pthread_mutex_lock(&ack_lock);
+	struct ack *a = ack_slot(person, platform, key);
+	memcpy(a->key, key, sizeof(key));
+	a->day = day;
+	pthread_mutex_unlock(&ack_lock);
+}
+
+static void url_encode(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	for (; *in && o + 4 < len; in++) {
+		unsigned char ch = (unsigned char)*in;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+			out[o++] = (char)ch;
+		} else {
+			snprintf(out + o, len - o, "%%%02X", ch);
+			o += 3;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void html_text(struct evbuffer *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': evbuffer_add(b, "&lt;", 4); break;
+		case '>': evbuffer_add(b, "&gt;", 4); break;
+		case '&': evbuffer_add(b, "&amp;", 5); break;
+		case '"': evbuffer_add(b, "&quot;", 6); break;
+		default: evbuffer_add(b, s, 1);
+		}
+	}
+}
+
+static void send_html(struct evbuffer *out, int status, const char *reason, struct evbuffer *body,
+		      bool keep_alive, bool head_only, const char *extra)
+{
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\n"
+			    "Content-Type: text/html; charset=utf-8\r\n"
+			    "Content-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\n"
+			    "X-Content-Type-Options: nosniff\r\n"
+			    "%s"
+			    "Connection: %s\r\n\r\n",
+			    status, reason, evbuffer_get_length(body), extra ? extra : "",
+			    keep_alive ? "keep-alive" : "close");
+	if (!head_only)
+		evbuffer_add_buffer(out, body);
+}
+
+static const char page_style[] =
+	"<style>body{font-family:system-ui,sans-serif;max-width:38em;margin:3em auto;padding:0 1em;"
+	"color:#222}h1{font-size:1.4em}table{border-collapse:collapse}td,th{padding:.2em .8em;"
+	"text-align:left;border-bottom:1px solid #ddd}a.button{display:inline-block;padding:.5em 1em;"
+	"background:#2a5db0;color:#fff;text-decoration:none;border-radius:4px}small{color:#666}</style>";
+
+void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bool keep_alive)
+{
+	struct evbuffer *b = evbuffer_new();
+	char enc_to[700], enc_p[100], link[1000];
+	const char *vh = c->conf->proxy.visible_hostname;
+
+	url_encode(c->uri, enc_to, sizeof(enc_to));
+	url_encode(c->decision.platform, enc_p, sizeof(enc_p));
+	snprintf(link, sizeof(link), "http://%s/continue?p=%s&to=%s", vh, enc_p,
+		 is_connect ? "" : enc_to);
+	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>"
+			    "Allowance used</title>%s</head><body><h1>You have used today's allowance for "
+			    "social media</h1><p>", page_style);
+	html_text(b, c->decision.platform[0] ? c->decision.platform : "This site");
+	evbuffer_add_printf(b, " counts towards your daily allowance, which is used up. You may "
+			    "continue: this once a day, and it is recorded.</p><p><a class=\"button\" href=\"");
+	html_text(b, link);
+	evbuffer_add_printf(b, "\">Continue</a></p><p><a href=\"http://%s/status\">Your usage "
+			    "today</a></p><hr><small>breaktime</small></body></html>\n", vh);
+	send_html(out, 403, "Forbidden", b, keep_alive, false, NULL);
+	evbuffer_free(b);
+}
+
+static bool query_param(const char *q, size_t len, const char *name, char *out, size_t outlen)
+{
+	size_t nlen = strlen(name);
+	const char *end = q + len;
+
+	while (q && q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q));
+		const char *stop = amp ? amp : end;
+		if ((size_t)(stop - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
+			size_t o = 0;
+			for (const char *p = q + nlen + 1; p < stop && o + 1 < outlen; p++) {
+				if (*p == '%' && stop - p > 2) {
+					char hex[3] = {p[1], p[2], 0};
+					char *e;
+					long v = strtol(hex, &e, 16);
+					if (*e || v <= 0)
+						return false;
+					out[o++] = (char)v;
+					p += 2;
+				} else {
+					out[o++] = *p == '+' ? ' ' : *p;
+				}
+			}
+			out[o] = '\0';
+			return true;
+		}
+		q = amp ? amp + 1 : NULL;
+	}
+	return false;
+}
+
+int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, size_t len,
+		     bool keep_alive)
+{
+	char platform[64], to[600];
+	const struct policy *p = c->conf->policy;
+	const struct catalog *cat = p ? policy_catalog(p) : NULL;
+
+	if (!query || !query_param(query, len, "p", platform, sizeof(platform)) || !cat ||
+	    !catalog_platform(cat, platform)) {
+		pages_error(out, c->conf, 400, "Bad Request", "This link is not valid.", keep_alive);
+		return 400;
+	}
+	warn_ack(c, platform);
+	c->decision.verdict = "warn";
+	c->decision.reason = "warn-continued";
+	snprintf(c->decision.platform, sizeof(c->decision.platform), "%.31s", platform);
+	log_info("%s chose to continue to %s over the allowance",
+		 c->user[0] ? c->user : "an unidentified client", platform);
+	bool has_to = query_param(query, len, "to", to, sizeof(to)) &&
+		      strncmp(to, "http://", 7) == 0 && !strpbrk(to, "\r\n\"<> ");
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Continue"
+			    "</title>%s</head><body><h1>You may continue</h1><p>Use of ", page_style);
+	html_text(b, platform);
+	evbuffer_add_printf(b, " over your allowance is allowed for the rest of today and recorded.</p>");
+	if (has_to) {
+		evbuffer_add_printf(b, "<p><a href=\"");
+		html_text(b, to);
+		evbuffer_add_printf(b, "\">Back to the page</a></p>");
+	}
+	evbuffer_add_printf(b, "</body></html>\n");
+	char loc[700] = "";
+	if (has_to)
+		snprintf(loc, sizeof(loc), "Location: %s\r\n", to);
+	send_html(out, has_to ? 302 : 200, has_to ? "Found" : "OK", b, keep_alive, false, loc);
+	evbuffer_free(b);
+	return has_to ? 302 : 200;
+}
+
+/* ---- the person's own status page ---- */
+
+void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, bool head_only)
+{
+	const struct policy *p = c->conf->policy;
+	struct evbuffer *b = evbuffer_new();
+	char person[64];
+	time_t now = time(NULL);
+
+	person_key(c, person, sizeof(person));
+	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Your use "
+			    "of social media today</title>%s</head><body><h1>Your use of social media "
+			    "today</h1>", page_style);
+	if (!p) {
+		evbuffer_add_printf(b, "<p>No policy is configured.</p></body></html>\n");
+		send_html(out, 200, "OK", b, keep_alive, head_only, NULL);
+		evbuffer_free(b);
+		return;
+	}
+	struct identity id = {.user = c->user[0] ? c->user : NULL};
+	id.group = c->user[0] ? policy_group_of(p, c->user) : policy_default_group(p);
+	evbuffer_add_printf(b, "<p>You are <b>");
+	html_text(b, c->user[0] ? c->user : "not signed in");
+	if (!c->user[0]) {
+		evbuffer_add_printf(b, "</b> (this device, ");
+		html_text(b, person);
+		evbuffer_add_printf(b, ")");
+	} else {
+		evbuffer_add_printf(b, "</b>");
+	}
+	if (id.group) {
+		evbuffer_add_printf(b, ", in the group <b>");
+		html_text(b, policy_group_name(id.group));
+		evbuffer_add_printf(b, "</b>. Your rule: <code>");
+		html_text(b, policy_group_social(id.group));
+		evbuffer_add_printf(b, "</code>");
+	}
+	evbuffer_add_printf(b, ".</p>");
+
+	/* the rule now, for social media in general */
+	struct catalog_entry any = {.platform = "social media", .category = "social", .domain = ""};
+	struct presence_state ps;
+	struct usage u;
+	presence_snapshot(&ps);
+	usage_of(c, p, id.group, now, &u);
+	struct decision d = policy_decide(p, &id, &any, now, &ps, &u);
+	char until[64];
+	enforce_format_until(c, (int64_t)d.until, until, sizeof(until));
+	evbuffer_add_printf(b, "<p>Right now social media is <b>%s</b> for you: ",
+			    d.verdict == VERDICT_BLOCK ? "not allowed" :
+			    d.verdict == VERDICT_WARN ? "over your allowance" : "allowed");
+	html_text(b, policy_reason_text(d.reason));
+	evbuffer_add_printf(b, ".%s%s%s</p>", until[0] ? " This changes " : "", until,
+			    until[0] ? "." : "");
+
+	if (id.group && policy_group_allowance(id.group) != POLICY_UNLIMITED) {
+		unsigned a = policy_group_allowance(id.group);
+		evbuffer_add_printf(b, "<p>Allowance: %u of %u minutes used today, <b>%u left</b>.</p>",
+				    u.day_minutes, a, u.day_minutes >= a ? 0 : a - u.day_minutes);
+	} else {
+		evbuffer_add_printf(b, "<p>%u active minutes today; your group has no daily limit.</p>",
+				    u.day_minutes);
+	}
+
+	/* active minutes per platform: only this person's, never anyone else's */
+	const char *names[128];
+	size_t n = catalog_platforms(policy_catalog(p), names, 128);
+	bool any_row = false;
+	for (size_t i = 0; i < n && i < 128; i++) {
+		struct store_usage su;
+		if (store_usage_today(server.store, person, names[i], now, 0, &su) != 0 ||
+		    (su.day_minutes == 0 && su.day_requests == 0))
+			continue;
+		if (!any_row) {
+			evbuffer_add_printf(b, "<table><tr><th>Platform</th><th>Active minutes</th>"
+					    "<th>Requests</th></tr>");
+			any_row = true;
+		}
+		evbuffer_add_printf(b, "<tr><td>");
+		html_text(b, names[i]);
+		evbuffer_add_printf(b, "</td><td>%u</td><td>%u</td></tr>", su.day_minutes, su.day_requests);
+	}
+	if (any_row)
+		evbuffer_add_printf(b, "</table>");
+	else
+		evbuffer_add_printf(b, "<p>No social media use recorded today.</p>");
+	evbuffer_add_printf(b, "<p><small>An active minute is a minute in which you started a "
+			    "request to the platform, or a connection to it moved more than a "
+			    "small amount of data. Network traffic cannot see a screen: this is an "
+			    "estimate, the same one your administrator's reports use.</small></p>"
+			    "</body></html>\n");
+	send_html(out, 200, "OK", b, keep_alive, head_only, NULL);
+	evbuffer_free(b);
 }
