@@ -186,7 +186,8 @@ def main():
     print(f"breaktime bench  {meta.get('date', '')}  git {meta.get('git', '')}"
           f"  quick={meta.get('quick')}  wrk {meta.get('duration_s')} s x "
           f"{meta.get('wrk_connections')} conns  proxy on core "
-          f"{meta.get('proxy_cpu')}, load+origin on core {meta.get('load_cpu')}")
+          f"{meta.get('proxy_cpu')}, load+origin on core {meta.get('load_cpu')}"
+          f"  nice {meta.get('nice', 0)}")
     print(f"squid {meta.get('squid_version')}, tinyproxy "
           f"{meta.get('tinyproxy_version')}, nginx {meta.get('nginx_version')}"
           f", wrk {meta.get('wrk_version')}")
@@ -207,6 +208,15 @@ def main():
             if isinstance(bg, (int, float)) and bg > 0.05:
                 extra.append(f"{bg:.2f} cores busy with other work just "
                              f"before its loads: numbers suspect")
+            tail = str(raw[p].get("stderr_tail", ""))
+            if " dropped" in tail:
+                try:
+                    dropped = int(tail.split(" dropped")[0].split()[-1])
+                    lost = int(tail.split(" lost")[0].split()[-1])
+                except (ValueError, IndexError):
+                    dropped = lost = 0
+                if dropped or lost:
+                    extra.append(f"store dropped {dropped}, lost {lost} records")
             if m[p].get("died"):
                 extra.append("process died during the run")
             if extra:
