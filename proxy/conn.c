@@ -33,6 +33,7 @@
 
 #include "identity.h"
 #include "log.h"
+#include "strutil.h"
 
 static void conn_on_client_read(struct bufferevent *bev, void *arg);
 static void conn_on_client_write(struct bufferevent *bev, void *arg);
@@ -340,84 +341,204 @@ void conn_reply_error(struct conn *c, int status, const char *detail, const char
 
 /* ---- building heads ---- */
 
-static void add_header_line(struct evbuffer *out, const struct http_header *h)
+/*
+ * Heads are assembled in a buffer on the stack and handed to the evbuffer in
+ * one piece: every evbuffer_add on a bufferevent's output runs its
+ * callbacks, and a head has a dozen fields.
+ */
+struct headbuf {
+	struct evbuffer *dst;
+	size_t len;
+	char buf[8192];
+};
+
+static void hb_add(struct headbuf *b, const void *d, size_t n)
 {
-	evbuffer_add(out, h->name, h->name_len);
-	evbuffer_add(out, ": ", 2);
-	evbuffer_add(out, h->value, h->value_len);
-	evbuffer_add(out, "\r\n", 2);
+	if (b->len + n > sizeof(b->buf)) {
+		evbuffer_add(b->dst, b->buf, b->len);
+		b->len = 0;
+		if (n > sizeof(b->buf)) {
+			evbuffer_add(b->dst, d, n);
+			return;
+		}
+	}
+	memcpy(b->buf + b->len, d, n);
+	b->len += n;
 }
 
-static void add_authority(struct evbuffer *out, const struct conn *c, uint16_t default_port)
+#define HB_LIT(b, lit) hb_add((b), (lit), sizeof(lit) - 1)
+
+static void hb_str(struct headbuf *b, const char *s)
 {
-	if (c->host_kind == HOST_IPV6)
-		evbuffer_add_printf(out, "[%s]", c->host);
-	else
-		evbuffer_add(out, c->host, strlen(c->host));
-	if (c->port != default_port)
-		evbuffer_add_printf(out, ":%u", c->port);
+	hb_add(b, s, strlen(s));
+}
+
+static void hb_uint(struct headbuf *b, unsigned v)
+{
+	char tmp[12];
+	int i = (int)sizeof(tmp);
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	hb_add(b, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+static void hb_flush(struct headbuf *b)
+{
+	if (b->len)
+		evbuffer_add(b->dst, b->buf, b->len);
+	b->len = 0;
+}
+
+static void hb_field(struct headbuf *b, const struct http_header *h)
+{
+	hb_add(b, h->name, h->name_len);
+	HB_LIT(b, ": ");
+	hb_add(b, h->value, h->value_len);
+	HB_LIT(b, "\r\n");
+}
+
+static bool name_eq(const struct http_header *h, const char *lit, size_t len)
+{
+	return h->name_len == len && strncasecmp(h->name, lit, len) == 0;
+}
+
+/*
+ * Which fields are hop-by-hop (RFC 9110 7.6.1): the fixed set, and every
+ * field a Connection field names. One pass to find the Connection fields,
+ * one to mark: O(fields) for the usual message with at most one.
+ */
+static void hop_mask(const struct http_header *all, size_t n, bool *hop)
+{
+	const struct http_header *conn_fields[8];
+	size_t nc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (name_eq(&all[i], "connection", 10) && nc < 8)
+			conn_fields[nc++] = &all[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct http_header *h = &all[i];
+		bool x;
+		switch (h->name_len) {
+		case 2: x = name_eq(h, "te", 2); break;
+		case 7: x = name_eq(h, "trailer", 7) || name_eq(h, "upgrade", 7); break;
+		case 10: x = name_eq(h, "connection", 10) || name_eq(h, "keep-alive", 10); break;
+		case 16: x = name_eq(h, "proxy-connection", 16); break;
+		case 17: x = name_eq(h, "transfer-encoding", 17); break;
+		case 18: x = name_eq(h, "proxy-authenticate", 18); break;
+		case 19: x = name_eq(h, "proxy-authorization", 19); break;
+		default: x = false;
+		}
+		for (size_t k = 0; !x && k < nc; k++) {
+			char name[64];
+			if (h->name_len >= sizeof(name))
+				continue;
+			memcpy(name, h->name, h->name_len);
+			name[h->name_len] = '\0';
+			x = http_value_has_token(conn_fields[k]->value, conn_fields[k]->value_len, name);
+		}
+		hop[i] = x;
+	}
+}
+
+static void hb_authority(struct headbuf *b, const struct conn *c, uint16_t default_port)
+{
+	if (c->host_kind == HOST_IPV6) {
+		HB_LIT(b, "[");
+		hb_str(b, c->host);
+		HB_LIT(b, "]");
+	} else {
+		hb_str(b, c->host);
+	}
+	if (c->port != default_port) {
+		HB_LIT(b, ":");
+		hb_uint(b, c->port);
+	}
 }
 
 /* The head we send to the origin: origin-form, our Host, hop-by-hop removed, Via added. */
 static struct evbuffer *build_upstream_head(struct conn *c, const struct http_request *req)
 {
-	struct evbuffer *out = evbuffer_new();
+	struct headbuf b;
+	bool hop[HTTP_MAX_HEADERS];
 	int minor = req->version_minor; /* an HTTP/1.0 client gets an HTTP/1.0 exchange: no chunked */
 
-	evbuffer_add(out, req->method, req->method_len);
-	evbuffer_add(out, " ", 1);
-	evbuffer_add(out, req->path, req->path_len);
-	evbuffer_add_printf(out, " HTTP/1.%d\r\nHost: ", minor);
-	add_authority(out, c, 80);
-	evbuffer_add(out, "\r\n", 2);
+	b.dst = evbuffer_new();
+	b.len = 0;
+	hop_mask(req->headers, req->n_headers, hop);
+	hb_add(&b, req->method, req->method_len);
+	HB_LIT(&b, " ");
+	hb_add(&b, req->path, req->path_len);
+	if (minor == 0)
+		HB_LIT(&b, " HTTP/1.0\r\nHost: ");
+	else
+		HB_LIT(&b, " HTTP/1.1\r\nHost: ");
+	hb_authority(&b, c, 80);
+	HB_LIT(&b, "\r\n");
 	for (size_t i = 0; i < req->n_headers; i++) {
-		const struct http_header *h = &req->headers[i];
-		if (h->name_len == 4 && strncasecmp(h->name, "host", 4) == 0)
+		if (hop[i] || name_eq(&req->headers[i], "host", 4))
 			continue;
-		if (http_is_hop_by_hop(h, req->headers, req->n_headers))
-			continue;
-		add_header_line(out, h);
+		hb_field(&b, &req->headers[i]);
 	}
 	if (req->body == HTTP_BODY_CHUNKED)
-		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+		HB_LIT(&b, "Transfer-Encoding: chunked\r\n");
 	if (req->upgrade_websocket) {
 		const struct http_header *u = http_find_header(req->headers, req->n_headers, "upgrade");
-		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %.*s\r\n",
-				    (int)u->value_len, u->value);
+		HB_LIT(&b, "Connection: Upgrade\r\nUpgrade: ");
+		hb_add(&b, u->value, u->value_len);
+		HB_LIT(&b, "\r\n");
 	} else if (minor == 0) {
-		evbuffer_add_printf(out, "Connection: close\r\n");
+		HB_LIT(&b, "Connection: close\r\n");
 	}
-	evbuffer_add_printf(out, "Via: 1.%d %s\r\n\r\n", req->version_minor,
-			    c->conf->proxy.visible_hostname);
-	return out;
+	HB_LIT(&b, "Via: 1.");
+	hb_uint(&b, (unsigned)req->version_minor);
+	HB_LIT(&b, " ");
+	hb_str(&b, c->conf->proxy.visible_hostname);
+	HB_LIT(&b, "\r\n\r\n");
+	hb_flush(&b);
+	return b.dst;
 }
 
 static void build_client_head(struct conn *c, const struct http_response *resp,
 			      struct evbuffer *out, bool final)
 {
-	evbuffer_add_printf(out, "HTTP/1.1 %d ", resp->status);
-	evbuffer_add(out, resp->reason, resp->reason_len);
-	evbuffer_add(out, "\r\n", 2);
-	for (size_t i = 0; i < resp->n_headers; i++) {
-		const struct http_header *h = &resp->headers[i];
-		if (http_is_hop_by_hop(h, resp->headers, resp->n_headers))
-			continue;
-		add_header_line(out, h);
-	}
+	struct headbuf b;
+	bool hop[HTTP_MAX_HEADERS];
+
+	b.dst = out;
+	b.len = 0;
+	hop_mask(resp->headers, resp->n_headers, hop);
+	HB_LIT(&b, "HTTP/1.1 ");
+	hb_uint(&b, (unsigned)resp->status);
+	HB_LIT(&b, " ");
+	hb_add(&b, resp->reason, resp->reason_len);
+	HB_LIT(&b, "\r\n");
+	for (size_t i = 0; i < resp->n_headers; i++)
+		if (!hop[i])
+			hb_field(&b, &resp->headers[i]);
 	if (resp->upgrade) {
 		const struct http_header *u = http_find_header(resp->headers, resp->n_headers, "upgrade");
-		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %.*s\r\n",
-				    u ? (int)u->value_len : 9, u ? u->value : "websocket");
+		HB_LIT(&b, "Connection: Upgrade\r\nUpgrade: ");
+		if (u)
+			hb_add(&b, u->value, u->value_len);
+		else
+			HB_LIT(&b, "websocket");
+		HB_LIT(&b, "\r\n");
 	} else if (final) {
 		if (resp->body == HTTP_BODY_CHUNKED && !c->dechunk)
-			evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+			HB_LIT(&b, "Transfer-Encoding: chunked\r\n");
 		if (!c->client_keep)
-			evbuffer_add_printf(out, "Connection: close\r\n");
+			HB_LIT(&b, "Connection: close\r\n");
 		else if (c->client_v10)
-			evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+			HB_LIT(&b, "Connection: keep-alive\r\n");
 	}
-	evbuffer_add_printf(out, "Via: 1.%d %s\r\n\r\n", resp->version_minor,
-			    c->conf->proxy.visible_hostname);
+	HB_LIT(&b, "Via: 1.");
+	hb_uint(&b, (unsigned)resp->version_minor);
+	HB_LIT(&b, " ");
+	hb_str(&b, c->conf->proxy.visible_hostname);
+	HB_LIT(&b, "\r\n\r\n");
+	hb_flush(&b);
 }
 
 /* ---- request heads ---- */
@@ -714,16 +835,26 @@ static void handle_head(struct conn *c, size_t head_len)
 	if (req.is_connect) {
 		snprintf(c->uri, sizeof(c->uri), "%.240s:%u", c->host, c->port);
 	} else {
-		int n = snprintf(c->uri, sizeof(c->uri), "http://");
-		size_t hl = strlen(c->host);
+		size_t n = 0;
+		c->uri[0] = '\0';
+		str_append(c->uri, sizeof(c->uri), &n, "http://", 7);
 		if (c->host_kind == HOST_IPV6)
-			n += snprintf(c->uri + n, sizeof(c->uri) - (size_t)n, "[%s]", c->host);
-		else if ((size_t)n + hl < sizeof(c->uri))
-			n += snprintf(c->uri + n, sizeof(c->uri) - (size_t)n, "%s", c->host);
-		if (c->port != 80 && (size_t)n < sizeof(c->uri))
-			n += snprintf(c->uri + n, sizeof(c->uri) - (size_t)n, ":%u", c->port);
-		if ((size_t)n < sizeof(c->uri))
-			copy_trunc(c->uri + n, sizeof(c->uri) - (size_t)n, req.path, req.path_len);
+			str_append(c->uri, sizeof(c->uri), &n, "[", 1);
+		str_append(c->uri, sizeof(c->uri), &n, c->host, strlen(c->host));
+		if (c->host_kind == HOST_IPV6)
+			str_append(c->uri, sizeof(c->uri), &n, "]", 1);
+		if (c->port != 80) {
+			char port[8];
+			int i = (int)sizeof(port);
+			unsigned v = c->port;
+			do {
+				port[--i] = (char)('0' + v % 10);
+				v /= 10;
+			} while (v);
+			port[--i] = ':';
+			str_append(c->uri, sizeof(c->uri), &n, port + i, sizeof(port) - (size_t)i);
+		}
+		str_append(c->uri, sizeof(c->uri), &n, req.path, req.path_len);
 	}
 
 	if (identify(c, &req, head_len) < 0)

@@ -14,6 +14,7 @@
  */
 #include "conn.h"
 #include "log.h"
+#include "strutil.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -110,7 +111,7 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 	struct identity id = {.user = c->user[0] ? c->user : NULL};
 	id.group = c->user[0] ? policy_group_of(p, c->user) : policy_default_group(p);
 	if (id.group)
-		snprintf(c->group, sizeof(c->group), "%s", policy_group_name(id.group));
+		str_copy(c->group, sizeof(c->group), policy_group_name(id.group));
 	detect(c, p, id.group, now);
 	struct presence_state ps;
 	struct usage u;
@@ -137,8 +138,8 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 		out->allowance_left = u.day_minutes >= a ? 0 : (int)(a - u.day_minutes);
 	}
 	if (chosen) {
-		snprintf(out->platform, sizeof(out->platform), "%s", chosen->platform);
-		snprintf(out->category, sizeof(out->category), "%s", chosen->category);
+		str_copy(out->platform, sizeof(out->platform), chosen->platform);
+		str_copy(out->category, sizeof(out->category), chosen->category);
 	}
 }
 

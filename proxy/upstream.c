@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "strutil.h"
 
 struct upstream_req {
 	struct conn *c;                 /* NULL once cancelled */
@@ -159,7 +160,7 @@ void upstream_release(struct worker *w, const char *host, uint16_t port, struct 
 	e->bev = bev;
 	e->bucket = b;
 	e->port = port;
-	snprintf(e->host, sizeof(e->host), "%s", host);
+	str_copy(e->host, sizeof(e->host), host);
 	e->next = p->buckets[b];
 	p->buckets[b] = e;
 	p->size++;
@@ -221,7 +222,9 @@ static void on_deliver(evutil_socket_t fd, short what, void *arg)
 	int status = r->status;
 	bool reused = r->reused;
 	char why[320];
-	snprintf(why, sizeof(why), "%s", r->why ? r->why : "");
+	why[0] = '\0';
+	if (status)
+		str_copy(why, sizeof(why), r->why ? r->why : "");
 	req_free(r);
 	conn_upstream_ready(c, bev, reused, status, why);
 }
@@ -229,9 +232,10 @@ static void on_deliver(evutil_socket_t fd, short what, void *arg)
 static void deliver(struct upstream_req *r, int status, const char *why)
 {
 	r->status = status;
-	if (why != r->why_buf) {
-		snprintf(r->why_buf, sizeof(r->why_buf), "%s", why ? why : "");
-	}
+	if (why && why != r->why_buf)
+		str_copy(r->why_buf, sizeof(r->why_buf), why);
+	else if (!why)
+		r->why_buf[0] = '\0';
 	r->why = r->why_buf;
 	if (!r->deliver)
 		r->deliver = event_new(worker_base(r->w), -1, 0, on_deliver, r);
@@ -354,7 +358,7 @@ struct upstream_req *upstream_open(struct conn *c, const char *host, enum host_k
 		return NULL; /* the conn's header timer will end it */
 	r->c = c;
 	r->w = conn_worker(c);
-	snprintf(r->host, sizeof(r->host), "%s", host);
+	str_copy(r->host, sizeof(r->host), host);
 	r->port = port;
 	if (may_reuse) {
 		r->bev = pool_take(r->w, host, port);
