@@ -402,6 +402,93 @@ START_TEST(test_decide)
 }
 END_TEST
 
+/*
+ * `until` against brute force: from random moments (weighted to the
+ * daylight-saving days and closed dates), step minute by minute, with usage
+ * reset as the clock resets it, and check that the verdict holds until
+ * `until` and changes exactly then.
+ */
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+START_TEST(test_until_brute_force)
+{
+	static const char *const users[] = {"alice", "carol", "vic", "ada", "sam", "tina", "nina",
+					    "gus", "gil", "eve", "cap", "lou", "zed"};
+	static const char *const hosts[] = {FB, YT, "x.com"};
+	static const char *const starts[] = {"2026-03-27 12:00", "2026-10-23 12:00", "2026-05-01 12:00",
+					     "2026-12-17 12:00", "2027-03-24 12:00", "2026-06-01 00:00"};
+	const struct policy *p = site->policy;
+#ifdef __SANITIZE_ADDRESS__
+	const int samples = 60; /* ten times slower there */
+#else
+	const int samples = 200;
+#endif
+
+	for (int n = 0; n < samples; n++) {
+		const char *user = users[rnd() % 13];
+		struct identity id = {user, policy_group_of(p, user)};
+		const struct catalog_entry *ent = catalog_lookup(policy_catalog(p), hosts[rnd() % 3]);
+		time_t now = at(starts[rnd() % 6]) + (time_t)(rnd() % (5 * 86400));
+		if (rnd() % 2)
+			now -= now % 60; /* on a minute edge half the time */
+		struct presence_state ps;
+		presence_for((enum pres)(rnd() % 7), now, &ps);
+		struct usage u = {(unsigned)(rnd() % 40), 0};
+		time_t period = policy_period_start(p, id.group, now);
+		if (period)
+			u.period_minutes = (unsigned)(rnd() % 15);
+		struct decision d0 = policy_decide(p, &id, ent, now, &ps, &u);
+		struct schedule_state s0;
+		policy_schedule_state(p, now, &s0);
+
+		time_t limit = d0.until ? d0.until : now + 16 * 86400;
+		time_t events[2] = {ps.override_until, ps.last_detected ? ps.last_detected + 600 : 0};
+		time_t prev = now, minute = now - now % 60 + 60;
+		int checked = 0;
+		for (;;) {
+			time_t t = minute;
+			for (int i = 0; i < 2; i++)
+				if (events[i] > prev && events[i] < t)
+					t = events[i];
+			if (t > limit)
+				break;
+			struct schedule_state st;
+			policy_schedule_state(p, t, &st);
+			struct usage un = {0, 0};
+			if (st.time.day == s0.time.day) {
+				un.day_minutes = u.day_minutes;
+				if (period && policy_period_start(p, id.group, t) == period)
+					un.period_minutes = u.period_minutes;
+			}
+			struct decision d = policy_decide(p, &id, ent, t, &ps, &un);
+			if (t < limit || !d0.until)
+				ck_assert_msg(d.verdict == d0.verdict,
+					      "sample %d: %s on %s from %lld: %s at %lld, before until %lld", n, user,
+					      ent->platform, (long long)now, policy_verdict_name(d.verdict), (long long)t,
+					      (long long)d0.until);
+			else
+				ck_assert_msg(d.verdict != d0.verdict, "sample %d: %s from %lld: no change at until %lld",
+					      n, user, (long long)now, (long long)d0.until);
+			checked++;
+			prev = t;
+			if (t == minute)
+				/* a verdict said never to change: every minute for two days, then
+				 * every quarter of an hour (all windows are on quarters) */
+				minute += !d0.until && t > now + 2 * 86400 ? 900 - (t % 900 ? t % 900 : 0) : 60;
+		}
+		ck_assert_int_gt(checked, 0);
+	}
+}
+END_TEST
+
 /* The same decisions through an identity with no group set: the default group. */
 START_TEST(test_identity_default)
 {
@@ -824,8 +911,10 @@ int main(void)
 {
 	Suite *s = suite_create("policy");
 	TCase *tc = tcase_create("decide");
+	tcase_set_timeout(tc, 100);
 	tcase_add_unchecked_fixture(tc, setup_site, teardown_site);
 	tcase_add_loop_test(tc, test_decide, 0, (int)(sizeof(rows) / sizeof(rows[0])));
+	tcase_add_test(tc, test_until_brute_force);
 	tcase_add_test(tc, test_identity_default);
 	tcase_add_test(tc, test_groups);
 	tcase_add_test(tc, test_period_start);
