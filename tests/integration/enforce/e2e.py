@@ -51,7 +51,7 @@ TEST_TIME_LIMIT = 90
 
 # names the proxy resolves through its hosts file, all to 127.0.0.1
 NAMES = ['www.facebook.com', 'm.facebook.com', 'www.youtube.com', 'www.instagram.com',
-         'www.example.org', 'intranet.example.org']
+         'www.example.org', 'intranet.example.org', 'www.friendface.test']
 
 
 class Fail(AssertionError):
@@ -269,7 +269,7 @@ class Daemon:
     """
 
     def __init__(self, kit, policy='', proxy=None, store=None, at=None, speed=None, fake_env=None,
-                 args=('-v', '-d'), name=None):
+                 args=('-v', '-d'), name=None, catalog=None):
         self.kit = kit
         self.name = name or 'bt%d' % kit.next_id()
         self.dir = os.path.join(kit.tmp, self.name)
@@ -300,7 +300,8 @@ class Daemon:
         text = '# written by tests/integration/enforce/e2e.py\n[proxy]\n'
         text += ''.join('%s = %s\n' % (k, v) for k, v in p.items() if v is not None)
         text += '\n[store]\n' + ''.join('%s = %s\n' % (k, v) for k, v in s.items() if v is not None)
-        text += '\n[catalog]\nplatforms = %s\n\n' % PLATFORMS
+        text += '\n[catalog]\nplatforms = %s\n' % PLATFORMS
+        text += ''.join('%s = %s\n' % (k, v) for k, v in (catalog or {}).items()) + '\n'
         text += policy
         with open(self.conf_path, 'w') as f:
             f.write(text)
@@ -466,7 +467,7 @@ def raw_request(port, data, src='127.0.0.1', timeout=5):
             i = out.find(b'\r\n\r\n')
             if m and i >= 0 and len(out) >= i + 4 + int(m.group(1)):
                 break
-    except socket.timeout:
+    except (socket.timeout, ConnectionResetError):
         pass
     s.close()
     return out
@@ -542,6 +543,7 @@ class Kit:
         self._id = 0
         self.procs = []
         self.daemons = []
+        self.shared_daemons = {}
         self.cleanups = []
         self.hosts_file = os.path.join(self.tmp, 'hosts')
         with open(self.hosts_file, 'w') as f:
@@ -596,6 +598,16 @@ class Kit:
             d.start()
         return d
 
+    def shared(self, key, make):
+        """A daemon kept across the tests of a module (make(kit) -> started Daemon);
+        started again if it is not running."""
+        d = self.shared_daemons.get(key)
+        if d is None or not d.alive():
+            d = make(self)
+            self.daemons.remove(d)
+            self.shared_daemons[key] = d
+        return d
+
     def defer(self, fn):
         self.cleanups.append(fn)
 
@@ -607,9 +619,11 @@ class Kit:
             except Exception as e:
                 problems.append('cleanup: %r' % e)
         self.cleanups = []
-        for d in self.daemons:
-            if d.proc is not None and d.proc.poll() is not None and d.proc.returncode not in (0,) and d.proc in self.procs:
+        for d in self.daemons + list(self.shared_daemons.values()):
+            if d.proc is not None and d.proc.poll() is not None and d.proc in self.procs:
                 problems.append('breaktimed %s died with %s:\n%s' % (d.name, d.proc.returncode, d.log()[-2000:]))
+                self.procs.remove(d.proc)
+        for d in self.daemons:
             if d.proc is not None and d.alive():
                 d.stop()
         self.daemons = []
@@ -617,6 +631,9 @@ class Kit:
 
     def close(self):
         self.end_test()
+        for d in self.shared_daemons.values():
+            if d.alive():
+                d.stop()
         for p in list(self.procs):
             self.end(p)
         if self._tls:

@@ -101,7 +101,8 @@ def test_tunnel_closed_when_break_ends(kit):
     again = Tunnel(d.port, 'www.facebook.com:%d' % port, src=ALICE)
     kit.defer(again.close)
     eq(again.status, 403, 'CONNECT to facebook after the break')
-    rec = d.wait_record(lambda r: r.get('close') == 'enforced', what='an enforced record')
+    rec = d.wait_record(lambda r: r.get('close') == 'enforced' and r.get('host') == 'www.facebook.com',
+                        what='an enforced record')
     eq((rec['kind'], rec['host'], rec['verdict'], rec['reason']),
        ('tunnel', 'www.facebook.com', 'block', 'outside-allowed-time'), '-v record of the enforced tunnel')
     check('closing tunnel www.facebook.com:%d of alice' % port in d.log(), 'no "closing tunnel" log line')

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""
+Identity (issue 5): Basic proxy authentication against an htpasswd file
+(bcrypt from `htpasswd -B`, SHA-crypt $5$/$6$), the Squid basic_ncsa_auth
+helper, the failure rate limit, the devices map, the HTTPS proxy listener,
+and that credentials never reach the log or the store. Real curl clients,
+rows of the store checked for each case.
+
+The daemon runs on a fake clock at Monday 2026-11-23 10:35 (a break with no
+students), so the person's group decides facebook: staff allowed, guests
+never -- identity is seen to drive the policy, not just to open the door.
+"""
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import (Skip, check, curl, eq, make_cert, need, run, via, wait_for,  # noqa: E402
+                 raw_request, clean_env)
+
+# passwords: distinctive byte strings, searched for in the log and the store at the end
+PW = {
+    'alice': 'Alice-bcrypt-7Qz',      # bcrypt ($2y$, htpasswd -B)
+    'bob': 'Bob-sha256-k2P',          # SHA-crypt $5$
+    'dave': 'Dave:sha512:with:colons',  # SHA-crypt $6$, colons after the first are the password's
+}
+WRONG = 'Wrong-guess-X9v'
+NCSA_PW = 'Ncsa-md5-Lq4'
+AT = '2026-11-23 10:35'
+
+
+def htpasswd_file(kit):
+    path = kit.path('users.htpasswd')
+    if not os.path.exists(path):
+        need('htpasswd')
+        bc = subprocess.run(['htpasswd', '-nbB', '-C', '5', 'alice', PW['alice']], capture_output=True,
+                            check=True, env=clean_env()).stdout.decode().strip()
+        h5 = subprocess.run(['openssl', 'passwd', '-5', PW['bob']], capture_output=True, check=True,
+                            env=clean_env()).stdout.decode().strip()
+        h6 = subprocess.run(['openssl', 'passwd', '-6', PW['dave']], capture_output=True, check=True,
+                            env=clean_env()).stdout.decode().strip()
+        check(bc.startswith('alice:$2y$') and h5.startswith('$5$') and h6.startswith('$6$'), 'hashes: %s %s %s' % (bc, h5, h6))
+        kit.write('users.htpasswd', '%s\nbob:%s\ndave:%s\n' % (bc, h5, h6))
+    return path
+
+
+def policy(kit, helper=None, workers=None):
+    devices = kit.write('devices', '127.0.0.5 kiosk\n')
+    auth = ('helper = %s' % helper) if helper else ('htpasswd = %s' % htpasswd_file(kit))
+    return '''
+[site]
+timezone = Europe/London
+[schedule]
+students = mon-fri 09:00-10:30, 10:45-12:30
+breaks = mon-fri 10:30-10:45
+[auth]
+default_group = guests
+required = yes
+%s
+devices = %s
+[group staff]
+members = alice, bob, kiosk, ncsa
+''' % (auth, devices)
+
+
+def main_daemon(kit):
+    crt, key = make_cert(kit.tmp)
+    return kit.daemon(policy(kit), at=AT, proxy={
+        'tls_listen': '127.0.0.1:0', 'tls_certificate': crt, 'tls_key': key,
+        'connect_ports': str(kit.tls.port)})
+
+
+def proxy(kit):
+    return kit.shared('htpasswd', main_daemon)
+
+
+def get(kit, d, host='www.example.org', user=None, pw=None, src='127.0.0.1'):
+    args = ['--proxy-user', '%s:%s' % (user, pw)] if user else []
+    return via(kit, d, host, src=src, args=args)
+
+
+def test_no_credentials_407(kit):
+    d = proxy(kit)
+    hits = len(kit.origin.hits)
+    r = get(kit, d)
+    eq(r.code, 407, 'no credentials: %r' % r)
+    ch = r.header('Proxy-Authenticate') or ''
+    check(ch.startswith('Basic ') and 'realm=' in ch, 'Proxy-Authenticate: %r' % ch)
+    eq(len(kit.origin.hits), hits, 'requests that reached the origin')
+    # CONNECT too
+    out = raw_request(d.port, b'CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n\r\n')
+    check(out.startswith(b'HTTP/1.1 407') and b'Proxy-Authenticate: Basic' in out, 'CONNECT without credentials: %r' % out[:300])
+    rows = d.wait_event(kind='blocked', reason='auth-required')
+    eq({(x['status'], x['verdict']) for x in rows}, {(407, 'block')}, 'auth-required rows')
+
+
+def test_wrong_password_407(kit):
+    d = proxy(kit)
+    r = get(kit, d, user='alice', pw=WRONG)
+    eq(r.code, 407, 'wrong password')
+    check((r.header('Proxy-Authenticate') or '').startswith('Basic'), 'challenge again after a wrong password')
+    r = get(kit, d, user='nobody', pw=WRONG)
+    eq(r.code, 407, 'unknown user')
+    rows = d.wait_event(kind='blocked', reason='auth-failed')
+    check(all(x['status'] == 407 for x in rows), 'auth-failed rows: %r' % rows)
+
+
+def test_bcrypt_right_password(kit):
+    d = proxy(kit)
+    r = get(kit, d, user='alice', pw=PW['alice'])
+    eq(r.code, 200, 'alice with her bcrypt password: %r' % r)
+    check('origin says hello' in r.body, 'origin body')
+    # her group decides: staff in a break may use facebook
+    r = get(kit, d, 'www.facebook.com', user='alice', pw=PW['alice'])
+    eq(r.code, 200, 'staff on facebook in the break: %r' % r)
+    row = d.wait_event(kind='request', host='www.facebook.com', user='alice')[-1]
+    eq((row['grp'], row['verdict'], row['reason']), ('staff', 'allow', 'allowed'), 'alice row')
+
+
+def test_sha_crypt_passwords(kit):
+    d = proxy(kit)
+    r = get(kit, d, 'www.facebook.com', user='bob', pw=PW['bob'])
+    eq(r.code, 200, 'bob ($5$) on facebook: %r' % r)
+    d.wait_event(kind='request', host='www.facebook.com', user='bob', grp='staff')
+    # dave ($6$, a password with colons) is in no group: guests, never
+    r = get(kit, d, 'www.example.org', user='dave', pw=PW['dave'])
+    eq(r.code, 200, 'dave ($6$) on a non-social site: %r' % r)
+    r = get(kit, d, 'www.facebook.com', user='dave', pw=PW['dave'])
+    eq(r.code, 403, 'dave (guests) on facebook')
+    check('not allowed for this group' in r.body, 'block page reason: %r' % r.body[:400])
+    row = d.wait_event(kind='blocked', host='www.facebook.com', user='dave')[-1]
+    eq((row['grp'], row['reason']), ('guests', 'group-never'), 'dave row')
+    # the colon-less prefix of dave's password is not his password
+    r = get(kit, d, user='dave', pw=PW['dave'].split(':')[0])
+    eq(r.code, 407, 'dave with only the part before the first colon')
+
+
+def test_device_map_without_credentials(kit):
+    d = proxy(kit)
+    r = get(kit, d, 'www.facebook.com', src='127.0.0.5')
+    eq(r.code, 200, 'kiosk device (127.0.0.5 in devices) without credentials: %r' % r)
+    row = d.wait_event(kind='request', host='www.facebook.com', user='kiosk')[-1]
+    eq((row['grp'], row['client']), ('staff', '127.0.0.5'), 'kiosk row')
+    # an address not in the map still has to sign in
+    eq(get(kit, d, src='127.0.0.6').code, 407, 'unmapped 127.0.0.6 without credentials')
+
+
+def test_https_proxy_listener(kit):
+    d = proxy(kit)
+    check(d.tls_port, 'no HTTPS proxy listener logged')
+    base = ['--proxy', 'https://127.0.0.1:%d' % d.tls_port, '--proxy-insecure']
+    r = curl(kit, *base, 'http://www.example.org:%d/' % kit.origin.port)
+    eq(r.code, 407, 'HTTPS proxy without credentials: %r' % r)
+    r = curl(kit, *base, '--proxy-user', 'alice:' + PW['alice'], 'http://www.facebook.com:%d/tls' % kit.origin.port)
+    eq(r.code, 200, 'HTTPS proxy with credentials: %r' % r)
+    check('/tls' in r.body, 'origin body: %r' % r.body)
+    # CONNECT through the TLS listener to a TLS origin: TLS inside TLS
+    r = curl(kit, *base, '--proxy-user', 'alice:' + PW['alice'], '-k', 'https://www.example.org:%d/' % kit.tls.port)
+    eq(r.code, 200, 'CONNECT through the HTTPS proxy: %r' % r)
+    check('s_server' in r.body or 'Ciphers' in r.body or 'TLS' in r.body, 'the TLS origin answered: %r' % r.body[:200])
+    row = d.wait_event(kind='request', host='www.facebook.com', user='alice')
+    check(row, 'alice row over the HTTPS proxy')
+    # a plain-HTTP client on the TLS port gets nothing useful
+    out = raw_request(d.tls_port, b'GET http://www.example.org/ HTTP/1.1\r\nHost: www.example.org\r\n\r\n', timeout=3)
+    check(not out.startswith(b'HTTP/1.1 200'), 'plain HTTP on the TLS listener: %r' % out[:200])
+
+
+def test_failure_rate_limit_429(kit):
+    # 10 failures a minute from one address; then 429 for that address, even with
+    # the right password, while other addresses are unaffected (workers = 1: the
+    # failure table is per worker)
+    d = kit.daemon(policy(kit), at=AT, proxy={'workers': '1'})
+    src = '127.0.0.9'
+    codes = [get(kit, d, user='alice', pw='%s-%d' % (WRONG, i), src=src).code for i in range(10)]
+    eq(codes, [407] * 10, 'the first 10 failures')
+    r = get(kit, d, user='alice', pw=WRONG + '-11', src=src)
+    eq(r.code, 429, '11th attempt within a minute')
+    r = get(kit, d, user='alice', pw=PW['alice'], src=src)
+    eq(r.code, 429, 'right password from the limited address')
+    eq(get(kit, d, user='alice', pw=PW['alice'], src='127.0.0.10').code, 200, 'another address')
+    rows = d.wait_event(reason='auth-rate-limited')
+    check(all(x['status'] == 429 and x['client'] == src for x in rows), 'rate-limited rows: %r' % rows)
+    eq(len(d.events(reason='auth-failed', client=src)), 10, 'auth-failed rows from %s' % src)
+
+
+def test_failure_rate_limit_across_workers(kit):
+    # the same, with 4 workers: the limit is per client address, so which worker's
+    # SO_REUSEPORT socket a connection lands on must not matter
+    d = kit.daemon(policy(kit), at=AT, proxy={'workers': '4'})
+    src = '127.0.0.11'
+    codes = [get(kit, d, user='alice', pw='%s-%d' % (WRONG, i), src=src).code for i in range(12)]
+    check(429 in codes, '12 failures from one address over 4 workers, one connection each: got %s, expected a 429 '
+          'by the 11th' % codes)
+    check(codes.index(429) == 10, 'first 429 at attempt %d: %s' % (codes.index(429) + 1, codes))
+
+
+def test_squid_basic_ncsa_auth_helper(kit):
+    helper = need('/usr/lib/squid/basic_ncsa_auth')
+    need('htpasswd')
+    pwfile = kit.path('ncsa.htpasswd')
+    subprocess.run(['htpasswd', '-c', '-b', '-m', pwfile, 'ncsa', NCSA_PW], capture_output=True, check=True,
+                   env=clean_env())
+    check(open(pwfile).read().startswith('ncsa:$apr1$'), 'MD5 hash written')
+    d = kit.daemon(policy(kit, helper='%s %s' % (helper, pwfile)), at=AT)
+    eq(get(kit, d).code, 407, 'no credentials with the helper')
+    eq(get(kit, d, user='ncsa', pw=WRONG).code, 407, 'wrong password through the helper')
+    r = get(kit, d, 'www.facebook.com', user='ncsa', pw=NCSA_PW)
+    eq(r.code, 200, 'right password through basic_ncsa_auth: %r' % r)
+    row = d.wait_event(kind='request', host='www.facebook.com', user='ncsa')[-1]
+    eq((row['grp'], row['reason']), ('staff', 'allowed'), 'ncsa row')
+    # the helper runs as the daemon's child and ends with it
+    def helpers():
+        out = []
+        for pid in os.listdir('/proc'):
+            if pid.isdigit():
+                try:
+                    cmd = open('/proc/%s/cmdline' % pid, 'rb').read()
+                except OSError:
+                    continue
+                if pwfile.encode() in cmd and b'basic_ncsa_auth' in cmd:
+                    out.append(int(pid))
+        return out
+    kids = helpers()
+    check(kids, 'no basic_ncsa_auth process with our password file')
+    for pid in kids:
+        ppid = int(open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()[1])
+        eq(ppid, d.proc.pid, 'parent of helper %d' % pid)
+    eq(d.stop(), 0, 'exit code')
+    wait_for(lambda: not helpers(), 5, what='the helpers to end with the daemon')
+
+
+def test_reload_picks_up_members_and_users(kit):
+    # SIGHUP: a new member of staff and a new password file take effect without a restart
+    d = kit.daemon(policy(kit), at=AT)
+    eq(get(kit, d, 'www.facebook.com', user='dave', pw=PW['dave']).code, 403, 'dave (guests) before the reload')
+    eq(get(kit, d, user='erin', pw='Erin-new-3Jd').code, 407, 'erin before she has a password')
+    with open(d.conf_path) as f:
+        text = f.read()
+    text = text.replace('members = alice, bob, kiosk, ncsa', 'members = alice, bob, kiosk, ncsa, dave, erin')
+    h5 = subprocess.run(['openssl', 'passwd', '-5', 'Erin-new-3Jd'], capture_output=True, check=True,
+                        env=clean_env()).stdout.decode().strip()
+    users2 = kit.write('users2.htpasswd', open(htpasswd_file(kit)).read() + 'erin:%s\n' % h5)
+    text = text.replace('htpasswd = %s' % htpasswd_file(kit), 'htpasswd = %s' % users2)
+    with open(d.conf_path + '.new', 'w') as f:
+        f.write(text)
+    os.replace(d.conf_path + '.new', d.conf_path)
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'configuration reloaded' in d.log(), 5, what='"configuration reloaded"')
+    eq(get(kit, d, 'www.facebook.com', user='dave', pw=PW['dave']).code, 200, 'dave (staff) after the reload')
+    eq(get(kit, d, 'www.facebook.com', user='erin', pw='Erin-new-3Jd').code, 200, 'erin after the reload')
+    rows = d.wait_event(kind='request', host='www.facebook.com', user='dave')
+    eq(rows[-1]['grp'], 'staff', "dave's group after the reload")
+    d.wait_event(kind='request', host='www.facebook.com', user='erin', grp='staff')
+    eq([r['grp'] for r in d.events(kind='blocked', host='www.facebook.com', user='dave')], ['guests'],
+       "dave's group before the reload")
+
+
+def test_reload_removes_users(kit):
+    # alice leaves: her line goes from the htpasswd file, and after the reload her
+    # password no longer works -- also after a second reload (a cached answer of
+    # the first configuration must not come back)
+    d = kit.daemon(policy(kit), at=AT, proxy={'workers': '1'})
+    eq(get(kit, d, user='alice', pw=PW['alice']).code, 200, 'alice before she leaves')
+    path = htpasswd_file(kit)
+    without = kit.write('users-no-alice.htpasswd',
+                        ''.join(ln for ln in open(path) if not ln.startswith('alice:')))
+    text = open(d.conf_path).read().replace('htpasswd = %s' % path, 'htpasswd = %s' % without)
+    with open(d.conf_path + '.new', 'w') as f:
+        f.write(text)
+    os.replace(d.conf_path + '.new', d.conf_path)
+    codes = []
+    for n in (1, 2, 3):
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: d.log().count('configuration reloaded') >= n, 5, what='reload %d' % n)
+        codes.append(get(kit, d, user='alice', pw=PW['alice']).code)
+    eq(codes, [407, 407, 407], 'alice after reloads 1, 2, 3 without her in the htpasswd file')
+
+
+def test_credentials_never_logged_or_stored(kit):
+    d = proxy(kit)
+    # one more of each, with the most verbose logging the daemon has (-v -d)
+    get(kit, d, user='alice', pw=PW['alice'])
+    get(kit, d, user='alice', pw=WRONG)
+    get(kit, d, 'www.facebook.com', user='bob', pw=PW['bob'])
+    get(kit, d, 'www.facebook.com', user='dave', pw=PW['dave'])
+    d.wait_event(user='dave', host='www.facebook.com')
+    eq(d.stop(), 0, 'exit code')
+    secrets = [p.encode() for p in list(PW.values()) + [WRONG]]
+    secrets += [base64.b64encode(('%s:%s' % (u, p)).encode()) for u, p in PW.items()]
+    secrets += [base64.b64encode(('alice:' + WRONG).encode())]
+    files = [d.log_path] + [d.db + ext for ext in ('', '-wal', '-shm', '-journal') if os.path.exists(d.db + ext)]
+    for f in files:
+        data = open(f, 'rb').read()
+        for s in secrets:
+            check(s not in data, '%r found in %s' % (s, f))
+    check(d.events(user='alice'), 'alice is recorded by name (the user name is not a secret)')
+
+
+if __name__ == '__main__':
+    run(globals())

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""
+The proxy's own pages (issue 5): origin-form requests straight to the proxy
+port. /proxy.pac and /wpad.dat are evaluated for real by node with a small
+shim of the PAC helper functions (no DNS: names are never resolved);
+/healthz; /metrics (Prometheus text format, metrics_allow); / and 404.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import check, clean_env, curl, eq, need, raw_request, run, via, wait_for  # noqa: E402
+
+POLICY = '''
+[site]
+timezone = Europe/London
+[auth]
+default_group = guests
+'''
+
+# The PAC helper functions a browser provides, minus DNS: isInNet and
+# dnsResolve only take IPv4 literals, so evaluating the file never looks
+# anything up.
+PAC_SHIM = r'''
+const vm = require('vm');
+const fs = require('fs');
+function ip4(s) { const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s); if (!m) return null;
+  return ((+m[1] << 24) >>> 0) + (+m[2] << 16) + (+m[3] << 8) + (+m[4]); }
+const sandbox = {
+  isPlainHostName: h => h.indexOf('.') < 0,
+  dnsDomainIs: (h, d) => h.length >= d.length && h.substring(h.length - d.length) === d,
+  localHostOrDomainIs: (h, d) => h === d || (h.indexOf('.') < 0 && d.startsWith(h + '.')),
+  isResolvable: h => ip4(h) !== null,
+  isInNet: (h, pat, mask) => { const a = ip4(h), p = ip4(pat), m = ip4(mask);
+    if (a === null) return false; return ((a & m) >>> 0) === ((p & m) >>> 0); },
+  dnsResolve: h => ip4(h) !== null ? h : null,
+  myIpAddress: () => '127.0.0.1',
+  shExpMatch: (s, e) => new RegExp('^' + e.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$').test(s),
+  dnsDomainLevels: h => h.split('.').length - 1,
+  weekdayRange: () => true, dateRange: () => true, timeRange: () => true,
+};
+vm.createContext(sandbox);
+vm.runInContext(fs.readFileSync(process.argv[2], 'utf8'), sandbox, {timeout: 1000});
+const out = {};
+for (const u of JSON.parse(process.argv[3])) {
+  const host = new URL(u).hostname.replace(/^\[|\]$/g, m => m);
+  out[u] = sandbox.FindProxyForURL(u, new URL(u).hostname);
+}
+process.stdout.write(JSON.stringify(out));
+'''
+
+URLS = {
+    'http://www.facebook.com/': 'PROXY',
+    'https://www.example.org/path': 'PROXY',
+    'http://8.8.8.8/': 'PROXY',
+    'http://172.32.0.1/': 'PROXY',
+    'http://intranet/': 'DIRECT',
+    'http://printer.local/': 'DIRECT',
+    'http://localhost:8080/': 'DIRECT',
+    'http://127.0.0.1/': 'DIRECT',
+    'http://10.1.2.3/': 'DIRECT',
+    'http://172.20.0.1/': 'DIRECT',
+    'http://192.168.1.5/': 'DIRECT',
+    'http://169.254.1.1/': 'DIRECT',
+}
+
+
+def proxy(kit):
+    return kit.shared('main', lambda k: k.daemon(POLICY))
+
+
+def own(d, path, host=None, method='GET', src='127.0.0.1'):
+    host = host or '127.0.0.1:%d' % d.port
+    out = raw_request(d.port, ('%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n'
+                               % (method, path, host)).encode(), src=src)
+    head, _, body = out.partition(b'\r\n\r\n')
+    m = re.match(rb'HTTP/1\.1 (\d+)', head)
+    return (int(m.group(1)) if m else 0), head.decode('latin-1'), body.decode('utf-8', 'replace')
+
+
+def evaluate_pac(kit, pac, urls):
+    node = need('node')
+    f = kit.write('p%d.pac' % kit.next_id(), pac)
+    shim = kit.write('shim.js', PAC_SHIM)
+    p = subprocess.run([node, shim, f, json.dumps(list(urls))], capture_output=True, timeout=20, env=clean_env())
+    check(p.returncode == 0, 'node could not evaluate the PAC file: %s\n%s' % (p.stderr.decode()[-1500:], pac))
+    return json.loads(p.stdout)
+
+
+def test_proxy_pac_evaluated(kit):
+    d = proxy(kit)
+    for path in ('/proxy.pac', '/wpad.dat'):
+        st, head, pac = own(d, path)
+        eq(st, 200, path)
+        check('application/x-ns-proxy-autoconfig' in head, '%s Content-Type: %s' % (path, head))
+        got = evaluate_pac(kit, pac, URLS)
+        me = 'PROXY 127.0.0.1:%d' % d.port
+        want = {u: (me if v == 'PROXY' else 'DIRECT') for u, v in URLS.items()}
+        eq(got, want, 'FindProxyForURL answers of %s' % path)
+    # the script names the host the client used to fetch it (the proxy's LAN name)
+    st, head, pac = own(d, '/wpad.dat', host='wpad.school.lan')
+    got = evaluate_pac(kit, pac, ['http://www.facebook.com/'])
+    eq(got['http://www.facebook.com/'], 'PROXY wpad.school.lan:%d' % d.port, 'PAC from Host: wpad.school.lan')
+    st, head, pac = own(d, '/proxy.pac', host='gw.school.lan:3128')
+    eq(evaluate_pac(kit, pac, ['http://x.example/'])['http://x.example/'], 'PROXY gw.school.lan:3128', 'Host with port')
+    # a Host that would break out of the script is never echoed into it: the strict
+    # parser refuses it (400), or the PAC names the listener instead
+    for hostile in ('evil");alert(1);//', "a'+alert(1)+'b", 'gw_school.lan'):
+        st, head, pac = own(d, '/proxy.pac', host=hostile)
+        check(st in (200, 400), 'PAC with Host %r: status %d' % (hostile, st))
+        if st == 200:
+            check('alert' not in pac, 'hostile Host echoed into the PAC: %s' % pac)
+            eq(evaluate_pac(kit, pac, ['http://x.example/'])['http://x.example/'], 'PROXY 127.0.0.1:%d' % d.port,
+               'PAC for the Host %r' % hostile)
+
+
+def test_healthz(kit):
+    d = proxy(kit)
+    st, head, body = own(d, '/healthz')
+    eq((st, body), (200, 'ok\n'), '/healthz')
+    st, head, body = own(d, '/healthz', method='HEAD')
+    eq((st, body), (200, ''), 'HEAD /healthz')
+    st, head, body = own(d, '/healthz', method='DELETE')
+    eq(st, 405, 'DELETE /healthz')
+
+
+def test_status_and_404(kit):
+    d = proxy(kit)
+    st, head, body = own(d, '/')
+    eq(st, 200, '/')
+    check('breaktime' in body and 'proxy' in body, '/ body: %s' % body[:300])
+    st, head, body = own(d, '/no-such-page')
+    eq(st, 404, '/no-such-page')
+    # own pages are recorded (-v) as such, with their status
+    d.wait_record(lambda r: r.get('close') == 'own-page' and r.get('status') == '404', what='own-page 404 record')
+
+
+PROM_LINE = re.compile(r'^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.eE+-]+)$')
+
+
+def metrics(d):
+    st, head, body = own(d, '/metrics')
+    eq(st, 200, '/metrics')
+    check('text/plain; version=0.0.4' in head, 'Content-Type: %s' % head)
+    bad = [ln for ln in body.splitlines() if not PROM_LINE.match(ln)]
+    eq(bad, [], 'lines that are not Prometheus text format')
+    vals = {}
+    for ln in body.splitlines():
+        if not ln.startswith('#'):
+            k, v = ln.rsplit(' ', 1)
+            vals[k] = float(v)
+    types = dict(re.findall(r'^# TYPE (\S+) (\S+)$', body, re.M))
+    for name in list(vals):
+        base = name.split('{')[0]
+        check(base in types, 'no # TYPE for %s' % base)
+    return vals
+
+
+def test_metrics(kit):
+    d = proxy(kit)
+    before = metrics(d)
+    for k in ('breaktime_requests_total', 'breaktime_connections', 'breaktime_records_total{kind="blocked"}',
+              'breaktime_store_records_total{state="dropped"}', 'breaktime_reloads_total{result="ok"}'):
+        check(k in before, 'metric %s missing' % k)
+    # one blocked request (guests, facebook) and one relayed one
+    eq(via(kit, d, 'www.facebook.com').code, 403, 'guest on facebook')
+    eq(via(kit, d, 'www.example.org').code, 200, 'guest on example.org')
+    after = wait_for(lambda: (lambda m: m if m['breaktime_records_total{kind="blocked"}'] >=
+                              before['breaktime_records_total{kind="blocked"}'] + 1 else None)(metrics(d)),
+                     5, what='the blocked counter')
+    check(after['breaktime_requests_total'] >= before['breaktime_requests_total'] + 3, 'requests_total did not grow')
+    check(after['breaktime_responses_total{class="4xx"}'] > before['breaktime_responses_total{class="4xx"}'], '4xx')
+    check(after['breaktime_bytes_total{direction="down"}'] > before['breaktime_bytes_total{direction="down"}'], 'bytes')
+    eq(after['breaktime_store_records_total{state="dropped"}'], 0.0, 'dropped store records')
+
+
+def test_metrics_allow(kit):
+    d = kit.daemon(POLICY, proxy={'metrics_allow': '10.0.0.0/8'})
+    st, head, body = own(d, '/metrics')
+    eq(st, 403, '/metrics from 127.0.0.1 with metrics_allow = 10.0.0.0/8')
+    check('breaktime_requests_total' not in body, 'metrics leaked in the 403 body')
+    # the other own pages are still there
+    eq(own(d, '/healthz')[0], 200, '/healthz')
+    d2 = kit.daemon(POLICY, proxy={'metrics_allow': '127.0.0.7/32'})
+    eq(own(d2, '/metrics', src='127.0.0.7')[0], 200, '/metrics from 127.0.0.7 (allowed)')
+    eq(own(d2, '/metrics', src='127.0.0.8')[0], 403, '/metrics from 127.0.0.8')
+
+
+def test_own_pages_through_curl(kit):
+    # what a browser does with a PAC URL: a plain GET to the proxy's address
+    d = proxy(kit)
+    r = curl(kit, 'http://127.0.0.1:%d/proxy.pac' % d.port)
+    eq(r.code, 200, 'curl /proxy.pac')
+    check('FindProxyForURL' in r.body, 'PAC body: %s' % r.body[:200])
+
+
+def test_status_link_of_the_block_page(kit):
+    # the block page links to http://VISIBLE_HOSTNAME/status: through the proxy, that
+    # name is the proxy itself (issue 5: own pages by origin-form "or the proxy's own
+    # host name"), and /status is the person's own usage page
+    d = proxy(kit)
+    r = curl(kit, '-x', 'http://127.0.0.1:%d' % d.port, 'http://bt-e2e/healthz')
+    eq((r.code, r.body), (200, 'ok\n'), 'GET http://bt-e2e/healthz through the proxy (its visible_hostname)')
+    r = curl(kit, '-x', 'http://127.0.0.1:%d' % d.port, 'http://bt-e2e/status')
+    eq(r.code, 200, 'GET http://bt-e2e/status through the proxy (the link on the block page)')
+
+
+if __name__ == '__main__':
+    run(globals())
