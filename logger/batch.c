@@ -385,8 +385,7 @@ static const char *source_name(unsigned s)
 static int run(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	sqlite3_reset(st); /* every parameter is bound again (NULL too) before the next step */
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
@@ -427,7 +426,7 @@ static int insert_block(struct writer_db *w, const struct block *k, struct dayca
 	for (unsigned i = 0; i < k->n; i++) {
 		const struct event_row *e = &k->rows[i];
 		sqlite3_bind_int64(st, 1, e->ts_ms);
-		sqlite3_bind_text(st, 2, day_text(dc, e->day), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, day_text(dc, e->day), -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, e->kind < 4 ? kind_names[e->kind] : "?", -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, source_name(e->source), -1, SQLITE_STATIC);
 		bind_str(st, 5, k, e->str[S_USER]);
@@ -437,6 +436,8 @@ static int insert_block(struct writer_db *w, const struct block *k, struct dayca
 		bind_str(st, 9, k, e->str[S_HOST]);
 		if (e->port)
 			sqlite3_bind_int(st, 10, e->port);
+		else
+			sqlite3_bind_null(st, 10);
 		bind_str(st, 11, k, e->str[S_SNI]);
 		bind_str(st, 12, k, e->str[S_PLATFORM]);
 		bind_str(st, 13, k, e->str[S_CATEGORY]);
@@ -444,6 +445,8 @@ static int insert_block(struct writer_db *w, const struct block *k, struct dayca
 		bind_opt(st, 15, e->reason);
 		if (e->status)
 			sqlite3_bind_int(st, 16, e->status);
+		else
+			sqlite3_bind_null(st, 16);
 		sqlite3_bind_int64(st, 17, (int64_t)e->up);
 		sqlite3_bind_int64(st, 18, (int64_t)e->down);
 		sqlite3_bind_int64(st, 19, e->dur);
@@ -462,7 +465,7 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 	for (size_t i = 0; i < b->usage.n; i++) {
 		const struct usage_row *u = (const struct usage_row *)(b->usage.rows + i * b->usage.size);
 		sqlite3_stmt *st = w->up_usage;
-		sqlite3_bind_text(st, 1, day_text(dc, u->k.day), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, day_text(dc, u->k.day), -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, u->k.minute);
 		sqlite3_bind_text(st, 3, u->k.user, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, u->k.platform, -1, SQLITE_STATIC);
@@ -484,7 +487,7 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 	for (size_t i = 0; i < b->other.n; i++) {
 		const struct other_row *o = (const struct other_row *)(b->other.rows + i * b->other.size);
 		sqlite3_stmt *st = w->up_other;
-		sqlite3_bind_text(st, 1, day_text(dc, o->k.day), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, day_text(dc, o->k.day), -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, o->k.user, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, source_name(o->k.source), -1, SQLITE_STATIC);
 		bind_opt(st, 4, o->grp);
@@ -499,10 +502,12 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 		const struct presence_row *p = &b->pres[i];
 		sqlite3_stmt *st = w->ins_presence;
 		sqlite3_bind_int64(st, 1, p->p.at_us / 1000);
-		sqlite3_bind_text(st, 2, day_text(dc, p->day), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, day_text(dc, p->day), -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, p->p.state[0] ? p->p.state : "?", -1, SQLITE_STATIC);
 		if (p->p.expires_us)
 			sqlite3_bind_int64(st, 4, p->p.expires_us / 1000);
+		else
+			sqlite3_bind_null(st, 4);
 		bind_opt(st, 5, p->p.cause);
 		sqlite3_bind_text(st, 6, source_name(p->p.source), -1, SQLITE_STATIC);
 		if ((rc = run(st)) != SQLITE_OK)

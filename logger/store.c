@@ -54,8 +54,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  bytes_down  INTEGER NOT NULL DEFAULT 0,"
 	"  duration_ms INTEGER NOT NULL DEFAULT 0,"
 	"  close       TEXT);"
-	"CREATE INDEX events_day ON events (day);"
-	"CREATE INDEX events_user_day ON events (user, day);"
+	/* by day, and by user within a period: (day, user) serves both; by
+	 * platform. Each index costs the writer (see bench/store.sh). */
+	"CREATE INDEX events_day_user ON events (day, user);"
 	"CREATE INDEX events_platform_day ON events (platform, day);"
 	"CREATE TABLE usage_minutes ("
 	"  day      TEXT NOT NULL,"
@@ -69,7 +70,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  requests INTEGER NOT NULL DEFAULT 0,"
 	"  bytes    INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (day, user, platform, minute, purpose, source)) WITHOUT ROWID;"
-	"CREATE INDEX usage_minutes_user ON usage_minutes (user, day);"
+	/* by day and user: the primary key; by platform: */
 	"CREATE INDEX usage_minutes_platform ON usage_minutes (platform, day);"
 	"CREATE TABLE presence ("
 	"  id         INTEGER PRIMARY KEY,"
@@ -184,9 +185,26 @@ static int64_t floordiv(int64_t a, int64_t b)
 	return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
+/*
+ * Time zone offsets change on whole minutes (every transition in the tz
+ * database since 1970 is on one), so one lookup per UTC minute and thread
+ * is enough: the writer converts several times per record, and
+ * localtime_r() takes a process-wide lock.
+ */
+static uint64_t zone_ids;                 /* atomic: one per store_open() */
+static __thread uint64_t zone_id;
+static __thread int64_t zone_minute = INT64_MIN;
+static __thread int32_t zone_offset;
+
 void store_local(const struct store *s, int64_t t_sec, int64_t *day, int *minute)
 {
-	int64_t local = t_sec + s->opt.utc_offset(s->opt.zone_ctx, t_sec);
+	int64_t m = floordiv(t_sec, 60);
+	if (m != zone_minute || s->zone_id != zone_id) {
+		zone_offset = s->opt.utc_offset(s->opt.zone_ctx, m * 60);
+		zone_minute = m;
+		zone_id = s->zone_id;
+	}
+	int64_t local = t_sec + zone_offset;
 	int64_t d = floordiv(local, 86400);
 	*day = d;
 	*minute = (int)((local - d * 86400) / 60);
@@ -365,6 +383,7 @@ struct store *store_open_opts(const struct conf *c, const struct store_options *
 	if (o)
 		s->opt = *o;
 	apply_defaults(&s->opt);
+	s->zone_id = __atomic_add_fetch(&zone_ids, 1, __ATOMIC_RELAXED);
 	s->path = strdup(c->store.database ? c->store.database : "breaktime.db");
 	s->access_log = c->store.access_log ? strdup(c->store.access_log) : NULL;
 	s->log_other = c->store.log_other;
@@ -479,14 +498,6 @@ void store_submit(struct store *s, const struct record *r)
 	writer_submit(s->writer, ITEM_RECORD, r, sizeof(*r));
 }
 
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = src ? strnlen(src, size - 1) : 0;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 void store_submit_presence(struct store *s, int64_t at_us, const char *state,
 			   int64_t expires_us, const char *cause, enum record_source source)
 {
@@ -497,8 +508,8 @@ void store_submit_presence(struct store *s, int64_t at_us, const char *state,
 	memset(&p, 0, sizeof(p));
 	p.at_us = at_us;
 	p.expires_us = expires_us;
-	copy_str(p.state, sizeof(p.state), state);
-	copy_str(p.cause, sizeof(p.cause), cause);
+	store_copy(p.state, sizeof(p.state), state);
+	store_copy(p.cause, sizeof(p.cause), cause);
 	p.source = source;
 	__atomic_add_fetch(&s->n.submitted, 1, __ATOMIC_RELAXED);
 	writer_submit(s->writer, ITEM_PRESENCE, &p, sizeof(p));
@@ -524,6 +535,7 @@ void store_stats(struct store *s, struct store_stats *out)
 	out->full_errors = LOAD(s->n.full_errors);
 	out->purged = LOAD(s->n.purged);
 	out->access_log_lines = LOAD(s->n.access_log_lines);
+	out->writer_cpu_ms = LOAD(s->n.writer_cpu_ms);
 	out->failing = LOAD(s->n.failing) != 0;
 }
 

@@ -51,6 +51,7 @@ struct store_stats {
 	uint64_t full_errors;  /* ... of which: the database or the disk was full */
 	uint64_t purged;       /* rows removed by retention */
 	uint64_t access_log_lines;
+	uint64_t writer_cpu_ms;  /* CPU time of the writer thread, at its last commit */
 	bool failing;          /* the last transaction failed; the writer is retrying */
 };
 
@@ -82,7 +83,7 @@ struct store_options {
 };
 
 #define STORE_DEFAULT_QUEUE_LEN 8192
-#define STORE_DEFAULT_BATCH_RECORDS 2000
+#define STORE_DEFAULT_BATCH_RECORDS 4096
 #define STORE_DEFAULT_BATCH_MS 250
 #define STORE_DEFAULT_HOLD_BYTES (64u << 20)
 #define STORE_DEFAULT_BUSY_TIMEOUT_MS 200

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "conf.h"
 #include "store.h"
@@ -34,6 +35,15 @@ static inline int64_t store_sec(int64_t ms)
 	return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 }
 int64_t store_mono_ms(void);
+
+/* Copy a string into a fixed field, truncated and NUL-terminated (the hot
+ * path's snprintf("%s") without its cost). */
+static inline void store_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strnlen(src, size - 1) : 0;
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
 
 /* ---- the queue item ---- */
 
@@ -224,13 +234,14 @@ int store_schema_version(sqlite3 *db);
 
 struct store_counters {          /* all atomic */
 	uint64_t submitted, dropped, written, lost, held, transactions;
-	uint64_t retries, busy_errors, full_errors, purged, access_log_lines;
+	uint64_t retries, busy_errors, full_errors, purged, access_log_lines, writer_cpu_ms;
 	int failing;
 };
 
 struct store {
 	/* immutable after store_open() */
 	struct store_options opt;
+	uint64_t zone_id;              /* for store_local()'s per-thread cache */
 	char *path;
 	char *access_log;
 	enum log_other log_other;

@@ -170,7 +170,7 @@ static struct usage_user *add_user(struct usage_today *t, const char *user)
 	struct usage_user *u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
-	snprintf(u->user, sizeof(u->user), "%s", user);
+	store_copy(u->user, sizeof(u->user), user);
 	*slot = u;
 	t->n++;
 	return u;
@@ -199,7 +199,7 @@ static struct usage_plat *add_plat(struct usage_user *u, const char *platform)
 	}
 	p = &u->plats[u->n++];
 	memset(p, 0, sizeof(*p));
-	snprintf(p->platform, sizeof(p->platform), "%s", platform);
+	store_copy(p->platform, sizeof(p->platform), platform);
 	return p;
 }
 
@@ -376,8 +376,8 @@ void usage_account(struct store *s, struct batch *b, const struct record *r, con
 		k.minute = p->minute;
 		k.purpose = (uint8_t)purpose;
 		k.source = (uint8_t)r->source;
-		snprintf(k.user, sizeof(k.user), "%s", user);
-		snprintf(k.platform, sizeof(k.platform), "%s", r->platform);
+		store_copy(k.user, sizeof(k.user), user);
+		store_copy(k.platform, sizeof(k.platform), r->platform);
 		struct usage_row *row = batch_usage_row(b, &k);
 		if (!row)
 			continue; /* logged by batch */
@@ -385,6 +385,6 @@ void usage_account(struct store *s, struct batch *b, const struct record *r, con
 		row->requests += p->requests;
 		row->active = row->active || active;
 		if (r->group[0])
-			snprintf(row->grp, sizeof(row->grp), "%s", r->group);
+			store_copy(row->grp, sizeof(row->grp), r->group);
 	}
 }

@@ -234,7 +234,7 @@ static void process_record(struct writer *w, const struct record *r)
 		memset(&k, 0, sizeof(k));
 		store_local(s, store_sec(r->start_us / 1000), &k.day, &minute);
 		k.source = (uint8_t)r->source;
-		snprintf(k.user, sizeof(k.user), "%s", user);
+		store_copy(k.user, sizeof(k.user), user);
 		struct other_row *o = batch_other_row(w->batch, &k);
 		if (o) {
 			if (r->kind == RECORD_TUNNEL)
@@ -244,7 +244,7 @@ static void process_record(struct writer *w, const struct record *r)
 			o->bytes_up += r->bytes_up;
 			o->bytes_down += r->bytes_down;
 			if (r->group[0])
-				snprintf(o->grp, sizeof(o->grp), "%s", r->group);
+				store_copy(o->grp, sizeof(o->grp), r->group);
 		}
 	}
 	if (social && !blocked && r->kind == RECORD_REQUEST)
@@ -313,6 +313,11 @@ static void try_commit(struct writer *w, int64_t now)
 		w->held -= committed;
 		__atomic_add_fetch(&s->n.written, committed, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&s->n.transactions, 1, __ATOMIC_RELAXED);
+		struct timespec cpu;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+		__atomic_store_n(&s->n.writer_cpu_ms,
+				 (uint64_t)cpu.tv_sec * 1000 + (uint64_t)cpu.tv_nsec / 1000000,
+				 __ATOMIC_RELAXED);
 		__atomic_store_n(&s->n.held, w->held, __ATOMIC_RELAXED);
 		if (w->failing) {
 			log_notice("store: writing again after %.1f s and %u failed attempts",
@@ -474,7 +479,11 @@ static void wait_for_work(struct writer *w, int64_t *now, bool *stopping, bool *
 			return;
 		if ((*stopping || *flushing) && ((q && room) || can_commit))
 			return;
-		if (q && room && (!holding || w->failing || q + w->held >= s->opt.batch_records))
+		/* half a queue is reason enough, whatever the batch size: a full
+		 * ring drops records */
+		uint64_t half = w->cap / 2 > 0 ? w->cap / 2 : 1;
+		if (q && room && (!holding || w->failing || q + w->held >= s->opt.batch_records ||
+				  q >= half))
 			return;
 		int64_t d = next_deadline(w, *now);
 		if (d <= *now)
@@ -482,11 +491,13 @@ static void wait_for_work(struct writer *w, int64_t *now, bool *stopping, bool *
 		if (!room)
 			w->wake_at = 0;
 		else if (w->failing)
-			w->wake_at = w->cap / 2 > 0 ? w->cap / 2 : 1;
+			w->wake_at = half;
 		else if (!holding)
 			w->wake_at = 1;
+		else if (w->held < s->opt.batch_records && s->opt.batch_records - w->held < half)
+			w->wake_at = s->opt.batch_records - w->held;
 		else
-			w->wake_at = s->opt.batch_records > w->held ? s->opt.batch_records - w->held : 1;
+			w->wake_at = half;
 		accesslog_flush(s->alog); /* idle: what is written reaches the file */
 		if (d == INT64_MAX) {
 			pthread_cond_wait(&w->wake, &w->lock);
@@ -578,6 +589,7 @@ int writer_start(struct writer *w, sqlite3 *db)
 	(void)db; /* already in s->wdb: from now on only the writer touches it */
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
 		return -1;
+	pthread_setname_np(w->thread, "bt-store"); /* in top -H, ps -L */
 	w->started = true;
 	return 0;
 }

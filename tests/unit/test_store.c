@@ -46,8 +46,8 @@ START_TEST(test_schema_from_empty)
 			 tables[i]);
 		ck_assert_msg(q1(db, sql) == 1, "%s missing", tables[i]);
 	}
-	const char *indexes[] = {"events_day", "events_user_day", "events_platform_day",
-				 "usage_minutes_user", "usage_minutes_platform", "presence_day"};
+	const char *indexes[] = {"events_day_user", "events_platform_day",
+				 "usage_minutes_platform", "presence_day"};
 	for (size_t i = 0; i < sizeof(indexes) / sizeof(indexes[0]); i++) {
 		char sql[128];
 		snprintf(sql, sizeof(sql),
@@ -62,12 +62,29 @@ START_TEST(test_schema_from_empty)
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
 	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
 	sqlite3_finalize(st);
-	/* the report queries use the indexes */
-	sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT count(*) FROM events WHERE user = 'a' AND day = 'b'",
-			   -1, &st, NULL);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3), "events_user_day"));
-	sqlite3_finalize(st);
+	/* the report queries use the indexes: by day, by user in a period, by platform */
+	static const struct {
+		const char *sql, *uses;
+	} plans[] = {
+		{"SELECT count(*) FROM events WHERE day = 'b'", "events_day_user"},
+		{"SELECT count(*) FROM events WHERE user = 'a' AND day BETWEEN 'b' AND 'c'", "events_day_user"},
+		{"SELECT count(*) FROM events WHERE platform = 'x' AND day >= 'b'", "events_platform_day"},
+		{"SELECT count(*) FROM usage_minutes WHERE day = 'b' AND user = 'a'", "PRIMARY KEY"},
+		{"SELECT count(*) FROM usage_minutes WHERE platform = 'x' AND day >= 'b'", "usage_minutes_platform"},
+		{"SELECT count(*) FROM other_daily WHERE day >= 'b'", "PRIMARY KEY"},
+	};
+	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++) {
+		char plan[1024] = "";
+		char sql[512];
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", plans[i].sql);
+		ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			strncat(plan, (const char *)sqlite3_column_text(st, 3), sizeof(plan) - strlen(plan) - 2);
+			strcat(plan, ";");
+		}
+		sqlite3_finalize(st);
+		ck_assert_msg(strstr(plan, plans[i].uses), "%s: %s", plans[i].sql, plan);
+	}
 	sqlite3_close(db);
 
 	/* opening again is a no-op migration */
@@ -215,6 +232,30 @@ START_TEST(test_queue_full)
 	store_close(s);
 	int64_t rows = count(&t, "SELECT count(*) FROM events");
 	ck_assert_int_eq(rows, (int64_t)(st.submitted - st.dropped));
+	tstore_finish(&t);
+}
+END_TEST
+
+/* A batch larger than the queue: the writer wakes at half a queue and
+ * keeps taking records; nothing is dropped waiting for the batch. */
+START_TEST(test_batch_larger_than_queue)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.queue_len = 64, .batch_records = 100000, .batch_ms = 60000};
+	struct store *s = open_opts(&t, &o);
+	for (int i = 0; i < 50; i++) {
+		submit_social(s, 20, now_us());
+		sleep_ms(20);
+	}
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.written, 0);
+	ck_assert_uint_eq(st.held + st.queued, 1000);
+	ck_assert_int_eq(store_flush(s, 5000), 0);
+	store_close(s);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 1000);
 	tstore_finish(&t);
 }
 END_TEST
@@ -612,6 +653,7 @@ int main(void)
 	tcase_add_test(tc, test_batch_by_count);
 	tcase_add_test(tc, test_batch_by_time);
 	tcase_add_test(tc, test_queue_full);
+	tcase_add_test(tc, test_batch_larger_than_queue);
 	tcase_add_test(tc, test_shutdown_producers);
 	suite_add_tcase(s, tc);
 
