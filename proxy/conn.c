@@ -234,6 +234,8 @@ void conn_tunnel_progress(struct conn *c)
 	r.reason = c->decision.reason;
 	memcpy(r.platform, c->decision.platform, sizeof(r.platform));
 	memcpy(r.category, c->decision.category, sizeof(r.category));
+	memcpy(r.user, c->user, sizeof(r.user));
+	memcpy(r.group, c->group, sizeof(r.group));
 	__atomic_add_fetch(&server.bytes_up, r.bytes_up, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&server.bytes_down, r.bytes_down, __ATOMIC_RELAXED);
 	c->prog_up = c->bytes_up;
@@ -278,8 +280,16 @@ void conn_enforce_tick(struct conn *c)
 	if (c->state != CS_TUNNEL)
 		return;
 	enforce_decide(c, c->host, c->sni[0] ? c->sni : NULL, &d);
-	if (!d.verdict || strcmp(d.verdict, "block") != 0)
+	if (!d.verdict || strcmp(d.verdict, "block") != 0) {
+		/* still allowed, perhaps for another reason (a break ended and the
+		 * platform is sanctioned while students are present): from now on
+		 * its minutes are counted under the new reason */
+		c->decision.verdict = d.verdict;
+		c->decision.reason = d.reason;
+		c->decision.reason_text = d.reason_text;
+		c->decision.until = d.until;
 		return;
+	}
 	log_info("closing tunnel %s:%u of %s: %s", c->host, c->port,
 		 c->user[0] ? c->user : "an unidentified client", d.reason ? d.reason : "policy");
 	/* the tunnel was allowed when it opened; its record says why it ended */

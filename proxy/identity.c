@@ -288,8 +288,13 @@ struct identity_cache {
 	pthread_mutex_t lock;
 	struct job *done;           /* finished jobs, for this worker */
 	struct cache_entry cache[CACHE_SLOTS];
-	struct fail_entry fails[FAIL_SLOTS];
 };
+
+/* Failed sign-ins per address, for all workers together (a client's
+ * connections land on different workers). Touched only on failures and on
+ * checks of requests that carry credentials. */
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fail_entry fails[FAIL_SLOTS];
 
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
@@ -554,8 +559,7 @@ void identity_detach(struct conn *c, void *pending)
 		j->c = NULL; /* worker thread only; the verifier never reads j->c */
 }
 
-static struct fail_entry *fail_slot(struct identity_cache *ic, const struct sockaddr *sa,
-				    uint8_t addr[16])
+static struct fail_entry *fail_slot(const struct sockaddr *sa, uint8_t addr[16])
 {
 	memset(addr, 0, 16);
 	if (sa->sa_family == AF_INET)
@@ -565,28 +569,36 @@ static struct fail_entry *fail_slot(struct identity_cache *ic, const struct sock
 	unsigned h = 2166136261u;
 	for (int i = 0; i < 16; i++)
 		h = (h ^ addr[i]) * 16777619u;
-	return &ic->fails[h % FAIL_SLOTS];
+	return &fails[h % FAIL_SLOTS];
 }
 
 static bool fail_limited(struct identity_cache *ic, const struct sockaddr *sa)
 {
 	uint8_t addr[16];
-	struct fail_entry *f = fail_slot(ic, sa, addr);
 	time_t now = time(NULL);
-	return memcmp(f->addr, addr, 16) == 0 && now - f->window < FAIL_WINDOW && f->count >= FAIL_MAX;
+	(void)ic;
+	pthread_mutex_lock(&fail_lock);
+	struct fail_entry *f = fail_slot(sa, addr);
+	bool limited = memcmp(f->addr, addr, 16) == 0 && now - f->window < FAIL_WINDOW &&
+		       f->count >= FAIL_MAX;
+	pthread_mutex_unlock(&fail_lock);
+	return limited;
 }
 
 static void fail_count(struct identity_cache *ic, const struct sockaddr *sa)
 {
 	uint8_t addr[16];
-	struct fail_entry *f = fail_slot(ic, sa, addr);
 	time_t now = time(NULL);
+	(void)ic;
+	pthread_mutex_lock(&fail_lock);
+	struct fail_entry *f = fail_slot(sa, addr);
 	if (memcmp(f->addr, addr, 16) != 0 || now - f->window >= FAIL_WINDOW) {
 		memcpy(f->addr, addr, 16);
 		f->window = now;
 		f->count = 0;
 	}
 	f->count++;
+	pthread_mutex_unlock(&fail_lock);
 }
 
 enum identity_result identity_check(struct worker *w, struct conn *c,
