@@ -45,6 +45,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.environ.get('SOURCE_ROOT') or os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 BREAKTIMED = os.environ.get('BREAKTIMED') or os.path.join(SOURCE_ROOT, 'build-e2e', 'proxy', 'breaktimed')
+BREAKTIME = os.environ.get('BREAKTIME') or os.path.join(os.path.dirname(os.path.dirname(BREAKTIMED)), 'reports', 'breaktime')
 PLATFORMS = os.path.join(SOURCE_ROOT, 'config', 'platforms.list')
 SITE_TZ = 'Europe/London'
 TEST_TIME_LIMIT = 90
@@ -297,6 +298,7 @@ class Daemon:
         p.update(proxy or {})
         s = {'database': self.db}
         s.update(store or {})
+        self.db = s['database']
         text = '# written by tests/integration/enforce/e2e.py\n[proxy]\n'
         text += ''.join('%s = %s\n' % (k, v) for k, v in p.items() if v is not None)
         text += '\n[store]\n' + ''.join('%s = %s\n' % (k, v) for k, v in s.items() if v is not None)
@@ -348,6 +350,36 @@ class Daemon:
         elapsed = (time.monotonic() - self.spawned_mono) * float(self.speed or 1)
         t = site_to_utc(self.at) + datetime.timedelta(seconds=elapsed)
         return t.astimezone(ZoneInfo(SITE_TZ)).replace(tzinfo=None)
+
+    def wait_fake(self, hhmmss, timeout=30):
+        """Sleep until the daemon's fake clock reads hh:mm:ss (on its current day)."""
+        now = self.fake_now()
+        h, m, sec = map(int, hhmmss.split(':'))
+        target = now.replace(hour=h, minute=m, second=sec, microsecond=0)
+        real = (target - now).total_seconds() / float(self.speed or 1)
+        check(real <= timeout, 'fake %s is %.1f real seconds away' % (hhmmss, real))
+        if real > 0:
+            time.sleep(real)
+
+    def fake_ms(self, local=None):
+        """A site-local naive datetime (default: the daemon's now) as ms since the epoch."""
+        from zoneinfo import ZoneInfo
+        local = local or self.fake_now()
+        return int(local.replace(tzinfo=ZoneInfo(SITE_TZ)).timestamp() * 1000)
+
+    def set_presence(self, state, until=None, by='e2e'):
+        """A manual presence change as `breaktime presence on|off|auto [--until] [--by]`
+        records it: a row in the store's presence table, stamped with the daemon's
+        (fake) time; the daemon picks it up within a few seconds."""
+        now = self.fake_now()
+        c = sqlite3.connect(self.db, timeout=10)
+        try:
+            c.execute('INSERT INTO presence (ts_ms, day, state, expires_ms, cause, source) VALUES (?, ?, ?, ?, ?, ?)',
+                      (self.fake_ms(now), now.strftime('%Y-%m-%d'), state,
+                       self.fake_ms(until) if until else None, 'by ' + by, 'command'))
+            c.commit()
+        finally:
+            c.close()
 
     def log(self):
         try:

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""
+Presence (issue 5): "students present" = the manual override (on/off/auto,
+with an expiry) if one is set, else the timetable OR auto-detection
+(traffic from a detect_subnets address or a detect_groups member within
+detect_idle). The running daemon picks the override up from the store
+within 5 seconds; open social tunnels are closed at the next minute when
+students arrive.
+
+The override is written as `breaktime presence` records it (a row in the
+store's presence table, see e2e.Daemon.set_presence); the command itself is
+tested in test_presence_command. Fake clock: Monday 2026-11-23, the staff
+break 10:30-10:45 with no students on the timetable.
+"""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import (BREAKTIME, Fail, Skip, Tunnel, check, clean_env, eq, libfaketime, run, site_to_utc,  # noqa: E402
+                 via, wait_for)
+
+ALICE, SAM, STUDENT_DEVICE = '127.0.0.2', '127.0.0.4', '127.0.0.70'
+
+
+def policy(kit, idle='1m'):
+    devices = kit.write('devices', '127.0.0.2 alice\n127.0.0.4 sam\n')
+    return '''
+[site]
+timezone = Europe/London
+[schedule]
+students = mon-fri 09:00-10:30, 10:45-12:30, mon 16:00-17:00
+breaks = mon-fri 10:30-10:45
+non_directed = mon-fri 15:30-17:30
+[presence]
+timetable = students
+detect_subnets = 127.0.0.64/26
+detect_groups = students
+detect_idle = %s
+[auth]
+default_group = guests
+devices = %s
+[group staff]
+members = alice
+[group students]
+members = sam
+social = never
+''' % (idle, devices)
+
+
+def facebook(kit, d):
+    """alice on facebook: (status, reason of the newest store row)."""
+    r = via(kit, d, 'www.facebook.com', src=ALICE)
+    return r.code
+
+
+def row_reason(d, status):
+    kind = 'request' if status == 200 else 'blocked'
+    rows = d.wait_event(kind=kind, host='www.facebook.com', user='alice')
+    return rows[-1]['reason']
+
+
+def until_status(kit, d, status, timeout, what):
+    t0 = time.monotonic()
+    wait_for(lambda: facebook(kit, d) == status, timeout, step=0.25, what=what)
+    return time.monotonic() - t0
+
+
+def test_override_on_and_auto(kit):
+    d = kit.daemon(policy(kit), at='2026-11-23 10:35:00')
+    eq(facebook(kit, d), 200, 'alice in the break, nobody present')
+    d.set_presence('on', by='Ms Smith')
+    took = until_status(kit, d, 403, 6, 'the override "on" to block alice')
+    check(took <= 5.5, 'the override took %.1fs to apply (at most 5s)' % took)
+    eq(row_reason(d, 403), 'students-present', 'reason with the override on')
+    check('presence override: on' in d.log(), 'no "presence override: on" log line')
+    d.set_presence('auto')
+    until_status(kit, d, 200, 6, 'the override "auto" to allow alice again')
+    eq(row_reason(d, 200), 'allowed', 'reason back on the timetable')
+
+
+def test_override_off_in_a_student_session(kit):
+    # Monday 16:10: non-directed time, but students are in a 16:00-17:00 session
+    d = kit.daemon(policy(kit), at='2026-11-23 16:10:00')
+    eq(facebook(kit, d), 403, 'alice during the session')
+    eq(row_reason(d, 403), 'students-present', 'reason during the session')
+    d.set_presence('off', by='Mr Jones')
+    until_status(kit, d, 200, 6, 'the override "off" to allow alice')
+    eq(row_reason(d, 200), 'allowed', 'reason with the override off')
+
+
+def test_override_expires(kit):
+    # clock x10; "on" until 10:36: blocked, then allowed again once it expires
+    d = kit.daemon(policy(kit), at='2026-11-23 10:35:00', speed=10)
+    import datetime
+    d.set_presence('on', until=datetime.datetime(2026, 11, 23, 10, 36))
+    until_status(kit, d, 403, 3, 'the override to apply')
+    check(d.fake_now() < datetime.datetime(2026, 11, 23, 10, 35, 50), 'too slow: %s' % d.fake_now())
+    d.wait_fake('10:36:05')
+    eq(facebook(kit, d), 200, 'alice after the override expired at 10:36 (fake now %s)' % d.fake_now())
+    eq(row_reason(d, 200), 'allowed', 'reason after the expiry')
+
+
+def test_override_closes_open_tunnel(kit):
+    # a facebook tunnel open in the break; the override says students arrived: the
+    # tunnel is closed at the next minute tick (clock x10)
+    d = kit.daemon(policy(kit), at='2026-11-23 10:35:00', speed=10,
+                   proxy={'connect_ports': str(kit.echo.port)})
+    t = Tunnel(d.port, 'www.facebook.com:%d' % kit.echo.port, src=ALICE)
+    kit.defer(t.close)
+    eq(t.status, 200, 'CONNECT in the break')
+    check(t.echo(b'in the break'), 'tunnel carries bytes')
+    d.set_presence('on')
+    check(t.closed_within(9), 'the tunnel was still open at %s, after the 10:36 tick' % d.fake_now())
+    rows = d.wait_event(close='enforced')
+    eq((rows[0]['user'], rows[0]['reason']), ('alice', 'students-present'), 'enforced row')
+
+
+def test_detection_from_a_student_subnet(kit):
+    # a device in detect_subnets makes students present for detect_idle (1m, clock x10)
+    d = kit.daemon(policy(kit), at='2026-11-23 10:35:00', speed=10)
+    eq(facebook(kit, d), 200, 'alice before any student traffic')
+    eq(via(kit, d, 'www.example.org', src=STUDENT_DEVICE).code, 200, 'a student device on a non-social site')
+    eq(facebook(kit, d), 403, 'alice right after student traffic')
+    eq(row_reason(d, 403), 'students-present', 'reason after detection')
+    rows = wait_for(lambda: d.rows("SELECT * FROM presence WHERE state = 'detected'"), 5, what='a detected presence row')
+    check(STUDENT_DEVICE in (rows[0]['cause'] or ''), 'cause of the detected row: %r' % rows[0])
+    # detect_idle (1 min) later, with no more student traffic: allowed again
+    t0 = d.fake_now()
+    until_status(kit, d, 200, 10, 'detected presence to lapse after detect_idle')
+    lapsed = (d.fake_now() - t0).total_seconds()
+    check(lapsed >= 45, 'presence lapsed after only %.0f fake seconds (detect_idle = 1m)' % lapsed)
+
+
+def test_detection_from_a_student_group(kit):
+    d = kit.daemon(policy(kit, idle='10m'), at='2026-11-23 10:35:00')
+    eq(facebook(kit, d), 200, 'alice before sam')
+    eq(via(kit, d, 'www.example.org', src=SAM).code, 200, 'sam (students) on a non-social site')
+    eq(facebook(kit, d), 403, 'alice after sam')
+    eq(row_reason(d, 403), 'students-present', 'reason')
+    rows = wait_for(lambda: d.rows("SELECT * FROM presence WHERE state = 'detected'"), 5, what='a detected row')
+    check('students' in (rows[0]['cause'] or '') or SAM in (rows[0]['cause'] or ''), 'cause: %r' % rows[0])
+
+
+def test_presence_command(kit):
+    # `breaktime presence on --until HH:MM --by NAME` records the change; the daemon applies it
+    if not os.path.exists(BREAKTIME):
+        raise Skip('no breaktime command at %s' % BREAKTIME)
+    d = kit.daemon(policy(kit), at='2026-11-23 10:35:00')
+    eq(facebook(kit, d), 200, 'alice in the break')
+    env = clean_env({'LD_PRELOAD': libfaketime(), 'FAKETIME': '@' + site_to_utc(
+        d.fake_now().strftime('%Y-%m-%d %H:%M:%S')).strftime('%Y-%m-%d %H:%M:%S')})
+    p = subprocess.run([BREAKTIME, '-c', d.conf_path, 'presence', 'on', '--until', '10:50', '--by', 'Ms Smith'],
+                       capture_output=True, timeout=20, env=env, cwd=d.dir)
+    eq(p.returncode, 0, 'breaktime presence on: %s' % (p.stdout + p.stderr).decode()[-500:])
+    rows = d.rows("SELECT * FROM presence WHERE state = 'on'")
+    eq(len(rows), 1, 'presence rows with state on: %r' % d.rows("SELECT * FROM presence"))
+    check('Ms Smith' in (rows[0]['cause'] or '') or 'Ms Smith' in str(rows[0]), 'who: %r' % rows[0])
+    until_status(kit, d, 403, 6, 'the command\'s override to apply')
+
+
+if __name__ == '__main__':
+    run(globals())
