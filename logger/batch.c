@@ -524,8 +524,10 @@ int batch_commit(struct batch *b, struct writer_db *w, uint64_t max_rows, uint64
 	int rc;
 
 	*committed = 0;
-	if ((rc = run(w->begin)) != SQLITE_OK)
+	if ((rc = run(w->begin)) != SQLITE_OK) {
+		w->sys_errno = sqlite3_system_errno(w->db);
 		return rc;
+	}
 	for (k = b->head; k; k = k->next) {
 		if (rows > 0 && rows + k->n > max_rows)
 			break;
@@ -561,6 +563,7 @@ int batch_commit(struct batch *b, struct writer_db *w, uint64_t max_rows, uint64
 	return SQLITE_OK;
 
 fail:
+	w->sys_errno = sqlite3_system_errno(w->db); /* before the rollback replaces it */
 	if (!sqlite3_get_autocommit(w->db))
 		run(w->rollback);
 	return rc;

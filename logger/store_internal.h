@@ -168,6 +168,7 @@ struct writer_db {
 	sqlite3_stmt *begin, *commit, *rollback;
 	sqlite3_stmt *ins_event, *up_usage, *up_other, *ins_presence;
 	uint64_t active_bytes;
+	int sys_errno;          /* errno of the last failed transaction's I/O */
 };
 int writer_db_prepare(struct writer_db *w);
 void writer_db_finish(struct writer_db *w);

@@ -267,7 +267,9 @@ static void process_item(struct writer *w, const struct item *it)
 
 /* ---- transactions ---- */
 
-static const char *failure_text(int rc)
+/* Why a transaction failed, for the log: SQLite's words and, for an I/O
+ * error, which operation failed (and errno, when SQLite still had it). */
+static const char *failure_text(struct writer *w, int rc, char *buf, size_t len)
 {
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
@@ -275,6 +277,19 @@ static const char *failure_text(int rc)
 		return "the database is locked by another process";
 	case SQLITE_FULL:
 		return "the database or the disk is full";
+	case SQLITE_IOERR: {
+		int e = w->s->wdb.sys_errno;
+		char what[96];
+		if (rc == SQLITE_IOERR_WRITE)
+			snprintf(what, sizeof(what), "a write failed: no space, a file size limit or a failing disk");
+		else if (rc == SQLITE_IOERR_FSYNC)
+			snprintf(what, sizeof(what), "fsync failed");
+		else
+			snprintf(what, sizeof(what), "extended code %d", rc);
+		snprintf(buf, len, "%s (%s%s%s)", sqlite3_errstr(rc), what, e ? ", " : "",
+			 e ? strerror(e) : "");
+		return buf;
+	}
 	default:
 		return sqlite3_errstr(rc);
 	}
@@ -345,17 +360,19 @@ static void try_commit(struct writer *w, int64_t now)
 	else if ((rc & 0xff) == SQLITE_FULL)
 		__atomic_add_fetch(&s->n.full_errors, 1, __ATOMIC_RELAXED);
 	w->fail_attempts++;
+	char why[160];
 	if (!w->failing) {
 		w->failing = true;
 		w->fail_since = w->fail_logged = now;
 		__atomic_store_n(&s->n.failing, 1, __ATOMIC_RELAXED);
 		log_warn("store: cannot write to %s: %s; holding %" PRIu64 " records and retrying",
-			 s->path, failure_text(rc), w->held);
+			 s->path, failure_text(w, rc, why, sizeof(why)), w->held);
 	} else if (now - w->fail_logged >= FAIL_LOG_EVERY_MS) {
 		w->fail_logged = now;
 		log_warn("store: still cannot write to %s after %.0f s: %s; holding %" PRIu64
 			 " records (%zu KiB), %" PRIu64 " queued, %" PRIu64 " dropped so far",
-			 s->path, (double)(now - w->fail_since) / 1000.0, failure_text(rc), w->held,
+			 s->path, (double)(now - w->fail_since) / 1000.0,
+			 failure_text(w, rc, why, sizeof(why)), w->held,
 			 batch_bytes(w->batch) / 1024, writer_queued(w),
 			 __atomic_load_n(&s->n.dropped, __ATOMIC_RELAXED));
 	}
@@ -410,7 +427,8 @@ static void retention_tick(struct writer *w, int64_t now)
 		return;
 	int rc = retention_step(&s->ret, s, s->wdb.db, &purged);
 	if (rc != SQLITE_OK) {
-		log_debug("store: retention waits: %s", failure_text(rc));
+		char why[160];
+		log_debug("store: retention waits: %s", failure_text(w, rc, why, sizeof(why)));
 		w->retention_retry_at = now + 1000;
 		return;
 	}

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""The store under the real daemon (issue 4): breaktimed on 127.0.0.1 with a
+temporary config and store, a local origin, real HTTP clients; then the rows.
+
+  - every completed request is a row and an access.log line (SIGTERM drains);
+  - kill -9 under load: how many completed requests are missing (printed);
+  - another process holds BEGIN EXCLUSIVE for 10 s under load: nothing lost;
+  - the disk is full (RLIMIT_FSIZE on the daemon): errors logged and counted,
+    proxying continues, and once there is room again nothing is lost;
+  - sarg (when installed) reads our access.log and reports our users and sites.
+
+Traffic goes to loopback only; the daemons are started and ended here by PID.
+Run: BREAKTIMED=build/proxy/breaktimed python3 tests/integration/store/test_store_daemon.py
+"""
+
+import http.client
+import os
+import re
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import harness  # noqa: E402
+from harness import (LOOPBACK, TestFailure, TestSkip, _end_proc, _track, check, clean_env, eq,  # noqa: E402
+                     run, wait_for)
+
+
+class Daemon:
+    """breaktimed with a [store] of our own; limits (RLIMIT_FSIZE) set before exec."""
+
+    kind = 'breaktimed'
+
+    def __init__(self, t, store=None, args=('-v',), fsize=None):
+        self.t = t
+        self.name = 'store%d' % t.next_id()
+        self.dir = os.path.join(t.tmp, self.name)
+        os.makedirs(self.dir)
+        self.db = os.path.join(self.dir, 'bt.db')
+        self.conf_path = os.path.join(self.dir, 'breaktime.conf')
+        self.log_path = os.path.join(self.dir, 'stderr.log')
+        conf = t.default_conf()
+        st = {'database': self.db}
+        st.update(store or {})
+        self.db = st['database']
+        with open(self.conf_path, 'w') as f:
+            f.write('[proxy]\n' + ''.join('%s = %s\n' % kv for kv in conf.items()) +
+                    '\n[store]\n' + ''.join('%s = %s\n' % kv for kv in st.items()))
+        self.args = list(args)
+        self.fsize = fsize
+        self.proc = None
+        self.expected_exit = False
+
+    def start(self, timeout=15):
+        fsize = self.fsize
+
+        def pre():
+            if fsize:
+                # a full disk: writes past fsize fail with EFBIG instead of the
+                # process being killed by SIGXFSZ (SIG_IGN survives exec)
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, resource.RLIM_INFINITY))
+        self.logf = open(self.log_path, 'ab')
+        self.proc = _track(subprocess.Popen([harness.BREAKTIMED, '-c', self.conf_path] + self.args,
+                                            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
+                                            cwd=self.dir, env=clean_env(), preexec_fn=pre))
+        self.t.register(self)
+        end = time.monotonic() + timeout
+        while not re.search(r'^<\d>ready\b', self.log(), re.M):
+            if self.proc.poll() is not None:
+                raise TestFailure('breaktimed exited with %s:\n%s' % (self.proc.returncode, self.log()[-3000:]))
+            if time.monotonic() > end:
+                raise TestFailure('breaktimed not ready:\n' + self.log()[-3000:])
+            time.sleep(0.02)
+        m = re.search(r'listening on 127\.0\.0\.1:(\d+)', self.log())
+        check(m, 'no "listening on" line')
+        self.port = int(m.group(1))
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except FileNotFoundError:
+            return ''
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        self.expected_exit = True
+        rc = _end_proc(self.proc, sig, timeout)
+        self.logf.close()
+        return rc
+
+    def wait_exit(self, timeout):
+        self.expected_exit = True
+        return self.proc.wait(timeout)
+
+    def rows(self, sql='SELECT count(*) FROM events'):
+        con = sqlite3.connect('file:%s?mode=ro' % self.db, uri=True, timeout=10)
+        try:
+            return con.execute(sql).fetchone()[0]
+        finally:
+            con.close()
+
+
+class Load:
+    """Client threads, each on one keep-alive connection through the proxy,
+    counting the responses they received in full."""
+
+    def __init__(self, port, url, host, threads=4, per_thread=None, pause=0.0):
+        self.port, self.url, self.host = port, url, host
+        self.per_thread = per_thread
+        self.pause = pause
+        self.done = 0
+        self.errors = 0
+        self.statuses = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def start(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def _run(self):
+        n = 0
+        c = None
+        while not self.stopping.is_set() and (self.per_thread is None or n < self.per_thread):
+            try:
+                if c is None:
+                    c = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
+                c.request('GET', self.url, headers={'Host': self.host, 'User-Agent': 'bt-store-test'})
+                r = c.getresponse()
+                r.read()
+                with self.lock:
+                    self.done += 1
+                    self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
+                n += 1
+                if r.getheader('Connection', '').lower() == 'close':
+                    c.close()
+                    c = None
+            except Exception:
+                with self.lock:
+                    self.errors += 1
+                if c is not None:
+                    c.close()
+                c = None
+                if self.per_thread is not None and not self.stopping.is_set():
+                    raise
+                time.sleep(0.01)
+            if self.pause:
+                time.sleep(self.pause)
+        if c is not None:
+            c.close()
+
+    def stop(self):
+        self.stopping.set()
+        for th in self.threads:
+            th.join(15)
+        return self.done
+
+
+def origin_url(t, n=100):
+    """A URL on the local origin by name (the harness's hosts file maps origin.test)."""
+    host = 'origin.test:%d' % t.origin.port
+    return 'http://%s/size/%d' % (host, n), host
+
+
+def test_every_request_is_a_row(t):
+    d = Daemon(t, store={'log_other': 'hosts', 'access_log': 'access.log'}).start()
+    url, host = origin_url(t)
+    load = Load(d.port, url, host, threads=4, per_thread=250).start()
+    for th in load.threads:
+        th.join(60)
+    eq(load.done, 1000, 'responses received')
+    eq(load.statuses, {200: 1000}, 'statuses')
+    eq(d.stop(), 0, 'exit code after SIGTERM')
+    eq(d.rows(), 1000, 'events rows')
+    eq(d.rows("SELECT count(*) FROM events WHERE kind = 'request' AND status = 200 AND method = 'GET'"),
+       1000, 'complete request rows')
+    eq(d.rows("SELECT sum(requests) FROM other_daily"), 1000, 'daily totals')
+    with open(os.path.join(d.dir, 'access.log')) as f:
+        lines = f.read().splitlines()
+    eq(len(lines), 1000, 'access.log lines')
+    squid = re.compile(r'^\d{10}\.\d{3} +\d+ 127\.0\.0\.1 TCP_MISS/200 \d+ GET http://\S+/size/100 - '
+                       r'HIER_DIRECT/\S+ \S+$')
+    bad = [ln for ln in lines if not squid.match(ln)]
+    check(not bad, 'not in Squid native format: %r' % bad[:3])
+    check('closed: 1000 records submitted, 1000 written, 0 dropped' in d.log(), 'closing line:\n' + d.log()[-800:])
+
+
+def test_kill9_under_load(t):
+    d = Daemon(t, store={'log_other': 'hosts'}, args=()).start()
+    url, host = origin_url(t)
+    load = Load(d.port, url, host, threads=6).start()
+    time.sleep(3)
+    before = load.done
+    t0 = time.monotonic()
+    os.kill(d.proc.pid, signal.SIGKILL)
+    d.wait_exit(10)
+    done = load.stop()
+    rate = before / 3.0
+    rows = d.rows("SELECT count(*) FROM events WHERE status = 200")
+    missing = done - rows
+    window = rate * 0.25
+    print('     kill -9 at %.0f requests/s: %d completed, %d rows, %d missing '
+          '(a 250 ms batch window is %.0f requests)' % (rate, done, rows, missing, window), flush=True)
+    check(missing >= 0 or rows - done <= 6, 'more rows than completed requests: %d > %d' % (rows, done))
+    check(missing <= max(50, rate * 0.5) + 6,
+          '%d of %d completed requests missing after kill -9 (%.0f/s)' % (missing, done, rate))
+    # the database is intact and opens again
+    d2 = Daemon(t, store={'database': d.db, 'log_other': 'hosts'}, args=()).start()
+    eq(d2.stop(), 0, 'restart on the killed database')
+    eq(d2.rows(), rows, 'rows after the restart')
+
+
+def test_locked_for_10s(t):
+    d = Daemon(t, store={'log_other': 'hosts'}, args=()).start()
+    url, host = origin_url(t)
+    load = Load(d.port, url, host, threads=3, pause=0.005).start()
+    time.sleep(1)
+    other = sqlite3.connect(d.db, timeout=10, isolation_level=None)
+    other.execute('BEGIN EXCLUSIVE')
+    other.execute("INSERT INTO meta (key, value) VALUES ('other-process', 'was here')")
+    t0 = time.monotonic()
+    time.sleep(10)
+    during = load.done
+    other.execute('COMMIT')
+    other.close()
+    time.sleep(2)
+    done = load.stop()
+    eq(load.errors, 0, 'client errors')
+    check(during > 100, 'too little traffic while locked: %d' % during)
+    eq(d.stop(), 0, 'exit code')
+    log = d.log()
+    check(re.search(r'cannot write to .*locked by another process', log), 'no lock message:\n' + log[-1500:])
+    check('writing again after' in log, 'no recovery message:\n' + log[-1500:])
+    eq(d.rows("SELECT count(*) FROM events WHERE status = 200"), done, 'rows == completed requests')
+    check(re.search(r'closed: \d+ records submitted, \d+ written, 0 dropped \(queue full\), 0 lost', log),
+          'closing line:\n' + log[-800:])
+    eq(d.rows("SELECT value FROM meta WHERE key = 'other-process'"), 'was here', "the other process's write")
+
+
+def test_disk_full(t):
+    # room for the schema, not for much traffic: the WAL cannot grow past 256 KiB
+    d = Daemon(t, store={'log_other': 'hosts'}, args=(), fsize=256 * 1024).start()
+    url, host = origin_url(t)
+    load = Load(d.port, url, host, threads=3, pause=0.002).start()
+    wait_for(lambda: 'cannot write to' in d.log(), 60, what='a write error in the log')
+    mark = load.done
+    time.sleep(2)
+    check(load.done > mark + 50, 'proxying stopped while the store could not write (%d -> %d)' % (mark, load.done))
+    eq(load.errors, 0, 'client errors while the disk was full')
+    check(d.alive(), 'breaktimed died')
+    # the administrator makes room
+    resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    wait_for(lambda: 'writing again after' in d.log(), 30, what='recovery in the log')
+    done = load.stop()
+    eq(d.stop(), 0, 'exit code')
+    print('     ' + [ln for ln in d.log().splitlines() if 'cannot write' in ln][0][3:], flush=True)
+    eq(d.rows("SELECT count(*) FROM events WHERE status = 200"), done, 'rows == completed requests')
+    check(re.search(r'closed: \d+ records submitted, \d+ written, 0 dropped \(queue full\), 0 lost', d.log()),
+          'closing line:\n' + d.log()[-800:])
+
+
+def test_sarg_reads_access_log(t):
+    sarg = shutil.which('sarg')
+    if not sarg:
+        raise TestSkip('sarg is not installed (apt-get install sarg)')
+    d = Daemon(t, store={'log_other': 'hosts', 'access_log': 'access.log'}, args=()).start()
+    url, host = origin_url(t)
+    Load(d.port, url, host, threads=2, per_thread=20).start().stop()
+    eq(d.stop(), 0, 'exit code')
+    out = os.path.join(d.dir, 'sarg')
+    os.makedirs(out)
+    conf = os.path.join(d.dir, 'sarg.conf')
+    with open(conf, 'w') as f:
+        f.write('access_log %s/access.log\noutput_dir %s\nresolve_ip no\n'
+                'overwrite_report yes\ngraphs no\n' % (d.dir, out))
+    p = subprocess.run([sarg, '-f', conf, '-x'], capture_output=True, timeout=60, env=clean_env(), cwd=d.dir)
+    text = ''
+    for root, _, files in os.walk(out):
+        for fn in files:
+            if fn.endswith('.html'):
+                text += open(os.path.join(root, fn), errors='replace').read()
+    check(text, 'sarg wrote no report (rc %d):\n%s' % (p.returncode, (p.stdout + p.stderr).decode()[-2000:]))
+    check('127.0.0.1' in text, 'our client is not in the report')
+    check('origin.test' in text, 'our site origin.test is not in the report')
+    top = open(os.path.join(out, [x for x in os.listdir(out) if x[0].isdigit()][0], 'topsites.html')).read()
+    check('origin.test' in top, 'origin.test is not among the top sites')
+
+
+if __name__ == '__main__':
+    run(globals())
