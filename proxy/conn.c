@@ -261,9 +261,12 @@ void conn_close(struct conn *c, const char *reason)
 		upstream_cancel(c->pending);
 	if (c->auth_pending)
 		identity_detach(c, c->auth_pending);
+	if (c->sp)
+		tunnel_splice_free(c);
 	if (c->up)
 		bufferevent_free(c->up);
-	bufferevent_free(c->client);
+	if (c->client)
+		bufferevent_free(c->client);
 	event_free(c->timer);
 	if (c->replay)
 		evbuffer_free(c->replay);
@@ -301,7 +304,7 @@ void conn_enforce_tick(struct conn *c)
 
 void conn_close_if_idle(struct conn *c)
 {
-	if (c->state == CS_HEAD && !c->head_started &&
+	if (c->state == CS_HEAD && c->client && !c->head_started &&
 	    evbuffer_get_length(bufferevent_get_input(c->client)) == 0)
 		conn_close(c, "shutdown");
 }

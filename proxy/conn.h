@@ -33,6 +33,7 @@ struct conn {
 	struct bufferevent *up;
 	struct upstream_req *pending;   /* resolve/connect in progress */
 	struct event *timer;            /* header, idle or ClientHello timeout */
+	struct splice_state *sp;        /* bulk tunnel moved by splice(2); client and up are NULL then */
 	struct conn *next, *prev;       /* the worker's list */
 	struct conn *snext, *sprev;     /* the worker's list of open social tunnels */
 	struct sockaddr_any peer;
@@ -111,6 +112,8 @@ void worker_social_add(struct worker *w, struct conn *c);
 void worker_social_remove(struct worker *w, struct conn *c);
 /* conn.c: decide again for an open tunnel; closes it when no longer allowed. */
 void conn_enforce_tick(struct conn *c);
+/* tunnel.c: free a tunnel's splice state (closes both sockets and the pipes). */
+void tunnel_splice_free(struct conn *c);
 /* tunnel.c: the ClientHello did not come within sni_timeout */
 void tunnel_peek_timeout(struct conn *c);
 size_t conn_high_watermark(const struct conn *c);

@@ -16,12 +16,20 @@
  */
 #include "conn.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 
 static void tunnel_on_read(struct bufferevent *bev, void *arg);
+static void to_splice(struct conn *c);
+
+/* A tunnel that has moved this much is a bulk transfer: splice it. */
+#define SPLICE_AFTER (1024 * 1024)
 static void tunnel_on_write(struct bufferevent *bev, void *arg);
 static void tunnel_on_event(struct bufferevent *bev, short what, void *arg);
 static void peek_on_client_read(struct bufferevent *bev, void *arg);
@@ -102,6 +110,12 @@ void tunnel_splice(struct conn *c)
 	bufferevent_setcb(c->up, tunnel_on_read, tunnel_on_write, tunnel_on_event, c);
 	bufferevent_setwatermark(c->client, EV_READ | EV_WRITE, 0, 0);
 	bufferevent_setwatermark(c->up, EV_READ | EV_WRITE, 0, 0);
+	/* bulk transfers: few large reads and writes instead of libevent's 16 KiB steps */
+	size_t big = conn_high_watermark(c);
+	bufferevent_set_max_single_read(c->client, big);
+	bufferevent_set_max_single_read(c->up, big);
+	bufferevent_set_max_single_write(c->client, big);
+	bufferevent_set_max_single_write(c->up, big);
 	set_idle_timeouts(c);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 	bufferevent_enable(c->up, EV_READ | EV_WRITE);
@@ -178,7 +192,13 @@ void tunnel_peek(struct conn *c)
 
 static void tunnel_on_read(struct bufferevent *bev, void *arg)
 {
-	move(arg, bev);
+	struct conn *c = arg;
+
+	move(c, bev);
+	/* last: to_splice may free the bufferevents, or the conn */
+	if (c->state == CS_TUNNEL && !c->tls && !c->client_eof && !c->up_eof &&
+	    c->bytes_up + c->bytes_down >= SPLICE_AFTER)
+		to_splice(c);
 }
 
 static void tunnel_on_write(struct bufferevent *bev, void *arg)
@@ -239,4 +259,286 @@ static void tunnel_on_event(struct bufferevent *bev, short what, void *arg)
 		}
 		conn_close(c, "tunnel-idle-timeout");
 	}
+}
+
+/*
+ * Splice mode. A bulk tunnel stops using bufferevents: each direction gets a
+ * pipe, and bytes go socket -> pipe -> socket with splice(2), never copied
+ * into this process. Back-pressure is the pipe: while it holds bytes the
+ * destination did not take, the source is not read. Bytes the bufferevents
+ * still held are written into the pipes first, so order is kept. Only for
+ * plain-TCP clients (a TLS client's bytes must be decrypted here).
+ */
+struct splice_dir {
+	struct splice_state *sp;
+	int src, dst;                   /* sockets */
+	int pipe[2];
+	size_t in_pipe;                 /* bytes in the pipe not yet written to dst */
+	struct event *rev, *wev;
+	bool eof, shut;
+	bool up;                        /* client -> origin */
+};
+
+struct splice_state {
+	struct conn *c;
+	struct splice_dir d[2];         /* [0] client -> origin, [1] origin -> client */
+	struct event *idle;             /* tunnel_idle_timeout */
+};
+
+#define PIPE_BYTES (1024 * 1024)
+
+static void splice_account(struct conn *c, const struct splice_dir *d, size_t n)
+{
+	if (d->up)
+		c->bytes_up += n;
+	else
+		c->bytes_down += n;
+	c->last_activity_ms = conn_now_ms();
+}
+
+static bool splice_finished(struct splice_state *sp)
+{
+	return sp->d[0].shut && sp->d[1].shut;
+}
+
+/* Pipe -> destination. Returns -1 on a write error. */
+static int splice_flush(struct splice_dir *d)
+{
+	while (d->in_pipe > 0) {
+		ssize_t n = splice(d->pipe[0], NULL, d->dst, NULL, d->in_pipe,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			d->in_pipe -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return -1;
+	}
+	return 0;
+}
+
+/* After a flush: stop or resume reading the source, pass on an EOF. */
+static void splice_adjust(struct splice_state *sp, struct splice_dir *d)
+{
+	if (d->in_pipe > 0) {
+		event_del(d->rev);
+		event_add(d->wev, NULL);
+		return;
+	}
+	event_del(d->wev);
+	if (d->eof) {
+		if (!d->shut) {
+			shutdown(d->dst, SHUT_WR);
+			d->shut = true;
+		}
+		event_del(d->rev);
+	} else {
+		event_add(d->rev, NULL);
+	}
+	(void)sp;
+}
+
+static void splice_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct splice_dir *d = arg;
+	struct splice_state *sp = d->sp;
+	struct conn *c = sp->c;
+	(void)fd;
+	(void)what;
+
+	while (d->in_pipe < PIPE_BYTES) {
+		ssize_t n = splice(d->src, NULL, d->pipe[1], NULL, PIPE_BYTES - d->in_pipe,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			d->in_pipe += (size_t)n;
+			splice_account(c, d, (size_t)n);
+			if (splice_flush(d) < 0) {
+				conn_close(c, d->up ? "upstream-error" : "client-error");
+				return;
+			}
+			continue;
+		}
+		if (n == 0) {
+			d->eof = true;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			break;
+		conn_close(c, d->up ? "client-error" : "upstream-error");
+		return;
+	}
+	splice_adjust(sp, d);
+	if (splice_finished(sp))
+		conn_close(c, "done");
+}
+
+static void splice_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct splice_dir *d = arg;
+	struct splice_state *sp = d->sp;
+	struct conn *c = sp->c;
+	(void)fd;
+	(void)what;
+
+	if (splice_flush(d) < 0) {
+		conn_close(c, d->up ? "upstream-error" : "client-error");
+		return;
+	}
+	splice_adjust(sp, d);
+	if (splice_finished(sp))
+		conn_close(c, "done");
+}
+
+static void splice_on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct splice_state *sp = arg;
+	struct conn *c = sp->c;
+	unsigned ms = c->conf->proxy.tunnel_idle_timeout_ms;
+	(void)fd;
+	(void)what;
+
+	if (conn_now_ms() - c->last_activity_ms >= ms) {
+		conn_close(c, "tunnel-idle-timeout");
+		return;
+	}
+	struct timeval tv = {ms / 1000 ? ms / 1000 : 1, 0};
+	evtimer_add(sp->idle, &tv);
+}
+
+void tunnel_splice_free(struct conn *c)
+{
+	struct splice_state *sp = c->sp;
+
+	for (int i = 0; i < 2; i++) {
+		struct splice_dir *d = &sp->d[i];
+		if (d->rev)
+			event_free(d->rev);
+		if (d->wev)
+			event_free(d->wev);
+		if (d->pipe[0] >= 0)
+			close(d->pipe[0]);
+		if (d->pipe[1] >= 0)
+			close(d->pipe[1]);
+	}
+	if (sp->idle)
+		event_free(sp->idle);
+	close(sp->d[0].src);
+	close(sp->d[1].src);
+	free(sp);
+	c->sp = NULL;
+}
+
+/* Write what a bufferevent still held into the pipe; false if it does not fit. */
+static bool pipe_preload(struct splice_dir *d, struct evbuffer *b)
+{
+	char buf[16384];
+
+	while (evbuffer_get_length(b) > 0) {
+		ev_ssize_t got = evbuffer_copyout(b, buf, sizeof(buf));
+		if (got <= 0)
+			return false;
+		ssize_t n = write(d->pipe[1], buf, (size_t)got);
+		if (n <= 0)
+			return false;
+		if (evbuffer_drain(b, (size_t)n) < 0) {
+			log_debug("pipe_preload: cannot drain (frozen buffer), %zu left", evbuffer_get_length(b));
+			return false;
+		}
+		d->in_pipe += (size_t)n;
+	}
+	return true;
+}
+
+static void to_splice(struct conn *c)
+{
+	/* switch only while little is buffered: it must fit a default-sized pipe */
+	if (evbuffer_get_length(bufferevent_get_output(c->up)) +
+	    evbuffer_get_length(bufferevent_get_input(c->client)) > 32768 ||
+	    evbuffer_get_length(bufferevent_get_output(c->client)) +
+	    evbuffer_get_length(bufferevent_get_input(c->up)) > 32768)
+		return;
+	struct splice_state *sp = calloc(1, sizeof(*sp));
+	struct event_base *base = worker_base(c->w);
+
+	if (!sp)
+		return;
+	sp->c = c;
+	for (int i = 0; i < 2; i++) {
+		sp->d[i].sp = sp;
+		sp->d[i].pipe[0] = sp->d[i].pipe[1] = -1;
+		if (pipe2(sp->d[i].pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+			goto fail;
+		fcntl(sp->d[i].pipe[1], F_SETPIPE_SZ, PIPE_BYTES);
+	}
+	/* what is still buffered: client input and origin output go up, the rest down.
+	 * libevent keeps the start of a bufferevent's output frozen (only its
+	 * writer drains it); the bufferevents are about to go, so we take over. */
+	evbuffer_unfreeze(bufferevent_get_output(c->up), 1);
+	evbuffer_unfreeze(bufferevent_get_output(c->client), 1);
+	struct splice_dir *up = &sp->d[0], *down = &sp->d[1];
+	up->up = true;
+	if (!pipe_preload(up, bufferevent_get_output(c->up)) ||
+	    !pipe_preload(up, bufferevent_get_input(c->client)) ||
+	    !pipe_preload(down, bufferevent_get_output(c->client)) ||
+	    !pipe_preload(down, bufferevent_get_input(c->up)))
+		goto fail_late;
+	up->src = down->dst = bufferevent_getfd(c->client);
+	up->dst = down->src = bufferevent_getfd(c->up);
+	up->eof = c->client_eof;
+	down->eof = c->up_eof;
+	up->shut = c->up_shut;
+	down->shut = c->client_shut;
+	/* the sockets change owner: the bufferevents must not close them */
+	bufferevent_setfd(c->client, -1);
+	bufferevent_setfd(c->up, -1);
+	bufferevent_free(c->client);
+	bufferevent_free(c->up);
+	c->client = c->up = NULL;
+	for (int i = 0; i < 2; i++) {
+		struct splice_dir *d = &sp->d[i];
+		d->rev = event_new(base, d->src, EV_READ | EV_PERSIST, splice_on_read, d);
+		d->wev = event_new(base, d->dst, EV_WRITE | EV_PERSIST, splice_on_write, d);
+	}
+	sp->idle = evtimer_new(base, splice_on_idle, sp);
+	c->sp = sp;
+	log_debug("tunnel %s:%u: bulk transfer, moving to splice", c->host, c->port);
+	for (int i = 0; i < 2; i++) {
+		struct splice_dir *d = &sp->d[i];
+		if (splice_flush(d) < 0) {
+			log_debug("tunnel %s:%u: splice: %s", c->host, c->port, strerror(errno));
+			conn_close(c, "splice-error");
+			return;
+		}
+		splice_adjust(sp, d);
+	}
+	if (splice_finished(sp)) {
+		conn_close(c, "done");
+		return;
+	}
+	struct timeval tv = {1, 0};
+	evtimer_add(sp->idle, &tv);
+	return;
+fail_late:
+	/* the preload partly drained the buffers: nothing to do but end the tunnel */
+	log_debug("tunnel %s:%u: preloading the pipes: %s", c->host, c->port, strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		close(sp->d[i].pipe[0]);
+		close(sp->d[i].pipe[1]);
+	}
+	free(sp);
+	conn_close(c, "splice-error");
+	return;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sp->d[i].pipe[0] >= 0)
+			close(sp->d[i].pipe[0]);
+		if (sp->d[i].pipe[1] >= 0)
+			close(sp->d[i].pipe[1]);
+	}
+	free(sp);
 }
