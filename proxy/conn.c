@@ -1248,6 +1248,9 @@ void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, i
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	/* large bodies in few system calls (libevent's default step is 16 KiB) */
+	bufferevent_set_max_single_read(bev, 128 * 1024);
+	bufferevent_set_max_single_write(c->client, 128 * 1024);
 	struct evbuffer *out = bufferevent_get_output(bev);
 	if (reused) {
 		/* keep the head until the origin answers, to retry on a stale pooled connection */
