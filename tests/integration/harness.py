@@ -29,6 +29,7 @@ Environment:
                     against that proxy instead (to validate the tests)
   IT_RUN_PENDING=1  also run the tests listed in pending.txt
   IT_KEEP=1         keep the temporary directory
+  IT_SAN_IGNORE     regex: sanitizer report lines to ignore (local triage only)
   argv[1:]          substrings: run only tests whose name contains one
 """
 
@@ -947,6 +948,15 @@ def proc_rss_kb(pid):
     return proc_status(pid, 'VmRSS')
 
 
+def proc_sanitized(pid):
+    """True when the process runs with AddressSanitizer (its RSS says little then)."""
+    try:
+        with open('/proc/%d/maps' % pid) as f:
+            return 'libasan' in f.read()
+    except OSError:
+        return False
+
+
 def proc_cpu_s(pid):
     with open('/proc/%d/stat' % pid) as f:
         parts = f.read().rsplit(')', 1)[1].split()
@@ -1009,6 +1019,7 @@ class Breaktimed:
         if not os.path.exists(BREAKTIMED):
             raise TestFailure('no breaktimed binary at %s (set BREAKTIMED)' % BREAKTIMED)
         self.logf = open(self.log_path, 'ab')
+        self.log_start = self.logf.tell()
         pre = None
         if self.nofile:
             import resource
@@ -1022,7 +1033,7 @@ class Breaktimed:
         self.h.register(self)
         end = time.monotonic() + timeout
         while True:
-            text = self.log()
+            text = self.log()[self.log_start:]
             if re.search(r'^<\d>ready\b', text, re.M):
                 break
             if self.proc.poll() is not None:
@@ -1108,6 +1119,9 @@ class Breaktimed:
 
     def cpu_s(self):
         return proc_cpu_s(self.pid)
+
+    def sanitized(self):
+        return proc_sanitized(self.pid)
 
 
 def check_config(text, name='check.conf'):
@@ -1203,6 +1217,7 @@ class RefProxy:
     fds = Breaktimed.fds
     rss_kb = Breaktimed.rss_kb
     cpu_s = Breaktimed.cpu_s
+    sanitized = Breaktimed.sanitized
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         self.expected_exit = True
@@ -1389,7 +1404,7 @@ class Harness:
         """The shared proxy with the default config (restarted if it died)."""
         if self._shared is None or not self._shared.alive():
             cls = RefProxy if REF else Breaktimed
-            self._shared = cls(self, name='shared') if cls is Breaktimed else cls(self)
+            self._shared = cls(self, name='shared%d' % self.next_id()) if cls is Breaktimed else cls(self)
             self._shared.shared = True
             self._shared.start()
             self.per_test = [x for x in self.per_test if x is not self._shared]
@@ -1417,18 +1432,10 @@ class Harness:
             except Exception as e:
                 problems.append('cleanup: %r' % e)
         self.cleanups = []
-        procs = self.per_test + ([self._shared] if self._shared else [])
-        for p in procs:
-            if p.proc is not None and p.proc.poll() is not None and not p.expected_exit:
-                problems.append('%s %s died with %s:\n%s' % (p.kind, getattr(p, 'name', ''), p.proc.returncode, p.log()[-3000:]))
-            text = p.log() if p.proc is not None else ''
-            for pat in ('AddressSanitizer', 'runtime error:', 'LeakSanitizer'):
-                if pat in text:
-                    i = text.index(pat)
-                    problems.append('%s in %s log:\n%s' % (pat, getattr(p, 'name', ''), text[max(0, i - 200):i + 2500]))
         for p in self.per_test:
-            if p.alive():
-                p.stop()
+            problems += self._check_proc(p, stop=True)
+        if self._shared is not None:
+            problems += self._check_proc(self._shared, stop=False)
         self.per_test = []
         if self._shared is not None and not self._shared.alive():
             self._shared = None
@@ -1436,13 +1443,35 @@ class Harness:
         self.origin.hang_release = threading.Event()
         return '\n'.join(problems)
 
+    def _check_proc(self, p, stop):
+        """Problems with one proxy: died unexpectedly, a sanitizer report, or
+        (when stop is set) a non-zero exit after SIGTERM (leaks reported at exit)."""
+        problems = []
+        if p.proc is None:
+            return problems
+        name = getattr(p, 'name', p.kind)
+        if p.proc.poll() is not None and not p.expected_exit:
+            problems.append('%s %s died with %s:\n%s' % (p.kind, name, p.proc.returncode, p.log()[-3000:]))
+        elif stop and p.alive():
+            rc = p.stop()
+            if rc != 0 and p.kind == 'breaktimed':
+                problems.append('%s %s exited with %s after SIGTERM:\n%s' % (p.kind, name, rc, p.log()[-2000:]))
+        san = sanitizer_reports(p)
+        if san:
+            problems += san
+            # AddressSanitizer ends the process after its report: let it finish
+            if 'AddressSanitizer' in san[0] and p.alive():
+                p.wait_exit(5)
+        return problems
+
     def close(self):
+        """Stop everything; returns problems seen when the shared proxy stopped."""
+        problems = []
         for p in self.per_test + ([self._shared] if self._shared else []):
             try:
-                if p.alive():
-                    p.stop()
-            except Exception:
-                pass
+                problems += self._check_proc(p, stop=True)
+            except Exception as e:
+                problems.append('stopping %s: %r' % (getattr(p, 'name', p.kind), e))
         end_all_procs()
         self.origin.stop()
         self.dns.stop()
@@ -1450,9 +1479,30 @@ class Harness:
             print('kept', self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        return problems
 
 
 H = None
+
+
+SAN_IGNORE = os.environ.get('IT_SAN_IGNORE')
+
+
+def sanitizer_reports(p):
+    """Sanitizer reports in the part of a proxy's log not looked at before."""
+    if p.proc is None:
+        return []
+    text = p.log()
+    start = getattr(p, 'san_scanned', 0)
+    p.san_scanned = len(text)
+    out = []
+    for m in re.finditer(r'^.*(AddressSanitizer|LeakSanitizer|runtime error:).*$', text[start:], re.M):
+        if SAN_IGNORE and re.search(SAN_IGNORE, m.group(0)):
+            continue
+        i = start + m.start()
+        out.append('%s in the log of %s:\n%s' % (m.group(1), getattr(p, 'name', p.kind), text[i:i + 2500]))
+        break
+    return out
 
 
 def ref_ok(fn):
@@ -1461,14 +1511,33 @@ def ref_ok(fn):
     return fn
 
 
+def binary_sanitized(path=None):
+    """True when the daemon binary was built with -fsanitize (address or undefined)."""
+    try:
+        with open(path or BREAKTIMED, 'rb') as f:
+            data = f.read()
+    except OSError:
+        return False
+    return b'__asan_init' in data or b'__ubsan_handle' in data
+
+
 def load_pending():
+    """pending.txt: `test_file::test_name reason`, or `[sanitizer] test_file::test_name reason`
+    for a failure that only a sanitizer build shows (skipped only there)."""
     out = {}
     path = os.path.join(HERE, 'pending.txt')
+    sanitized = None
     if os.path.exists(path):
         for ln in open(path):
             ln = ln.strip()
             if not ln or ln.startswith('#'):
                 continue
+            if ln.startswith('[sanitizer]'):
+                if sanitized is None:
+                    sanitized = binary_sanitized()
+                if not sanitized:
+                    continue
+                ln = ln[len('[sanitizer]'):].strip()
             tid, _, reason = ln.partition(' ')
             out[tid] = reason.strip()
     return out
@@ -1537,7 +1606,11 @@ def run(glb):
                 failures.append(tid)
                 print('FAIL %s (%.2fs)\n     %s' % (tid, dt, msg.replace('\n', '\n     ')), flush=True)
     finally:
-        H.close()
+        problems = H.close()
+    if problems:
+        failed += 1
+        failures.append('%s::<shared proxy at exit>' % mod)
+        print('FAIL %s::<shared proxy at exit>\n     %s' % (mod, '\n'.join(problems).replace('\n', '\n     ')), flush=True)
     if failures:
         print('failed: ' + ' '.join(failures))
     print('%d passed, %d failed, %d skipped' % (passed, failed, skipped), flush=True)

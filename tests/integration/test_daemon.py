@@ -19,7 +19,9 @@ def test_log_lines_have_syslog_prefix(t):
     p.stop()
     lines = [ln for ln in p.log_lines() if ln.strip()]
     check(lines, 'no log lines')
-    bad = [ln for ln in lines if not re.match(r'^<[0-7]>\S', ln)]
+    # sanitizer reports are not the daemon's own lines (the harness reports them apart)
+    san = re.compile(r'runtime error:|^==\d+==|^\s+#\d+ |Sanitizer|^SUMMARY:')
+    bad = [ln for ln in lines if not re.match(r'^<[0-7]>\S', ln) and not san.search(ln)]
     eq(bad, [], 'stderr lines without a <N> syslog prefix')
     check(any(re.match(r'^<6>listening on 127\.0\.0\.1:\d+$', ln) for ln in lines), 'listening line: %s' % lines[:3])
 
