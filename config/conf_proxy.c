@@ -203,6 +203,8 @@ int conf_proxy_key(struct conf_loader *ld, const char *key, const char *value)
 	} else if (strcmp(key, "tls_key") == 0) {
 		free(p->tls_key);
 		p->tls_key = dup_or_null(value);
+	} else if (strcmp(key, "block_page") == 0 && (ld->flags & CONF_NO_FILES)) {
+		/* fuzzing: files are not read */
 	} else if (strcmp(key, "block_page") == 0) {
 		FILE *f = fopen(value, "r");
 		char *buf = f ? calloc(1, 65537) : NULL;
@@ -294,11 +296,21 @@ int conf_store_key(struct conf_loader *ld, const char *key, const char *value)
 		free(s->database);
 		s->database = dup_or_null(value);
 	} else if (strcmp(key, "retention") == 0) {
-		unsigned ms;
-		if (conf_parse_duration_ms(value, &ms) < 0 || ms < 86400000U || ms % 86400000U)
+		/* days (or weeks): beyond what a millisecond duration can hold */
+		char num[16];
+		size_t len = strlen(value);
+		unsigned long v;
+		char unit = len ? value[len - 1] : '\0';
+		if (len < 2 || len > sizeof(num) || (unit != 'd' && unit != 'w')) {
 			conf_error(ld, "retention: `%s` is not a number of days (like 180d)", value);
-		else
-			s->retention_days = ms / 86400000U;
+		} else {
+			memcpy(num, value, len - 1);
+			num[len - 1] = '\0';
+			if (conf_parse_uint(num, 36500, &v) < 0 || v == 0 || (unit == 'w' && v > 5214))
+				conf_error(ld, "retention: `%s` is not a number of days (like 180d)", value);
+			else
+				s->retention_days = (unsigned)(unit == 'w' ? v * 7 : v);
+		}
 	} else if (strcmp(key, "access_log") == 0) {
 		free(s->access_log);
 		s->access_log = dup_or_null(value);

@@ -40,7 +40,7 @@ START_TEST(test_values)
 			      "max_header_size = 32k\n"
 			      "allow_loopback_upstream = yes\n"
 			      "[store]\n"
-			      "retention = 30d\n"
+			      "retention = 400d\n"
 			      "log_other = none\n", &e);
 	ck_assert_msg(c != NULL, "%s", e.n ? e.msgs[0] : "");
 	ck_assert_uint_eq(c->proxy.n_listen, 2);
@@ -51,7 +51,7 @@ START_TEST(test_values)
 	ck_assert_uint_eq(c->proxy.idle_timeout_ms, 120000);
 	ck_assert_uint_eq(c->proxy.max_header_bytes, 32768);
 	ck_assert(c->proxy.allow_loopback_upstream);
-	ck_assert_uint_eq(c->store.retention_days, 30);
+	ck_assert_uint_eq(c->store.retention_days, 400);
 	ck_assert_uint_eq(c->store.log_other, LOG_OTHER_NONE);
 	conf_unref(c);
 	conf_errors_free(&e);
