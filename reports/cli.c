@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "schedule.h"
 #include "tz.h"
+#include "cli.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/breaktime/breaktime.conf"
 
@@ -47,6 +48,9 @@ static void usage(FILE *fp)
 		"                             and why; the time is the site's (or give +HH:MM / Z);\n"
 		"                             --students: as if set by hand, without expiry (default:\n"
 		"                             the timetable); --used: minutes used today (default 0)\n"
+		"  presence [on | off | auto] [--until HH:MM] [--by NAME]\n"
+		"                             set \"students present\" by hand (recorded; breaktimed\n"
+		"                             applies it within seconds); without arguments: show it\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE          configuration (default %s)\n"
@@ -78,6 +82,11 @@ static struct conf *load(const char *path)
 	}
 	conf_errors_free(&errs);
 	return c;
+}
+
+struct conf *cli_load(const char *path)
+{
+	return load(path);
 }
 
 /* ---- check ---- */
@@ -609,6 +618,8 @@ int main(int argc, char **argv)
 		return cmd_classify(path, n, rest);
 	if (strcmp(cmd, "explain") == 0)
 		return cmd_explain(path, n, rest);
+	if (strcmp(cmd, "presence") == 0)
+		return cmd_presence(path, n, rest);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -1,0 +1,196 @@
+/*
+ * presence: `breaktime presence on | off | auto [--until HH:MM] [--by NAME]`
+ * records a change of "students present" in the store, where the running
+ * breaktimed picks it up within seconds, and where the presence report
+ * finds who changed it and when. Without arguments it shows the state.
+ *
+ * A short-lived command: it writes one row with SQLite directly (WAL: the
+ * daemon's writer is not disturbed beyond the busy timeout).
+ */
+#include "cli.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "policy.h"
+#include "presence.h"
+#include "tz.h"
+
+static int64_t local_offset(const struct policy *p, time_t t)
+{
+	const struct tz *tz = p ? policy_tz(p) : NULL;
+	return tz ? tz_offset(tz, t, NULL, NULL) : 0;
+}
+
+static void local_text(const struct policy *p, int64_t t, char *buf, size_t len, bool with_date)
+{
+	int64_t l = t + local_offset(p, (time_t)t);
+	int64_t day = tz_floordiv(l, 86400);
+	int64_t y;
+	unsigned m, d;
+	tz_civil_from_days(day, &y, &m, &d);
+	unsigned secs = (unsigned)(l - day * 86400);
+	if (with_date)
+		snprintf(buf, len, "%04lld-%02u-%02u %02u:%02u", (long long)y, m, d, secs / 3600,
+			 secs / 60 % 60);
+	else
+		snprintf(buf, len, "%04lld-%02u-%02u", (long long)y, m, d);
+}
+
+/* HH:MM today in the site's zone, or tomorrow when that has passed. 0 on error. */
+static int64_t parse_until(const struct policy *p, const char *s, time_t now)
+{
+	unsigned hh, mm;
+	char extra;
+	if (sscanf(s, "%u:%u%c", &hh, &mm, &extra) != 2 || hh > 23 || mm > 59)
+		return 0;
+	int64_t lnow = (int64_t)now + local_offset(p, now);
+	int64_t day = tz_floordiv(lnow, 86400);
+	for (int add = 0; add < 2; add++) {
+		int64_t local = (day + add) * 86400 + hh * 3600 + mm * 60;
+		int64_t out[2];
+		const struct tz *tz = p ? policy_tz(p) : NULL;
+		int n = tz ? tz_local_to_utc(tz, local, out) : (out[0] = local, 1);
+		if (n < 1)
+			continue; /* skipped by a clock change: try tomorrow */
+		if (out[0] > (int64_t)now)
+			return out[0];
+	}
+	return 0;
+}
+
+static int show(sqlite3 *db, const struct conf *c)
+{
+	sqlite3_stmt *st;
+	const struct policy *p = c->policy;
+	time_t now = time(NULL);
+	struct presence_state ps = {0};
+	char when[32];
+
+	if (sqlite3_prepare_v2(db, "SELECT state, COALESCE(expires_ms, 0), ts_ms, COALESCE(cause, '') "
+			       "FROM presence WHERE state IN ('on', 'off', 'auto') "
+			       "ORDER BY ts_ms DESC, id DESC LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(st, 0);
+		ps.override = strcmp(state, "on") == 0 ? PRESENCE_ON :
+			      strcmp(state, "off") == 0 ? PRESENCE_OFF : PRESENCE_AUTO;
+		ps.override_until = (time_t)(sqlite3_column_int64(st, 1) / 1000);
+		local_text(p, sqlite3_column_int64(st, 2) / 1000, when, sizeof(when), true);
+		printf("last change: %s at %s by %s\n", state, when,
+		       (const char *)sqlite3_column_text(st, 3));
+	} else {
+		printf("last change: none (the timetable and detection decide)\n");
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT MAX(ts_ms) FROM presence WHERE state = 'detected'", -1, &st,
+			       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		ps.last_detected = (time_t)(sqlite3_column_int64(st, 0) / 1000);
+	sqlite3_finalize(st);
+	if (!p)
+		return 0;
+	enum presence_source src;
+	bool present = policy_students_present(p, &ps, now, &src);
+	printf("students present now: %s (%s)\n", present ? "yes" : "no", presence_source_name(src));
+	if (ps.override != PRESENCE_AUTO && ps.override_until > now) {
+		local_text(p, ps.override_until, when, sizeof(when), true);
+		printf("the override ends: %s\n", when);
+	}
+	return 0;
+}
+
+int cmd_presence(const char *path, int argc, char **argv)
+{
+	const char *state = NULL, *until_s = NULL, *by = NULL;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--until") == 0 && i + 1 < argc)
+			until_s = argv[++i];
+		else if (strcmp(argv[i], "--by") == 0 && i + 1 < argc)
+			by = argv[++i];
+		else if (!state && (strcmp(argv[i], "on") == 0 || strcmp(argv[i], "off") == 0 ||
+				    strcmp(argv[i], "auto") == 0))
+			state = argv[i];
+		else {
+			fprintf(stderr, "breaktime: presence: unexpected `%s`\n"
+				"usage: breaktime presence [on | off | auto] [--until HH:MM] [--by NAME]\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	if (until_s && (!state || strcmp(state, "auto") == 0)) {
+		fprintf(stderr, "breaktime: presence: --until goes with on or off\n");
+		return 2;
+	}
+	struct conf *c = cli_load(path);
+	if (!c)
+		return 1;
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(c->store.database, &db, state ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		fprintf(stderr, "breaktime: %s: %s (breaktimed creates the store when it starts)\n",
+			c->store.database, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		conf_unref(c);
+		return 1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (!state) {
+		int r = show(db, c);
+		sqlite3_close(db);
+		conf_unref(c);
+		return r;
+	}
+	time_t now = time(NULL);
+	int64_t until = 0;
+	if (until_s && !(until = parse_until(c->policy, until_s, now))) {
+		fprintf(stderr, "breaktime: presence: --until `%s` is not a time HH:MM\n", until_s);
+		sqlite3_close(db);
+		conf_unref(c);
+		return 2;
+	}
+	char cause[160], day[16];
+	const char *who = by ? by : getenv("SUDO_USER") ? getenv("SUDO_USER") : getenv("USER");
+	snprintf(cause, sizeof(cause), "%s (breaktime presence)", who && *who ? who : "unknown");
+	local_text(c->policy, now, day, sizeof(day), false);
+	sqlite3_stmt *st = NULL;
+	rc = sqlite3_prepare_v2(db, "INSERT INTO presence (ts_ms, day, state, expires_ms, cause, source) "
+			       "VALUES (?, ?, ?, ?, ?, 'cli')", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		sqlite3_bind_int64(st, 1, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		sqlite3_bind_text(st, 2, day, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+		if (until)
+			sqlite3_bind_int64(st, 4, until * 1000);
+		else
+			sqlite3_bind_null(st, 4);
+		sqlite3_bind_text(st, 5, cause, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK) {
+		fprintf(stderr, "breaktime: presence: cannot record the change in %s: %s\n",
+			c->store.database, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		conf_unref(c);
+		return 1;
+	}
+	char when[32] = "";
+	if (until)
+		local_text(c->policy, until, when, sizeof(when), true);
+	printf("students present: %s%s%s, recorded for %s; breaktimed applies it within a few seconds\n",
+	       strcmp(state, "auto") == 0 ? "automatic (timetable and detection)" :
+	       strcmp(state, "on") == 0 ? "on" : "off",
+	       until ? " until " : "", when, who && *who ? who : "unknown");
+	sqlite3_close(db);
+	conf_unref(c);
+	return 0;
+}
