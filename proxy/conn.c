@@ -197,6 +197,7 @@ void conn_record(struct conn *c, enum record_kind kind, const char *close_reason
 	memcpy(r.user, c->user, sizeof(r.user));
 	memcpy(r.group, c->group, sizeof(r.group));
 	store_submit(server.store, &r);
+	metrics_count_decision(r.verdict, r.reason);
 	__atomic_add_fetch(kind == RECORD_BLOCKED ? &server.records_blocked :
 			   kind == RECORD_TUNNEL ? &server.records_tunnel : &server.records_request,
 			   1, __ATOMIC_RELAXED);

@@ -237,6 +237,16 @@ static void warn_ack(struct conn *c, const char *platform)
 	pthread_mutex_unlock(&ack_lock);
 }
 
+void enforce_warn_restore(const char *person, const char *platform, int64_t day)
+{
+	char key[160];
+	pthread_mutex_lock(&ack_lock);
+	struct ack *a = ack_slot(person, platform, key);
+	memcpy(a->key, key, sizeof(key));
+	a->day = day;
+	pthread_mutex_unlock(&ack_lock);
+}
+
 static void url_encode(const char *in, char *out, size_t len)
 {
 	size_t o = 0;

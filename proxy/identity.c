@@ -599,6 +599,7 @@ static void fail_count(struct identity_cache *ic, const struct sockaddr *sa)
 	}
 	f->count++;
 	pthread_mutex_unlock(&fail_lock);
+	__atomic_add_fetch(&server.auth_failures, 1, __ATOMIC_RELAXED);
 }
 
 enum identity_result identity_check(struct worker *w, struct conn *c,

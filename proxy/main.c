@@ -122,6 +122,44 @@ static void poll_presence(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(presence_timer, &tv);
 }
 
+/* The warn interstitial is once a day: restore today's "continue" choices after a restart. */
+static void restore_warn_acks(const struct conf *c)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	const struct tz *tz = c->policy ? policy_tz(c->policy) : NULL;
+	time_t now = time(NULL);
+	int64_t day = tz_floordiv((int64_t)now + (tz ? tz_offset(tz, now, NULL, NULL) : 0), 86400);
+	int64_t y;
+	unsigned m, d;
+	char text[16];
+	int n = 0;
+
+	tz_civil_from_days(day, &y, &m, &d);
+	snprintf(text, sizeof(text), "%04lld-%02u-%02u", (long long)y, m, d);
+	if (sqlite3_open_v2(c->store.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_busy_timeout(db, 1000);
+	if (sqlite3_prepare_v2(db, "SELECT DISTINCT COALESCE(user, client), platform FROM events "
+			       "WHERE day = ? AND reason = 'warn-continued' AND platform IS NOT NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *who = (const char *)sqlite3_column_text(st, 0);
+		const char *platform = (const char *)sqlite3_column_text(st, 1);
+		if (who && platform) {
+			enforce_warn_restore(who, platform, day);
+			n++;
+		}
+	}
+	if (n)
+		log_info("restored %d warn acknowledgements of today", n);
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -361,6 +399,7 @@ int main(int argc, char **argv)
 	server.store = store_open_opts(conf, &so);
 	if (!server.store)
 		fatal("cannot open the store");
+	restore_warn_acks(conf);
 	drop_privileges(conf->proxy.user);
 
 	main_base = event_base_new();

@@ -260,6 +260,54 @@ void pages_pac(struct evbuffer *out, const struct conf *conf, const char *author
 		evbuffer_add(out, body, (size_t)n);
 }
 
+/*
+ * Decisions by verdict and reason. Both are static strings, so a slot is
+ * keyed by the two pointers and claimed once with a compare-and-swap; the
+ * set is small (a few verdicts times a dozen reasons).
+ */
+#define DECISION_SLOTS 128
+
+struct decision_count {
+	const char *verdict;
+	const char *reason;
+	uint64_t n;
+};
+
+static struct decision_count decisions[DECISION_SLOTS];
+
+void metrics_count_decision(const char *verdict, const char *reason)
+{
+	if (!verdict)
+		return;
+	if (!reason)
+		reason = "-";
+	uintptr_t h = ((uintptr_t)verdict * 31u) ^ (uintptr_t)reason;
+	for (unsigned i = 0; i < DECISION_SLOTS; i++) {
+		struct decision_count *d = &decisions[(h + i) % DECISION_SLOTS];
+		const char *v = __atomic_load_n(&d->reason, __ATOMIC_ACQUIRE);
+		if (!v) {
+			const char *expected = NULL;
+			if (__atomic_compare_exchange_n(&d->reason, &expected, reason, false,
+							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+				__atomic_store_n(&d->verdict, verdict, __ATOMIC_RELEASE);
+				v = reason;
+			} else {
+				v = expected;
+			}
+		}
+		if (v == reason) {
+			/* the verdict may still be on its way from the claiming thread */
+			const char *dv;
+			while (!(dv = __atomic_load_n(&d->verdict, __ATOMIC_ACQUIRE)))
+				;
+			if (dv == verdict) {
+				__atomic_add_fetch(&d->n, 1, __ATOMIC_RELAXED);
+				return;
+			}
+		}
+	}
+}
+
 void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -300,6 +348,26 @@ void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
 			    "breaktime_store_records_total{state=\"dropped\"} %llu\n",
 			    (unsigned long long)st.submitted, (unsigned long long)st.written,
 			    (unsigned long long)st.dropped);
+	evbuffer_add_printf(b, "# HELP breaktime_decisions_total Requests and tunnels by verdict and reason.\n"
+			    "# TYPE breaktime_decisions_total counter\n");
+	for (unsigned i = 0; i < DECISION_SLOTS; i++) {
+		const char *v = __atomic_load_n(&decisions[i].verdict, __ATOMIC_ACQUIRE);
+		const char *r = __atomic_load_n(&decisions[i].reason, __ATOMIC_ACQUIRE);
+		if (v && r)
+			evbuffer_add_printf(b, "breaktime_decisions_total{verdict=\"%s\",reason=\"%s\"} %llu\n",
+					    v, r, LOAD(decisions[i].n));
+	}
+	evbuffer_add_printf(b, "# HELP breaktime_store_queue_depth Records waiting for the store's writer.\n"
+			    "# TYPE breaktime_store_queue_depth gauge\nbreaktime_store_queue_depth %llu\n"
+			    "# HELP breaktime_store_queue_capacity Records the queue holds.\n"
+			    "# TYPE breaktime_store_queue_capacity gauge\nbreaktime_store_queue_capacity %llu\n"
+			    "# HELP breaktime_store_retries_total Store transactions retried (locked, full, I/O).\n"
+			    "# TYPE breaktime_store_retries_total counter\nbreaktime_store_retries_total %llu\n",
+			    (unsigned long long)st.queued, (unsigned long long)st.queue_capacity,
+			    (unsigned long long)st.retries);
+	evbuffer_add_printf(b, "# HELP breaktime_auth_failures_total Failed proxy sign-ins.\n"
+			    "# TYPE breaktime_auth_failures_total counter\nbreaktime_auth_failures_total %llu\n",
+			    LOAD(server.auth_failures));
 	evbuffer_add_printf(b, "# HELP breaktime_reloads_total Configuration reloads.\n"
 			    "# TYPE breaktime_reloads_total counter\n"
 			    "breaktime_reloads_total{result=\"ok\"} %llu\n"

@@ -71,6 +71,7 @@ struct server {
 	uint64_t bytes_up, bytes_down;
 	uint64_t status_class[6];       /* 1xx..5xx sent to clients; [0] other */
 	uint64_t reloads, reload_failures;
+	uint64_t auth_failures;
 };
 
 extern struct server server;
@@ -172,6 +173,8 @@ void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive
 void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
 	       bool keep_alive, bool head_only);
 void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only);
+/* Count a decision for /metrics (verdict and reason are static strings). Any thread. */
+void metrics_count_decision(const char *verdict, const char *reason);
 /* The block page (the [proxy] block_page template, or the built-in one). */
 struct block_info {
 	const char *host, *platform, *reason, *reason_text, *until, *allowance, *user;
@@ -197,6 +200,8 @@ struct decision_hook {
 
 /* The manual presence override (enum presence_override, until unix time; 0 none). Any thread. */
 void enforce_presence_override(int override, int64_t until);
+/* At start: a "continue" chosen earlier today (from the store). day: local days since 1970. */
+void enforce_warn_restore(const char *person, const char *platform, int64_t day);
 
 /* Classify host (and sni when not NULL) and decide for this client now. */
 void enforce_decide(struct conn *c, const char *host, const char *sni,
