@@ -618,6 +618,8 @@ class Origin:
             self._send(c, req, 200, [('Content-Length', str(len(req.raw))), ('Content-Type', 'text/plain'), cid_h], req.raw)
             return ka()
         if p.startswith('/body'):
+            if q.get('delay'):
+                time.sleep(float(q['delay']))
             self._read_body(c, rd, req)
             body = req.body
             self._send(c, req, 200, [('Content-Length', str(len(body))), ('X-Framing', req.framing),
@@ -1358,7 +1360,8 @@ class Harness:
         self.per_test = []
         self.cleanups = []
         self.dns = DnsServer({'origin.test': [LOOPBACK], 'dns-only.test': [LOOPBACK],
-                              'v6.test': ['::1'], 'tls.test': [LOOPBACK]}, silent={'silent.test'})
+                              'v6.test': ['::1'], 'v6dns.test': ['::1'], 'dual.test': [LOOPBACK, '::1'],
+                              'tls.test': [LOOPBACK]}, silent={'silent.test'})
         self.origin = Origin()
         self.hosts_file = os.path.join(self.tmp, 'hosts')
         with open(self.hosts_file, 'w') as f:

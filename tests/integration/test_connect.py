@@ -357,6 +357,17 @@ def test_connect_ipv6_target(t):
     c.close()
 
 
+def test_connect_by_dns_name(t):
+    echo = t.tcp_origin('echo')
+    p = t.proxy({'connect_ports': str(echo.port)})
+    c = tunnel(t, p.port, 'dns-only.test:%d' % echo.port)
+    c.send(b'named')
+    eq(c.read_exact(5), b'named', 'echo through a tunnel to a name from our DNS server')
+    c.close()
+    rec = p.wait_record(lambda x: x.get('kind') == 'tunnel', what='tunnel record')
+    eq(rec['host'], 'dns-only.test', 'record host')
+
+
 @ref_ok
 def test_connect_bad_authority_400(t):
     for auth in ('127.0.0.1', 'http://127.0.0.1:443/', '127.0.0.1:', '127.0.0.1:notaport'):

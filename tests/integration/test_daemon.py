@@ -131,6 +131,26 @@ def test_workers_each_have_a_listener(t):
         eq(r.code, 200, 'request %d' % i)
 
 
+def test_user_drops_privileges(t):
+    import os
+    from harness import TestSkip
+    if os.geteuid() != 0:
+        raise TestSkip('needs root to drop privileges')
+    p = t.proxy({'user': 'nobody'}, start=False)
+    os.chmod(t.tmp, 0o755)
+    os.chmod(p.dir, 0o777)
+    p.start()
+    uids = set()
+    for task in os.listdir('/proc/%d/task' % p.pid):
+        with open('/proc/%d/task/%s/status' % (p.pid, task)) as f:
+            for ln in f:
+                if ln.startswith(('Uid:', 'Gid:')):
+                    uids.update(int(x) for x in ln.split()[1:])
+    check(0 not in uids, 'a thread still has uid/gid 0 with user = nobody: %s' % sorted(uids))
+    r = curl(p, t.origin.url('/size/10'))
+    eq((r.code, r.body), (200, payload(10)), 'serving after dropping privileges (%r)' % r)
+
+
 def test_slow_dns_does_not_block_others(t):
     p = t.proxy({'workers': '1', 'dns_timeout': '3s'})
     res = {}

@@ -155,6 +155,43 @@ def test_slowloris_header_timeout(t):
     eq([x for x in t.origin.paths() if 'slow=1' in x], [], 'partial request relayed')
 
 
+def test_stalled_request_body_times_out(t):
+    # a client that stops half-way through its body is cut off by one of the timers, not held forever
+    p = t.proxy({'header_timeout': '1s', 'idle_timeout': '1s', 'upstream_timeout': '3s'})
+    c = Raw(p.port)
+    c.send(('POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\n' % (t.origin.url('/body'), t.origin.authority)).encode() + b'x' * 10)
+    t0 = time.monotonic()
+    check(c.closed_within(7), 'a client that stops half-way through its body is never disconnected')
+    check(time.monotonic() - t0 < 6, 'disconnected after %.1fs' % (time.monotonic() - t0))
+    c.close()
+
+
+def test_slow_upload_longer_than_upstream_timeout(t):
+    # upstream_timeout waits for the origin's answer, which cannot come before the body is complete:
+    # an upload that keeps moving for longer than upstream_timeout must not end in 504
+    p = t.proxy({'upstream_timeout': '1500ms', 'idle_timeout': '5s'})
+    n, parts = 4 * 1024 * 1024, 16
+    c = Raw(p.port, timeout=15)
+    c.send(('POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n' % (t.origin.url('/body'), t.origin.authority, n)).encode())
+    data = payload(n)
+    t0 = time.monotonic()
+    try:
+        for i in range(parts):
+            c.send(data[i * n // parts:(i + 1) * n // parts])
+            time.sleep(0.2)
+    except (BrokenPipeError, ConnectionResetError) as e:
+        try:
+            got = c.response()
+            got = '%d %s' % (got.status, short(got.body, 80))
+        except Exception:
+            got = 'no response'
+        raise AssertionError('upload cut off after %.1fs (%s): %s' % (time.monotonic() - t0, e, got))
+    r = c.response()
+    eq(r.status, 200, 'a 3.2 s upload with upstream_timeout 1.5s (body %s)' % short(r.body, 100))
+    eq(r.body, data, 'echoed body')
+    c.close()
+
+
 def test_silent_client_disconnected(t):
     p = t.proxy({'header_timeout': '1s', 'idle_timeout': '2s'})
     c = Raw(p.port)
@@ -270,9 +307,11 @@ def test_allow_clients_by_address(t):
 
 def test_no_proxying_to_own_listener(t):
     port = free_port()
-    p = t.proxy({'listen': '127.0.0.1:%d' % port, 'connect_ports': '%d, 443' % port})
+    port6 = free_port('::1')
+    p = t.proxy({'listen': '127.0.0.1:%d, [::1]:%d' % (port, port6), 'connect_ports': '%d, 443' % port})
     eq(p.port, port, 'listening port')
     for url, want in (('http://127.0.0.1:%d/' % port, (403,)), ('http://hosts-only.test:%d/x' % port, (403,)),
+                      ('http://[::1]:%d/' % port6, (403,)), ('http://v6.test:%d/' % port6, (403,)),
                       ('http://[::ffff:127.0.0.1]:%d/' % port, (403, 400))):
         r = status_of(port, ('GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % url).encode())
         check(r.status in want, 'request to the proxy itself via %s: status %s, want %s' % (url, r.status, want))
@@ -284,7 +323,7 @@ def test_no_proxying_to_own_listener(t):
     time.sleep(0.2)
     check(p.alive(), 'proxy died')
     reqs = [r for r in p.records() if r.get('kind') == 'request']
-    check(len(reqs) <= 4, 'a request looped through the proxy: %d request records' % len(reqs))
+    check(len(reqs) <= 5, 'a request looped through the proxy: %d request records for 5 requests' % len(reqs))
 
 
 def test_loopback_upstream_denied_by_default(t):

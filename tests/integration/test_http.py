@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from harness import (Raw, check, curl, eq, http_get, payload, check_payload, ref_ok, run, short,
+from harness import (Raw, Response, check, curl, eq, http_get, payload, check_payload, ref_ok, run, short,
                      wait_for, Origin, TestFailure)
 
 
@@ -402,6 +402,49 @@ def test_ipv6_listener_and_origin(t):
     eq((r.code, r.body), (200, payload(1000)), 'IPv6 client to IPv6 literal origin (%r)' % r)
     r = curl(p, 'http://v6.test:%d/size/100' % o6.port)
     eq((r.code, r.body), (200, payload(100)), 'name with an AAAA/IPv6 hosts entry (%r)' % r)
+
+
+def test_ipv6_only_name_via_dns(t):
+    o6 = Origin('::1')
+    t.defer(o6.stop)
+    r = curl(t.p, 'http://v6dns.test:%d/size/100' % o6.port)
+    eq((r.code, r.body), (200, payload(100)), 'a name with only an AAAA record from our DNS server (%r)' % r)
+
+
+def test_dual_stack_name_falls_back(t):
+    # dual.test has A 127.0.0.1 and AAAA ::1: whichever family the origin lacks must not fail the request
+    o6 = Origin('::1')
+    t.defer(o6.stop)
+    for o, fam in ((t.origin, 'IPv4'), (o6, 'IPv6')):
+        r = curl(t.p, 'http://dual.test:%d/size/50' % o.port)
+        eq((r.code, r.body), (200, payload(50)), 'dual-stack name, origin on %s only (%r)' % (fam, r))
+
+
+def test_pool_per_origin_limit(t):
+    o = Origin()
+    t.defer(o.stop)
+    p = t.proxy({'workers': '1', 'pool_per_origin': '1', 'pool_idle_timeout': '10s'})
+    import threading
+    res = []
+    ths = [threading.Thread(target=lambda: res.append(curl(p, o.url('/slow/100?parts=1&first=0.5')))) for _ in range(3)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    eq([r.code for r in res], [200] * 3, 'statuses')
+    eq(len(set(r.head.get('x-conn-id') for r in res)), 3, 'three parallel requests use three origin connections')
+    time.sleep(0.5)
+    eq(o.open_conns, 1, 'idle origin connections kept with pool_per_origin = 1')
+
+
+@ref_ok
+def test_via_received_protocol(t):
+    c = Raw(t.p.port)
+    c.send(('GET %s HTTP/1.0\r\n\r\n' % t.origin.url('/echo?via10=1')).encode())
+    r = c.response()
+    via = Response(r.body).get('via', '')
+    check(via.startswith('1.0 '), 'Via for a request received as HTTP/1.0 names 1.0 (RFC 9110 7.6.3): %r' % via)
+    c.close()
 
 
 def test_ipv4_and_ipv6_workers_serve_concurrently(t):

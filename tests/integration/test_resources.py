@@ -9,7 +9,8 @@ import subprocess
 import threading
 import time
 
-from harness import (Raw, Origin, ref_ok, check, check_payload, clean_env, curl, eq, http_get, payload, run, wait_for)
+from harness import (Raw, Origin, ref_ok, check, check_payload, clean_env, curl, eq, http_get, payload, payload_view,
+                     run, wait_for)
 
 MB = 1 << 20
 
@@ -222,6 +223,63 @@ def test_500_connections_no_leak(t):
     print('     500 connections in %.1fs, RSS %d -> %d KiB, fds %d -> %d' % (el, rss0, rss1, fd0, fd1))
     r = curl(p, o.url('/size/100'))
     eq((r.code, r.body), (200, payload(100)), 'still serving (%r)' % r)
+
+
+def test_http_download_back_pressure(t):
+    n = 64 * MB
+    p = resource_proxy(t)
+    c = Raw(p.port, timeout=10)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 << 10)
+    c.send(http_get(t.origin, '/size/%d' % n))
+    time.sleep(0.3)
+    rss0 = p.rss_kb()
+    time.sleep(1.5)  # not reading: the proxy must stop reading the origin
+    grew = p.rss_kb() - rss0
+    check(grew < (64 if p.sanitized() else 16) * 1024, 'RSS grew by %d KiB while the client did not read' % grew)
+    state = {'got': 0, 'bad': -1}
+
+    def sink(d):
+        if state['bad'] < 0:
+            i = check_payload(d, state['got'])
+            if i >= 0:
+                state['bad'] = state['got'] + i
+        state['got'] += len(d)
+    r = c.response(sink=sink)
+    eq((r.status, state['got'], state['bad']), (200, n, -1), 'status, bytes, first bad byte')
+    c.close()
+
+
+def test_http_upload_back_pressure(t):
+    n = 64 * MB
+    p = resource_proxy(t, upstream_timeout='30s')
+    c = Raw(p.port, timeout=30)
+    err = []
+
+    def send():
+        try:
+            c.send(('POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n'
+                    % (t.origin.url('/body?delay=1.8'), t.origin.authority, n)).encode())
+            sent = 0
+            while sent < n:
+                mv = payload_view(sent, min(n - sent, 1 << 18))
+                c.sock.sendall(mv)
+                sent += len(mv)
+        except OSError as e:
+            err.append(e)
+    rss0 = p.rss_kb()
+    th = threading.Thread(target=send)
+    th.start()
+    time.sleep(1.3)
+    grew = p.rss_kb() - rss0
+    check(grew < (64 if p.sanitized() else 16) * 1024, 'RSS grew by %d KiB while the origin did not read' % grew)
+    th.join(30)
+    eq(err, [], 'send errors')
+    state = {'n': 0}
+    r = c.response(sink=lambda d: state.__setitem__('n', state['n'] + len(d)))
+    import hashlib
+    eq((r.status, r.get('x-body-sha1'), state['n']), (200, hashlib.sha1(payload(n)).hexdigest(), n),
+       'status, body digest at the origin, echoed length')
+    c.close()
 
 
 @ref_ok

@@ -146,6 +146,23 @@ def test_sighup_bad_config_refused(t):
     wait_for(b_allowed, 3, step=0.1, what='the next good config to apply')
 
 
+def test_sighup_rereads_hosts_file(t):
+    import os
+    hosts = os.path.join(t.tmp, 'hosts-reload')
+    with open(hosts, 'w') as f:
+        f.write('127.0.0.2 moved.test\n')
+    p = t.proxy({'hosts_file': hosts})
+    r = curl(p, 'http://moved.test:%d/size/5' % t.origin.port)
+    eq(r.code, 502, 'moved.test -> 127.0.0.2, where the origin does not listen (%r)' % r)
+    with open(hosts, 'w') as f:
+        f.write('127.0.0.1 moved.test\n')
+    p.send_signal(signal.SIGHUP)
+
+    def moved():
+        return curl(p, 'http://moved.test:%d/size/5' % t.origin.port).code == 200
+    wait_for(moved, 3, step=0.2, what='the edited hosts_file to apply after SIGHUP')
+
+
 def test_sigterm_graceful_inflight(t):
     p = t.proxy({'shutdown_grace': '5s'})
     res = {}
