@@ -12,6 +12,7 @@ never -- identity is seen to drive the policy, not just to open the door.
 """
 import base64
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,6 +147,23 @@ def test_device_map_without_credentials(kit):
     eq((row['grp'], row['client']), ('staff', '127.0.0.5'), 'kiosk row')
     # an address not in the map still has to sign in
     eq(get(kit, d, src='127.0.0.6').code, 407, 'unmapped 127.0.0.6 without credentials')
+
+
+def test_status_page_is_the_signed_in_persons(kit):
+    # http://<visible_hostname>/status through the proxy: the person who signed in to
+    # the proxy, and nobody else (a query naming someone else changes nothing)
+    d = proxy(kit)
+    eq(get(kit, d, 'www.facebook.com', user='alice', pw=PW['alice']).code, 200, 'alice on facebook')
+    base = ['-x', 'http://127.0.0.1:%d' % d.port]
+    r = curl(kit, *base, 'http://bt-e2e/status')
+    eq(r.code, 407, '/status without credentials (auth required)')
+    r = curl(kit, *base, '--proxy-user', 'alice:' + PW['alice'], 'http://bt-e2e/status')
+    eq(r.code, 200, "alice's /status: %r" % r)
+    check('<b>alice</b>' in r.body and 'staff' in r.body, 'status page of alice:\n%s' % r.body)
+    check(re.search(r'<td>facebook</td><td>[1-9]', r.body), 'alice\'s facebook minutes:\n%s' % r.body)
+    r = curl(kit, *base, '--proxy-user', 'bob:' + PW['bob'], 'http://bt-e2e/status?user=alice')
+    eq(r.code, 200, "bob's /status")
+    check('<b>bob</b>' in r.body and 'alice' not in r.body, 'bob asking for alice:\n%s' % r.body)
 
 
 def test_https_proxy_listener(kit):

@@ -177,6 +177,25 @@ def test_metrics(kit):
     eq(after['breaktime_store_records_total{state="dropped"}'], 0.0, 'dropped store records')
 
 
+def test_metrics_of_issue5(kit):
+    # issue 5 asks /metrics for requests by verdict and reason, the store queue's
+    # depth and auth failures (names are the daemon's to choose; the labels and
+    # words are what is checked)
+    d = proxy(kit)
+    eq(via(kit, d, 'www.facebook.com').code, 403, 'guest on facebook (group-never)')
+    st, head, body = own(d, '/metrics')
+    eq(st, 200, '/metrics')
+    missing = []
+    if not re.search(r'^breaktime_\w+\{[^}]*verdict="block"[^}]*reason="group-never"[^}]*\} [1-9]', body, re.M) and \
+       not re.search(r'^breaktime_\w+\{[^}]*reason="group-never"[^}]*verdict="block"[^}]*\} [1-9]', body, re.M):
+        missing.append('requests by verdict and reason (a series labelled verdict="block",reason="group-never")')
+    if not re.search(r'^# TYPE breaktime_\w*queue\w* gauge', body, re.M):
+        missing.append('the store queue depth (a breaktime_*queue* gauge)')
+    if not re.search(r'^# TYPE breaktime_\w*auth\w*fail\w* counter', body, re.M):
+        missing.append('auth failures (a breaktime_*auth*fail* counter)')
+    eq(missing, [], 'series missing from /metrics:\n%s' % body)
+
+
 def test_metrics_allow(kit):
     d = kit.daemon(POLICY, proxy={'metrics_allow': '10.0.0.0/8'})
     st, head, body = own(d, '/metrics')
