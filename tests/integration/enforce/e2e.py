@@ -367,19 +367,28 @@ class Daemon:
         local = local or self.fake_now()
         return int(local.replace(tzinfo=ZoneInfo(SITE_TZ)).timestamp() * 1000)
 
+    def breaktime(self, *args, timeout=20):
+        """The breaktime command on this daemon's configuration, on the daemon's fake clock."""
+        env = {}
+        if self.at:
+            env['LD_PRELOAD'] = libfaketime()
+            now = self.fake_now()
+            env['FAKETIME'] = '@' + site_to_utc(now.strftime('%Y-%m-%d %H:%M:%S')).strftime('%Y-%m-%d %H:%M:%S')
+            if self.speed:
+                env['FAKETIME'] += ' x%s' % self.speed
+        p = subprocess.run([BREAKTIME, '-c', self.conf_path] + list(args), capture_output=True, timeout=timeout,
+                           env=clean_env(env), cwd=self.dir)
+        return p.returncode, (p.stdout + p.stderr).decode('utf-8', 'replace')
+
     def set_presence(self, state, until=None, by='e2e'):
-        """A manual presence change as `breaktime presence on|off|auto [--until] [--by]`
-        records it: a row in the store's presence table, stamped with the daemon's
-        (fake) time; the daemon picks it up within a few seconds."""
-        now = self.fake_now()
-        c = sqlite3.connect(self.db, timeout=10)
-        try:
-            c.execute('INSERT INTO presence (ts_ms, day, state, expires_ms, cause, source) VALUES (?, ?, ?, ?, ?, ?)',
-                      (self.fake_ms(now), now.strftime('%Y-%m-%d'), state,
-                       self.fake_ms(until) if until else None, 'by ' + by, 'command'))
-            c.commit()
-        finally:
-            c.close()
+        """`breaktime presence on|off|auto [--until HH:MM] [--by NAME]` on the daemon's
+        (fake) clock; the daemon picks the change up from the store within seconds."""
+        args = ['presence', state, '--by', by]
+        if until:
+            args += ['--until', until.strftime('%H:%M')]
+        rc, out = self.breaktime(*args)
+        check(rc == 0, 'breaktime %s: exit %d: %s' % (' '.join(args), rc, out[-500:]))
+        return out
 
     def log(self):
         try:
