@@ -253,28 +253,41 @@ def test_sni_split_across_tls_records(t):
 
 
 def test_sni_peek_is_bounded(t):
-    # a client that sends half a ClientHello and stops: relayed after sni_timeout anyway
+    # a client that sends the start of a TLS record and stops: after sni_timeout the
+    # tunnel is relayed anyway (a server-first origin's banner comes through)
+    b = t.tcp_origin('banner')
+    p = t.proxy({'connect_ports': str(b.port), 'sni_timeout': '500ms'})
+    c = tunnel(t, p.port, '127.0.0.1:%d' % b.port)
+    t0 = time.monotonic()
+    c.send(b'\x16\x03\x01\x02\x00\x01')
+    c.sock.settimeout(4)
+    line = c.rd.read_until(b'\r\n')
+    eq(line, b'HELLO from banner\r\n', 'banner after an incomplete ClientHello')
+    el = time.monotonic() - t0
+    check(el < 2.5, 'relay began %.1fs after an incomplete ClientHello (sni_timeout 500ms)' % el)
+    eq(c.read_exact(6), b'\x16\x03\x01\x02\x00\x01', 'the peeked bytes reached the origin (echoed back)')
+    c.close()
+    # and a ClientHello completed after the timeout still makes a working TLS session
     tls = t.tls_origin()
-    p = t.proxy({'connect_ports': str(tls.port), 'sni_timeout': '500ms'})
-    c = tunnel(t, p.port, '127.0.0.1:%d' % tls.port)
+    p2 = t.proxy({'connect_ports': str(tls.port), 'sni_timeout': '500ms'})
+    c = tunnel(t, p2.port, '127.0.0.1:%d' % tls.port)
     obj, inc, out, hello = tls_client_hello('slow.test')
     c.send(hello[:20])
-    time.sleep(1.5)
+    time.sleep(1.2)
     c.send(hello[20:])
     finish_handshake(c, obj, inc, out)
     c.close()
-    p.wait_record(lambda x: x.get('kind') == 'tunnel', what='tunnel record')
+    p2.wait_record(lambda x: x.get('kind') == 'tunnel', what='tunnel record')
 
 
 def test_large_download_back_pressure(t):
     n = 64 << 20
     src = t.tcp_origin('source:%d' % n)
     p = t.proxy({'connect_ports': str(src.port), 'tunnel_buffer': '256k'})
+    rss0 = p.rss_kb()
     c = tunnel(t, p.port, '127.0.0.1:%d' % src.port)
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 << 10)
     c.send(b'go')  # not a ClientHello: relay starts at once
-    time.sleep(0.3)
-    rss0 = p.rss_kb()
     time.sleep(1.5)  # we do not read: the proxy must stop reading the origin
     rss1 = p.rss_kb()
     check(rss1 - rss0 < (64 if p.sanitized() else 16) * 1024, 'proxy RSS grew by %d KiB while the client did not read' % (rss1 - rss0))
