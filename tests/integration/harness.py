@@ -673,6 +673,17 @@ class Origin:
                 c.sendall(d)
             c.shutdown(socket.SHUT_WR)
             return False
+        if p == '/extra':
+            # a response followed by bytes no request asked for (a desync attempt)
+            self._read_body(c, rd, req)
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Conn-Id: %d\r\n\r\nhello'
+                      b'HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Injected: 1\r\n\r\nevil' % req.conn_id)
+            return ka()
+        if p == '/headbody':
+            # a HEAD answered with a body anyway
+            self._read_body(c, rd, req)
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Conn-Id: %d\r\n\r\nbody' % req.conn_id)
+            return ka()
         if p.startswith('/bad/'):
             self._read_body(c, rd, req)
             kind = p[5:]

@@ -169,6 +169,17 @@ def test_connect_relay_both_ways(t):
 
 
 @ref_ok
+def test_connect_200_has_no_framing_headers(t):
+    echo = t.tcp_origin('echo')
+    p = t.proxy({'connect_ports': str(echo.port)})
+    c, r = connect_raw(p.port, '127.0.0.1:%d' % echo.port)
+    eq(r.status, 200, 'status')
+    check(not r.has('content-length') and not r.has('transfer-encoding'),
+          'a 2xx answer to CONNECT carries framing headers (RFC 9110 9.3.6): %s' % r.headers)
+    c.close()
+
+
+@ref_ok
 def test_connect_data_with_request(t):
     echo = t.tcp_origin('echo')
     p = t.proxy({'connect_ports': str(echo.port)})

@@ -6,7 +6,7 @@ never relayed; hop-by-hop headers removed and Via added both ways."""
 
 import time
 
-from harness import Raw, Response, check, eq, http_get, payload, ref_ok, run, short, Origin
+from harness import Raw, Response, check, curl, eq, http_get, payload, ref_ok, run, short, Origin
 
 # name: (request bytes with {u} = absolute URL of the origin's /echo with a marker,
 #        {a} = origin authority, allowed statuses)
@@ -252,6 +252,58 @@ def _bad_response_test(kind):
 
 for _k in BAD_RESPONSES:
     globals()['test_bad_response_' + _k.replace('-', '_')] = _bad_response_test(_k)
+
+
+@ref_ok
+def test_response_extra_bytes_not_relayed(t):
+    # the origin sends a second, unasked-for response after the first: it must never reach a client
+    o = Origin()
+    t.defer(o.stop)
+    p = t.proxy({'workers': '1'})
+    c = Raw(p.port)
+    c.send(http_get(o, '/extra'))
+    r = c.response()
+    eq((r.status, r.body), (200, b'hello'), 'first response')
+    for i in range(3):
+        c.send(http_get(o, '/conn'))
+        r = c.response()
+        check(not r.has('x-injected') and r.body != b'evil', 'injected response relayed: %r' % r)
+        check(r.body.startswith(b'conn='), 'response %d: %s' % (i, short(r.body)))
+    c.close()
+    r = curl(p, o.url('/conn'))
+    check(r.body.startswith(b'conn='), 'a new client got %s' % short(r.body))
+
+
+@ref_ok
+def test_head_response_with_body_not_relayed(t):
+    o = Origin()
+    t.defer(o.stop)
+    p = t.proxy({'workers': '1'})
+    c = Raw(p.port)
+    c.send(http_get(o, '/headbody', method='HEAD'))
+    r = c.response('HEAD')
+    eq(r.status, 200, 'HEAD status')
+    c.send(http_get(o, '/size/6'))
+    r = c.response()
+    eq((r.status, r.body), (200, payload(6)), 'next response after a HEAD answered with a body')
+    c.close()
+    r = curl(p, o.url('/size/7'))
+    eq(r.body, payload(7), 'a new client after the bad HEAD answer')
+
+
+@ref_ok
+def test_pipelined_bodies_keep_boundaries(t):
+    c = Raw(t.p.port)
+    a = t.origin.authority
+    c.send(('POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 5\r\n\r\nfirst' % (t.origin.url('/body'), a)).encode()
+           + ('POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\n' % (t.origin.url('/body'), a)).encode()
+           + ('GET %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 4\r\n\r\nGETX' % (t.origin.url('/body'), a)).encode()
+           + http_get(t.origin, '/size/3'))
+    eq(c.response().body, b'first', 'first body')
+    eq(c.response().body, b'second', 'second (chunked) body')
+    eq(c.response().body, b'GETX', 'GET with a body')
+    eq(c.response().body, payload(3), 'last response')
+    c.close()
 
 
 @ref_ok
