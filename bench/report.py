@@ -33,8 +33,18 @@ def load(path):
                 v = json.loads(val)
             except ValueError:
                 v = val
-            raw.setdefault(who, {})[key] = v
+            d = raw.setdefault(who, {})
+            if key in REPEATED:
+                d.setdefault(key, []).append(v)
+            else:
+                d[key] = v
     return meta, raw
+
+
+# keys written once per round
+REPEATED = {f"{k}_{s}" for k in ("ka", "close", "big")
+            for s in ("wrk", "cpu_s", "core_busy_s", "background_cores")}
+REPEATED.add("connect_background_cores")
 
 
 def derive(raw):
@@ -52,25 +62,29 @@ def derive(raw):
             continue
         m = {"status": str(r.get("status", "not run"))}
         for key, _ in LOADS:
-            w = r.get(f"{key}_wrk")
-            cpu = r.get(f"{key}_cpu_s")
-            if not isinstance(w, dict) or not w.get("requests"):
+            runs = [w for w in r.get(f"{key}_wrk", [])
+                    if isinstance(w, dict) and w.get("requests")]
+            if not runs:
                 continue
-            secs = w["duration_us"] / 1e6
-            errs = sum(v for k, v in w.items() if k.startswith("err_"))
-            m[f"{key}_rps"] = w["requests"] / secs
-            m[f"{key}_p50_ms"] = w["p50_us"] / 1e3
-            m[f"{key}_p99_ms"] = w["p99_us"] / 1e3
-            m[f"{key}_errors"] = errs
-            m[f"{key}_requests"] = w["requests"]
-            m[f"{key}_MBps"] = w["bytes"] / secs / 1e6
-            if cpu is not None:
-                m[f"{key}_cpu_per_10k"] = float(cpu) / w["requests"] * 1e4
-            busy = r.get(f"{key}_core_busy_s")
-            if busy is not None:
-                m[f"{key}_core_busy_per_10k"] = (float(busy) / w["requests"]
-                                                 * 1e4)
-                m[f"{key}_core_busy_fraction"] = float(busy) / secs
+            reqs = sum(w["requests"] for w in runs)
+            secs = sum(w["duration_us"] for w in runs) / 1e6
+            m[f"{key}_rounds"] = len(runs)
+            m[f"{key}_rps"] = reqs / secs
+            m[f"{key}_p50_ms"] = statistics.median(w["p50_us"] for w in runs) / 1e3
+            m[f"{key}_p99_ms"] = statistics.median(w["p99_us"] for w in runs) / 1e3
+            m[f"{key}_errors"] = sum(v for w in runs for k, v in w.items()
+                                     if k.startswith("err_"))
+            m[f"{key}_requests"] = reqs
+            m[f"{key}_MBps"] = sum(w["bytes"] for w in runs) / secs / 1e6
+            cpu = r.get(f"{key}_cpu_s", [])
+            if len(cpu) == len(runs):
+                m[f"{key}_cpu_per_10k"] = sum(map(float, cpu)) / reqs * 1e4
+            busy = r.get(f"{key}_core_busy_s", [])
+            if len(busy) == len(runs):
+                m[f"{key}_core_busy_per_10k"] = sum(map(float, busy)) / reqs * 1e4
+            bg = r.get(f"{key}_background_cores", [])
+            if bg:
+                m[f"{key}_background_cores"] = max(map(float, bg))
         if r.get("connect_speeds"):
             m["connect_MBps"] = statistics.median(r["connect_speeds"]) / 1e6
             if direct_mbps:
@@ -90,8 +104,9 @@ def derive(raw):
             m["rss_start_MiB"] = r["rss_start_kib"] / 1024
         if r.get("died"):
             m["died"] = True
-        if r.get("background_cores") is not None:
-            m["background_cores"] = r["background_cores"]
+        bg = r.get("connect_background_cores", [])
+        if bg:
+            m["connect_background_cores"] = max(map(float, bg))
         out[p] = m
     return out
 
@@ -184,7 +199,8 @@ def main():
 
     print()
     print(f"breaktime bench  {meta.get('date', '')}  git {meta.get('git', '')}"
-          f"  quick={meta.get('quick')}  wrk {meta.get('duration_s')} s x "
+          f"  quick={meta.get('quick')}  wrk {meta.get('rounds', 1)} x "
+          f"{meta.get('duration_s')} s x "
           f"{meta.get('wrk_connections')} conns  proxy on core "
           f"{meta.get('proxy_cpu')}, load+origin on core {meta.get('load_cpu')}"
           f"  nice {meta.get('nice', 0)}")
@@ -197,17 +213,22 @@ def main():
         elif p in m:
             extra = []
             for key, label in LOADS:
-                w = raw[p].get(f"{key}_wrk")
-                if m[p].get(f"{key}_errors") and isinstance(w, dict):
-                    kinds = ", ".join(f"{k[4:]} {v}" for k, v in w.items()
-                                      if k.startswith("err_") and v)
-                    extra.append(f"{label}: errors {kinds}")
+                if m[p].get(f"{key}_errors"):
+                    kinds = {}
+                    for w in raw[p].get(f"{key}_wrk", []):
+                        for k, v in w.items():
+                            if k.startswith("err_") and v:
+                                kinds[k[4:]] = kinds.get(k[4:], 0) + v
+                    extra.append(f"{label}: errors " + ", ".join(
+                        f"{k} {v}" for k, v in kinds.items()))
             if m[p].get("tunnels_failed"):
                 extra.append(f"{m[p]['tunnels_failed']} tunnels failed to open")
-            bg = raw[p].get("background_cores")
-            if isinstance(bg, (int, float)) and bg > 0.05:
-                extra.append(f"{bg:.2f} cores busy with other work just "
-                             f"before its loads: numbers suspect")
+            busy = [f"{label} {m[p][k + '_background_cores']:.2f}"
+                    for k, label in LOADS + [("connect", "CONNECT")]
+                    if m[p].get(k + "_background_cores", 0) > 0.1]
+            if busy:
+                extra.append("cores busy with other work just before: "
+                             + ", ".join(busy) + " (suspect)")
             tail = str(raw[p].get("stderr_tail", ""))
             if " dropped" in tail:
                 try:
@@ -220,7 +241,7 @@ def main():
             if m[p].get("died"):
                 extra.append("process died during the run")
             if extra:
-                print(f"{p}: " + "; ".join(extra) + "  (! marks loads with errors)")
+                print(f"{p}: " + "; ".join(extra))
     d = m["direct"].get("connect_MBps")
     print(f"no-proxy 1 GiB TLS download: {fmt(d, '{:.0f}')} MB/s")
     print()

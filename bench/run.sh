@@ -10,6 +10,8 @@
 #   DURATION=10          seconds per wrk load
 #   WARMUP=2             seconds of unmeasured warm-up load per proxy
 #   CONNS=64             wrk connections (one wrk thread)
+#   ROUNDS=1             times each wrk load is run per proxy (the figures
+#                        are over all rounds; latencies are the median round)
 #   CONNECT_REPS=3       1 GiB CONNECT downloads per proxy (median speed)
 #   TUNNELS=2000         idle CONNECT tunnels for the memory test
 #   BREAKTIMED=path      breaktimed binary (default build-bench/proxy/breaktimed;
@@ -53,6 +55,7 @@ else
     DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; CONNECT_REPS=${CONNECT_REPS:-3}
 fi
 CONNS=${CONNS:-64}
+ROUNDS=${ROUNDS:-1}
 TUNNELS=${TUNNELS:-2000}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -155,7 +158,7 @@ put() { printf '%s %s %s\n' "$1" "$2" "${3//$'\n'/ }" >>"$RES"; }   # put PROXY 
 meta() { echo "meta $1 $2" >>"$RES"; }
 
 meta quick "$QUICK"; meta duration_s "$DURATION"; meta warmup_s "$WARMUP"
-meta wrk_connections "$CONNS"; meta connect_reps "$CONNECT_REPS"
+meta wrk_connections "$CONNS"; meta rounds "$ROUNDS"; meta connect_reps "$CONNECT_REPS"
 meta tunnels "$TUNNELS"; meta proxy_cpu "$PROXY_CPU"; meta load_cpu "$LOAD_CPU"
 meta nice "$NICE"; meta nproc "$ncpu"; meta kernel "$(uname -r)"
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -234,13 +237,13 @@ run_wrk() {
     c1=$($HELP cpu "$pid")
     b1=$($HELP corebusy "$PROXY_CPU")
     if [ -z "$line" ]; then
-        log "  $name: wrk failed: $(head -3 "$T/wrk.err")"
+        log "  $p $name: wrk failed: $(head -3 "$T/wrk.err")"
         return 1
     fi
     echo "$p ${name}_wrk ${line#BENCHJSON }" >>"$RES"
     put "$p" "${name}_cpu_s" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
     put "$p" "${name}_core_busy_s" "$(awk -v a="$b0" -v b="$b1" 'BEGIN{printf "%.2f", b-a}')"
-    log "  $name: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); e=sum(v for k,v in d.items() if k.startswith("err_")); print("%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (d["requests"]/d["duration_us"]*1e6, d["p50_us"]/1e3, d["p99_us"]/1e3, e))' "${line#BENCHJSON }"), proxy cpu $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}') s (core $PROXY_CPU busy $(awk -v a="$b0" -v b="$b1" 'BEGIN{printf "%.2f", b-a}') s)"
+    log "  $p $name: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); e=sum(v for k,v in d.items() if k.startswith("err_")); print("%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (d["requests"]/d["duration_us"]*1e6, d["p50_us"]/1e3, d["p99_us"]/1e3, e))' "${line#BENCHJSON }"), proxy cpu $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}') s (core $PROXY_CPU busy $(awk -v a="$b0" -v b="$b1" 'BEGIN{printf "%.2f", b-a}') s)"
 }
 
 # warm PROXYPORT: unmeasured load
@@ -269,7 +272,7 @@ run_connect() {
         [ -n "$pid" ] && c1=$($HELP cpu "$pid")
         read -r speed size code <<<"$out"
         if [ "${code:-}" != 200 ] || [ "${size:-0}" != "$BIG_SIZE" ]; then
-            log "  connect: download failed (code ${code:-none}, ${size:-0} bytes): $(tail -1 "$T/curl.err" 2>/dev/null)"
+            log "  $p connect: download failed (code ${code:-none}, ${size:-0} bytes): $(tail -1 "$T/curl.err" 2>/dev/null)"
             return 1
         fi
         speeds+=("$speed")
@@ -279,7 +282,7 @@ run_connect() {
     put "$p" connect_speeds "[$(IFS=,; echo "${speeds[*]}")]"
     put "$p" connect_bytes "$bytes"
     [ -n "$pid" ] && put "$p" connect_cpu_s "$cpu"
-    log "  connect 1 GiB x$CONNECT_REPS: $(printf '%s\n' "${speeds[@]}" | awk '{printf "%.0f MB/s ", $1/1e6}')${pid:+, proxy cpu $cpu s}"
+    log "  $p connect 1 GiB x$CONNECT_REPS: $(printf '%s\n' "${speeds[@]}" | awk '{printf "%.0f MB/s ", $1/1e6}')${pid:+, proxy cpu $cpu s}"
 }
 
 # run_tunnels PROXY PROXYPORT PID
@@ -294,7 +297,7 @@ run_tunnels() {
     tpid=$!
     STARTED+=("$tpid")
     if ! $HELP waitline "$ready" opened= 150; then
-        log "  tunnels: not ready in time: $(tail -2 "$T/tunnels.err")"
+        log "  $p tunnels: not ready in time: $(tail -2 "$T/tunnels.err")"
         stop_pid "$tpid" 5
         return 1
     fi
@@ -306,7 +309,7 @@ run_tunnels() {
     put "$p" tunnels_status "$st"
     put "$p" tunnel_rss_before_kib "$r0"
     put "$p" tunnel_rss_after_kib "$r1"
-    log "  tunnels: $st; rss $r0 -> $r1 KiB"
+    log "  $p tunnels: $st; rss $r0 -> $r1 KiB"
 }
 
 # ---------------------------------------------------------------- proxies
@@ -437,14 +440,19 @@ download "" >/dev/null
 log "no proxy: 1 GiB TLS download x$CONNECT_REPS"
 run_connect direct "" "" || die "direct download failed; origin broken"
 
+# Start every proxy; they run side by side (idle unless under load), and each
+# load is run against each proxy in turn, so that a change in whatever else
+# the machine does hits all of them alike.
+ACTIVE=()
+declare -A PORT PID
 for p in $PROXIES; do
     case $p in
-        breaktimed) port=$PORT_BT ;;
-        squid) port=$PORT_SQ ;;
-        tinyproxy) port=$PORT_TP ;;
+        breaktimed) PORT[$p]=$PORT_BT ;;
+        squid) PORT[$p]=$PORT_SQ ;;
+        tinyproxy) PORT[$p]=$PORT_TP ;;
         *) die "unknown proxy $p" ;;
     esac
-    log "$p: starting on 127.0.0.1:$port (core $PROXY_CPU)"
+    log "$p: starting on 127.0.0.1:${PORT[$p]} (core $PROXY_CPU)"
     PROXY_PID=""
     WHY=""
     "start_$p" || {
@@ -453,29 +461,63 @@ for p in $PROXIES; do
         [ -n "$PROXY_PID" ] && stop_pid "$PROXY_PID" 5
         continue
     }
-    pid=$PROXY_PID
-    bg=$($HELP background 2)
-    put "$p" background_cores "$bg"
-    awk -v b="$bg" 'BEGIN{exit !(b > 0.05)}' && \
-        log "  warning: $bg cores busy with other work before $p's loads; its numbers are suspect"
-    put "$p" pids "$($HELP tree "$pid")"
+    PID[$p]=$PROXY_PID
     # sanity: one request through it
-    chk=$(curl -sS -x "http://127.0.0.1:$port" --max-time 10 -o /dev/null \
+    chk=$(curl -sS -x "http://127.0.0.1:${PORT[$p]}" --max-time 10 -o /dev/null \
         -w '%{http_code} %{size_download}' "http://127.0.0.1:$HTTP_PORT/1k" 2>&1)
     if [ "$chk" != "200 1024" ]; then
         log "  $p: n/a: check request gave '$chk'"
         put "$p" status "n/a: check request gave '$chk'"
-        stop_pid "$pid" 10
+        stop_pid "$PROXY_PID" 10
         continue
     fi
     put "$p" status ok
-    put "$p" rss_start_kib "$($HELP rss "$pid")"
-    warm "$port"
-    run_wrk "$p" ka "$port" /1k 0 "$pid"
-    run_wrk "$p" close "$port" /1k 1 "$pid"
-    run_wrk "$p" big "$port" /64k 0 "$pid"
-    run_connect "$p" "$port" "$pid"
-    run_tunnels "$p" "$port" "$pid"
+    put "$p" pids "$($HELP tree "$PROXY_PID")"
+    put "$p" rss_start_kib "$($HELP rss "$PROXY_PID")"
+    ACTIVE+=("$p")
+done
+[ ${#ACTIVE[@]} -gt 0 ] || die "no proxy could be measured"
+
+# order ROTATION: the active proxies, rotated by ROTATION places
+order() {
+    local n=${#ACTIVE[@]} i
+    for ((i = 0; i < n; i++)); do echo "${ACTIVE[$(((i + $1) % n))]}"; done
+}
+
+# background NAME PROXY: how busy the machine is with other work right now
+background() {
+    local bg
+    bg=$($HELP background 1)
+    put "$2" "${1}_background_cores" "$bg"
+    awk -v b="$bg" 'BEGIN{exit !(b > 0.1)}' && \
+        log "  warning: $bg cores busy with other work before $2 $1"
+}
+
+# Idle tunnels first, while each proxy is fresh: its heap holds nothing from
+# earlier loads that the tunnels could reuse unseen.
+for p in "${ACTIVE[@]}"; do
+    run_tunnels "$p" "${PORT[$p]}" "${PID[$p]}"
+done
+
+for p in "${ACTIVE[@]}"; do warm "${PORT[$p]}"; done
+rot=0
+for ((round = 1; round <= ROUNDS; round++)); do
+    for load in "ka /1k 0" "close /1k 1" "big /64k 0"; do
+        read -r name path close <<<"$load"
+        for p in $(order $rot); do
+            background "$name" "$p"
+            run_wrk "$p" "$name" "${PORT[$p]}" "$path" "$close" "${PID[$p]}"
+        done
+        rot=$((rot + 1))
+    done
+done
+for p in $(order $rot); do
+    background connect "$p"
+    run_connect "$p" "${PORT[$p]}" "${PID[$p]}"
+done
+
+for p in "${ACTIVE[@]}"; do
+    pid=${PID[$p]}
     proc_alive "$pid" || { log "  $p: died during the run"; put "$p" died true; }
     for f in "$T/$p"/access.log "$T/$p"/tinyproxy.log; do
         [ -f "$f" ] && put "$p" log_bytes "$(stat -c %s "$f")" && break
