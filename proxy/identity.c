@@ -38,6 +38,7 @@
 #include "conn.h"
 #include "log.h"
 #include "policy.h"
+#include "strutil.h"
 
 #define CACHE_SLOTS 1024
 #define CACHE_TTL_OK 300
@@ -684,12 +685,12 @@ enum identity_result identity_check(struct worker *w, struct conn *c,
 	j->ic = ic;
 	j->c = c;
 	memcpy(j->key, key, 32);
-	snprintf(j->user, sizeof(j->user), "%s", name);
-	snprintf(j->pass, sizeof(j->pass), "%s", pass);
+	str_copy(j->user, sizeof(j->user), name);
+	str_copy(j->pass, sizeof(j->pass), pass);
 	if (u)
-		snprintf(j->hash, sizeof(j->hash), "%s", u->hash);
+		str_copy(j->hash, sizeof(j->hash), u->hash);
 	else
-		snprintf(j->helper, sizeof(j->helper), "%s", db->helper);
+		str_copy(j->helper, sizeof(j->helper), db->helper);
 	OPENSSL_cleanse(decoded, sizeof(decoded));
 	c->auth_pending = j;
 	pthread_mutex_lock(&queue_lock);
