@@ -51,6 +51,10 @@ static void usage(FILE *fp)
 		"  presence [on | off | auto] [--until HH:MM] [--by NAME]\n"
 		"                             set \"students present\" by hand (recorded; breaktimed\n"
 		"                             applies it within seconds); without arguments: show it\n"
+		"  report KIND [--from DATE] [--to DATE] [--group G] [--user U] [--by user|group]\n"
+		"          [--format text|csv|json] [-o FILE] [--pseudonymise | --names]\n"
+		"                             KIND: excessive, usage, breaches, platforms, user,\n"
+		"                             presence; from the store, read-only (see breaktime(1))\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE          configuration (default %s)\n"
@@ -620,6 +624,8 @@ int main(int argc, char **argv)
 		return cmd_explain(path, n, rest);
 	if (strcmp(cmd, "presence") == 0)
 		return cmd_presence(path, n, rest);
+	if (strcmp(cmd, "report") == 0)
+		return cmd_report(path, n, rest);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -10,5 +10,7 @@ struct conf;
 struct conf *cli_load(const char *path);
 
 int cmd_presence(const char *path, int argc, char **argv);
+/* report.c: `breaktime report KIND ...` */
+int cmd_report(const char *path, int argc, char **argv);
 
 #endif

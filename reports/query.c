@@ -1,0 +1,612 @@
+/*
+ * query: the reports, as SQL over the store (opened read-only by report.c)
+ * and a little arithmetic, each filling one struct rtable.
+ *
+ * Active minutes are counted as the `active_minutes` view defines them
+ * (doc/schema.md): a (day, user, platform, minute) is active when any of
+ * its usage_minutes rows is, and personal when any row's purpose is. The
+ * queries repeat the view's grouping inline, restricted to the period
+ * first, so that SQLite uses the primary key (day, ...) instead of
+ * grouping the whole table.
+ */
+#include "report.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "policy.h"
+#include "tz.h"
+
+/* the view, restricted to ?1..?2 (dates), with the minute's group */
+#define MINUTES_SQL                                                                     \
+	"SELECT day, user, platform, minute, MAX(grp) AS grp, "                         \
+	"       MAX(purpose = 'personal') AS personal, MAX(active) AS active, "        \
+	"       SUM(requests) AS requests, SUM(bytes) AS bytes "                        \
+	"FROM usage_minutes WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR user = ?3) " \
+	"GROUP BY day, user, platform, minute"
+
+static const char *METHOD_DEFAULT =
+	"a minute counts for a person and platform when a request to the platform started "
+	"in it, or traffic to it moved at least [store] active_bytes bytes in it; each "
+	"minute counts once";
+
+static void set_common(struct rtable *t, const struct report_opts *o, sqlite3 *db)
+{
+	period_format(o->from, t->from, sizeof(t->from));
+	period_format(o->to, t->to, sizeof(t->to));
+	t->group = o->group;
+	t->user = o->user;
+	t->pseudonymised = o->pseudonymise;
+	/* the method and threshold in force, as the store recorded them */
+	sqlite3_stmt *st;
+	char *method = NULL, *bytes = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta "
+				   "WHERE key IN ('usage_method', 'active_bytes')", -1, &st,
+			       NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *k = (const char *)sqlite3_column_text(st, 0);
+			const char *v = (const char *)sqlite3_column_text(st, 1);
+			if (!k || !v)
+				continue;
+			if (strcmp(k, "usage_method") == 0 && !method)
+				method = strdup(v);
+			else if (strcmp(k, "active_bytes") == 0 && !bytes)
+				bytes = strdup(v);
+		}
+		sqlite3_finalize(st);
+	}
+	size_t n = strlen(method ? method : METHOD_DEFAULT) + 64;
+	t->method = malloc(n);
+	if (t->method) {
+		if (bytes && !method)
+			snprintf(t->method, n, "%s (active_bytes = %s)", METHOD_DEFAULT, bytes);
+		else
+			snprintf(t->method, n, "%s", method ? method : METHOD_DEFAULT);
+	}
+	free(method);
+	free(bytes);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const struct report_opts *o,
+		   int64_t from, int64_t to)
+{
+	char f[11], tt[11];
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "breaktime: report: the store: %s\n", sqlite3_errmsg(db));
+		return -1;
+	}
+	period_format(from, f, sizeof(f));
+	period_format(to, tt, sizeof(tt));
+	sqlite3_bind_text(*st, 1, f, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(*st, 2, tt, -1, SQLITE_TRANSIENT);
+	if (sqlite3_bind_parameter_count(*st) >= 3)
+		sqlite3_bind_text(*st, 3, o->user, -1, SQLITE_STATIC);
+	return 0;
+}
+
+static int step_done(sqlite3 *db, sqlite3_stmt *st, int rc)
+{
+	if (rc != SQLITE_DONE) {
+		fprintf(stderr, "breaktime: report: the store: %s\n", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? s : "";
+}
+
+/* The name to show: the person's, or their pseudonym. */
+static const char *shown(const struct report_opts *o, const char *user, char buf[PSEUDONYM_LEN])
+{
+	if (!o->pseudonymise || !user || !*user)
+		return user;
+	pseudonym_of(o->secret, sizeof(o->secret), user, buf);
+	return buf;
+}
+
+static bool group_ok(const struct report_opts *o, const char *grp)
+{
+	return !o->group || (grp && strcmp(o->group, grp) == 0);
+}
+
+static const struct group *group_for(const struct policy *p, const char *grp, const char *user)
+{
+	const struct group *g = grp && *grp ? policy_group_find(p, grp) : NULL;
+	return g ? g : policy_group_of(p, user);
+}
+
+/* UTC seconds of a site-local day and minute (the first, when repeated). */
+static time_t local_to_utc(const struct policy *p, const char *day, int minute)
+{
+	int64_t d;
+	if (period_parse(day, &d) != 0)
+		return 0;
+	int64_t local = d * 86400 + (int64_t)minute * 60, out[2];
+	const struct tz *tz = policy_tz(p);
+	if (!tz)
+		return (time_t)local;
+	if (tz_local_to_utc(tz, local, out) >= 1)
+		return (time_t)out[0];
+	return (time_t)(local - tz_offset(tz, local, NULL, NULL)); /* in a gap */
+}
+
+static void local_hhmm(const struct policy *p, int64_t ms, char *buf, size_t len, bool date)
+{
+	int64_t t = tz_floordiv(ms, 1000);
+	const struct tz *tz = policy_tz(p);
+	int64_t l = t + (tz ? tz_offset(tz, t, NULL, NULL) : 0);
+	int64_t day = tz_floordiv(l, 86400);
+	unsigned s = (unsigned)(l - day * 86400);
+	if (date) {
+		char d[11];
+		period_format(day, d, sizeof(d));
+		snprintf(buf, len, "%s %02u:%02u", d, s / 3600, s / 60 % 60);
+	} else {
+		snprintf(buf, len, "%02u:%02u", s / 3600, s / 60 % 60);
+	}
+}
+
+/* ---- excessive ---- */
+
+struct person {
+	char *user, *grp;
+	unsigned allowance;        /* of the group last seen in the period */
+	long total, outside, minutes_over, days_over, days_active, blocked, prev;
+	char platforms[256];
+};
+
+struct people {
+	struct person *v;
+	size_t n, cap;
+};
+
+static struct person *person_get(struct people *ps, const char *user)
+{
+	for (size_t i = ps->n; i-- > 0;) /* rows come grouped by user: the last is likely */
+		if (strcmp(ps->v[i].user, user) == 0)
+			return &ps->v[i];
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? 2 * ps->cap : 32;
+		struct person *v = realloc(ps->v, ps->cap * sizeof(*v));
+		if (!v) {
+			fprintf(stderr, "breaktime: out of memory\n");
+			exit(1);
+		}
+		ps->v = v;
+	}
+	struct person *p = &ps->v[ps->n++];
+	memset(p, 0, sizeof(*p));
+	p->user = strdup(user);
+	p->allowance = POLICY_UNLIMITED;
+	return p;
+}
+
+static void add_platforms(struct person *p, const char *list)
+{
+	/* list: comma-separated; keep each once, in order of first use */
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+		size_t n = strlen(s);
+		bool seen = false;
+		for (const char *q = p->platforms; (q = strstr(q, s)); q += n)
+			if ((q == p->platforms || q[-1] == ' ') && (q[n] == '\0' || q[n] == ' '))
+				seen = true;
+		if (!seen && strlen(p->platforms) + n + 2 < sizeof(p->platforms)) {
+			if (p->platforms[0])
+				strcat(p->platforms, " ");
+			strcat(p->platforms, s);
+		}
+	}
+}
+
+static int cmp_severity(const void *a, const void *b)
+{
+	const struct person *x = a, *y = b;
+	long sx = x->minutes_over + x->outside, sy = y->minutes_over + y->outside;
+	if (sx != sy)
+		return sx > sy ? -1 : 1;
+	if (x->days_over != y->days_over)
+		return x->days_over > y->days_over ? -1 : 1;
+	if (x->total != y->total)
+		return x->total > y->total ? -1 : 1;
+	return strcmp(x->user, y->user);
+}
+
+static void day_close(struct person *p, long day_minutes)
+{
+	if (day_minutes <= 0)
+		return;
+	p->days_active++;
+	if (p->allowance != POLICY_UNLIMITED && day_minutes > (long)p->allowance) {
+		p->days_over++;
+		p->minutes_over += day_minutes - (long)p->allowance;
+	}
+}
+
+int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		    struct rtable *t)
+{
+	const struct policy *pol = c->policy;
+	struct people ps = {0};
+	sqlite3_stmt *st;
+	int rc, ret = -1;
+
+	set_common(t, o, db);
+	/* personal active minutes, each (user, day, minute) once, with its platforms */
+	if (prepare(db, "SELECT user, day, minute, group_concat(DISTINCT platform), MAX(grp) "
+			"FROM (" MINUTES_SQL ") WHERE active AND personal "
+			"GROUP BY user, day, minute ORDER BY user, day, minute",
+		    &st, o, o->from, o->to) != 0)
+		return -1;
+	struct person *cur = NULL;
+	char cur_day[11] = "";
+	long day_minutes = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *user = col_text(st, 0), *day = col_text(st, 1);
+		const char *grp = (const char *)sqlite3_column_text(st, 4);
+		if (!group_ok(o, grp))
+			continue;
+		struct person *p = person_get(&ps, user);
+		if (p != cur || strcmp(day, cur_day) != 0) {
+			if (cur)
+				day_close(cur, day_minutes);
+			cur = p;
+			snprintf(cur_day, sizeof(cur_day), "%s", day);
+			day_minutes = 0;
+			/* the day's group decides the day's allowance */
+			const struct group *g = group_for(pol, grp, user);
+			p->allowance = g ? policy_group_allowance(g) : POLICY_UNLIMITED;
+			if (grp && (!p->grp || strcmp(p->grp, grp) != 0)) {
+				free(p->grp);
+				p->grp = strdup(grp);
+			}
+		}
+		day_minutes++;
+		p->total++;
+		add_platforms(p, col_text(st, 3));
+		const struct group *g = group_for(pol, grp, user);
+		time_t at = local_to_utc(pol, day, sqlite3_column_int(st, 2));
+		if (g && policy_period_start(pol, g, at) == 0)
+			p->outside++;
+	}
+	if (cur)
+		day_close(cur, day_minutes);
+	if (step_done(db, st, rc) != 0)
+		goto out;
+
+	/* blocked attempts while students were present */
+	if (prepare(db, "SELECT user, count(*) FROM events WHERE day BETWEEN ?1 AND ?2 "
+			"AND (?3 IS NULL OR user = ?3) AND kind = 'blocked' "
+			"AND reason = 'students-present' GROUP BY user",
+		    &st, o, o->from, o->to) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (size_t i = 0; i < ps.n; i++)
+			if (strcmp(ps.v[i].user, col_text(st, 0)) == 0)
+				ps.v[i].blocked = sqlite3_column_int64(st, 1);
+	if (step_done(db, st, rc) != 0)
+		goto out;
+
+	/* the previous period of the same length */
+	int64_t pf, pt;
+	period_previous(o->from, o->to, &pf, &pt);
+	if (prepare(db, "SELECT user, count(*) FROM (SELECT DISTINCT user, day, minute FROM ("
+			MINUTES_SQL ") WHERE active AND personal) GROUP BY user",
+		    &st, o, pf, pt) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (size_t i = 0; i < ps.n; i++)
+			if (strcmp(ps.v[i].user, col_text(st, 0)) == 0)
+				ps.v[i].prev = sqlite3_column_int64(st, 1);
+	if (step_done(db, st, rc) != 0)
+		goto out;
+
+	qsort(ps.v, ps.n, sizeof(*ps.v), cmp_severity);
+	rtable_col(t, "user", RCOL_TEXT);
+	rtable_col(t, "group", RCOL_TEXT);
+	rtable_col(t, "allowance", RCOL_INT);
+	rtable_col(t, "days_over", RCOL_INT);
+	rtable_col(t, "minutes_over", RCOL_INT);
+	rtable_col(t, "outside_minutes", RCOL_INT);
+	rtable_col(t, "active_minutes", RCOL_INT);
+	rtable_col(t, "allowed_time_pct", RCOL_INT);
+	rtable_col(t, "blocked_students_present", RCOL_INT);
+	rtable_col(t, "previous_minutes", RCOL_INT);
+	rtable_col(t, "change", RCOL_INT);
+	rtable_col(t, "platforms", RCOL_TEXT);
+	for (size_t i = 0; i < ps.n; i++) {
+		const struct person *p = &ps.v[i];
+		char pn[PSEUDONYM_LEN];
+		if (p->minutes_over == 0 && p->outside == 0)
+			continue;
+		rtable_add(t, shown(o, p->user, pn));
+		rtable_add(t, p->grp);
+		if (p->allowance == POLICY_UNLIMITED)
+			rtable_add(t, NULL);
+		else
+			rtable_addf(t, "%u", p->allowance);
+		rtable_addf(t, "%ld", p->days_over);
+		rtable_addf(t, "%ld", p->minutes_over);
+		rtable_addf(t, "%ld", p->outside);
+		rtable_addf(t, "%ld", p->total);
+		rtable_addf(t, "%ld", p->total ? (p->total - p->outside) * 100 / p->total : 0);
+		rtable_addf(t, "%ld", p->blocked);
+		rtable_addf(t, "%ld", p->prev);
+		rtable_addf(t, "%ld", p->total - p->prev);
+		rtable_add(t, p->platforms);
+	}
+	char f[11], tt[11];
+	period_format(pf, f, sizeof(f));
+	period_format(pt, tt, sizeof(tt));
+	rtable_note(t, "Listed: people with personal active minutes over their group's daily "
+		       "allowance on at least one day, or outside the times their group's rule allows.");
+	rtable_note(t, "active_minutes: personal active minutes in the period, all platforms "
+		       "together, each minute once (organisational and sanctioned use excluded).");
+	rtable_note(t, "days_over, minutes_over: days whose active minutes exceeded the daily "
+		       "allowance of the group the person was in that day, and the sum of the excess.");
+	rtable_note(t, "outside_minutes: active minutes in no break or non-directed time of the "
+		       "group's rule, or while the timetable had students present (use recorded "
+		       "under over_allowance = log, or by the sensor).");
+	rtable_note(t, "allowed_time_pct: the share of active minutes inside allowed times.");
+	rtable_note(t, "blocked_students_present: attempts refused because students were present.");
+	rtable_note(t, "previous_minutes, change: active minutes in %s .. %s, the previous "
+		       "period of the same length, and the difference.", f, tt);
+	rtable_note(t, "Order: minutes_over + outside_minutes, then days_over, then active_minutes.");
+	ret = 0;
+out:
+	for (size_t i = 0; i < ps.n; i++) {
+		free(ps.v[i].user);
+		free(ps.v[i].grp);
+	}
+	free(ps.v);
+	return ret;
+}
+
+/* ---- usage ---- */
+
+int query_usage(sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		struct rtable *t)
+{
+	sqlite3_stmt *st;
+	int rc;
+	(void)c;
+
+	set_common(t, o, db);
+	const char *sql_user =
+		"SELECT day, user, MAX(grp), platform, SUM(active), SUM(active AND personal), "
+		"SUM(requests), SUM(bytes) FROM (" MINUTES_SQL ") "
+		"GROUP BY day, user, platform ORDER BY day, user, platform";
+	const char *sql_group =
+		"SELECT day, count(DISTINCT user), grp, platform, SUM(active), "
+		"SUM(active AND personal), SUM(requests), SUM(bytes) FROM ("
+		"SELECT day, user, platform, minute, (SELECT MAX(grp) FROM usage_minutes g "
+		" WHERE g.day = m.day AND g.user = m.user) AS grp, personal, active, requests, bytes "
+		"FROM (" MINUTES_SQL ") m) "
+		"GROUP BY day, grp, platform ORDER BY day, grp, platform";
+	if (prepare(db, o->by_group ? sql_group : sql_user, &st, o, o->from, o->to) != 0)
+		return -1;
+	rtable_col(t, "day", RCOL_TEXT);
+	rtable_col(t, o->by_group ? "people" : "user", o->by_group ? RCOL_INT : RCOL_TEXT);
+	rtable_col(t, "group", RCOL_TEXT);
+	rtable_col(t, "platform", RCOL_TEXT);
+	rtable_col(t, "active_minutes", RCOL_INT);
+	rtable_col(t, "personal_minutes", RCOL_INT);
+	rtable_col(t, "requests", RCOL_INT);
+	rtable_col(t, "bytes", RCOL_INT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *grp = (const char *)sqlite3_column_text(st, 2);
+		if (!group_ok(o, grp))
+			continue;
+		char pn[PSEUDONYM_LEN];
+		rtable_add(t, col_text(st, 0));
+		rtable_add(t, o->by_group ? col_text(st, 1) : shown(o, col_text(st, 1), pn));
+		rtable_add(t, grp);
+		for (int i = 3; i < 8; i++)
+			rtable_add(t, col_text(st, i));
+	}
+	rtable_note(t, "active_minutes: minutes of the day in which the platform was active "
+		       "for the person (per group: summed over its people); personal_minutes: "
+		       "those counting against an allowance.");
+	rtable_note(t, "requests: HTTP requests started; bytes: both directions, tunnels "
+		       "included, in every minute with traffic (active or not).");
+	return step_done(db, st, rc);
+}
+
+/* ---- breaches ---- */
+
+int query_breaches(sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		   struct rtable *t)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	set_common(t, o, db);
+	if (prepare(db, "SELECT day, user, MAX(grp), platform, reason, count(*), MIN(ts_ms), "
+			"MAX(ts_ms), group_concat(DISTINCT host) FROM events "
+			"WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR user = ?3) "
+			"AND kind = 'blocked' AND reason IN ('students-present', 'outside-allowed-time') "
+			"GROUP BY day, user, platform, reason ORDER BY day, MIN(ts_ms), user",
+		    &st, o, o->from, o->to) != 0)
+		return -1;
+	rtable_col(t, "day", RCOL_TEXT);
+	rtable_col(t, "user", RCOL_TEXT);
+	rtable_col(t, "group", RCOL_TEXT);
+	rtable_col(t, "platform", RCOL_TEXT);
+	rtable_col(t, "reason", RCOL_TEXT);
+	rtable_col(t, "attempts", RCOL_INT);
+	rtable_col(t, "first", RCOL_TEXT);
+	rtable_col(t, "last", RCOL_TEXT);
+	rtable_col(t, "hosts", RCOL_TEXT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *grp = (const char *)sqlite3_column_text(st, 2);
+		if (!group_ok(o, grp))
+			continue;
+		char pn[PSEUDONYM_LEN], a[8], b[8];
+		rtable_add(t, col_text(st, 0));
+		rtable_add(t, shown(o, col_text(st, 1), pn));
+		rtable_add(t, grp);
+		rtable_add(t, col_text(st, 3));
+		rtable_add(t, col_text(st, 4));
+		rtable_add(t, col_text(st, 5));
+		local_hhmm(c->policy, sqlite3_column_int64(st, 6), a, sizeof(a), false);
+		local_hhmm(c->policy, sqlite3_column_int64(st, 7), b, sizeof(b), false);
+		rtable_add(t, a);
+		rtable_add(t, b);
+		rtable_add(t, col_text(st, 8));
+	}
+	rtable_note(t, "Attempts the proxy refused because students were present or outside the "
+		       "times the person's group may use social media; first and last are site-local "
+		       "times. Evidence for a conversation, not a verdict: one page can make several "
+		       "attempts.");
+	return step_done(db, st, rc);
+}
+
+/* ---- platforms ---- */
+
+int query_platforms(sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		    struct rtable *t)
+{
+	sqlite3_stmt *st;
+	int rc;
+	(void)c;
+
+	set_common(t, o, db);
+	if (prepare(db, "SELECT day, platform, SUM(active), SUM(active AND personal), "
+			"count(DISTINCT CASE WHEN active THEN user END), SUM(requests), SUM(bytes) "
+			"FROM (" MINUTES_SQL ") WHERE (?4 IS NULL OR grp = ?4) "
+			"GROUP BY day, platform ORDER BY day, platform",
+		    &st, o, o->from, o->to) != 0)
+		return -1;
+	sqlite3_bind_text(st, 4, o->group, -1, SQLITE_STATIC);
+	rtable_col(t, "day", RCOL_TEXT);
+	rtable_col(t, "platform", RCOL_TEXT);
+	rtable_col(t, "active_minutes", RCOL_INT);
+	rtable_col(t, "personal_minutes", RCOL_INT);
+	rtable_col(t, "people", RCOL_INT);
+	rtable_col(t, "requests", RCOL_INT);
+	rtable_col(t, "bytes", RCOL_INT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (int i = 0; i < 7; i++)
+			rtable_add(t, col_text(st, i));
+	rtable_note(t, "active_minutes: summed over people (two people in one minute: 2).");
+	return step_done(db, st, rc);
+}
+
+/* ---- user: one person's sessions ---- */
+
+#define SESSION_GAP 5 /* minutes without activity that end a session */
+
+int query_user(sqlite3 *db, const struct conf *c, const struct report_opts *o,
+	       struct rtable *t)
+{
+	sqlite3_stmt *st;
+	int rc;
+	(void)c;
+
+	set_common(t, o, db);
+	if (!o->user) {
+		fprintf(stderr, "breaktime: report user: give --user NAME\n");
+		return -1;
+	}
+	if (prepare(db, "SELECT day, platform, minute, personal, requests, bytes FROM ("
+			MINUTES_SQL ") WHERE active ORDER BY day, platform, minute",
+		    &st, o, o->from, o->to) != 0)
+		return -1;
+	rtable_col(t, "day", RCOL_TEXT);
+	rtable_col(t, "platform", RCOL_TEXT);
+	rtable_col(t, "start", RCOL_TEXT);
+	rtable_col(t, "end", RCOL_TEXT);
+	rtable_col(t, "active_minutes", RCOL_INT);
+	rtable_col(t, "personal_minutes", RCOL_INT);
+	rtable_col(t, "requests", RCOL_INT);
+	rtable_col(t, "bytes", RCOL_INT);
+	char day[11] = "", platform[128] = "";
+	int first = -1, last = -1;
+	long act = 0, pers = 0, req = 0, bytes = 0;
+	for (;;) {
+		rc = sqlite3_step(st);
+		bool row = rc == SQLITE_ROW;
+		int m = row ? sqlite3_column_int(st, 2) : 0;
+		bool same = row && first >= 0 && strcmp(day, col_text(st, 0)) == 0 &&
+			    strcmp(platform, col_text(st, 1)) == 0 && m - last <= SESSION_GAP;
+		if (!same && first >= 0) {
+			rtable_add(t, day);
+			rtable_add(t, platform);
+			rtable_addf(t, "%02d:%02d", first / 60, first % 60);
+			rtable_addf(t, "%02d:%02d", (last + 1) / 60, (last + 1) % 60);
+			rtable_addf(t, "%ld", act);
+			rtable_addf(t, "%ld", pers);
+			rtable_addf(t, "%ld", req);
+			rtable_addf(t, "%ld", bytes);
+			first = -1;
+		}
+		if (!row)
+			break;
+		if (first < 0) {
+			snprintf(day, sizeof(day), "%s", col_text(st, 0));
+			snprintf(platform, sizeof(platform), "%s", col_text(st, 1));
+			first = m;
+			act = pers = req = bytes = 0;
+		}
+		last = m;
+		act++;
+		pers += sqlite3_column_int(st, 3);
+		req += sqlite3_column_int64(st, 4);
+		bytes += sqlite3_column_int64(st, 5);
+	}
+	if (o->pseudonymise) {
+		static char pn[PSEUDONYM_LEN];
+		pseudonym_of(o->secret, sizeof(o->secret), o->user, pn);
+		t->user = pn;
+	}
+	rtable_note(t, "A session: active minutes on one platform with gaps of at most %d "
+		       "minutes; start and end are site-local (end: after the last active minute).",
+		    SESSION_GAP);
+	return step_done(db, st, rc);
+}
+
+/* ---- presence ---- */
+
+int query_presence(sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		   struct rtable *t)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	set_common(t, o, db);
+	if (prepare(db, "SELECT ts_ms, state, expires_ms, cause, source FROM presence "
+			"WHERE day BETWEEN ?1 AND ?2 ORDER BY ts_ms, id",
+		    &st, o, o->from, o->to) != 0)
+		return -1;
+	rtable_col(t, "time", RCOL_TEXT);
+	rtable_col(t, "state", RCOL_TEXT);
+	rtable_col(t, "until", RCOL_TEXT);
+	rtable_col(t, "cause", RCOL_TEXT);
+	rtable_col(t, "source", RCOL_TEXT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char a[24], b[24] = "";
+		local_hhmm(c->policy, sqlite3_column_int64(st, 0), a, sizeof(a), true);
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+			local_hhmm(c->policy, sqlite3_column_int64(st, 2), b, sizeof(b), true);
+		rtable_add(t, a);
+		rtable_add(t, col_text(st, 1));
+		rtable_add(t, b[0] ? b : NULL);
+		rtable_add(t, col_text(st, 3));
+		rtable_add(t, col_text(st, 4));
+	}
+	rtable_note(t, "state: on / off (set by hand), auto (override cleared), detected or "
+		       "timetable (changes nobody made by hand). Times are site-local.");
+	rtable_note(t, "The timetable's own windows are in the configuration ([presence]); "
+		       "`breaktime explain` shows the state at any moment.");
+	return step_done(db, st, rc);
+}

@@ -1,0 +1,129 @@
+/*
+ * report.h: `breaktime report` — the module map.
+ *
+ *   report.c       the subcommand: options, the period, opening the store
+ *                  read-only, choosing the report and the renderer, writing
+ *                  the output (a file it creates is mode 0600)
+ *   period.c       dates as days since 1970-01-01: parse, format, the
+ *                  previous period of the same length
+ *   pseudonym.c    stable pseudonyms: HMAC-SHA256 keyed by the site secret
+ *   table.c        struct rtable: what every report produces and every
+ *                  renderer reads (columns, rows, period, filters, notes)
+ *   query.c        the reports: SQL over the store -> struct rtable
+ *   render_text.c  aligned columns;  render_csv.c  RFC 4180;
+ *   render_json.c  stable field names (doc/breaktime.1)
+ *
+ * A report never writes to the store, with one exception: the site secret
+ * for pseudonyms is created in `meta` on first use (pseudonym.c).
+ * Nothing here is used by breaktimed; single-threaded.
+ */
+#ifndef BREAKTIME_REPORT_H
+#define BREAKTIME_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct conf;
+struct sqlite3;
+
+/* ---- period.c ---- */
+
+/* "YYYY-MM-DD" -> days since 1970-01-01; -1 if not a valid date. */
+int period_parse(const char *s, int64_t *days);
+/* days -> "YYYY-MM-DD" (buf of 11 or more bytes) */
+void period_format(int64_t days, char *buf, size_t len);
+/* The period of the same length just before [from, to]. */
+void period_previous(int64_t from, int64_t to, int64_t *pfrom, int64_t *pto);
+
+/* ---- pseudonym.c ---- */
+
+#define PSEUDONYM_LEN 13 /* "p-" + 10 hex digits + NUL */
+/* HMAC-SHA256(secret, name), first 40 bits in hex, as "p-0123456789". */
+void pseudonym_of(const unsigned char *secret, size_t secret_len, const char *name,
+		  char out[PSEUDONYM_LEN]);
+/*
+ * The site secret: meta key `pseudonym_secret` (64 hex digits) in the store
+ * at `database`, created there from /dev/urandom when missing. Writes
+ * 32 bytes to out. -1 with a message on stderr when it can be neither read
+ * nor created.
+ */
+int pseudonym_secret(const char *database, unsigned char out[32]);
+
+/* ---- table.c ---- */
+
+enum rcol_type { RCOL_TEXT, RCOL_INT, RCOL_REAL };
+
+#define RTABLE_MAX_COLS 16
+
+struct rtable {
+	const char *kind;          /* "excessive", ... (static) */
+	const char *title;         /* static */
+	char from[11], to[11];     /* the period, inclusive, site-local dates */
+	const char *group, *user;  /* the filters (borrowed), NULL: none */
+	char *method;              /* how active minutes are estimated */
+	bool pseudonymised;
+	struct {
+		const char *name;  /* static: the CSV header and the JSON field */
+		enum rcol_type type;
+	} cols[RTABLE_MAX_COLS];
+	size_t ncols;
+	char **cells;              /* nrows * ncols, row-major; NULL: empty */
+	size_t ncells, cap;
+	char **notes;              /* lines printed under the table (definitions) */
+	size_t nnotes;
+};
+
+void rtable_init(struct rtable *t, const char *kind, const char *title);
+void rtable_finish(struct rtable *t);
+void rtable_col(struct rtable *t, const char *name, enum rcol_type type);
+/* Append one cell; rows fill left to right. NULL: an empty cell. */
+void rtable_add(struct rtable *t, const char *v);
+void rtable_addf(struct rtable *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rtable_note(struct rtable *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline size_t rtable_nrows(const struct rtable *t)
+{
+	return t->ncols ? t->ncells / t->ncols : 0;
+}
+static inline const char *rtable_cell(const struct rtable *t, size_t row, size_t col)
+{
+	return t->cells[row * t->ncols + col];
+}
+
+/* ---- renderers: 0, or -1 on a write error ---- */
+
+int render_text(const struct rtable *t, FILE *out);
+int render_csv(const struct rtable *t, FILE *out);
+int render_json(const struct rtable *t, FILE *out);
+/* One CSV field, quoted when it must be (RFC 4180). */
+void render_csv_field(const char *v, FILE *out);
+/* One JSON string, with quotes. */
+void render_json_string(const char *v, FILE *out);
+
+/* ---- query.c ---- */
+
+struct report_opts {
+	int64_t from, to;          /* days, inclusive */
+	const char *group;         /* NULL: all */
+	const char *user;          /* NULL: all */
+	bool by_group;             /* usage: per group instead of per person */
+	bool pseudonymise;
+	unsigned char secret[32];  /* when pseudonymise */
+};
+
+/* Each fills t (already rtable_init()ed); 0, or -1 with a message on stderr. */
+int query_excessive(struct sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		    struct rtable *t);
+int query_usage(struct sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		struct rtable *t);
+int query_breaches(struct sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		   struct rtable *t);
+int query_platforms(struct sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		    struct rtable *t);
+int query_user(struct sqlite3 *db, const struct conf *c, const struct report_opts *o,
+	       struct rtable *t);
+int query_presence(struct sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		   struct rtable *t);
+
+#endif

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""
+test_reports: `breaktime report` end to end — the real binary over a store
+written by make_store.py (the real schema, rows with hand-checked answers
+documented there), every report in every format: CSV parsed back, JSON
+parsed, the numbers checked; pseudonyms, file modes, usage errors.
+
+    test_reports.py BREAKTIME_BINARY SOURCE_ROOT
+
+Every test_* function runs in order; one line each, then "N passed, N failed".
+"""
+
+import csv
+import io
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_store  # noqa: E402
+
+BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/reports/breaktime"
+ROOT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
+TMP = tempfile.mkdtemp(prefix="bt-rep-")
+DB = os.path.join(TMP, "bt.db")
+make_store.build(DB, ROOT)
+CONF = make_store.write_config(TMP, DB)
+WEEK = ["--from", "2026-11-02", "--to", "2026-11-08"]
+
+
+def run(*args):
+    p = subprocess.run([BIN, "-c", CONF, "report"] + list(args), capture_output=True,
+                       text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ok(*args):
+    rc, out, err = run(*args)
+    assert rc == 0, (args, rc, out, err)
+    assert "ERROR" not in err and "runtime error" not in err, err
+    return out
+
+
+def rows_json(*args):
+    doc = json.loads(ok(*args, "--format", "json"))
+    assert list(doc["rows"][0].keys()) == doc["columns"] if doc["rows"] else True
+    return doc, doc["rows"]
+
+
+def rows_csv(*args):
+    p = subprocess.run([BIN, "-c", CONF, "report"] + list(args) + ["--format", "csv"],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, (args, p.returncode, p.stderr)
+    text = p.stdout.decode()
+    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", ""), repr(text)
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+# ---- excessive ----
+
+def test_excessive_numbers():
+    doc, rows = rows_json("excessive", *WEEK)
+    assert doc["report"] == "excessive"
+    assert doc["period"] == {"from": "2026-11-02", "to": "2026-11-08"}
+    assert doc["filters"] == {"group": None, "user": None}
+    assert doc["pseudonymised"] is False
+    assert "2048 bytes" in doc["active_minutes_method"]
+    # alice: 40 minutes on a 30-minute day -> 10 over; 20 outside; severity first
+    assert [r["user"] for r in rows] == ["alice", "victor"], rows
+    a, v = rows
+    assert (a["group"], a["allowance"], a["days_over"], a["minutes_over"]) == ("staff", 30, 1, 10), a
+    assert (a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]) == (20, 60, 66), a
+    assert (a["blocked_students_present"], a["previous_minutes"], a["change"]) == (3, 15, 45), a
+    assert a["platforms"] == "facebook instagram", a
+    assert (v["days_over"], v["minutes_over"], v["outside_minutes"], v["active_minutes"]) == \
+        (2, 25, 0, 85), v
+    assert (v["previous_minutes"], v["change"]) == (0, 85), v
+    assert any("previous period" in n and "2026-10-26 .. 2026-11-01" in n for n in doc["notes"])
+
+
+def test_excessive_text_and_csv():
+    out = ok("excessive", *WEEK)
+    assert "period:         2026-11-02 .. 2026-11-08" in out, out
+    assert "filters:        none" in out
+    assert "active minutes: " in out
+    lines = out.splitlines()
+    hdr = next(i for i, l in enumerate(lines) if l.startswith("user "))
+    assert lines[hdr + 1].split()[:7] == ["alice", "staff", "30", "1", "10", "20", "60"], lines[hdr + 1]
+    assert "Listed: " in out and "Order: " in out
+    rows = rows_csv("excessive", *WEEK)
+    assert [r["user"] for r in rows] == ["alice", "victor"]
+    assert rows[0]["minutes_over"] == "10" and rows[1]["minutes_over"] == "25"
+
+
+def test_excessive_one_day_and_filters():
+    # Tuesday alone: alice only outside, not over; her previous day (Mon) had 41? no: 40
+    doc, rows = rows_json("excessive", "--from", "2026-11-03", "--to", "2026-11-03")
+    assert len(rows) == 1 and rows[0]["user"] == "alice", rows
+    r = rows[0]
+    assert (r["days_over"], r["minutes_over"], r["outside_minutes"], r["previous_minutes"]) == \
+        (0, 0, 20, 40), r
+    # --user
+    doc, rows = rows_json("excessive", *WEEK, "--user", "victor")
+    assert [r["user"] for r in rows] == ["victor"]
+    assert doc["filters"]["user"] == "victor"
+    # --group volunteers, with names
+    doc, rows = rows_json("excessive", *WEEK, "--group", "volunteers", "--names")
+    assert [r["user"] for r in rows] == ["victor"] and doc["pseudonymised"] is False
+    # nothing in an empty week
+    doc, rows = rows_json("excessive", "--from", "2026-11-09", "--to", "2026-11-15")
+    assert rows == []
+    assert "(no rows)" in ok("excessive", "--from", "2026-11-09", "--to", "2026-11-15")
+
+
+# ---- pseudonyms ----
+
+def test_pseudonyms():
+    # a group-level report is pseudonymised by default; the secret is created once
+    doc, rows = rows_json("excessive", *WEEK, "--group", "staff")
+    assert doc["pseudonymised"] is True
+    assert len(rows) == 1 and rows[0]["user"].startswith("p-") and len(rows[0]["user"]) == 12
+    p1 = rows[0]["user"]
+    db = sqlite3.connect(DB)
+    secret = db.execute("SELECT value FROM meta WHERE key = 'pseudonym_secret'").fetchone()[0]
+    db.close()
+    assert len(secret) == 64
+    # stable across reports and report kinds
+    doc, rows = rows_json("excessive", *WEEK, "--pseudonymise")
+    assert rows[0]["user"] == p1 and rows[1]["user"].startswith("p-") and rows[1]["user"] != p1
+    brows = rows_csv("breaches", *WEEK, "--pseudonymise")
+    assert brows[0]["user"] == p1, brows
+    out = ok("excessive", *WEEK, "--pseudonymise")
+    assert "alice" not in out and "victor" not in out and p1 in out
+    assert "names:          pseudonyms" in out
+    # HMAC-SHA256 keyed by the secret, first 40 bits
+    import hashlib
+    import hmac
+    mac = hmac.new(bytes.fromhex(secret), b"alice", hashlib.sha256).hexdigest()
+    assert p1 == "p-" + mac[:10], (p1, mac)
+    # the secret does not change
+    db = sqlite3.connect(DB)
+    assert db.execute("SELECT count(*) FROM meta WHERE key = 'pseudonym_secret'").fetchone()[0] == 1
+    db.close()
+
+
+# ---- usage ----
+
+def test_usage_per_person():
+    doc, rows = rows_json("usage", *WEEK)
+    by = {(r["day"], r["user"], r["platform"]): r for r in rows}
+    r = by[("2026-11-02", "alice", "facebook")]
+    # 40 active minutes (the sensor's duplicate 12:31 once, the 100-byte minute not active);
+    # requests 40 x 2; bytes 40 x 5000 + 4000 (sensor) + 100 (inactive minute)
+    assert (r["active_minutes"], r["personal_minutes"], r["requests"], r["bytes"]) == \
+        (40, 40, 80, 204100), r
+    r = by[("2026-11-02", "carol", "facebook")]
+    assert (r["active_minutes"], r["personal_minutes"], r["group"]) == (60, 0, "comms"), r
+    assert len(rows) == 7, rows
+    rows = rows_csv("usage", *WEEK, "--user", "victor")
+    assert [(r["day"], r["active_minutes"]) for r in rows] == [("2026-11-05", "50"),
+                                                              ("2026-11-06", "35")]
+
+
+def test_usage_per_group():
+    doc, rows = rows_json("usage", *WEEK, "--by", "group")
+    assert doc["columns"][:3] == ["day", "people", "group"]
+    by = {(r["day"], r["group"], r["platform"]): r for r in rows}
+    assert by[("2026-11-02", "staff", "facebook")]["active_minutes"] == 40
+    assert by[("2026-11-02", "comms", "facebook")]["personal_minutes"] == 0
+    assert by[("2026-11-05", "volunteers", "x")]["people"] == 1
+    doc, rows = rows_json("usage", *WEEK, "--by", "group", "--group", "staff")
+    assert {r["group"] for r in rows} == {"staff"} and len(rows) == 4, rows
+
+
+# ---- breaches ----
+
+def test_breaches():
+    rows = rows_csv("breaches", *WEEK)
+    assert [(r["day"], r["user"], r["platform"], r["reason"], r["attempts"], r["first"], r["last"])
+            for r in rows] == [
+        ("2026-11-03", "alice", "facebook", "students-present", "3", "14:30", "14:32"),
+        ("2026-11-04", "bob", "x", "outside-allowed-time", "2", "09:05", "09:07")], rows
+    doc, rows = rows_json("breaches", *WEEK, "--user", "bob")
+    assert len(rows) == 1 and rows[0]["attempts"] == 2 and rows[0]["hosts"] == "x.com"
+    out = ok("breaches", *WEEK)
+    assert "not a verdict" in out
+
+
+# ---- the others ----
+
+def test_platforms_user_presence():
+    doc, rows = rows_json("platforms", *WEEK)
+    by = {(r["day"], r["platform"]): r for r in rows}
+    assert by[("2026-11-02", "facebook")]["active_minutes"] == 100  # alice 40 + carol 60
+    assert by[("2026-11-02", "facebook")]["people"] == 2
+    rows = rows_csv("user", "--user", "alice", "--from", "2026-11-02", "--to", "2026-11-03")
+    assert [(r["day"], r["platform"], r["start"], r["end"], r["active_minutes"]) for r in rows] == [
+        ("2026-11-02", "facebook", "12:31", "13:11", "40"),
+        ("2026-11-02", "instagram", "12:31", "12:32", "1"),
+        ("2026-11-03", "instagram", "14:00", "14:20", "20")], rows
+    rows = rows_csv("presence", *WEEK)
+    assert [(r["time"], r["state"], r["until"], r["cause"]) for r in rows] == [
+        ("2026-11-02 08:50", "on", "2026-11-02 10:00", "admin alice"),
+        ("2026-11-02 09:40", "detected", "", "192.168.50.7 (students)"),
+        ("2026-11-03 16:00", "auto", "", "admin bob")], rows
+
+
+# ---- output and errors ----
+
+def test_output_file_mode():
+    path = os.path.join(TMP, "out.csv")
+    with open(path, "w") as f:
+        f.write("old content that is longer than the report will be" * 100)
+    os.chmod(path, 0o644)
+    rc, out, err = run("excessive", *WEEK, "--format", "csv", "-o", path)
+    assert rc == 0 and out == "", (rc, out, err)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert open(path).read().startswith("user,group,allowance,")
+    new = os.path.join(TMP, "new.json")
+    old = os.umask(0)
+    try:
+        rc, out, err = run("usage", *WEEK, "--format", "json", "-o", new)
+    finally:
+        os.umask(old)
+    assert rc == 0 and stat.S_IMODE(os.stat(new).st_mode) == 0o600
+    json.load(open(new))
+
+
+def test_read_only():
+    # the store is opened read-only: a report works on a read-only copy
+    ro = os.path.join(TMP, "ro")
+    os.mkdir(ro)
+    shutil.copy(DB, os.path.join(ro, "bt.db"))
+    conf = open(CONF).read().replace(DB, os.path.join(ro, "bt.db"))
+    cpath = os.path.join(ro, "site.conf")
+    open(cpath, "w").write(conf)
+    os.chmod(os.path.join(ro, "bt.db"), 0o444)
+    p = subprocess.run([BIN, "-c", cpath, "report", "usage"] + WEEK, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and "alice" in p.stdout, (p.returncode, p.stderr)
+
+
+def test_usage_errors():
+    for args, msg in [((), "give a report"),
+                      (("nonsense",), "unknown report `nonsense`"),
+                      (("usage", "--format", "xml"), "unknown format `xml`"),
+                      (("usage", "--from", "2026-02-30"), "not a date"),
+                      (("usage", "--from", "2026-11-09", "--to", "2026-11-02"), "after --to"),
+                      (("usage", "--from"), "needs a value"),
+                      (("usage", "--bogus"), "unknown option"),
+                      (("user",), "--user"),
+                      (("usage", "--by", "platform"), "--by is user or group")]:
+        rc, out, err = run(*args)
+        assert rc == 2 and msg in err, (args, rc, err)
+    missing = os.path.join(TMP, "missing.conf")
+    open(missing, "w").write(open(CONF).read().replace(DB, os.path.join(TMP, "nope.db")))
+    p = subprocess.run([BIN, "-c", missing, "report", "usage"], capture_output=True, text=True)
+    assert p.returncode == 1 and "nope.db" in p.stderr, (p.returncode, p.stderr)
+    assert not os.path.exists(os.path.join(TMP, "nope.db"))
+
+
+def main():
+    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
+    passed = failed = 0
+    for name, fn in tests:
+        try:
+            fn()
+            print("ok   " + name)
+            passed += 1
+        except Exception:
+            print("FAIL " + name)
+            traceback.print_exc()
+            failed += 1
+    print("%d passed, %d failed" % (passed, failed))
+    if not failed:
+        shutil.rmtree(TMP, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

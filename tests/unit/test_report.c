@@ -1,0 +1,246 @@
+/*
+ * Unit tests: the pure helpers of `breaktime report` — period arithmetic
+ * (parsing, leap years, the previous period), pseudonyms (HMAC-SHA256,
+ * RFC 4231 vector, stable and distinct), CSV fields (RFC 4180 quoting),
+ * JSON strings, and the text / CSV / JSON renderers on a small table.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+/* what a renderer writes, as a string (caller frees) */
+static char *render(int (*fn)(const struct rtable *, FILE *), const struct rtable *t)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fn(t, fp), 0);
+	fclose(fp);
+	return buf;
+}
+
+static char *csv_field(const char *v)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	render_csv_field(v, fp);
+	fclose(fp);
+	return buf;
+}
+
+START_TEST(test_period_parse)
+{
+	static const struct {
+		const char *s;
+		int rc;
+		const char *back;
+	} cases[] = {
+		{"1970-01-01", 0, "1970-01-01"},
+		{"2026-11-02", 0, "2026-11-02"},
+		{"2024-02-29", 0, "2024-02-29"}, /* leap year */
+		{"2026-02-29", -1, NULL},        /* not one */
+		{"2100-02-29", -1, NULL},        /* centuries are not */
+		{"2000-02-29", 0, "2000-02-29"}, /* unless by 400 */
+		{"2026-13-01", -1, NULL},
+		{"2026-04-31", -1, NULL},
+		{"2026-4-1", -1, NULL},
+		{"2026-11-02x", -1, NULL},
+		{"", -1, NULL},
+		{"1969-12-31", -1, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t d = -7;
+		int rc = period_parse(cases[i].s, &d);
+		ck_assert_msg(rc == cases[i].rc, "%s: %d", cases[i].s, rc);
+		if (rc == 0) {
+			char buf[11];
+			period_format(d, buf, sizeof(buf));
+			ck_assert_str_eq(buf, cases[i].back);
+		}
+	}
+	int64_t d;
+	ck_assert_int_eq(period_parse("1970-01-02", &d), 0);
+	ck_assert_int_eq(d, 1);
+	ck_assert_int_eq(period_parse(NULL, &d), -1);
+}
+END_TEST
+
+START_TEST(test_period_previous)
+{
+	int64_t f, t, pf, pt;
+	char a[11], b[11];
+	/* a week: the week before */
+	period_parse("2026-11-02", &f);
+	period_parse("2026-11-08", &t);
+	period_previous(f, t, &pf, &pt);
+	period_format(pf, a, sizeof(a));
+	period_format(pt, b, sizeof(b));
+	ck_assert_str_eq(a, "2026-10-26");
+	ck_assert_str_eq(b, "2026-11-01");
+	/* one day: the day before, across a month and a leap day */
+	period_parse("2024-03-01", &f);
+	period_previous(f, f, &pf, &pt);
+	period_format(pf, a, sizeof(a));
+	ck_assert_str_eq(a, "2024-02-29");
+	ck_assert_int_eq(pf, pt);
+	/* March (31 days) -> the 31 days before: Jan 30 .. Feb 29 2024 */
+	period_parse("2024-03-01", &f);
+	period_parse("2024-03-31", &t);
+	period_previous(f, t, &pf, &pt);
+	period_format(pf, a, sizeof(a));
+	period_format(pt, b, sizeof(b));
+	ck_assert_str_eq(a, "2024-01-30");
+	ck_assert_str_eq(b, "2024-02-29");
+	/* across the new year */
+	period_parse("2027-01-01", &f);
+	period_parse("2027-01-14", &t);
+	period_previous(f, t, &pf, &pt);
+	period_format(pf, a, sizeof(a));
+	ck_assert_str_eq(a, "2026-12-18");
+}
+END_TEST
+
+START_TEST(test_pseudonym)
+{
+	char p[PSEUDONYM_LEN], q[PSEUDONYM_LEN];
+	/* RFC 4231 test case 2: HMAC-SHA256("Jefe", "what do ya want for nothing?") = 5bdcc146bf... */
+	pseudonym_of((const unsigned char *)"Jefe", 4, "what do ya want for nothing?", p);
+	ck_assert_str_eq(p, "p-5bdcc146bf");
+	unsigned char k1[32] = {1}, k2[32] = {2};
+	pseudonym_of(k1, sizeof(k1), "alice", p);
+	pseudonym_of(k1, sizeof(k1), "alice", q);
+	ck_assert_str_eq(p, q); /* stable */
+	ck_assert_int_eq(strlen(p), PSEUDONYM_LEN - 1);
+	pseudonym_of(k1, sizeof(k1), "bob", q);
+	ck_assert_str_ne(p, q); /* distinct people */
+	pseudonym_of(k2, sizeof(k2), "alice", q);
+	ck_assert_str_ne(p, q); /* another site, another pseudonym */
+	ck_assert(strstr(p, "alice") == NULL);
+}
+END_TEST
+
+START_TEST(test_csv_field)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"plain", "plain"},
+		{"", ""},
+		{"a,b", "\"a,b\""},
+		{"say \"hi\"", "\"say \"\"hi\"\"\""},
+		{"two\nlines", "\"two\nlines\""},
+		{"cr\r", "\"cr\r\""},
+		{"\"", "\"\"\"\""},
+		{"semi;colon tab\t", "semi;colon tab\t"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = csv_field(cases[i].in);
+		ck_assert_str_eq(s, cases[i].out);
+		free(s);
+	}
+	char *s = csv_field(NULL);
+	ck_assert_str_eq(s, "");
+	free(s);
+}
+END_TEST
+
+static void small_table(struct rtable *t)
+{
+	rtable_init(t, "usage", "a test");
+	snprintf(t->from, sizeof(t->from), "2026-11-02");
+	snprintf(t->to, sizeof(t->to), "2026-11-08");
+	t->group = "staff";
+	rtable_col(t, "user", RCOL_TEXT);
+	rtable_col(t, "minutes", RCOL_INT);
+	rtable_col(t, "note", RCOL_TEXT);
+	rtable_add(t, "alice");
+	rtable_addf(t, "%d", 40);
+	rtable_add(t, "a \"quoted\", comma");
+	rtable_add(t, "bob");
+	rtable_addf(t, "%d", 5);
+	rtable_add(t, NULL);
+	rtable_note(t, "defined as %s", "x");
+}
+
+START_TEST(test_render_csv)
+{
+	struct rtable t;
+	small_table(&t);
+	ck_assert_int_eq(rtable_nrows(&t), 2);
+	char *s = render(render_csv, &t);
+	ck_assert_str_eq(s, "user,minutes,note\r\n"
+			    "alice,40,\"a \"\"quoted\"\", comma\"\r\n"
+			    "bob,5,\r\n");
+	free(s);
+	rtable_finish(&t);
+}
+END_TEST
+
+START_TEST(test_render_json)
+{
+	struct rtable t;
+	small_table(&t);
+	char *s = render(render_json, &t);
+	ck_assert_ptr_nonnull(strstr(s, "\"period\": {\"from\": \"2026-11-02\", \"to\": \"2026-11-08\"}"));
+	ck_assert_ptr_nonnull(strstr(s, "\"filters\": {\"group\": \"staff\", \"user\": null}"));
+	ck_assert_ptr_nonnull(strstr(s, "{\"user\": \"alice\", \"minutes\": 40, "
+					"\"note\": \"a \\\"quoted\\\", comma\"}"));
+	ck_assert_ptr_nonnull(strstr(s, "{\"user\": \"bob\", \"minutes\": 5, \"note\": null}"));
+	ck_assert_ptr_nonnull(strstr(s, "\"notes\": [\n    \"defined as x\"\n  ]"));
+	free(s);
+	rtable_finish(&t);
+}
+END_TEST
+
+START_TEST(test_render_text)
+{
+	struct rtable t;
+	small_table(&t);
+	char *s = render(render_text, &t);
+	ck_assert_ptr_nonnull(strstr(s, "period:         2026-11-02 .. 2026-11-08"));
+	ck_assert_ptr_nonnull(strstr(s, "filters:        group=staff\n"));
+	/* numbers right-aligned under their header, empty cells as - */
+	ck_assert_ptr_nonnull(strstr(s, "user   minutes  note\n"
+					"alice       40  a \"quoted\", comma\n"
+					"bob          5  -\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\ndefined as x\n"));
+	free(s);
+	rtable_finish(&t);
+}
+END_TEST
+
+START_TEST(test_json_string)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	render_json_string("a\"b\\c\nd\x01\xc3\xa9", fp);
+	fclose(fp);
+	ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9\"");
+	free(buf);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("report");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_period_parse);
+	tcase_add_test(tc, test_period_previous);
+	tcase_add_test(tc, test_pseudonym);
+	tcase_add_test(tc, test_csv_field);
+	tcase_add_test(tc, test_render_csv);
+	tcase_add_test(tc, test_render_json);
+	tcase_add_test(tc, test_render_text);
+	tcase_add_test(tc, test_json_string);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
