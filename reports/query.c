@@ -311,7 +311,8 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 	if (step_done(db, st, rc) != 0)
 		goto out;
 
-	qsort(ps.v, ps.n, sizeof(*ps.v), cmp_severity);
+	if (ps.n)
+		qsort(ps.v, ps.n, sizeof(*ps.v), cmp_severity);
 	rtable_col(t, "user", RCOL_TEXT);
 	rtable_col(t, "group", RCOL_TEXT);
 	rtable_col(t, "allowance", RCOL_INT);

@@ -27,12 +27,11 @@ static char *xstrdup(const char *s)
 
 static char *vformat(const char *fmt, va_list ap)
 {
-	va_list aq;
-	va_copy(aq, ap);
-	int n = vsnprintf(NULL, 0, fmt, aq);
-	va_end(aq);
-	char *s = xrealloc(NULL, (size_t)(n < 0 ? 0 : n) + 1);
-	vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0) {
+		fprintf(stderr, "breaktime: out of memory\n");
+		exit(1);
+	}
 	return s;
 }
 
