@@ -29,6 +29,7 @@
 struct accesslog {
 	char *path;
 	FILE *f;
+	bool pending;          /* lines in the stdio buffer */
 	bool failed;           /* a write failed: logged once until reopened */
 };
 
@@ -156,15 +157,24 @@ void accesslog_write(struct accesslog *a, const struct record *r, const char *cl
 	if (!a || !a->f)
 		return;
 	size_t n = accesslog_format(r, client, line, sizeof(line));
+	a->pending = true;
 	if (fwrite(line, 1, n, a->f) != n && !a->failed) {
 		log_err("store: cannot write access log %s: %s", a->path, strerror(errno));
 		a->failed = true;
 	}
 }
 
+bool accesslog_pending(const struct accesslog *a)
+{
+	return a && a->pending;
+}
+
 void accesslog_flush(struct accesslog *a)
 {
-	if (!a || !a->f)
+	if (!a)
+		return;
+	a->pending = false;
+	if (!a->f)
 		return;
 	if (fflush(a->f) != 0 && !a->failed) {
 		log_err("store: cannot write access log %s: %s", a->path, strerror(errno));
@@ -181,6 +191,7 @@ void accesslog_reopen(struct accesslog *a)
 		fclose(a->f);
 	}
 	a->f = open_file(a->path); /* NULL: logged; no lines until a reopen succeeds */
+	a->pending = false;
 	a->failed = false;
 }
 

@@ -203,6 +203,7 @@ struct accesslog;
 struct accesslog *accesslog_open(const char *path);
 void accesslog_write(struct accesslog *a, const struct record *r, const char *client);
 void accesslog_flush(struct accesslog *a);
+bool accesslog_pending(const struct accesslog *a); /* unflushed lines */
 void accesslog_reopen(struct accesslog *a);
 void accesslog_close(struct accesslog *a);
 /* One Squid native line (with "\n") into buf; its length. */

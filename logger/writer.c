@@ -516,7 +516,15 @@ static void wait_for_work(struct writer *w, int64_t *now, bool *stopping, bool *
 			w->wake_at = s->opt.batch_records - w->held;
 		else
 			w->wake_at = half;
-		accesslog_flush(s->alog); /* idle: what is written reaches the file */
+		if (accesslog_pending(s->alog)) {
+			/* idle: what is written reaches the file — never with the
+			 * queue's lock held, producers would wait for the disk */
+			w->wake_at = 0;
+			pthread_mutex_unlock(&w->lock);
+			accesslog_flush(s->alog);
+			pthread_mutex_lock(&w->lock);
+			continue;
+		}
 		if (d == INT64_MAX) {
 			pthread_cond_wait(&w->wake, &w->lock);
 		} else {
