@@ -52,7 +52,7 @@ static void usage(FILE *fp)
 		"                             set \"students present\" by hand (recorded; breaktimed\n"
 		"                             applies it within seconds); without arguments: show it\n"
 		"  report KIND [--from DATE] [--to DATE] [--group G] [--user U] [--by user|group]\n"
-		"          [--format text|csv|json] [-o FILE] [--pseudonymise | --names]\n"
+		"          [--format text|csv|json|html] [-o FILE] [--pseudonymise | --names]\n"
 		"                             KIND: excessive, usage, breaches, platforms, user,\n"
 		"                             presence; from the store, read-only (see breaktime(1))\n"
 		"\n"

@@ -331,6 +331,12 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 		if (p->minutes_over == 0 && p->outside == 0)
 			continue;
 		rtable_add(t, shown(o, p->user, pn));
+		if (t->nseries < RTABLE_MAX_SERIES) {
+			struct rseries *sr = &t->series[t->nseries++];
+			sr->user = strdup(p->user);
+			sr->label = strdup(shown(o, p->user, pn));
+			sr->allowance = p->allowance == POLICY_UNLIMITED ? 0 : p->allowance;
+		}
 		rtable_add(t, p->grp);
 		if (p->allowance == POLICY_UNLIMITED)
 			rtable_add(t, NULL);
@@ -610,4 +616,63 @@ int query_presence(sqlite3 *db, const struct conf *c, const struct report_opts *
 	rtable_note(t, "The timetable's own windows are in the configuration ([presence]); "
 		       "`breaktime explain` shows the state at any moment.");
 	return step_done(db, st, rc);
+}
+
+/* ---- charts ---- */
+
+int query_charts(sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		 struct rtable *t)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	t->first_day = o->from;
+	t->ndays = (size_t)(o->to - o->from + 1);
+	if (t->ndays > 732)
+		return 0; /* two years of bars say nothing: no charts */
+	if (t->nseries == 0) {
+		/* everyone in the filters, as one series */
+		struct rseries *sr = &t->series[t->nseries++];
+		sr->user = o->user ? strdup(o->user) : NULL;
+		char pn[PSEUDONYM_LEN];
+		sr->label = strdup(o->user ? shown(o, o->user, pn)
+					   : o->group ? o->group : "everyone (sum over people)");
+		if (o->user) {
+			const struct group *g = policy_group_of(c->policy, o->user);
+			unsigned a = g ? policy_group_allowance(g) : POLICY_UNLIMITED;
+			sr->allowance = a == POLICY_UNLIMITED ? 0 : a;
+		}
+	}
+	for (size_t i = 0; i < t->nseries; i++) {
+		t->series[i].values = calloc(t->ndays, sizeof(long));
+		if (!t->series[i].values) {
+			fprintf(stderr, "breaktime: out of memory\n");
+			return -1;
+		}
+	}
+	bool everyone = t->nseries == 1 && !t->series[0].user;
+	if (prepare(db, "SELECT user, day, minute / 60, count(*) FROM ("
+			"SELECT DISTINCT user, day, minute FROM (" MINUTES_SQL ") "
+			"WHERE active AND personal AND (?4 IS NULL OR grp = ?4)) "
+			"GROUP BY user, day, minute / 60",
+		    &st, o, o->from, o->to) != 0)
+		return -1;
+	sqlite3_bind_text(st, 4, o->group, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *user = col_text(st, 0);
+		int64_t day;
+		if (period_parse(col_text(st, 1), &day) != 0 || day < o->from || day > o->to)
+			continue;
+		int hour = sqlite3_column_int(st, 2);
+		long n = sqlite3_column_int64(st, 3);
+		if (hour >= 0 && hour < 24)
+			t->heat[tz_weekday(day)][hour] += n;
+		for (size_t i = 0; i < t->nseries; i++)
+			if (everyone || strcmp(t->series[i].user, user) == 0)
+				t->series[i].values[day - o->from] += n;
+	}
+	if (step_done(db, st, rc) != 0)
+		return -1;
+	t->has_charts = true;
+	return 0;
 }

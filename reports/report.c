@@ -1,6 +1,6 @@
 /*
  * report: `breaktime report KIND [--from DATE] [--to DATE] [--group G]
- * [--user U] [--by user|group] [--format text|csv|json] [-o FILE]
+ * [--user U] [--by user|group] [--format text|csv|json|html] [-o FILE]
  * [--pseudonymise | --names]`.
  *
  * Reads the store read-only (WAL: never blocks breaktimed), builds one
@@ -50,6 +50,7 @@ static const struct {
 	{"text", render_text},
 	{"csv", render_csv},
 	{"json", render_json},
+	{"html", render_html},
 };
 
 static int report_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -188,7 +189,7 @@ int cmd_report(const char *path, int argc, char **argv)
 		if (strcmp(formats[f].name, format) == 0)
 			break;
 	if (f == sizeof(formats) / sizeof(formats[0]))
-		return report_usage("unknown format `%s` (text, csv, json)", format);
+		return report_usage("unknown format `%s` (text, csv, json, html)", format);
 	if (from && period_parse(from, &o.from) != 0)
 		return report_usage("--from: `%s` is not a date (YYYY-MM-DD)", from);
 	if (to && period_parse(to, &o.to) != 0)
@@ -228,6 +229,8 @@ int cmd_report(const char *path, int argc, char **argv)
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	int qrc = kinds[k].query(db, c, &o, &t);
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (qrc == 0 && formats[f].render == render_html)
+		qrc = query_charts(db, c, &o, &t);
 	if (qrc != 0)
 		goto out;
 	if (c->store.retention_days) {

@@ -12,6 +12,8 @@
  *   query.c        the reports: SQL over the store -> struct rtable
  *   render_text.c  aligned columns;  render_csv.c  RFC 4180;
  *   render_json.c  stable field names (doc/breaktime.1)
+ *   render_html.c  one self-contained page for a browser or A4 paper,
+ *   svg.c          with inline SVG charts
  *
  * A report never writes to the store, with one exception: the site secret
  * for pseudonyms is created in `meta` on first use (pseudonym.c).
@@ -56,6 +58,7 @@ int pseudonym_secret(const char *database, unsigned char out[32]);
 enum rcol_type { RCOL_TEXT, RCOL_INT, RCOL_REAL };
 
 #define RTABLE_MAX_COLS 16
+#define RTABLE_MAX_SERIES 12 /* people charted in an HTML report, by severity */
 
 struct rtable {
 	const char *kind;          /* "excessive", ... (static) */
@@ -73,6 +76,18 @@ struct rtable {
 	size_t ncells, cap;
 	char **notes;              /* lines printed under the table (definitions) */
 	size_t nnotes;
+	/* charts (HTML only; filled by query_charts()): */
+	struct rseries {
+		char *user;        /* whose minutes (not shown: may be a real name) */
+		char *label;       /* shown: the name or its pseudonym, or "everyone" */
+		unsigned allowance;/* minutes a day, 0: none */
+		long *values;      /* personal active minutes per day, ndays */
+	} series[RTABLE_MAX_SERIES];
+	size_t nseries;
+	int64_t first_day;         /* days since 1970 of values[0] */
+	size_t ndays;
+	long heat[7][24];          /* personal active minutes by weekday (Mon = 0) and hour */
+	bool has_charts;
 };
 
 void rtable_init(struct rtable *t, const char *kind, const char *title);
@@ -96,6 +111,18 @@ static inline const char *rtable_cell(const struct rtable *t, size_t row, size_t
 int render_text(const struct rtable *t, FILE *out);
 int render_csv(const struct rtable *t, FILE *out);
 int render_json(const struct rtable *t, FILE *out);
+/* One self-contained HTML page (render_html.c), charts by svg.c. */
+int render_html(const struct rtable *t, FILE *out);
+/* HTML text with &<>"' escaped. */
+void render_html_text(const char *v, FILE *out);
+
+/* ---- svg.c: inline SVG charts (no scripts, no external assets) ---- */
+
+/* Bars of minutes per day from first_day, with the allowance as a line (0: none). */
+void svg_days(FILE *out, const long *values, size_t ndays, int64_t first_day,
+	      unsigned allowance);
+/* Hour-by-weekday heatmap of minutes. */
+void svg_heatmap(FILE *out, const long heat[7][24]);
 /* One CSV field, quoted when it must be (RFC 4180). */
 void render_csv_field(const char *v, FILE *out);
 /* One JSON string, with quotes. */
@@ -125,5 +152,13 @@ int query_user(struct sqlite3 *db, const struct conf *c, const struct report_opt
 	       struct rtable *t);
 int query_presence(struct sqlite3 *db, const struct conf *c, const struct report_opts *o,
 		   struct rtable *t);
+/*
+ * The charts of an HTML report: personal active minutes per day for each
+ * person already in t->series (query_excessive() puts the most severe
+ * there), or for everyone in the filters when it is empty; and the
+ * hour-by-weekday heatmap. 0, or -1 with a message.
+ */
+int query_charts(struct sqlite3 *db, const struct conf *c, const struct report_opts *o,
+		 struct rtable *t);
 
 #endif

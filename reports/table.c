@@ -51,6 +51,11 @@ void rtable_finish(struct rtable *t)
 		free(t->notes[i]);
 	free(t->notes);
 	free(t->method);
+	for (size_t i = 0; i < t->nseries; i++) {
+		free(t->series[i].user);
+		free(t->series[i].label);
+		free(t->series[i].values);
+	}
 	memset(t, 0, sizeof(*t));
 }
 

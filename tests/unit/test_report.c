@@ -225,6 +225,51 @@ START_TEST(test_json_string)
 }
 END_TEST
 
+START_TEST(test_html)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	render_html_text("<b>&\"x'</b>", fp);
+	fclose(fp);
+	ck_assert_str_eq(buf, "&lt;b&gt;&amp;&quot;x&#39;&lt;/b&gt;");
+	free(buf);
+
+	struct rtable t;
+	small_table(&t);
+	t.user = "<script>";
+	char *s = render(render_html, &t);
+	ck_assert_ptr_null(strstr(s, "<script"));
+	ck_assert_ptr_nonnull(strstr(s, "user = &lt;script&gt;"));
+	ck_assert_ptr_nonnull(strstr(s, "<td>a &quot;quoted&quot;, comma</td>"));
+	ck_assert_ptr_nonnull(strstr(s, "<td class=\"n\">40</td>"));
+	ck_assert_ptr_null(strstr(s, "<svg")); /* no charts asked for */
+	free(s);
+	rtable_finish(&t);
+}
+END_TEST
+
+START_TEST(test_svg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	long v[3] = {10, 40, 0};
+	int64_t d;
+	period_parse("2026-11-02", &d);
+	svg_days(fp, v, 3, d, 30);
+	long heat[7][24] = {{0}};
+	heat[1][14] = 20;
+	svg_heatmap(fp, heat);
+	fclose(fp);
+	ck_assert_ptr_nonnull(strstr(buf, "<title>2026-11-03: 40 min</title>"));
+	ck_assert_ptr_nonnull(strstr(buf, "allowance 30</text>"));
+	ck_assert_ptr_nonnull(strstr(buf, "fill=\"url(#over)\"><title>2026-11-03"));
+	ck_assert_ptr_nonnull(strstr(buf, "fill-opacity=\"1.00\" stroke=\"#eee\"><title>Tue 14:00-14:59: 20 min"));
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report");
@@ -237,6 +282,8 @@ int main(void)
 	tcase_add_test(tc, test_render_json);
 	tcase_add_test(tc, test_render_text);
 	tcase_add_test(tc, test_json_string);
+	tcase_add_test(tc, test_html);
+	tcase_add_test(tc, test_svg);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

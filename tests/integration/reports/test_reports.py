@@ -211,6 +211,63 @@ def test_platforms_user_presence():
         ("2026-11-03 16:00", "auto", "", "admin bob")], rows
 
 
+# ---- html ----
+
+def check_html(text):
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    low = text.lower()
+    # self-contained: no scripts, nothing fetched (the only URL is the SVG namespace)
+    for bad in ("<script", "src=", "href=", "@import", "url(http", "<link"):
+        assert bad not in low, bad
+    assert low.count("http://") == low.count('xmlns="http://www.w3.org/2000/svg"'), low
+    assert "@page{size:A4" in text
+
+
+def test_html_excessive():
+    path = os.path.join(TMP, "excessive.html")
+    rc, out, err = run("excessive", *WEEK, "--format", "html", "-o", path)
+    assert rc == 0 and out == "", (rc, err)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    text = open(path).read()
+    check_html(text)
+    # one chart per listed person against the allowance, and the heatmap
+    assert text.count('<svg class="days"') == 2 and text.count('<svg class="heat"') == 1
+    assert "alice (allowance 30 min a day)" in text and "allowance 30</text>" in text
+    assert "<title>2026-11-02: 40 min</title>" in text
+    assert "<title>2026-11-05: 50 min</title>" in text
+    # heatmap: Mon 12:00-12:59 has alice's 29 minutes (12:31-12:59), 13:00-13:10 her 11
+    assert "<title>Mon 12:00-12:59: 29 min</title>" in text, text
+    assert "<title>Mon 13:00-13:59: 11 min</title>" in text
+    assert "<title>Tue 14:00-14:59: 20 min</title>" in text
+    assert "<td>alice</td><td>staff</td>" in text
+    assert "2026-11-02 .. 2026-11-08" in text and "2048 bytes" in text
+    # escaping: names go through the HTML escaper
+    assert "<td>victor</td>" in text
+    # rendered by a real browser, when there is one: a screenshot as an artefact
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium:
+        shot = os.path.join(os.getcwd(), "report-excessive.png")
+        p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                            "--screenshot=" + shot, "--window-size=900,1400",
+                            "file://" + path], capture_output=True, timeout=120)
+        assert os.path.getsize(shot) > 10000, p.stderr
+
+
+def test_html_other_reports():
+    for kind, extra in [("usage", ()), ("breaches", ()), ("platforms", ()),
+                        ("presence", ()), ("user", ("--user", "alice")),
+                        ("usage", ("--group", "staff"))]:
+        text = ok(kind, *WEEK, *extra, "--format", "html")
+        check_html(text)
+        assert text.count('<svg class="days"') == 1, kind
+    text = ok("user", "--user", "alice", *WEEK, "--format", "html")
+    assert "alice (allowance 30 min a day)" in text
+    text = ok("usage", "--group", "staff", *WEEK, "--format", "html")
+    assert "<title>2026-11-02: 41 min</title>" not in text  # 12:31 once: 40
+    assert "<title>2026-11-02: 40 min</title>" in text
+    assert "alice" not in text  # a group report: pseudonyms
+
+
 # ---- output and errors ----
 
 def test_output_file_mode():
