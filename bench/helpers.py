@@ -9,8 +9,10 @@
   helpers.py corebusy CORE         busy seconds (all but idle and iowait) of
                                    one CPU from /proc/stat, all processes and
                                    interrupts included
-  helpers.py background SECS       busy fraction of the whole machine (in
-                                   cores) over SECS, sampled from /proc/stat
+  helpers.py snap PID ROOT CORE    one line: CPU s of PID's tree, CPU s of
+                                   ROOT's tree (the benchmark itself), busy s
+                                   of the whole machine, busy s of CORE,
+                                   monotonic time
   helpers.py waitport PORT SECS    wait until 127.0.0.1:PORT accepts (exit 1
                                    on timeout)
   helpers.py waitline FILE TEXT SECS
@@ -98,12 +100,6 @@ def allbusy():
     return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
 
 
-def background(secs):
-    a = allbusy()
-    time.sleep(secs)
-    return (allbusy() - a) / secs
-
-
 def ports(n):
     socks, out = [], []
     for _ in range(n):
@@ -150,8 +146,10 @@ def main(argv):
         print(f"{cpu(int(argv[2])):.2f}")
     elif cmd == "corebusy":
         print(f"{corebusy(int(argv[2])):.2f}")
-    elif cmd == "background":
-        print(f"{background(float(argv[2])):.2f}")
+    elif cmd == "snap":
+        t = time.monotonic()
+        print(f"{cpu(int(argv[2])):.2f} {cpu(int(argv[3])):.2f} "
+              f"{allbusy():.2f} {corebusy(int(argv[4])):.2f} {t:.3f}")
     elif cmd == "rss":
         print(rss(int(argv[2])))
     elif cmd == "waitport":

@@ -43,8 +43,8 @@ def load(path):
 
 # keys written once per round
 REPEATED = {f"{k}_{s}" for k in ("ka", "close", "big")
-            for s in ("wrk", "cpu_s", "core_busy_s", "background_cores")}
-REPEATED.add("connect_background_cores")
+            for s in ("wrk", "cpu_s", "core_busy_s", "other_cores")}
+REPEATED.update({"connect_other_cores", "connect_core_busy_s"})
 
 
 def derive(raw):
@@ -82,9 +82,9 @@ def derive(raw):
             busy = r.get(f"{key}_core_busy_s", [])
             if len(busy) == len(runs):
                 m[f"{key}_core_busy_per_10k"] = sum(map(float, busy)) / reqs * 1e4
-            bg = r.get(f"{key}_background_cores", [])
+            bg = r.get(f"{key}_other_cores", [])
             if bg:
-                m[f"{key}_background_cores"] = max(map(float, bg))
+                m[f"{key}_other_cores"] = max(map(float, bg))
         if r.get("connect_speeds"):
             m["connect_MBps"] = statistics.median(r["connect_speeds"]) / 1e6
             if direct_mbps:
@@ -104,9 +104,9 @@ def derive(raw):
             m["rss_start_MiB"] = r["rss_start_kib"] / 1024
         if r.get("died"):
             m["died"] = True
-        bg = r.get("connect_background_cores", [])
+        bg = r.get("connect_other_cores", [])
         if bg:
-            m["connect_background_cores"] = max(map(float, bg))
+            m["connect_other_cores"] = max(map(float, bg))
         out[p] = m
     return out
 
@@ -117,7 +117,6 @@ ROWS = [
     ("ka_p50_ms", "keep-alive 1 KiB: p50 ms", "{:.2f}", True),
     ("ka_p99_ms", "keep-alive 1 KiB: p99 ms", "{:.2f}", True),
     ("ka_cpu_per_10k", "keep-alive 1 KiB: proxy CPU s/10k req", "{:.3f}", True),
-    ("ka_core_busy_per_10k", "keep-alive 1 KiB: proxy core busy s/10k", "{:.3f}", True),
     ("close_rps", "Connection: close 1 KiB: requests/s", "{:.0f}", False),
     ("close_p50_ms", "Connection: close 1 KiB: p50 ms", "{:.2f}", True),
     ("close_p99_ms", "Connection: close 1 KiB: p99 ms", "{:.2f}", True),
@@ -223,11 +222,11 @@ def main():
                         f"{k} {v}" for k, v in kinds.items()))
             if m[p].get("tunnels_failed"):
                 extra.append(f"{m[p]['tunnels_failed']} tunnels failed to open")
-            busy = [f"{label} {m[p][k + '_background_cores']:.2f}"
+            busy = [f"{label} {m[p][k + '_other_cores']:.2f}"
                     for k, label in LOADS + [("connect", "CONNECT")]
-                    if m[p].get(k + "_background_cores", 0) > 0.1]
+                    if m[p].get(k + "_other_cores", 0) > 0.1]
             if busy:
-                extra.append("cores busy with other work just before: "
+                extra.append("cores used by other work during "
                              + ", ".join(busy) + " (suspect)")
             tail = str(raw[p].get("stderr_tail", ""))
             if " dropped" in tail:

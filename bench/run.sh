@@ -227,23 +227,36 @@ log "nginx origin on 127.0.0.1:$HTTP_PORT (http) and :$TLS_PORT (tls), pid $NGIN
 # ---------------------------------------------------------------- measurements
 LAST_BENCHJSON=""
 # run_wrk PROXY NAME PROXYPORT PATH CLOSE PIDOFPROXY
+# Around each measurement: snap_begin PID; ...; snap_end PROXY NAME sets
+# D_CPU (proxy CPU s), D_CORE (proxy core busy s) and D_OTHER (cores used by
+# processes that are not the benchmark's, on average) and records the last two.
+snap_begin() { SNAP0=$($HELP snap "$1" $$ "$PROXY_CPU"); SNAP_PID=$1; }
+snap_end() {
+    local s1
+    s1=$($HELP snap "$SNAP_PID" $$ "$PROXY_CPU")
+    read -r D_CPU D_CORE D_OTHER <<<"$(echo "$SNAP0 $s1" | awk '{
+        printf "%.2f %.2f %.2f", $6-$1, $9-$4, (($8-$3)-($7-$2))/($10-$5) }')"
+    put "$1" "${2}_core_busy_s" "$D_CORE"
+    put "$1" "${2}_other_cores" "$D_OTHER"
+    awk -v b="$D_OTHER" 'BEGIN{exit !(b > 0.1)}' && \
+        log "  warning: other work used $D_OTHER cores during $1 $2"
+    return 0
+}
+
 run_wrk() {
-    local p=$1 name=$2 port=$3 path=$4 close=$5 pid=$6 c0 c1 b0 b1 line
-    b0=$($HELP corebusy "$PROXY_CPU")
-    c0=$($HELP cpu "$pid")
+    local p=$1 name=$2 port=$3 path=$4 close=$5 pid=$6 line
+    snap_begin "$pid"
     line=$(BENCH_TARGET="http://127.0.0.1:$HTTP_PORT$path" BENCH_HOST="127.0.0.1:$HTTP_PORT" \
         BENCH_CLOSE=$close $PIN_LOAD wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s \
         -s "$HERE/proxy.lua" "http://127.0.0.1:$port/" 2>"$T/wrk.err" | grep '^BENCHJSON ')
-    c1=$($HELP cpu "$pid")
-    b1=$($HELP corebusy "$PROXY_CPU")
+    snap_end "$p" "$name"
     if [ -z "$line" ]; then
         log "  $p $name: wrk failed: $(head -3 "$T/wrk.err")"
         return 1
     fi
     echo "$p ${name}_wrk ${line#BENCHJSON }" >>"$RES"
-    put "$p" "${name}_cpu_s" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
-    put "$p" "${name}_core_busy_s" "$(awk -v a="$b0" -v b="$b1" 'BEGIN{printf "%.2f", b-a}')"
-    log "  $p $name: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); e=sum(v for k,v in d.items() if k.startswith("err_")); print("%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (d["requests"]/d["duration_us"]*1e6, d["p50_us"]/1e3, d["p99_us"]/1e3, e))' "${line#BENCHJSON }"), proxy cpu $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}') s (core $PROXY_CPU busy $(awk -v a="$b0" -v b="$b1" 'BEGIN{printf "%.2f", b-a}') s)"
+    put "$p" "${name}_cpu_s" "$D_CPU"
+    log "  $p $name: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); e=sum(v for k,v in d.items() if k.startswith("err_")); print("%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (d["requests"]/d["duration_us"]*1e6, d["p50_us"]/1e3, d["p99_us"]/1e3, e))' "${line#BENCHJSON }"), proxy cpu $D_CPU s (core $PROXY_CPU busy $D_CORE s)"
 }
 
 # warm PROXYPORT: unmeasured load
@@ -265,11 +278,11 @@ download() {
 
 # run_connect PROXY PROXYPORT|"" PID|""
 run_connect() {
-    local p=$1 port=$2 pid=$3 i c0 c1 out speeds=() cpu=0 bytes=0
+    local p=$1 port=$2 pid=$3 i out speeds=() cpu=0 bytes=0
     for ((i = 0; i < CONNECT_REPS; i++)); do
-        [ -n "$pid" ] && c0=$($HELP cpu "$pid")
+        snap_begin "${pid:-$$}"
         out=$(download "$port")
-        [ -n "$pid" ] && c1=$($HELP cpu "$pid")
+        snap_end "$p" connect
         read -r speed size code <<<"$out"
         if [ "${code:-}" != 200 ] || [ "${size:-0}" != "$BIG_SIZE" ]; then
             log "  $p connect: download failed (code ${code:-none}, ${size:-0} bytes): $(tail -1 "$T/curl.err" 2>/dev/null)"
@@ -277,7 +290,7 @@ run_connect() {
         fi
         speeds+=("$speed")
         bytes=$((bytes + size))
-        [ -n "$pid" ] && cpu=$(awk -v t="$cpu" -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", t+b-a}')
+        [ -n "$pid" ] && cpu=$(awk -v t="$cpu" -v d="$D_CPU" 'BEGIN{printf "%.2f", t+d}')
     done
     put "$p" connect_speeds "[$(IFS=,; echo "${speeds[*]}")]"
     put "$p" connect_bytes "$bytes"
@@ -484,14 +497,6 @@ order() {
     for ((i = 0; i < n; i++)); do echo "${ACTIVE[$(((i + $1) % n))]}"; done
 }
 
-# background NAME PROXY: how busy the machine is with other work right now
-background() {
-    local bg
-    bg=$($HELP background 1)
-    put "$2" "${1}_background_cores" "$bg"
-    awk -v b="$bg" 'BEGIN{exit !(b > 0.1)}' && \
-        log "  warning: $bg cores busy with other work before $2 $1"
-}
 
 # Idle tunnels first, while each proxy is fresh: its heap holds nothing from
 # earlier loads that the tunnels could reuse unseen.
@@ -505,14 +510,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for load in "ka /1k 0" "close /1k 1" "big /64k 0"; do
         read -r name path close <<<"$load"
         for p in $(order $rot); do
-            background "$name" "$p"
             run_wrk "$p" "$name" "${PORT[$p]}" "$path" "$close" "${PID[$p]}"
         done
         rot=$((rot + 1))
     done
 done
 for p in $(order $rot); do
-    background connect "$p"
     run_connect "$p" "${PORT[$p]}" "${PID[$p]}"
 done
 
