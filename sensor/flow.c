@@ -1,0 +1,187 @@
+/*
+ * flow: a chained hash table plus two idle lists (TCP and UDP, because their
+ * timeouts differ), each ordered by last packet, so expiry only looks at the
+ * heads and eviction of the least recently seen flow is O(1).
+ */
+#include "flow.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+struct flow_list {
+	struct flow *head, *tail;
+};
+
+struct flow_table {
+	struct flow **buckets;
+	size_t mask;
+	size_t n, max;
+	uint64_t evicted;
+	struct flow_list lists[2];   /* 0: TCP, 1: UDP */
+	flow_close_fn *on_close;
+	void *ctx;
+};
+
+static struct flow_list *list_of(struct flow_table *t, const struct flow *f)
+{
+	return &t->lists[f->key.proto == IPPROTO_UDP];
+}
+
+static void list_unlink(struct flow_list *l, struct flow *f)
+{
+	if (f->lprev)
+		f->lprev->lnext = f->lnext;
+	else
+		l->head = f->lnext;
+	if (f->lnext)
+		f->lnext->lprev = f->lprev;
+	else
+		l->tail = f->lprev;
+	f->lprev = f->lnext = NULL;
+}
+
+static void list_append(struct flow_list *l, struct flow *f)
+{
+	f->lprev = l->tail;
+	f->lnext = NULL;
+	if (l->tail)
+		l->tail->lnext = f;
+	else
+		l->head = f;
+	l->tail = f;
+}
+
+static size_t key_hash(const struct flow_key *k)
+{
+	const uint8_t *p = (const uint8_t *)k;
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+struct flow_table *flow_table_create(size_t max, flow_close_fn *on_close, void *ctx)
+{
+	struct flow_table *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	size_t nb = 64;
+	while (nb < max)
+		nb <<= 1;
+	t->buckets = calloc(nb, sizeof(*t->buckets));
+	if (!t->buckets) {
+		free(t);
+		return NULL;
+	}
+	t->mask = nb - 1;
+	t->max = max ? max : 1;
+	t->on_close = on_close;
+	t->ctx = ctx;
+	return t;
+}
+
+void flow_table_destroy(struct flow_table *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < 2; i++)
+		while (t->lists[i].head)
+			flow_close(t, t->lists[i].head, "exit");
+	free(t->buckets);
+	free(t);
+}
+
+struct flow *flow_find(struct flow_table *t, const struct flow_key *key)
+{
+	for (struct flow *f = t->buckets[key_hash(key) & t->mask]; f; f = f->hnext)
+		if (memcmp(&f->key, key, sizeof(*key)) == 0)
+			return f;
+	return NULL;
+}
+
+static struct flow *oldest(struct flow_table *t)
+{
+	struct flow *a = t->lists[0].head, *b = t->lists[1].head;
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a->last_us <= b->last_us ? a : b;
+}
+
+struct flow *flow_create(struct flow_table *t, const struct flow_key *key, int64_t now_us)
+{
+	if (t->n >= t->max) {
+		struct flow *old = oldest(t);
+		if (old) {
+			t->evicted++;
+			flow_close(t, old, "evicted");
+		}
+	}
+	struct flow *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->key = *key;
+	f->first_us = f->last_us = f->prog_start_us = now_us;
+	reasm_init(&f->stream, FLOW_STREAM_MAX);
+	size_t b = key_hash(key) & t->mask;
+	f->hnext = t->buckets[b];
+	t->buckets[b] = f;
+	list_append(list_of(t, f), f);
+	t->n++;
+	return f;
+}
+
+void flow_touch(struct flow_table *t, struct flow *f, int64_t now_us)
+{
+	if (now_us > f->last_us)
+		f->last_us = now_us;
+	struct flow_list *l = list_of(t, f);
+	if (l->tail != f) {
+		list_unlink(l, f);
+		list_append(l, f);
+	}
+}
+
+void flow_close(struct flow_table *t, struct flow *f, const char *why)
+{
+	if (t->on_close)
+		t->on_close(t->ctx, f, why);
+	struct flow **pp = &t->buckets[key_hash(&f->key) & t->mask];
+	while (*pp && *pp != f)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = f->hnext;
+	list_unlink(list_of(t, f), f);
+	reasm_finish(&f->stream);
+	free(f);
+	t->n--;
+}
+
+void flow_expire(struct flow_table *t, int64_t now_us, int64_t tcp_idle_us, int64_t udp_idle_us,
+		 int64_t fin_idle_us)
+{
+	for (int i = 0; i < 2; i++) {
+		int64_t idle = i ? udp_idle_us : tcp_idle_us;
+		while (t->lists[i].head && t->lists[i].head->last_us + idle <= now_us)
+			flow_close(t, t->lists[i].head, "idle");
+	}
+	/* closed TCP connections linger briefly for their last segments; they
+	 * are few and scanned only here */
+	for (struct flow *f = t->lists[0].head, *next; f; f = next) {
+		next = f->lnext;
+		if (f->fin && f->last_us + fin_idle_us <= now_us)
+			flow_close(t, f, "fin");
+	}
+}
+
+size_t flow_count(const struct flow_table *t)
+{
+	return t->n;
+}
+
+uint64_t flow_evicted(const struct flow_table *t)
+{
+	return t->evicted;
+}

@@ -1,0 +1,456 @@
+/*
+ * sensor: the per-frame path. DESIGN:
+ *
+ *   frame -> decode -> which side is the client (the one not on port 53,
+ *   80 or 443) -> presence detection -> skip the proxy's own traffic ->
+ *     DNS (UDP or TCP 53): a query prints its name; an answer maps its
+ *       addresses to the question's name (dns_map), so later flows to
+ *       them are named even when they carry no name themselves;
+ *     TCP 80/443, UDP 443: the flow table. Until the flow has a name, the
+ *       client's bytes are reassembled (bounded) and tried as a TLS
+ *       ClientHello, an HTTP request head, or QUIC Initial CRYPTO data.
+ *
+ * Output happens once per name: a DNS query, or a flow's first name. Every
+ * bound is a constant: the flow table's size, FLOW_STREAM_MAX per flow, the
+ * DNS map's size, and at most SENSOR_MAX_TRIES client packets looked at
+ * per flow before it gives up.
+ */
+#include "sensor_internal.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "catalog.h"
+#include "conf.h"
+#include "decode.h"
+#include "policy.h"
+#include "quic.h"
+#include "sni.h"
+
+/* Client packets with payload looked at before a flow gives up on a name. */
+#define SENSOR_MAX_TRIES 32
+/* A TCP connection lingers this long after a FIN for its last segments. */
+#define SENSOR_FIN_IDLE_US (10 * 1000000LL)
+
+struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
+{
+	struct sensor *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->conf = conf_ref(conf);
+	s->policy = conf->policy;
+	s->catalog = policy_catalog(conf->policy);
+	s->o = *o;
+	if (!s->o.max_flows)
+		s->o.max_flows = SENSOR_DEFAULT_MAX_FLOWS;
+	if (!s->o.tcp_idle_s)
+		s->o.tcp_idle_s = 300;
+	if (!s->o.udp_idle_s)
+		s->o.udp_idle_s = 60;
+	s->flows = flow_table_create(s->o.max_flows, bypass_on_close, s);
+	s->dns = dns_map_create(s->o.dns_entries);
+	s->scratch = malloc(SENSOR_SCRATCH);
+	if (!s->flows || !s->dns || !s->scratch || bypass_init(s) < 0) {
+		sensor_destroy(s);
+		return NULL;
+	}
+	return s;
+}
+
+void sensor_destroy(struct sensor *s)
+{
+	if (!s)
+		return;
+	flow_table_destroy(s->flows);
+	dns_map_destroy(s->dns);
+	free(s->scratch);
+	free(s->proxy);
+	conf_unref(s->conf);
+	free(s);
+}
+
+void sensor_get_stats(const struct sensor *s, struct sensor_stats *out)
+{
+	*out = s->st;
+	out->evicted = flow_evicted(s->flows);
+}
+
+/* ---- output ---- */
+
+static void json_string(FILE *f, const char *str)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void addr_text(int family, const uint8_t *a, char *out, size_t len)
+{
+	if (!inet_ntop(family, a, out, (socklen_t)len))
+		snprintf(out, len, "?");
+}
+
+static void emit_name(struct sensor *s, int64_t ts_us, const struct flow_key *k,
+		      const char *protocol, const char *name, const struct catalog_entry *e, bool ech)
+{
+	s->st.names++;
+	FILE *f = s->o.json;
+	if (!f)
+		return;
+	char client[INET6_ADDRSTRLEN], server[INET6_ADDRSTRLEN], when[32];
+	addr_text(k->family, k->client, client, sizeof(client));
+	addr_text(k->family, k->server, server, sizeof(server));
+	time_t sec = (time_t)(ts_us / 1000000);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(f, "{\"time\":\"%s.%06dZ\",\"client\":\"%s\",\"server\":\"%s\",\"protocol\":\"%s\","
+		"\"name\":", when, (int)(ts_us % 1000000), client, server, protocol);
+	json_string(f, name);
+	fputs(",\"platform\":", f);
+	if (e)
+		json_string(f, e->platform);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"ech\":%s}\n", ech ? "true" : "false");
+	fflush(f);
+}
+
+/* ---- DNS ---- */
+
+static void sensor_dns(struct sensor *s, const struct flow_key *k, bool from_client,
+		       const uint8_t *msg, size_t len, int64_t ts_us)
+{
+	struct dns_message m;
+	if (dns_parse(msg, len, &m) < 0 || !m.qname[0])
+		return;
+	if (!m.response && from_client) {
+		s->st.dns_queries++;
+		emit_name(s, ts_us, k, "dns", m.qname, catalog_lookup(s->catalog, m.qname), false);
+	} else if (m.response && !from_client) {
+		for (size_t i = 0; i < m.n_addrs; i++) {
+			s->st.dns_answers++;
+			dns_map_add(s->dns, m.family[i], m.addr[i], m.qname, m.ttl[i],
+				    (time_t)(ts_us / 1000000));
+		}
+	}
+}
+
+/* ---- names in a flow ---- */
+
+static void flow_named(struct sensor *s, struct flow *f, const char *protocol, const char *name,
+		       bool ech, int64_t ts_us)
+{
+	f->done = true;
+	reasm_finish(&f->stream);
+	if (!name)
+		return;   /* a complete hello without a name: keep what DNS said, if anything */
+	f->protocol = protocol;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->ech = ech;
+	f->entry = catalog_lookup(s->catalog, f->name);
+	emit_name(s, ts_us, &f->key, protocol, f->name, f->entry, ech);
+}
+
+static bool is_token_char(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+}
+
+/* 1: Host found (out), 0: need more, -1: not an HTTP request head with a Host. */
+static int http_host(const uint8_t *b, size_t n, bool full, char *out)
+{
+	size_t i = 0;
+	while (i < n && i < 24 && is_token_char(b[i]))
+		i++;
+	if (i == n)
+		return full ? -1 : 0;
+	if (i == 0 || b[i] != ' ')
+		return -1;
+	/* each line after the request line, until the empty line */
+	size_t line = 0;
+	while (line < n && b[line] != '\n')
+		line++;
+	while (line < n) {
+		size_t start = line + 1, end = start;
+		while (end < n && b[end] != '\n')
+			end++;
+		if (end == n)
+			break;   /* the line is not complete yet */
+		size_t e = end;
+		if (e > start && b[e - 1] == '\r')
+			e--;
+		if (e == start)
+			return -1;   /* end of the head: no Host */
+		if (e - start > 5 && strncasecmp((const char *)b + start, "host:", 5) == 0) {
+			size_t v = start + 5;
+			while (v < e && (b[v] == ' ' || b[v] == '\t'))
+				v++;
+			size_t ve = e;
+			while (ve > v && (b[ve - 1] == ' ' || b[ve - 1] == '\t'))
+				ve--;
+			return hostname_normalise((const char *)b + v, ve - v, out) == HOST_NAME ? 1 : -1;
+		}
+		line = end;
+	}
+	return full ? -1 : 0;
+}
+
+static void flow_try_stream(struct sensor *s, struct flow *f, int64_t ts_us)
+{
+	const uint8_t *b = f->stream.buf;
+	size_t n = f->stream.contiguous;
+	bool full = n >= f->stream.cap;
+	if (n == 0)
+		return;
+	struct sni_info info;
+	char host[HOSTNAME_MAX + 1];
+	switch (sni_parse(b, n, &info)) {
+	case SNI_FOUND:
+		flow_named(s, f, "tls", info.name, info.ech, ts_us);
+		return;
+	case SNI_ABSENT:
+	case SNI_INVALID:
+		flow_named(s, f, "tls", NULL, false, ts_us);
+		return;
+	case SNI_NEED_MORE:
+		if (full)
+			flow_named(s, f, "tls", NULL, false, ts_us);
+		return;
+	case SNI_NOT_TLS:
+		break;
+	}
+	switch (http_host(b, n, full, host)) {
+	case 1:
+		flow_named(s, f, "http", host, false, ts_us);
+		break;
+	case -1:
+		flow_named(s, f, "http", NULL, false, ts_us);
+		break;
+	}
+}
+
+static void sensor_tcp_client(struct sensor *s, struct flow *f, const struct packet *p,
+			      int64_t ts_us)
+{
+	if ((p->tcp_flags & TCP_SYN) && !f->tcp_base_set) {
+		f->tcp_base = p->seq + 1;
+		f->tcp_base_set = true;
+	}
+	if (f->done || p->payload_len == 0)
+		return;
+	if (!f->tcp_base_set) {
+		f->tcp_base = p->seq;
+		f->tcp_base_set = true;
+	}
+	uint32_t off = p->seq - f->tcp_base;
+	if (off < FLOW_STREAM_MAX) {
+		if (reasm_add(&f->stream, off, p->payload, p->payload_len) < 0) {
+			flow_named(s, f, "tls", NULL, false, ts_us);
+			return;
+		}
+	}
+	flow_try_stream(s, f, ts_us);
+	if (!f->done && f->packets >= SENSOR_MAX_TRIES)
+		flow_named(s, f, "tls", NULL, false, ts_us);
+}
+
+static void quic_on_crypto(void *ctx, uint64_t offset, const uint8_t *data, size_t len)
+{
+	struct flow *f = ctx;
+	reasm_add(&f->stream, offset, data, len);
+}
+
+static void sensor_quic_client(struct sensor *s, struct flow *f, const struct packet *p,
+			       int64_t ts_us)
+{
+	if (f->done)
+		return;
+	const uint8_t *d = p->payload;
+	size_t len = p->payload_len, pos = 0;
+	bool any = false;
+	while (pos < len && len - pos <= SENSOR_SCRATCH) {
+		const uint8_t *pkt = d + pos;
+		size_t plen = len - pos;
+		if (!quic_looks_initial(pkt, plen))
+			break;
+		if (!f->quic_keys_set) {
+			/* the first Initial's DCID keys the connection's Initials */
+			uint32_t version = (uint32_t)pkt[1] << 24 | (uint32_t)pkt[2] << 16 |
+					   (uint32_t)pkt[3] << 8 | pkt[4];
+			size_t dl = pkt[5];
+			if (dl > QUIC_MAX_CID || plen < 6 + dl ||
+			    quic_initial_keys(version, pkt + 6, dl, &f->quic_keys) < 0)
+				break;
+			f->quic_keys_set = true;
+		}
+		struct quic_initial qi;
+		enum quic_result r = quic_initial_open(pkt, plen, &f->quic_keys, &qi, s->scratch);
+		if (r == QUIC_OK) {
+			s->st.quic_initials++;
+			any = true;
+			if (quic_frames(s->scratch, qi.payload_len, quic_on_crypto, f) < 0)
+				s->st.quic_failed++;
+		} else if (r == QUIC_BAD) {
+			s->st.quic_failed++;
+		}
+		if (qi.packet_len == 0)
+			break;
+		pos += qi.packet_len;
+	}
+	if (any && f->stream.contiguous > 0) {
+		struct sni_info info;
+		switch (sni_parse_handshake(f->stream.buf, f->stream.contiguous, &info)) {
+		case SNI_FOUND:
+			flow_named(s, f, "quic", info.name, info.ech, ts_us);
+			return;
+		case SNI_NEED_MORE:
+			if (f->stream.contiguous < f->stream.cap)
+				break;
+			/* fall through */
+		default:
+			flow_named(s, f, "quic", NULL, false, ts_us);
+			return;
+		}
+	}
+	if (!f->done && f->packets >= SENSOR_MAX_TRIES)
+		flow_named(s, f, "quic", NULL, false, ts_us);
+}
+
+/* ---- the frame ---- */
+
+static bool service_port(uint8_t proto, uint16_t port)
+{
+	if (proto == IPPROTO_UDP)
+		return port == 53 || port == 443;
+	return port == 53 || port == 80 || port == 443;
+}
+
+static int64_t minute_of(int64_t us)
+{
+	return us - ((us % 60000000) + 60000000) % 60000000;
+}
+
+void sensor_tick(struct sensor *s, int64_t now_us)
+{
+	if (now_us - s->last_expire_us < 1000000 && now_us >= s->last_expire_us)
+		return;
+	s->last_expire_us = now_us;
+	flow_expire(s->flows, now_us, (int64_t)s->o.tcp_idle_s * 1000000,
+		    (int64_t)s->o.udp_idle_s * 1000000, SENSOR_FIN_IDLE_US);
+}
+
+void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *frame,
+		  size_t caplen)
+{
+	struct packet p;
+	s->st.frames++;
+	sensor_tick(s, ts_us);
+	switch (decode_frame(linktype, frame, caplen, &p)) {
+	case DECODE_OK:
+		break;
+	case DECODE_TRUNCATED:
+		s->st.truncated++;
+		return;
+	case DECODE_FRAGMENT:
+		s->st.fragments++;
+		return;
+	case DECODE_MALFORMED:
+		s->st.malformed++;
+		return;
+	default:
+		s->st.unsupported++;
+		return;
+	}
+	s->st.decoded++;
+
+	struct flow_key k;
+	bool from_client;
+	memset(&k, 0, sizeof(k));
+	k.family = (uint8_t)p.family;
+	k.proto = p.proto;
+	size_t alen = p.family == AF_INET ? 4 : 16;
+	if (service_port(p.proto, p.dport)) {
+		from_client = true;
+		memcpy(k.client, p.src, alen);
+		memcpy(k.server, p.dst, alen);
+		k.cport = p.sport;
+		k.sport = p.dport;
+	} else if (service_port(p.proto, p.sport)) {
+		from_client = false;
+		memcpy(k.client, p.dst, alen);
+		memcpy(k.server, p.src, alen);
+		k.cport = p.dport;
+		k.sport = p.sport;
+	} else {
+		s->st.unsupported++;
+		return;
+	}
+	if (bypass_is_proxy(s, &k)) {
+		s->st.skipped_proxy++;
+		return;
+	}
+	bypass_presence(s, &k, ts_us);
+
+	if (k.sport == 53) {
+		const uint8_t *msg = p.payload;
+		size_t len = p.payload_len;
+		if (p.proto == IPPROTO_TCP) {
+			/* DNS over TCP: a message per segment in practice; a two-byte length first */
+			if (len < 2 || (size_t)(msg[0] << 8 | msg[1]) > len - 2)
+				return;
+			len = (size_t)(msg[0] << 8 | msg[1]);
+			msg += 2;
+		}
+		sensor_dns(s, &k, from_client, msg, len, ts_us);
+		return;
+	}
+
+	struct flow *f = flow_find(s->flows, &k);
+	if (!f) {
+		f = flow_create(s->flows, &k, ts_us);
+		if (!f)
+			return;
+		s->st.flows++;
+		/* named from DNS until (and unless) it names itself */
+		const char *dn = dns_map_lookup(s->dns, k.family, k.server, (time_t)(ts_us / 1000000));
+		if (dn) {
+			f->protocol = "dns";
+			snprintf(f->name, sizeof(f->name), "%s", dn);
+			f->entry = catalog_lookup(s->catalog, f->name);
+		}
+	}
+	/* usage minutes: a progress record at each minute boundary */
+	if (minute_of(ts_us) > minute_of(f->prog_start_us))
+		bypass_progress(s, f, minute_of(ts_us));
+	flow_touch(s->flows, f, ts_us);
+	f->packets += from_client && p.payload_len > 0;
+	if (from_client) {
+		f->bytes_up += p.ip_len;
+		f->prog_up += p.ip_len;
+	} else {
+		f->bytes_down += p.ip_len;
+		f->prog_down += p.ip_len;
+	}
+	if (from_client && p.proto == IPPROTO_TCP)
+		sensor_tcp_client(s, f, &p, ts_us);
+	else if (from_client && p.proto == IPPROTO_UDP)
+		sensor_quic_client(s, f, &p, ts_us);
+	if (p.proto == IPPROTO_TCP) {
+		if (p.tcp_flags & TCP_RST)
+			flow_close(s->flows, f, "rst");
+		else if (p.tcp_flags & TCP_FIN)
+			f->fin = true;
+	}
+}

@@ -1,0 +1,46 @@
+/*
+ * sensor_internal: the sensor's state, shared by sensor.c and bypass.c only.
+ */
+#ifndef BREAKTIME_SENSOR_INTERNAL_H
+#define BREAKTIME_SENSOR_INTERNAL_H
+
+#include "dns.h"
+#include "flow.h"
+#include "sensor.h"
+
+struct proxy_addr {
+	int family;
+	uint8_t addr[16];
+	uint16_t port;
+	bool any;                    /* a wildcard listen address: match the port */
+};
+
+struct sensor {
+	struct conf *conf;
+	const struct policy *policy;
+	const struct catalog *catalog;
+	struct sensor_options o;
+	struct flow_table *flows;
+	struct dns_map *dns;
+	struct sensor_stats st;
+	struct proxy_addr *proxy;
+	size_t n_proxy;
+	int64_t last_expire_us;
+	int64_t last_detected_us;    /* presence: last student traffic reported */
+	uint8_t *scratch;            /* one decrypted QUIC packet */
+};
+
+#define SENSOR_SCRATCH 65536
+
+/* bypass.c */
+int bypass_init(struct sensor *s);
+bool bypass_is_proxy(const struct sensor *s, const struct flow_key *k);
+/* The flow's bytes up to end_us become a progress record (usage minutes). */
+void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us);
+/* The flow table's close callback: the final progress and the event. */
+void bypass_on_close(void *ctx, struct flow *f, const char *why);
+/* Presence detection for traffic from this client at ts. */
+void bypass_presence(struct sensor *s, const struct flow_key *k, int64_t ts_us);
+void flow_key_sockaddr(const struct flow_key *k, bool client, struct sockaddr_any *out);
+
+#endif

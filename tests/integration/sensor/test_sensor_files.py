@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""breaktime-sensor on crafted capture files: the exact --json lines, and the
+rows it writes to the store without --json.
+
+usage: test_sensor_files.py BREAKTIME_SENSOR SOURCE_ROOT
+
+Every capture is generated here (pcapgen.py) from real payloads: the
+ClientHellos in tests/data/clienthello/ (captured from curl, openssl and
+Chromium), the RFC 9001 Appendix A.2 client Initial, DNS and HTTP messages.
+Loopback-free: nothing is sent anywhere.
+"""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcapgen as g  # noqa: E402
+
+SENSOR, ROOT = sys.argv[1], sys.argv[2]
+DATA = os.path.join(ROOT, "tests", "data")
+TMP = tempfile.mkdtemp(prefix="bt-sensor-")
+T0 = 1767225600.0  # 2026-01-01T00:00:00Z
+
+try:
+    import cryptography  # noqa: F401
+    HAVE_CRYPTO = True
+except ImportError:
+    HAVE_CRYPTO = False
+
+
+def hello(name):
+    with open(os.path.join(DATA, "clienthello", name + ".bin"), "rb") as f:
+        return f.read()
+
+
+def rfc_initial():
+    with open(os.path.join(DATA, "pcap", "rfc9001-a2-client-initial.hex")) as f:
+        return bytes.fromhex(f.read().replace("\n", ""))
+
+
+CONF = os.path.join(TMP, "sensor.conf")
+with open(CONF, "w") as f:
+    f.write("[proxy]\nlisten = 10.9.9.9:3128\n"
+            "[store]\ndatabase = %s/bt.db\n"
+            "[catalog]\nplatforms = %s/config/platforms.list\n"
+            "[presence]\ndetect_subnets = 10.50.0.0/24\n" % (TMP, ROOT))
+
+
+def line(t, client, server, proto, name, platform, ech=False):
+    return {"time": t, "client": client, "server": server, "protocol": proto, "name": name,
+            "platform": platform, "ech": ech}
+
+
+def ts(sec):
+    import datetime
+    d = datetime.datetime.fromtimestamp(T0 + sec, datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%06dZ" % d.microsecond
+
+
+def tcp4(src, dst, sport, dport, seq, flags, payload=b""):
+    return g.ipv4(src, dst, 6, g.tcp(sport, dport, seq, flags, payload))
+
+
+def tcp6(src, dst, sport, dport, seq, flags, payload=b"", ext=()):
+    return g.ipv6(src, dst, 6, g.tcp(sport, dport, seq, flags, payload), ext=ext)
+
+
+CASES = []
+
+
+def case(name, linktype, frames, expect, fmt="pcap", snaplen=65535, needs_crypto=False):
+    CASES.append((name, linktype, frames, expect, fmt, snaplen, needs_crypto))
+
+
+# 1. DNS over UDP, IPv4 in Ethernet: the query is a name; the answer is not printed
+q = g.dns_query(0x1234, "www.facebook.com")
+a = g.dns_answer(0x1234, "www.facebook.com", cname="star-mini.c10r.facebook.com", addrs=["157.240.1.35"])
+case("dns-udp-ethernet", g.LINK_ETHERNET, [
+    (T0 + 0.5, g.ether(g.ipv4("10.0.0.5", "10.0.0.53", 17, g.udp(40000, 53, q)))),
+    (T0 + 0.6, g.ether(g.ipv4("10.0.0.53", "10.0.0.5", 17, g.udp(53, 40000, a)))),
+], [line(ts(0.5), "10.0.0.5", "10.0.0.53", "dns", "www.facebook.com", "facebook")])
+
+# 2. DNS over TCP, IPv6, and an AAAA question for a name nobody lists
+q6 = g.dns_query(7, "Example.ORG.", qtype=28)
+case("dns-tcp-ipv6", g.LINK_ETHERNET, [
+    (T0 + 1, g.ether(tcp6("2001:db8::5", "2001:db8::53", 40001, 53, 100, "S"), v6=True)),
+    (T0 + 1.1, g.ether(tcp6("2001:db8::5", "2001:db8::53", 40001, 53, 101, "PA",
+                            len(q6).to_bytes(2, "big") + q6), v6=True)),
+], [line(ts(1.1), "2001:db8::5", "2001:db8::53", "dns", "example.org", None)])
+
+# 3. HTTP Host behind 802.1ad + 802.1Q tags
+req = g.http_request("WWW.Facebook.com:80", "/home")
+case("http-qinq", g.LINK_ETHERNET, [
+    (T0 + 2, g.ether(tcp4("10.0.0.6", "157.240.1.35", 41000, 80, 5000, "S"), vlans=[(0x88A8, 100), (0x8100, 20)])),
+    (T0 + 2.1, g.ether(tcp4("10.0.0.6", "157.240.1.35", 41000, 80, 5001, "PA", req),
+                       vlans=[(0x88A8, 100), (0x8100, 20)])),
+], [line(ts(2.1), "10.0.0.6", "157.240.1.35", "http", "www.facebook.com", "facebook")])
+
+# 4. A TLS 1.2 ClientHello (openssl s_client) split over two segments, Linux cooked v1
+h = hello("openssl-tls12")
+case("tls-split-sll", g.LINK_SLL, [
+    (T0 + 3, g.sll(tcp4("10.0.0.7", "157.240.1.35", 42000, 443, 1000, "S"))),
+    (T0 + 3.1, g.sll(tcp4("10.0.0.7", "157.240.1.35", 42000, 443, 1001, "PA", h[:60]))),
+    (T0 + 3.2, g.sll(tcp4("157.240.1.35", "10.0.0.7", 443, 42000, 9000, "A"))),
+    (T0 + 3.3, g.sll(tcp4("10.0.0.7", "157.240.1.35", 42000, 443, 1061, "PA", h[60:]))),
+], [line(ts(3.3), "10.0.0.7", "157.240.1.35", "tls", "www.facebook.com", "facebook")])
+
+# 5. Chromium's ClientHello (with ECH) in three segments out of order, IPv6 with
+#    a hop-by-hop header, Linux cooked v2; a retransmission overlaps
+h = hello("chromium")
+c6, s6 = "2001:db8::7", "2001:db8::443"
+hop = [(0, g.hopopts())]
+case("tls-ech-sll2-reordered", g.LINK_SLL2, [
+    (T0 + 4, g.sll2(tcp6(c6, s6, 43000, 443, 70000, "S", ext=hop), v6=True)),
+    (T0 + 4.1, g.sll2(tcp6(c6, s6, 43000, 443, 70001 + 1400, "PA", h[1400:], ext=hop), v6=True)),
+    (T0 + 4.2, g.sll2(tcp6(c6, s6, 43000, 443, 70001 + 700, "PA", h[700:1400], ext=hop), v6=True)),
+    (T0 + 4.3, g.sll2(tcp6(c6, s6, 43000, 443, 70001 + 600, "PA", h[600:1000], ext=hop), v6=True)),
+    (T0 + 4.4, g.sll2(tcp6(c6, s6, 43000, 443, 70001, "PA", h[:700], ext=hop), v6=True)),
+], [line(ts(4.4), c6, s6, "tls", "www.example.com", None, True)])
+
+# 6. The RFC 9001 A.2 client Initial, raw IP
+case("quic-rfc9001-raw", g.LINK_RAW, [
+    (T0 + 5, g.ipv4("10.0.0.8", "192.0.2.10", 17, g.udp(50000, 443, rfc_initial()))),
+], [line(ts(5), "10.0.0.8", "192.0.2.10", "quic", "example.com", None)])
+
+# 7. Chromium's hello over two QUIC v1 Initials (CRYPTO frames by offset,
+#    second packet first), BSD loopback, IPv6
+if HAVE_CRYPTO:
+    hs = hello("chromium")[5:]
+    dcid = bytes.fromhex("0102030405060708")
+    p1 = g.quic_initial(dcid, 0, b"\x01" + g.crypto_frame(0, hs[:1100]))
+    p2 = g.quic_initial(dcid, 1, b"\x02\x00\x00\x00\x00" + g.crypto_frame(1100, hs[1100:]))
+    case("quic-two-initials-null", g.LINK_NULL, [
+        (T0 + 6, g.null(g.ipv6("2001:db8::8", "2001:db8::4433", 17, g.udp(50001, 443, p2)), v6=True)),
+        (T0 + 6.1, g.null(g.ipv6("2001:db8::8", "2001:db8::4433", 17, g.udp(50001, 443, p1)), v6=True)),
+    ], [line(ts(6.1), "2001:db8::8", "2001:db8::4433", "quic", "www.example.com", None, True)],
+        needs_crypto=True)
+    # 8. QUIC v2 (RFC 9369), one Initial with openssl's hello for www.instagram.com? no: facebook
+    hs = hello("openssl-tls12")[5:]
+    p = g.quic_initial(bytes.fromhex("aabbccdd"), 0, g.crypto_frame(0, hs), version=0x6B3343CF)
+    case("quic-v2", g.LINK_ETHERNET, [
+        (T0 + 7, g.ether(g.ipv4("10.0.0.9", "157.240.1.35", 17, g.udp(50002, 443, p)))),
+    ], [line(ts(7), "10.0.0.9", "157.240.1.35", "quic", "www.facebook.com", "facebook")],
+        needs_crypto=True)
+
+# 9. A small snaplen: nothing can be read, nothing is invented
+h = hello("openssl-tls12")
+case("truncated-snaplen", g.LINK_ETHERNET, [
+    (T0 + 8, g.ether(tcp4("10.0.0.10", "157.240.1.35", 44000, 443, 1, "PA", h))),
+    (T0 + 8.1, g.ether(tcp4("10.0.0.10", "157.240.1.35", 44001, 80, 1, "PA", req))),
+    (T0 + 8.2, g.ether(g.ipv4("10.0.0.10", "10.0.0.53", 17, g.udp(40002, 53, q)))),
+    (T0 + 8.3, g.ether(g.ipv4("10.0.0.10", "192.0.2.10", 17, g.udp(50003, 443, rfc_initial())))),
+], [], snaplen=60)
+
+# 10. IP fragments: a first fragment carries a whole query (the UDP length
+#     says more follows); a later fragment is skipped, v4 and v6
+q2 = g.dns_query(9, "www.instagram.com")
+u = g.udp(40003, 53, q2, length=8 + len(q2) + 64)
+case("fragments", g.LINK_ETHERNET, [
+    (T0 + 9, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, u, mf=True))),
+    (T0 + 9.1, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, b"\xff" * 64, frag=(8 + len(q2)) // 8))),
+    (T0 + 9.2, g.ether(g.ipv6("2001:db8::11", "2001:db8::53", 17, g.udp(40004, 53, q2)[:8] + b"\xff" * 40,
+                              ext=[(44, g.fragment_hdr(100, False))]), v6=True)),
+], [line(ts(9), "10.0.0.11", "10.0.0.53", "dns", "www.instagram.com", "instagram")])
+
+# 11. pcapng, the same HTTP request without tags
+case("http-pcapng", g.LINK_ETHERNET, [
+    (T0 + 10.25, g.ether(tcp4("10.0.0.12", "157.240.1.35", 45000, 80, 1, "PA", g.http_request("m.facebook.com")))),
+], [line(ts(10.25), "10.0.0.12", "157.240.1.35", "http", "m.facebook.com", "facebook")], fmt="pcapng")
+
+# 12. The proxy's own traffic: clients to it, and it to the origins
+case("proxy-excluded", g.LINK_ETHERNET, [
+    (T0 + 11, g.ether(tcp4("10.0.0.13", "10.9.9.9", 46000, 80, 1, "PA", g.http_request("www.facebook.com")))),
+    (T0 + 11.1, g.ether(tcp4("10.9.9.9", "157.240.1.35", 46001, 443, 1, "PA", hello("openssl-tls12")))),
+], [])
+
+# 13. Malformed lengths: IP total length shorter than its header, TCP data
+#     offset past the packet, UDP length 3, a DNS pointer loop; IPv6 in an
+#     unknown ethertype; nothing printed, nothing read past the capture
+loop = bytes.fromhex("abcd01000001000000000000") + b"\xc0\x0c" + b"\x00\x01\x00\x01"
+bad_ip = bytearray(tcp4("10.0.0.14", "157.240.1.35", 47000, 80, 1, "PA", req))
+bad_ip[2:4] = (12).to_bytes(2, "big")
+bad_tcp = bytearray(tcp4("10.0.0.14", "157.240.1.35", 47001, 80, 1, "PA", b"GET"))
+bad_tcp[20 + 12] = 0xF0
+case("malformed", g.LINK_ETHERNET, [
+    (T0 + 12, g.ether(bytes(bad_ip))),
+    (T0 + 12.1, g.ether(bytes(bad_tcp))),
+    (T0 + 12.2, g.ether(g.ipv4("10.0.0.14", "10.0.0.53", 17, g.udp(40005, 53, q, length=3)))),
+    (T0 + 12.3, g.ether(g.ipv4("10.0.0.14", "10.0.0.53", 17, g.udp(40006, 53, loop)))),
+    (T0 + 12.4, g.ether(b"\x00" * 20)[:14] + b"\x60" * 30),
+], [])
+
+
+def run_case(c):
+    name, linktype, frames, expect, fmt, snaplen, needs_crypto = c
+    path = os.path.join(TMP, name + "." + fmt)
+    (g.write_pcapng if fmt == "pcapng" else g.write_pcap)(path, linktype, frames, snaplen)
+    r = subprocess.run([SENSOR, "-c", CONF, "-r", path, "--json"], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr.strip())
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    if got != expect:
+        return "expected %s\n     got %s" % (json.dumps(expect), json.dumps(got))
+    return None
+
+
+def test_store():
+    """Without --json: a bypass record for the social flows (one named by
+    its SNI, one only by the DNS answer before it), nothing for the rest,
+    and a presence detection for the student subnet."""
+    db = os.path.join(TMP, "bt.db")
+    h = hello("openssl-tls12")
+    a = g.dns_answer(1, "www.instagram.com", addrs=["157.240.1.174"])
+    frames = [
+        (T0 + 0, g.ether(g.ipv4("10.0.0.53", "10.50.0.7", 17, g.udp(53, 40000, a)))),
+        (T0 + 1, g.ether(tcp4("10.50.0.7", "157.240.1.35", 42000, 443, 1000, "S"))),
+        (T0 + 1.1, g.ether(tcp4("10.50.0.7", "157.240.1.35", 42000, 443, 1001, "PA", h))),
+        (T0 + 1.2, g.ether(tcp4("157.240.1.35", "10.50.0.7", 443, 42000, 1, "PA", b"x" * 1000))),
+        (T0 + 70, g.ether(tcp4("157.240.1.35", "10.50.0.7", 443, 42000, 1001, "PA", b"y" * 500))),
+        (T0 + 71, g.ether(tcp4("10.50.0.7", "157.240.1.35", 42000, 443, 1001 + len(h), "FA"))),
+        (T0 + 72, g.ether(tcp4("10.50.0.7", "157.240.1.174", 42001, 443, 5, "S"))),
+        (T0 + 72.1, g.ether(tcp4("10.50.0.7", "157.240.1.174", 42001, 443, 6, "PA", hello("openssl-noservername")))),
+        (T0 + 73, g.ether(tcp4("10.50.0.8", "192.0.2.80", 42002, 443, 6, "PA", hello("curl-default")))),
+    ]
+    path = os.path.join(TMP, "store.pcap")
+    g.write_pcap(path, g.LINK_ETHERNET, frames)
+    r = subprocess.run([SENSOR, "-c", CONF, "-r", path], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr)
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT kind, source, client, method, host, port, sni, platform, reason, close,"
+                       " bytes_up, bytes_down, duration_ms FROM events ORDER BY ts_ms").fetchall()
+    want = [
+        ("tunnel", "sensor", "10.50.0.7", "TLS", "www.facebook.com", 443, "www.facebook.com",
+         "facebook", "bypass", "sensor", 40 + 40 + len(h) + 40, 1040 + 540, 70000),
+        ("tunnel", "sensor", "10.50.0.7", "TCP", "www.instagram.com", 443, None,
+         "instagram", "bypass", "sensor", 40 + 40 + len(hello("openssl-noservername")), 0, 100),
+    ]
+    if rows != want:
+        return "events: expected %s\n got %s" % (want, rows)
+    minutes = con.execute("SELECT platform, minute, source FROM usage_minutes ORDER BY platform, minute").fetchall()
+    if [m[0] for m in minutes] != ["facebook", "facebook", "instagram"] or any(m[2] != "sensor" for m in minutes):
+        return "usage_minutes: %s" % (minutes,)
+    pres = con.execute("SELECT state, cause, source FROM presence").fetchall()
+    if pres != [("detected", "10.50.0.7 (sensor)", "sensor")]:
+        return "presence: %s" % (pres,)
+    return None
+
+
+def main():
+    failed = 0
+    n = 0
+    for c in CASES:
+        if c[6] and not HAVE_CRYPTO:
+            print("skip %s (python3 cryptography missing)" % c[0])
+            continue
+        n += 1
+        err = run_case(c)
+        print("%s %s%s" % ("FAIL" if err else "ok  ", c[0], "\n     " + err if err else ""))
+        failed += bool(err)
+    n += 1
+    err = test_store()
+    print("%s store%s" % ("FAIL" if err else "ok  ", "\n     " + err if err else ""))
+    failed += bool(err)
+    print("%d of %d passed" % (n - failed, n))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
