@@ -155,6 +155,97 @@ static void local_hhmm(const struct policy *p, int64_t ms, char *buf, size_t len
 	}
 }
 
+/* ---- the minute scanner ---- */
+
+/*
+ * Personal active minutes of one person on one day: the view's semantics
+ * (a (platform, minute) is active when any of its rows is, personal when
+ * any row's purpose is), each minute once over all platforms.
+ */
+struct dayblock {
+	char day[11];
+	char user[256];
+	char grp[64];
+	unsigned char on[1440];    /* 1: an active personal minute */
+	unsigned n;                /* how many */
+	char platforms[256];       /* comma-separated, those with active personal minutes */
+};
+
+typedef void scan_fn(const struct dayblock *b, void *ctx);
+
+/*
+ * Stream usage_minutes over [from, to] in primary-key order (no sort, no
+ * temporary table: a 90-day report over 500 people reads ~1 M rows) and
+ * call fn once per (day, user) with at least one active personal minute.
+ */
+static int scan_minutes(sqlite3 *db, const struct report_opts *o, int64_t from, int64_t to,
+			scan_fn *fn, void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc;
+	struct dayblock *b = calloc(1, sizeof(*b));
+	char platform[128] = "", last_added[128] = "";
+	int minute = -1;
+	bool act = false, pers = false, have = false;
+
+	if (!b || prepare(db, "SELECT day, user, platform, minute, grp, purpose = 'personal', active "
+			      "FROM usage_minutes WHERE day BETWEEN ?1 AND ?2 "
+			      "AND (?3 IS NULL OR user = ?3) "
+			      "ORDER BY day, user, platform, minute",
+			  &st, o, from, to) != 0) {
+		free(b);
+		return -1;
+	}
+	for (;;) {
+		rc = sqlite3_step(st);
+		bool row = rc == SQLITE_ROW;
+		const char *day = row ? col_text(st, 0) : "", *user = row ? col_text(st, 1) : "";
+		const char *plat = row ? col_text(st, 2) : "";
+		int m = row ? sqlite3_column_int(st, 3) : -1;
+		bool same_block = row && have && strcmp(day, b->day) == 0 && strcmp(user, b->user) == 0;
+		bool same_key = same_block && m == minute && strcmp(plat, platform) == 0;
+		if (have && !same_key && act && pers && minute >= 0 && minute < 1440) {
+			/* flush the (platform, minute) */
+			if (!b->on[minute]) {
+				b->on[minute] = 1;
+				b->n++;
+			}
+			if (strcmp(last_added, platform) != 0 &&
+			    strlen(b->platforms) + strlen(platform) + 2 < sizeof(b->platforms)) {
+				if (b->platforms[0])
+					strcat(b->platforms, ",");
+				strcat(b->platforms, platform);
+				snprintf(last_added, sizeof(last_added), "%s", platform);
+			}
+		}
+		if (have && !same_block) {
+			if (b->n && group_ok(o, b->grp[0] ? b->grp : NULL))
+				fn(b, ctx);
+			memset(b, 0, sizeof(*b));
+			last_added[0] = '\0';
+			have = false;
+		}
+		if (!row)
+			break;
+		if (!have) {
+			snprintf(b->day, sizeof(b->day), "%s", day);
+			snprintf(b->user, sizeof(b->user), "%s", user);
+			have = true;
+		}
+		if (!same_key) {
+			snprintf(platform, sizeof(platform), "%s", plat);
+			minute = m;
+			act = pers = false;
+		}
+		if (!b->grp[0] && sqlite3_column_type(st, 4) != SQLITE_NULL)
+			snprintf(b->grp, sizeof(b->grp), "%s", col_text(st, 4));
+		act |= sqlite3_column_int(st, 6) != 0;
+		pers |= sqlite3_column_int(st, 5) != 0;
+	}
+	free(b);
+	return step_done(db, st, rc);
+}
+
 /* ---- excessive ---- */
 
 struct person {
@@ -233,6 +324,65 @@ static void day_close(struct person *p, long day_minutes)
 	}
 }
 
+/* Is minute m of the day allowed time for g? Cached per (group, day): rows come by day. */
+struct allowed_cache {
+	const struct group *g;
+	char day[11];
+	signed char v[1440];       /* -1 unknown, 0 no, 1 yes */
+};
+
+struct excessive_scan {
+	const struct policy *pol;
+	struct people *ps;
+	struct allowed_cache cache[8];
+	size_t next;
+};
+
+static bool allowed_at(struct excessive_scan *xs, const struct group *g, const char *day, int m)
+{
+	struct allowed_cache *ac = NULL;
+	for (size_t i = 0; i < 8; i++)
+		if (xs->cache[i].g == g && strcmp(xs->cache[i].day, day) == 0)
+			ac = &xs->cache[i];
+	if (!ac) {
+		ac = &xs->cache[xs->next++ % 8];
+		ac->g = g;
+		snprintf(ac->day, sizeof(ac->day), "%s", day);
+		memset(ac->v, -1, sizeof(ac->v));
+	}
+	if (ac->v[m] < 0)
+		ac->v[m] = policy_period_start(xs->pol, g, local_to_utc(xs->pol, day, m)) != 0;
+	return ac->v[m] == 1;
+}
+
+static void excessive_on_day(const struct dayblock *b, void *ctx)
+{
+	struct excessive_scan *xs = ctx;
+	struct person *p = person_get(xs->ps, b->user);
+	const char *grp = b->grp[0] ? b->grp : NULL;
+	/* the day's group decides the day's allowance */
+	const struct group *g = group_for(xs->pol, grp, b->user);
+	p->allowance = g ? policy_group_allowance(g) : POLICY_UNLIMITED;
+	if (grp && (!p->grp || strcmp(p->grp, grp) != 0)) {
+		free(p->grp);
+		p->grp = strdup(grp);
+	}
+	p->total += b->n;
+	day_close(p, b->n);
+	add_platforms(p, b->platforms);
+	for (int m = 0; m < 1440; m++)
+		if (b->on[m] && g && !allowed_at(xs, g, b->day, m))
+			p->outside++;
+}
+
+static void excessive_on_previous_day(const struct dayblock *b, void *ctx)
+{
+	struct people *ps = ctx;
+	for (size_t i = 0; i < ps->n; i++)
+		if (strcmp(ps->v[i].user, b->user) == 0)
+			ps->v[i].prev += b->n;
+}
+
 int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts *o,
 		    struct rtable *t)
 {
@@ -242,46 +392,9 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 	int rc, ret = -1;
 
 	set_common(t, o, db);
-	/* personal active minutes, each (user, day, minute) once, with its platforms */
-	if (prepare(db, "SELECT user, day, minute, group_concat(DISTINCT platform), MAX(grp) "
-			"FROM (" MINUTES_SQL ") WHERE active AND personal "
-			"GROUP BY user, day, minute ORDER BY user, day, minute",
-		    &st, o, o->from, o->to) != 0)
-		return -1;
-	struct person *cur = NULL;
-	char cur_day[11] = "";
-	long day_minutes = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *user = col_text(st, 0), *day = col_text(st, 1);
-		const char *grp = (const char *)sqlite3_column_text(st, 4);
-		if (!group_ok(o, grp))
-			continue;
-		struct person *p = person_get(&ps, user);
-		if (p != cur || strcmp(day, cur_day) != 0) {
-			if (cur)
-				day_close(cur, day_minutes);
-			cur = p;
-			snprintf(cur_day, sizeof(cur_day), "%s", day);
-			day_minutes = 0;
-			/* the day's group decides the day's allowance */
-			const struct group *g = group_for(pol, grp, user);
-			p->allowance = g ? policy_group_allowance(g) : POLICY_UNLIMITED;
-			if (grp && (!p->grp || strcmp(p->grp, grp) != 0)) {
-				free(p->grp);
-				p->grp = strdup(grp);
-			}
-		}
-		day_minutes++;
-		p->total++;
-		add_platforms(p, col_text(st, 3));
-		const struct group *g = group_for(pol, grp, user);
-		time_t at = local_to_utc(pol, day, sqlite3_column_int(st, 2));
-		if (g && policy_period_start(pol, g, at) == 0)
-			p->outside++;
-	}
-	if (cur)
-		day_close(cur, day_minutes);
-	if (step_done(db, st, rc) != 0)
+	/* personal active minutes per person and day */
+	struct excessive_scan xs = {.pol = pol, .ps = &ps};
+	if (scan_minutes(db, o, o->from, o->to, excessive_on_day, &xs) != 0)
 		goto out;
 
 	/* blocked attempts while students were present */
@@ -300,15 +413,7 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 	/* the previous period of the same length */
 	int64_t pf, pt;
 	period_previous(o->from, o->to, &pf, &pt);
-	if (prepare(db, "SELECT user, count(*) FROM (SELECT DISTINCT user, day, minute FROM ("
-			MINUTES_SQL ") WHERE active AND personal) GROUP BY user",
-		    &st, o, pf, pt) != 0)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		for (size_t i = 0; i < ps.n; i++)
-			if (strcmp(ps.v[i].user, col_text(st, 0)) == 0)
-				ps.v[i].prev = sqlite3_column_int64(st, 1);
-	if (step_done(db, st, rc) != 0)
+	if (scan_minutes(db, o, pf, pt, excessive_on_previous_day, &ps) != 0)
 		goto out;
 
 	if (ps.n)
@@ -620,11 +725,28 @@ int query_presence(sqlite3 *db, const struct conf *c, const struct report_opts *
 
 /* ---- charts ---- */
 
+struct charts_scan {
+	struct rtable *t;
+	int64_t from, to;
+	bool everyone;
+};
+
+static void charts_on_day(const struct dayblock *b, void *ctx)
+{
+	struct charts_scan *cs = ctx;
+	int64_t day;
+	if (period_parse(b->day, &day) != 0 || day < cs->from || day > cs->to)
+		return;
+	for (int m = 0; m < 1440; m++)
+		cs->t->heat[tz_weekday(day)][m / 60] += b->on[m];
+	for (size_t i = 0; i < cs->t->nseries; i++)
+		if (cs->everyone || strcmp(cs->t->series[i].user, b->user) == 0)
+			cs->t->series[i].values[day - cs->from] += b->n;
+}
+
 int query_charts(sqlite3 *db, const struct conf *c, const struct report_opts *o,
 		 struct rtable *t)
 {
-	sqlite3_stmt *st;
-	int rc;
 
 	t->first_day = o->from;
 	t->ndays = (size_t)(o->to - o->from + 1);
@@ -650,28 +772,9 @@ int query_charts(sqlite3 *db, const struct conf *c, const struct report_opts *o,
 			return -1;
 		}
 	}
-	bool everyone = t->nseries == 1 && !t->series[0].user;
-	if (prepare(db, "SELECT user, day, minute / 60, count(*) FROM ("
-			"SELECT DISTINCT user, day, minute FROM (" MINUTES_SQL ") "
-			"WHERE active AND personal AND (?4 IS NULL OR grp = ?4)) "
-			"GROUP BY user, day, minute / 60",
-		    &st, o, o->from, o->to) != 0)
-		return -1;
-	sqlite3_bind_text(st, 4, o->group, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *user = col_text(st, 0);
-		int64_t day;
-		if (period_parse(col_text(st, 1), &day) != 0 || day < o->from || day > o->to)
-			continue;
-		int hour = sqlite3_column_int(st, 2);
-		long n = sqlite3_column_int64(st, 3);
-		if (hour >= 0 && hour < 24)
-			t->heat[tz_weekday(day)][hour] += n;
-		for (size_t i = 0; i < t->nseries; i++)
-			if (everyone || strcmp(t->series[i].user, user) == 0)
-				t->series[i].values[day - o->from] += n;
-	}
-	if (step_done(db, st, rc) != 0)
+	struct charts_scan cs = {.t = t, .from = o->from, .to = o->to,
+				 .everyone = t->nseries == 1 && !t->series[0].user};
+	if (scan_minutes(db, o, o->from, o->to, charts_on_day, &cs) != 0)
 		return -1;
 	t->has_charts = true;
 	return 0;

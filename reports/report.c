@@ -103,7 +103,7 @@ static sqlite3 *open_store(const char *path)
 				"configuration?)\n", path, strerror(errno));
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		fprintf(stderr, "breaktime: report: %s: %s\n", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return NULL;
