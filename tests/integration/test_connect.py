@@ -138,8 +138,8 @@ def test_connect_default_port_443_only(t):
     eq(r.status, 403, 'CONNECT to a non-443 port with the default connect_ports')
     c.close()
     c, r = connect_raw(p.port, '127.0.0.1:443')
-    check(r.status != 403, 'CONNECT to 443 refused by port policy (%s)' % r.status)
-    eq(r.status, 502, 'CONNECT to 127.0.0.1:443 where nothing listens')
+    # 502 where nothing listens on 443; another program on this machine may listen there (200)
+    check(r.status in (200, 502), 'CONNECT to 127.0.0.1:443 with the default connect_ports: %s' % r.status)
     c.close()
 
 
