@@ -474,6 +474,11 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 	rtable_note(t, "previous_minutes, change: active minutes in %s .. %s, the previous "
 		       "period of the same length, and the difference.", f, tt);
 	rtable_note(t, "Order: minutes_over + outside_minutes, then days_over, then active_minutes.");
+	if (o->kept_from && pf < o->kept_from) {
+		period_format(o->kept_from, f, sizeof(f));
+		rtable_note(t, "The previous period starts before %s, the oldest day the store keeps: "
+			       "previous_minutes covers only the days since.", f);
+	}
 	ret = 0;
 out:
 	for (size_t i = 0; i < ps.n; i++) {

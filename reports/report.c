@@ -212,6 +212,23 @@ int cmd_report(const char *path, int argc, char **argv)
 		conf_unref(c);
 		return report_usage("%s", "--from is after --to");
 	}
+	/* retention: nothing older is shown (the store purges days before today - N) */
+	bool clamped = false;
+	if (c->store.retention_days) {
+		o.kept_from = today - (int64_t)c->store.retention_days;
+		if (o.to < o.kept_from) {
+			char d[11];
+			period_format(o.kept_from, d, sizeof(d));
+			fprintf(stderr, "breaktime: report: the period ends before %s: the store keeps "
+					"%u days ([store] retention)\n", d, c->store.retention_days);
+			conf_unref(c);
+			return 1;
+		}
+		if (o.from < o.kept_from) {
+			o.from = o.kept_from;
+			clamped = true;
+		}
+	}
 	/* group-level reports (a group, nobody named) show pseudonyms unless --names */
 	o.pseudonymise = pseudo == 1 || (pseudo == -1 && o.group && !o.user);
 
@@ -228,17 +245,14 @@ int cmd_report(const char *path, int argc, char **argv)
 	/* in one read transaction: every query sees the same store */
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	int qrc = kinds[k].query(db, c, &o, &t);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (qrc == 0 && formats[f].render == render_html)
 		qrc = query_charts(db, c, &o, &t);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (qrc != 0)
 		goto out;
-	if (c->store.retention_days) {
-		char d[11];
-		period_format(today - (int64_t)c->store.retention_days, d, sizeof(d));
-		rtable_note(&t, "Retention: the store keeps %u days; nothing before %s exists.",
-			    c->store.retention_days, d);
-	}
+	if (clamped)
+		rtable_note(&t, "The period starts at %s: the store keeps %u days ([store] retention) "
+				"and nothing older is shown.", t.from, c->store.retention_days);
 	out = output ? open_output(output) : stdout;
 	if (!out)
 		goto out;

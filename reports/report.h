@@ -132,6 +132,7 @@ void render_json_string(const char *v, FILE *out);
 
 struct report_opts {
 	int64_t from, to;          /* days, inclusive */
+	int64_t kept_from;         /* the first day retention keeps (0: all) */
 	const char *group;         /* NULL: all */
 	const char *user;          /* NULL: all */
 	bool by_group;             /* usage: per group instead of per person */

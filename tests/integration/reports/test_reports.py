@@ -303,6 +303,27 @@ def test_read_only():
     assert p.returncode == 0 and "alice" in p.stdout, (p.returncode, p.stderr)
 
 
+def test_retention():
+    # [store] retention = 30d: nothing older than today - 30 days is shown
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+    today = datetime.now(ZoneInfo("Europe/London")).date()
+    conf = os.path.join(TMP, "ret.conf")
+    open(conf, "w").write(open(CONF).read().replace("retention = 10000d", "retention = 30d"))
+    p = subprocess.run([BIN, "-c", conf, "report", "usage", "--from", "2000-01-01",
+                        "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    kept = (today - timedelta(days=30)).isoformat()
+    assert doc["period"]["from"] in (kept, (today - timedelta(days=29)).isoformat()), doc["period"]
+    assert any("nothing older is shown" in n for n in doc["notes"]), doc["notes"]
+    if today > date(2026, 12, 9):  # the generated data is older than 30 days: none of it
+        assert doc["rows"] == [], doc["rows"]
+    p = subprocess.run([BIN, "-c", conf, "report", "usage", "--from", "2000-01-01", "--to",
+                        "2000-01-31"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "keeps 30 days" in p.stderr, (p.returncode, p.stderr)
+
+
 def test_usage_errors():
     for args, msg in [((), "give a report"),
                       (("nonsense",), "unknown report `nonsense`"),
