@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "conf.h"
 #include "policy.h"
 #include "tz.h"
@@ -590,6 +591,99 @@ int query_breaches(sqlite3 *db, const struct conf *c, const struct report_opts *
 
 /* ---- platforms ---- */
 
+struct domain_count {
+	char name[256];
+	long n;
+	long long bytes;
+};
+
+static int cmp_domain_name(const void *a, const void *b)
+{
+	return strcmp(((const struct domain_count *)a)->name, ((const struct domain_count *)b)->name);
+}
+
+static int cmp_domain_n(const void *a, const void *b)
+{
+	const struct domain_count *x = a, *y = b;
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+#define TOP_UNCLASSIFIED 20
+
+/*
+ * The registrable domains (eTLD+1) most often requested that are not in
+ * the catalog, to grow it: from events of hosts with no platform, which
+ * exist only under [store] log_other = hosts. No people: counts only.
+ */
+static int unclassified(sqlite3 *db, const struct report_opts *o, struct rtable *t)
+{
+	sqlite3_stmt *st;
+	int rc;
+	struct domain_count *v = NULL;
+	size_t n = 0, cap = 0;
+
+	if (prepare(db, "SELECT host, count(*), SUM(bytes_up + bytes_down) FROM events "
+			"WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR user = ?3) "
+			"AND platform IS NULL AND host IS NOT NULL AND (?4 IS NULL OR grp = ?4) "
+			"GROUP BY host",
+		    &st, o, o->from, o->to) != 0)
+		return -1;
+	sqlite3_bind_text(st, 4, o->group, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char reg[256];
+		const char *d = catalog_registrable(col_text(st, 0), reg, sizeof(reg));
+		if (!d || !*d)
+			d = col_text(st, 0);
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct domain_count *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				sqlite3_finalize(st);
+				fprintf(stderr, "breaktime: out of memory\n");
+				return -1;
+			}
+			v = nv;
+		}
+		snprintf(v[n].name, sizeof(v[n].name), "%s", d);
+		v[n].n = sqlite3_column_int64(st, 1);
+		v[n].bytes = sqlite3_column_int64(st, 2);
+		n++;
+	}
+	if (step_done(db, st, rc) != 0) {
+		free(v);
+		return -1;
+	}
+	/* merge the hosts of one registrable domain */
+	size_t m = 0;
+	if (n) {
+		qsort(v, n, sizeof(*v), cmp_domain_name);
+		for (size_t i = 1; i < n; i++) {
+			if (strcmp(v[i].name, v[m].name) == 0) {
+				v[m].n += v[i].n;
+				v[m].bytes += v[i].bytes;
+			} else {
+				v[++m] = v[i];
+			}
+		}
+		m++;
+		qsort(v, m, sizeof(*v), cmp_domain_n);
+	}
+	if (m == 0)
+		rtable_note(t, "Unclassified registrable domains: none recorded (host names of "
+			       "traffic outside the catalog are kept only with [store] log_other = hosts).");
+	else
+		rtable_note(t, "Top unclassified registrable domains (requests and tunnels, bytes), "
+			       "candidates for the catalog:");
+	for (size_t i = 0; i < m && i < TOP_UNCLASSIFIED; i++)
+		rtable_note(t, "  unclassified %s %ld %lld", v[i].name, v[i].n, v[i].bytes);
+	free(v);
+	return 0;
+}
+
+
 int query_platforms(sqlite3 *db, const struct conf *c, const struct report_opts *o,
 		    struct rtable *t)
 {
@@ -616,7 +710,9 @@ int query_platforms(sqlite3 *db, const struct conf *c, const struct report_opts 
 		for (int i = 0; i < 7; i++)
 			rtable_add(t, col_text(st, i));
 	rtable_note(t, "active_minutes: summed over people (two people in one minute: 2).");
-	return step_done(db, st, rc);
+	if (step_done(db, st, rc) != 0)
+		return -1;
+	return unclassified(db, o, t);
 }
 
 /* ---- user: one person's sessions ---- */
@@ -680,11 +776,6 @@ int query_user(sqlite3 *db, const struct conf *c, const struct report_opts *o,
 		pers += sqlite3_column_int(st, 3);
 		req += sqlite3_column_int64(st, 4);
 		bytes += sqlite3_column_int64(st, 5);
-	}
-	if (o->pseudonymise) {
-		static char pn[PSEUDONYM_LEN];
-		pseudonym_of(o->secret, sizeof(o->secret), o->user, pn);
-		t->user = pn;
 	}
 	rtable_note(t, "A session: active minutes on one platform with gaps of at most %d "
 		       "minutes; start and end are site-local (end: after the last active minute).",

@@ -250,6 +250,12 @@ int cmd_report(const char *path, int argc, char **argv)
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (qrc != 0)
 		goto out;
+	/* the filter names the person too */
+	char pn[PSEUDONYM_LEN];
+	if (o.pseudonymise && o.user) {
+		pseudonym_of(o.secret, sizeof(o.secret), o.user, pn);
+		t.user = pn;
+	}
 	if (clamped)
 		rtable_note(&t, "The period starts at %s: the store keeps %u days ([store] retention) "
 				"and nothing older is shown.", t.from, c->store.retention_days);

@@ -29,6 +29,8 @@ Known answers for the period 2026-11-02 .. 2026-11-08 (EXPECT, hand-checked):
   listed; 2 blocked outside-allowed-time attempts Wed 09:05 and 09:07.
 - carol (comms): 60 organisational minutes on facebook: never counted.
 Severity: alice (10 + 20 = 30) before victor (25 + 0 = 25).
+- outside the catalog: www.example.org 3, cdn.example.org 2, news.bbc.co.uk 1
+  requests (1000 bytes each) -> example.org 5 (5000 bytes), bbc.co.uk 1.
 """
 
 import os
@@ -180,6 +182,13 @@ def build(path, root):
     s.minutes("2026-11-06", "victor", "volunteers", "x", "15:30", 35)
     # carol: organisational use, never counted
     s.minutes("2026-11-02", "carol", "comms", "facebook", "09:00", 60, purpose="organisational")
+    # traffic outside the catalog (log_other = hosts): example.org 5, bbc.co.uk 1
+    for host in ["www.example.org"] * 3 + ["cdn.example.org"] * 2 + ["news.bbc.co.uk"]:
+        s.db.execute(
+            "INSERT INTO events (ts_ms, day, kind, source, user, grp, host, port, verdict, "
+            "reason, status, bytes_up, bytes_down) VALUES (?, '2026-11-04', 'request', 'proxy',"
+            " 'bob', 'staff', ?, 80, 'allow', 'not-social', 200, 100, 900)",
+            (ms("2026-11-04", "16:00"), host))
     # presence history
     s.presence("2026-11-02", "08:50", "on", "admin alice", expires="10:00")
     s.presence("2026-11-02", "09:40", "detected", "192.168.50.7 (students)", source="sensor")

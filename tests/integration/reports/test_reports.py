@@ -138,6 +138,11 @@ def test_pseudonyms():
     out = ok("excessive", *WEEK, "--pseudonymise")
     assert "alice" not in out and "victor" not in out and p1 in out
     assert "names:          pseudonyms" in out
+    # a named person's report, pseudonymised: the name appears nowhere
+    for kind in ("excessive", "usage", "breaches", "user"):
+        for fmt in ("text", "json", "html"):
+            out = ok(kind, *WEEK, "--user", "alice", "--pseudonymise", "--format", fmt)
+            assert "alice" not in out and p1 in out, (kind, fmt, out)
     # HMAC-SHA256 keyed by the secret, first 40 bits
     import hashlib
     import hmac
@@ -199,6 +204,9 @@ def test_platforms_user_presence():
     by = {(r["day"], r["platform"]): r for r in rows}
     assert by[("2026-11-02", "facebook")]["active_minutes"] == 100  # alice 40 + carol 60
     assert by[("2026-11-02", "facebook")]["people"] == 2
+    notes = [n.split() for n in doc["notes"] if n.startswith("  unclassified ")]
+    assert notes == [["unclassified", "example.org", "5", "5000"],
+                     ["unclassified", "bbc.co.uk", "1", "1000"]], doc["notes"]
     rows = rows_csv("user", "--user", "alice", "--from", "2026-11-02", "--to", "2026-11-03")
     assert [(r["day"], r["platform"], r["start"], r["end"], r["active_minutes"]) for r in rows] == [
         ("2026-11-02", "facebook", "12:31", "13:11", "40"),
