@@ -17,6 +17,7 @@ struct flow_table {
 	struct flow **buckets;
 	size_t mask;
 	size_t n, max;
+	size_t streams;              /* flows holding a reassembly buffer */
 	uint64_t evicted;
 	struct flow_list lists[2];   /* 0: TCP, 1: UDP */
 	flow_close_fn *on_close;
@@ -154,7 +155,7 @@ void flow_close(struct flow_table *t, struct flow *f, const char *why)
 	if (*pp)
 		*pp = f->hnext;
 	list_unlink(list_of(t, f), f);
-	reasm_finish(&f->stream);
+	flow_stream_end(t, f);
 	free(f);
 	t->n--;
 }
@@ -174,6 +175,33 @@ void flow_expire(struct flow_table *t, int64_t now_us, int64_t tcp_idle_us, int6
 		if (f->fin && f->last_us + fin_idle_us <= now_us)
 			flow_close(t, f, "fin");
 	}
+}
+
+int flow_stream_add(struct flow_table *t, struct flow *f, uint64_t offset, const uint8_t *data,
+		    size_t len)
+{
+	if (!f->stream.buf) {
+		if (t->streams >= FLOW_MAX_STREAMS)
+			return -1;
+		if (reasm_add(&f->stream, offset, data, len) < 0)
+			return -1;
+		if (f->stream.buf)
+			t->streams++;
+		return 0;
+	}
+	return reasm_add(&f->stream, offset, data, len);
+}
+
+void flow_stream_end(struct flow_table *t, struct flow *f)
+{
+	if (f->stream.buf)
+		t->streams--;
+	reasm_finish(&f->stream);
+}
+
+size_t flow_streams(const struct flow_table *t)
+{
+	return t->streams;
 }
 
 size_t flow_count(const struct flow_table *t)

@@ -23,6 +23,10 @@
 
 /* A ClientHello (with post-quantum key shares about 1.9 KB) or a request head. */
 #define FLOW_STREAM_MAX 16384
+/* At most this many flows hold a reassembly buffer at once (about 74 MB):
+ * a flood of half-sent hellos cannot make the sensor use more. A flow that
+ * finds none free goes without a name of its own (DNS may still name it). */
+#define FLOW_MAX_STREAMS 4096
 
 struct flow_key {
 	uint8_t family;            /* AF_INET, AF_INET6 */
@@ -72,7 +76,14 @@ void flow_close(struct flow_table *t, struct flow *f, const char *why);
 /* Close the flows idle longer than their protocol's timeout. */
 void flow_expire(struct flow_table *t, int64_t now_us, int64_t tcp_idle_us, int64_t udp_idle_us,
 		 int64_t fin_idle_us);
+/* Add client bytes at offset to f's reassembly buffer: 0, or -1 when no
+ * buffer can be had (the FLOW_MAX_STREAMS budget, or memory). */
+int flow_stream_add(struct flow_table *t, struct flow *f, uint64_t offset, const uint8_t *data,
+		    size_t len);
+/* Free f's reassembly buffer (the name is known, or will not be). */
+void flow_stream_end(struct flow_table *t, struct flow *f);
 size_t flow_count(const struct flow_table *t);
+size_t flow_streams(const struct flow_table *t);
 uint64_t flow_evicted(const struct flow_table *t);
 
 #endif

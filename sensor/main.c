@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -108,11 +109,70 @@ static int32_t site_utc_offset(void *ctx, int64_t t)
 	return tz_offset(ctx, t, NULL, NULL);
 }
 
+struct run {
+	struct sensor *s;
+	int linktype;
+};
+
 static int64_t now_us(void)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
+{
+	struct run *r = (struct run *)user;
+	sensor_frame(r->s, r->linktype, (int64_t)h->ts.tv_sec * 1000000 + h->ts.tv_usec, data,
+		     h->caplen);
+}
+
+static int run_file(pcap_t *p, struct sensor *s, int linktype)
+{
+	struct run r = {s, linktype};
+	while (!stop) {
+		int n = pcap_dispatch(p, 4096, on_packet, (u_char *)&r);
+		if (n == 0 || n == PCAP_ERROR_BREAK)
+			return 0;   /* end of the file, or a signal */
+		if (n < 0) {
+			log_err("capture: %s", pcap_geterr(p));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Live: poll(2) with a timeout of our own, then read what is there without
+ * blocking. libpcap's read timeout is not a wake-up on Linux (TPACKET_V3
+ * waits for a block), and idle flows must end, and be recorded, even when
+ * nothing else arrives.
+ */
+static int run_live(pcap_t *p, struct sensor *s, int linktype)
+{
+	struct run r = {s, linktype};
+	char err[PCAP_ERRBUF_SIZE];
+	int fd = pcap_get_selectable_fd(p);
+	if (fd < 0 || pcap_setnonblock(p, 1, err) < 0)
+		fatal("capture: cannot poll: %s", fd < 0 ? "no selectable descriptor" : err);
+	while (!stop) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int pr = poll(&pfd, 1, 1000);
+		if (pr < 0 && errno != EINTR) {
+			log_err("capture: poll: %s", strerror(errno));
+			return 1;
+		}
+		int n = pcap_dispatch(p, -1, on_packet, (u_char *)&r);
+		if (n == PCAP_ERROR_BREAK)
+			break;
+		if (n < 0) {
+			log_err("capture: %s", pcap_geterr(p));
+			return 1;
+		}
+		sensor_tick(s, now_us());
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -219,23 +279,10 @@ int main(int argc, char **argv)
 		log_info("capturing on %s (link type %s)", iface, pcap_datalink_val_to_name(linktype));
 
 	int rc = 0;
-	while (!stop) {
-		struct pcap_pkthdr *h;
-		const u_char *data;
-		int r = pcap_next_ex(p, &h, &data);
-		if (r == 1) {
-			sensor_frame(s, linktype,
-				     (int64_t)h->ts.tv_sec * 1000000 + h->ts.tv_usec, data, h->caplen);
-		} else if (r == 0) {
-			sensor_tick(s, now_us());
-		} else if (r == PCAP_ERROR_BREAK) {
-			break;   /* end of the file */
-		} else {
-			log_err("capture: %s", pcap_geterr(p));
-			rc = 1;
-			break;
-		}
-	}
+	if (iface)
+		rc = run_live(p, s, linktype);
+	else
+		rc = run_file(p, s, linktype);
 
 	struct sensor_stats st;
 	sensor_get_stats(s, &st);

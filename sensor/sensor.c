@@ -153,7 +153,7 @@ static void flow_named(struct sensor *s, struct flow *f, const char *protocol, c
 		       bool ech, int64_t ts_us)
 {
 	f->done = true;
-	reasm_finish(&f->stream);
+	flow_stream_end(s->flows, f);
 	if (!name)
 		return;   /* a complete hello without a name: keep what DNS said, if anything */
 	f->protocol = protocol;
@@ -256,7 +256,7 @@ static void sensor_tcp_client(struct sensor *s, struct flow *f, const struct pac
 	}
 	uint32_t off = p->seq - f->tcp_base;
 	if (off < FLOW_STREAM_MAX) {
-		if (reasm_add(&f->stream, off, p->payload, p->payload_len) < 0) {
+		if (flow_stream_add(s->flows, f, off, p->payload, p->payload_len) < 0) {
 			flow_named(s, f, "tls", NULL, false, ts_us);
 			return;
 		}
@@ -266,10 +266,17 @@ static void sensor_tcp_client(struct sensor *s, struct flow *f, const struct pac
 		flow_named(s, f, "tls", NULL, false, ts_us);
 }
 
+struct quic_ctx {
+	struct sensor *s;
+	struct flow *f;
+	bool failed;
+};
+
 static void quic_on_crypto(void *ctx, uint64_t offset, const uint8_t *data, size_t len)
 {
-	struct flow *f = ctx;
-	reasm_add(&f->stream, offset, data, len);
+	struct quic_ctx *q = ctx;
+	if (flow_stream_add(q->s->flows, q->f, offset, data, len) < 0)
+		q->failed = true;
 }
 
 static void sensor_quic_client(struct sensor *s, struct flow *f, const struct packet *p,
@@ -300,8 +307,13 @@ static void sensor_quic_client(struct sensor *s, struct flow *f, const struct pa
 		if (r == QUIC_OK) {
 			s->st.quic_initials++;
 			any = true;
-			if (quic_frames(s->scratch, qi.payload_len, quic_on_crypto, f) < 0)
+			struct quic_ctx q = {s, f, false};
+			if (quic_frames(s->scratch, qi.payload_len, quic_on_crypto, &q) < 0)
 				s->st.quic_failed++;
+			if (q.failed) {
+				flow_named(s, f, "quic", NULL, false, ts_us);
+				return;
+			}
 		} else if (r == QUIC_BAD) {
 			s->st.quic_failed++;
 		}

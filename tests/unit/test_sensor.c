@@ -278,6 +278,33 @@ START_TEST(flow_limit_and_idle)
 }
 END_TEST
 
+START_TEST(flow_stream_budget)
+{
+	struct flow_table *t = flow_table_create(FLOW_MAX_STREAMS + 10, NULL, NULL);
+	struct flow_key k;
+	memset(&k, 0, sizeof(k));
+	k.family = AF_INET;
+	k.proto = IPPROTO_TCP;
+	struct flow *first = NULL;
+	for (unsigned i = 0; i < FLOW_MAX_STREAMS + 5; i++) {
+		k.cport = (uint16_t)i;
+		struct flow *f = flow_create(t, &k, 0);
+		ck_assert_int_eq(flow_stream_add(t, f, 0, (const uint8_t *)"\x16", 1),
+				 i < FLOW_MAX_STREAMS ? 0 : -1);
+		if (!first)
+			first = f;
+	}
+	ck_assert_uint_eq(flow_streams(t), FLOW_MAX_STREAMS);
+	flow_stream_end(t, first);   /* one freed: one more may have one */
+	k.cport = 1;
+	ck_assert_int_eq(flow_stream_add(t, flow_find(t, &k), 1, (const uint8_t *)"x", 1), 0);
+	k.cport = FLOW_MAX_STREAMS + 1;
+	ck_assert_int_eq(flow_stream_add(t, flow_find(t, &k), 0, (const uint8_t *)"x", 1), 0);
+	ck_assert_uint_eq(flow_streams(t), FLOW_MAX_STREAMS);
+	flow_table_destroy(t);
+}
+END_TEST
+
 /* ---- QUIC: RFC 9001 Appendix A ---- */
 
 static size_t read_rfc_initial(uint8_t *out, size_t max)
@@ -388,6 +415,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, dns_map_bounded);
 	tcase_add_test(tc, reasm_out_of_order);
 	tcase_add_test(tc, flow_limit_and_idle);
+	tcase_add_test(tc, flow_stream_budget);
 	tcase_add_test(tc, quic_rfc9001_keys);
 	tcase_add_test(tc, quic_rfc9001_client_initial);
 	tcase_add_test(tc, quic_frames_malformed);
