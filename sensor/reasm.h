@@ -19,6 +19,7 @@ struct reasm {
 	uint8_t *have;        /* one bit per byte of buf */
 	size_t cap;
 	size_t contiguous;    /* bytes [0, contiguous) are all present */
+	size_t end;           /* no byte at or past end is present */
 };
 
 void reasm_init(struct reasm *r, size_t cap);

@@ -71,8 +71,12 @@ def tcp6(src, dst, sport, dport, seq, flags, payload=b"", ext=()):
 CASES = []
 
 
-def case(name, linktype, frames, expect, fmt="pcap", snaplen=65535, needs_crypto=False):
+ARGS = {}
+
+
+def case(name, linktype, frames, expect, fmt="pcap", snaplen=65535, needs_crypto=False, args=()):
     CASES.append((name, linktype, frames, expect, fmt, snaplen, needs_crypto))
+    ARGS[name] = list(args)
 
 
 # 1. DNS over UDP, IPv4 in Ethernet: the query is a name; the answer is not printed
@@ -193,12 +197,26 @@ case("malformed", g.LINK_ETHERNET, [
     (T0 + 12.4, g.ether(b"\x00" * 20)[:14] + b"\x60" * 30),
 ], [])
 
+# 14. A flow table of two: six interleaved split ClientHellos evict one
+#     another; whatever is evicted before its hello completes stays unnamed,
+#     nothing is named twice or wrongly
+h = hello("openssl-tls12")
+frames, expect = [], []
+for i in range(6):
+    frames.append((T0 + 13 + i * 0.01, g.ether(tcp4("10.0.1.%d" % i, "157.240.1.35", 48000, 443, 1, "PA", h[:50]))))
+for i in range(6):
+    frames.append((T0 + 14 + i * 0.01, g.ether(tcp4("10.0.1.%d" % i, "157.240.1.35", 48000, 443, 51, "PA", h[50:]))))
+frames.append((T0 + 15, g.ether(tcp4("10.0.1.9", "157.240.1.35", 48000, 443, 1, "PA", h))))
+case("flow-limit", g.LINK_ETHERNET, frames,
+     [line(ts(15), "10.0.1.9", "157.240.1.35", "tls", "www.facebook.com", "facebook")], args=["--max-flows", "2"])
+
 
 def run_case(c):
     name, linktype, frames, expect, fmt, snaplen, needs_crypto = c
     path = os.path.join(TMP, name + "." + fmt)
     (g.write_pcapng if fmt == "pcapng" else g.write_pcap)(path, linktype, frames, snaplen)
-    r = subprocess.run([SENSOR, "-c", CONF, "-r", path, "--json"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([SENSOR, "-c", CONF, "-r", path, "--json"] + ARGS[name], capture_output=True, text=True,
+                       timeout=60)
     if r.returncode != 0:
         return "exit %d: %s" % (r.returncode, r.stderr.strip())
     got = [json.loads(x) for x in r.stdout.splitlines()]
