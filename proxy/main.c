@@ -372,7 +372,8 @@ int main(int argc, char **argv)
 	}
 	size_t n_tls = conf->proxy.n_tls_listen;
 	server.tls_listen = calloc(n_tls + 1, sizeof(*server.tls_listen));
-	memcpy(server.tls_listen, conf->proxy.tls_listen, n_tls * sizeof(*server.tls_listen));
+	if (n_tls)
+		memcpy(server.tls_listen, conf->proxy.tls_listen, n_tls * sizeof(*server.tls_listen));
 	server.n_tls_listen = n_tls;
 	int *tls_fds = calloc(n_tls * n_workers + 1, sizeof(int));
 	for (size_t l = 0; l < n_tls; l++) {
