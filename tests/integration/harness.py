@@ -481,6 +481,9 @@ class Origin:
                 keep = self._dispatch(c, rd, req)
                 if not keep:
                     return
+                if req.query.get('idle_close'):
+                    # close this connection when idle that long (an origin's keep-alive timeout)
+                    c.settimeout(float(req.query['idle_close']))
         except (ConnectionError, BrokenPipeError, socket.timeout, OSError, EOFError, ValueError):
             return
         finally:

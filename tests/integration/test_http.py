@@ -253,6 +253,32 @@ def test_keepalive_client_connection(t):
 
 
 @ref_ok
+def test_client_connection_close(t):
+    c = Raw(t.p.port)
+    c.send(http_get(t.origin, '/size/20', extra='Connection: close\r\n'))
+    r = c.response()
+    eq(r.body, payload(20), 'body')
+    check('close' in r.tokens('connection'), 'Connection: close in the answer to a Connection: close request: %s' % r.headers)
+    check(c.closed_within(2), 'connection left open after Connection: close')
+    c.close()
+
+
+@ref_ok
+def test_origin_closes_idle_pooled_connection(t):
+    # the origin's keep-alive timeout is shorter than the pool's: the next request must not fail
+    o = Origin()
+    t.defer(o.stop)
+    p = t.proxy({'workers': '1', 'pool_idle_timeout': '30s'})
+    r1 = curl(p, o.url('/conn?idle_close=0.3'))
+    eq(r1.code, 200, 'first request')
+    time.sleep(1.0)
+    for i in range(3):
+        r = curl(p, o.url('/conn?idle_close=0.3'))
+        eq((r.rc, r.code), (0, 200), 'request %d after the origin closed the pooled connection (%r)' % (i, r))
+        time.sleep(0.5)
+
+
+@ref_ok
 def test_pipelined_requests_in_order(t):
     c = Raw(t.p.port, timeout=10)
     reqs = (http_get(t.origin, '/slow/3000?parts=3&delay=0.2&first=0.3') + http_get(t.origin, '/size/17')

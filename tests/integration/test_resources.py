@@ -302,6 +302,24 @@ def test_client_abort_closes_upstream(t):
 
 
 @ref_ok
+def test_client_gone_while_waiting_closes_upstream(t):
+    o = Origin()
+    t.defer(o.stop)
+    p = resource_proxy(t, upstream_timeout='30s')
+    fd0, _ = baseline(p, o)
+    socks = []
+    for i in range(10):
+        c = Raw(p.port)
+        c.send(http_get(o, '/hang'))
+        socks.append(c)
+    wait_for(lambda: o.open_conns == 10, 5, what='10 origin connections waiting')
+    for c in socks:
+        c.close()
+    wait_for(lambda: o.open_conns == 0, 3, what='origin connections to close after their clients left (open: %d)' % o.open_conns)
+    eq(settle_fds(p, fd0), fd0, 'open fds after 10 clients gave up waiting')
+
+
+@ref_ok
 def test_upstream_abort_no_leak(t):
     o = Origin()
     t.defer(o.stop)

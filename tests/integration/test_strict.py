@@ -97,6 +97,39 @@ def _expect_status(t, data, status, what, port=None):
 
 
 @ref_ok
+def test_http10_with_transfer_encoding(t):
+    # RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing: 400, or an
+    # answer and then the connection closed; what follows it is never taken as a request
+    marker = 'te10-%d' % time.monotonic_ns()
+    c = Raw(t.p.port)
+    c.send(('POST %s HTTP/1.0\r\nHost: %s\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n'
+            '0\r\n\r\nGET %s HTTP/1.1\r\nHost: %s\r\n\r\n'
+            % (t.origin.url('/body?' + marker), t.origin.authority, t.origin.url('/echo?smuggled=' + marker),
+               t.origin.authority)).encode())
+    r = Response(c.rd.read_until(b'\r\n\r\n'))
+    check(r.status in (400, 200), 'status %s' % r.status)
+    check(c.closed_within(3), 'connection left open after an HTTP/1.0 message with Transfer-Encoding')
+    c.close()
+    time.sleep(0.1)
+    eq([x for x in t.origin.paths() if 'smuggled=' + marker in x], [], 'smuggled requests at the origin')
+
+
+@ref_ok
+def test_userinfo_in_target(t):
+    # RFC 9110 4.2.4: userinfo in an http URI is an error (phishing); never passed on as the host
+    c = Raw(t.p.port)
+    c.send(('GET http://evil.example@%s/echo?ui=1 HTTP/1.1\r\nHost: %s\r\n\r\n' % (t.origin.authority, t.origin.authority)).encode())
+    r = c.response()
+    if r.status == 200:
+        seen = Response(r.body)
+        eq(seen.get('host'), t.origin.authority, 'Host at the origin')
+        check(b'evil.example' not in r.body, 'userinfo relayed: %s' % short(r.body))
+    else:
+        eq(r.status, 400, 'status for a target with userinfo')
+    c.close()
+
+
+@ref_ok
 def test_uri_too_long_414(t):
     long = t.origin.url('/echo?x=' + 'a' * 10000)
     _expect_status(t, ('GET %s HTTP/1.1\r\nHost: %s\r\n\r\n' % (long, t.origin.authority)).encode(), 414,
