@@ -241,3 +241,21 @@ const char *decode_result_name(enum decode_result r)
 	}
 	return "?";
 }
+
+bool decode_linktype_supported(int linktype)
+{
+	switch (linktype) {
+	case DECODE_DLT_NULL:
+	case DECODE_DLT_EN10MB:
+	case DECODE_DLT_RAW:
+	case DECODE_DLT_RAW_BSD:
+	case DECODE_DLT_RAW_FILE:
+	case DECODE_DLT_LOOP:
+	case DECODE_DLT_LINUX_SLL:
+	case DECODE_DLT_IPV4:
+	case DECODE_DLT_IPV6:
+	case DECODE_DLT_LINUX_SLL2:
+		return true;
+	}
+	return false;
+}

@@ -60,5 +60,6 @@ enum decode_result decode_frame(int linktype, const uint8_t *frame, size_t caple
 				struct packet *pkt);
 
 const char *decode_result_name(enum decode_result r);
+bool decode_linktype_supported(int linktype);
 
 #endif

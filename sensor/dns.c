@@ -164,7 +164,10 @@ static size_t dns_map_set(const struct dns_map *m, int family, const uint8_t *ad
 	size_t n = family == AF_INET ? 4 : 16;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ addr[i]) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 32)) & m->mask;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (size_t)h & m->mask;
 }
 
 static bool dns_entry_is(const struct dns_entry *e, int family, const uint8_t *addr)

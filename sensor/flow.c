@@ -59,7 +59,14 @@ static size_t key_hash(const struct flow_key *k)
 	uint64_t h = 1469598103934665603ULL;
 	for (size_t i = 0; i < sizeof(*k); i++)
 		h = (h ^ p[i]) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 29));
+	/* FNV's low bits see only the low bits of each step: finish with
+	 * MurmurHash3's fmix64 so every bit of the key reaches the bucket index */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return (size_t)h;
 }
 
 struct flow_table *flow_table_create(size_t max, flow_close_fn *on_close, void *ctx)

@@ -29,6 +29,7 @@
 
 #include "build_config.h"
 #include "conf.h"
+#include "decode.h"
 #include "log.h"
 #include "policy.h"
 #include "sensor.h"
@@ -238,6 +239,10 @@ int main(int argc, char **argv)
 			fatal("%s", err);
 	}
 	int linktype = pcap_datalink(p);
+	if (!decode_linktype_supported(linktype))
+		log_warn("link type %s (%d) is not one the sensor decodes: nothing will be seen",
+			 pcap_datalink_val_to_name(linktype) ? pcap_datalink_val_to_name(linktype) : "?",
+			 linktype);
 	drop_privileges(conf->proxy.user);
 
 	/* the store's writer thread must not take SIGINT/SIGTERM: the main

@@ -156,11 +156,18 @@ static void flow_named(struct sensor *s, struct flow *f, const char *protocol, c
 	flow_stream_end(s->flows, f);
 	if (!name)
 		return;   /* a complete hello without a name: keep what DNS said, if anything */
+	const struct catalog_entry *e = catalog_lookup(s->catalog, name);
+	emit_name(s, ts_us, &f->key, protocol, name, e, ech);
+	/* With Encrypted Client Hello the outer name is the provider's, not the
+	 * site's: a listed name learnt from DNS for this address says more. */
+	if (ech && !e && f->entry) {
+		f->ech = true;
+		return;
+	}
 	f->protocol = protocol;
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->ech = ech;
-	f->entry = catalog_lookup(s->catalog, f->name);
-	emit_name(s, ts_us, &f->key, protocol, f->name, f->entry, ech);
+	f->entry = e;
 }
 
 static bool is_token_char(uint8_t c)

@@ -242,6 +242,10 @@ def test_store():
         (T0 + 72, g.ether(tcp4("10.50.0.7", "157.240.1.174", 42001, 443, 5, "S"))),
         (T0 + 72.1, g.ether(tcp4("10.50.0.7", "157.240.1.174", 42001, 443, 6, "PA", hello("openssl-noservername")))),
         (T0 + 73, g.ether(tcp4("10.50.0.8", "192.0.2.80", 42002, 443, 6, "PA", hello("curl-default")))),
+        # ECH: the outer name (www.example.com) is not listed; DNS said facebook
+        (T0 + 73.5, g.ether(g.ipv4("10.0.0.53", "10.50.0.9", 17,
+                                   g.udp(53, 40001, g.dns_answer(2, "www.facebook.com", addrs=["157.240.1.50"]))))),
+        (T0 + 74, g.ether(tcp4("10.50.0.9", "157.240.1.50", 42003, 443, 6, "PA", hello("chromium")))),
     ]
     path = os.path.join(TMP, "store.pcap")
     g.write_pcap(path, g.LINK_ETHERNET, frames)
@@ -256,11 +260,13 @@ def test_store():
          "facebook", "bypass", "sensor", 40 + 40 + len(h) + 40, 1040 + 540, 70000),
         ("tunnel", "sensor", "10.50.0.7", "TCP", "www.instagram.com", 443, None,
          "instagram", "bypass", "sensor", 40 + 40 + len(hello("openssl-noservername")), 0, 100),
+        ("tunnel", "sensor", "10.50.0.9", "TCP", "www.facebook.com", 443, None,
+         "facebook", "bypass", "sensor", 40 + len(hello("chromium")), 0, 0),
     ]
     if rows != want:
         return "events: expected %s\n got %s" % (want, rows)
     minutes = con.execute("SELECT platform, minute, source FROM usage_minutes ORDER BY platform, minute").fetchall()
-    if [m[0] for m in minutes] != ["facebook", "facebook", "instagram"] or any(m[2] != "sensor" for m in minutes):
+    if [m[0] for m in minutes] != ["facebook", "facebook", "facebook", "instagram"] or any(m[2] != "sensor" for m in minutes):
         return "usage_minutes: %s" % (minutes,)
     pres = con.execute("SELECT state, cause, source FROM presence").fetchall()
     if pres != [("detected", "10.50.0.7 (sensor)", "sensor")]:
