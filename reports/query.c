@@ -492,27 +492,183 @@ out:
 
 /* ---- usage ---- */
 
+/*
+ * One person's use of one platform on one day: the view's active and
+ * personal minutes, and requests and bytes over all rows (active or not).
+ */
+struct ublock {
+	char day[11];
+	char user[256];
+	char platform[128];
+	char grp[64];
+	long active, personal;
+	long long requests, bytes;
+};
+
+typedef void ublock_fn(const struct ublock *b, void *ctx);
+
+/* Stream usage_minutes over [from, to] in primary-key order: fn per (day, user, platform). */
+static int scan_usage(sqlite3 *db, const struct report_opts *o, ublock_fn *fn, void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc, minute = -1;
+	bool have = false, act = false, pers = false;
+	struct ublock b;
+
+	if (prepare(db, "SELECT day, user, platform, minute, grp, purpose = 'personal', active, "
+			"requests, bytes FROM usage_minutes WHERE day BETWEEN ?1 AND ?2 "
+			"AND (?3 IS NULL OR user = ?3) ORDER BY day, user, platform, minute",
+		    &st, o, o->from, o->to) != 0)
+		return -1;
+	memset(&b, 0, sizeof(b));
+	for (;;) {
+		rc = sqlite3_step(st);
+		bool row = rc == SQLITE_ROW;
+		const char *day = row ? col_text(st, 0) : "", *user = row ? col_text(st, 1) : "";
+		const char *plat = row ? col_text(st, 2) : "";
+		int m = row ? sqlite3_column_int(st, 3) : -1;
+		bool same = row && have && strcmp(plat, b.platform) == 0 &&
+			    strcmp(user, b.user) == 0 && strcmp(day, b.day) == 0;
+		if (have && (!same || m != minute)) {
+			b.active += act;
+			b.personal += act && pers;
+			act = pers = false;
+		}
+		if (have && !same) {
+			if (group_ok(o, b.grp[0] ? b.grp : NULL))
+				fn(&b, ctx);
+			memset(&b, 0, sizeof(b));
+			have = false;
+		}
+		if (!row)
+			break;
+		if (!have) {
+			snprintf(b.day, sizeof(b.day), "%s", day);
+			snprintf(b.user, sizeof(b.user), "%s", user);
+			snprintf(b.platform, sizeof(b.platform), "%s", plat);
+			have = true;
+		}
+		minute = m;
+		if (!b.grp[0] && sqlite3_column_type(st, 4) != SQLITE_NULL)
+			snprintf(b.grp, sizeof(b.grp), "%s", col_text(st, 4));
+		pers |= sqlite3_column_int(st, 5) != 0;
+		act |= sqlite3_column_int(st, 6) != 0;
+		b.requests += sqlite3_column_int64(st, 7);
+		b.bytes += sqlite3_column_int64(st, 8);
+	}
+	return step_done(db, st, rc);
+}
+
+/*
+ * One day's totals by (group, platform) or by platform: blocks arrive by
+ * day, so a day is complete when the next begins; then sorted and added.
+ */
+struct dayagg {
+	struct aggrow {
+		char grp[64], platform[128];
+		long people, active, personal;
+		long long requests, bytes;
+	} *v;
+	size_t n, cap;
+	char day[11];
+	bool by_group;             /* false: by platform (the platforms report) */
+	struct rtable *t;
+};
+
+static int cmp_aggrow(const void *a, const void *b)
+{
+	const struct aggrow *x = a, *y = b;
+	int c = strcmp(x->grp, y->grp);
+	return c ? c : strcmp(x->platform, y->platform);
+}
+
+static void dayagg_flush(struct dayagg *g)
+{
+	if (g->n)
+		qsort(g->v, g->n, sizeof(*g->v), cmp_aggrow);
+	for (size_t i = 0; i < g->n; i++) {
+		const struct aggrow *r = &g->v[i];
+		rtable_add(g->t, g->day);
+		if (g->by_group) {
+			rtable_addf(g->t, "%ld", r->people);
+			rtable_add(g->t, r->grp[0] ? r->grp : NULL);
+			rtable_add(g->t, r->platform);
+			rtable_addf(g->t, "%ld", r->active);
+			rtable_addf(g->t, "%ld", r->personal);
+		} else {
+			rtable_add(g->t, r->platform);
+			rtable_addf(g->t, "%ld", r->active);
+			rtable_addf(g->t, "%ld", r->personal);
+			rtable_addf(g->t, "%ld", r->people);
+		}
+		rtable_addf(g->t, "%lld", r->requests);
+		rtable_addf(g->t, "%lld", r->bytes);
+	}
+	g->n = 0;
+}
+
+static void dayagg_on_block(const struct ublock *b, void *ctx)
+{
+	struct dayagg *g = ctx;
+	if (strcmp(g->day, b->day) != 0) {
+		dayagg_flush(g);
+		snprintf(g->day, sizeof(g->day), "%s", b->day);
+	}
+	const char *grp = g->by_group ? b->grp : "";
+	struct aggrow *r = NULL;
+	for (size_t i = 0; i < g->n && !r; i++)
+		if (strcmp(g->v[i].platform, b->platform) == 0 && strcmp(g->v[i].grp, grp) == 0)
+			r = &g->v[i];
+	if (!r) {
+		if (g->n == g->cap) {
+			g->cap = g->cap ? 2 * g->cap : 64;
+			struct aggrow *nv = realloc(g->v, g->cap * sizeof(*nv));
+			if (!nv) {
+				fprintf(stderr, "breaktime: out of memory\n");
+				exit(1);
+			}
+			g->v = nv;
+		}
+		r = &g->v[g->n++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->grp, sizeof(r->grp), "%s", grp);
+		snprintf(r->platform, sizeof(r->platform), "%s", b->platform);
+	}
+	/* per group: everyone seen; per platform: everyone with an active minute */
+	if (g->by_group || b->active)
+		r->people++;
+	r->active += b->active;
+	r->personal += b->personal;
+	r->requests += b->requests;
+	r->bytes += b->bytes;
+}
+
+struct usage_rows {
+	const struct report_opts *o;
+	struct rtable *t;
+};
+
+static void usage_on_block(const struct ublock *b, void *ctx)
+{
+	struct usage_rows *u = ctx;
+	char pn[PSEUDONYM_LEN];
+	rtable_add(u->t, b->day);
+	rtable_add(u->t, shown(u->o, b->user, pn));
+	rtable_add(u->t, b->grp[0] ? b->grp : NULL);
+	rtable_add(u->t, b->platform);
+	rtable_addf(u->t, "%ld", b->active);
+	rtable_addf(u->t, "%ld", b->personal);
+	rtable_addf(u->t, "%lld", b->requests);
+	rtable_addf(u->t, "%lld", b->bytes);
+}
+
 int query_usage(sqlite3 *db, const struct conf *c, const struct report_opts *o,
 		struct rtable *t)
 {
-	sqlite3_stmt *st;
 	int rc;
 	(void)c;
 
 	set_common(t, o, db);
-	const char *sql_user =
-		"SELECT day, user, MAX(grp), platform, SUM(active), SUM(active AND personal), "
-		"SUM(requests), SUM(bytes) FROM (" MINUTES_SQL ") "
-		"GROUP BY day, user, platform ORDER BY day, user, platform";
-	const char *sql_group =
-		"SELECT day, count(DISTINCT user), grp, platform, SUM(active), "
-		"SUM(active AND personal), SUM(requests), SUM(bytes) FROM ("
-		"SELECT day, user, platform, minute, (SELECT MAX(grp) FROM usage_minutes g "
-		" WHERE g.day = m.day AND g.user = m.user) AS grp, personal, active, requests, bytes "
-		"FROM (" MINUTES_SQL ") m) "
-		"GROUP BY day, grp, platform ORDER BY day, grp, platform";
-	if (prepare(db, o->by_group ? sql_group : sql_user, &st, o, o->from, o->to) != 0)
-		return -1;
 	rtable_col(t, "day", RCOL_TEXT);
 	rtable_col(t, o->by_group ? "people" : "user", o->by_group ? RCOL_INT : RCOL_TEXT);
 	rtable_col(t, "group", RCOL_TEXT);
@@ -521,23 +677,21 @@ int query_usage(sqlite3 *db, const struct conf *c, const struct report_opts *o,
 	rtable_col(t, "personal_minutes", RCOL_INT);
 	rtable_col(t, "requests", RCOL_INT);
 	rtable_col(t, "bytes", RCOL_INT);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *grp = (const char *)sqlite3_column_text(st, 2);
-		if (!group_ok(o, grp))
-			continue;
-		char pn[PSEUDONYM_LEN];
-		rtable_add(t, col_text(st, 0));
-		rtable_add(t, o->by_group ? col_text(st, 1) : shown(o, col_text(st, 1), pn));
-		rtable_add(t, grp);
-		for (int i = 3; i < 8; i++)
-			rtable_add(t, col_text(st, i));
+	if (o->by_group) {
+		struct dayagg g = {.by_group = true, .t = t};
+		rc = scan_usage(db, o, dayagg_on_block, &g);
+		dayagg_flush(&g);
+		free(g.v);
+	} else {
+		struct usage_rows u = {o, t};
+		rc = scan_usage(db, o, usage_on_block, &u);
 	}
 	rtable_note(t, "active_minutes: minutes of the day in which the platform was active "
 		       "for the person (per group: summed over its people); personal_minutes: "
 		       "those counting against an allowance.");
 	rtable_note(t, "requests: HTTP requests started; bytes: both directions, tunnels "
 		       "included, in every minute with traffic (active or not).");
-	return step_done(db, st, rc);
+	return rc;
 }
 
 /* ---- breaches ---- */
@@ -687,18 +841,9 @@ static int unclassified(sqlite3 *db, const struct report_opts *o, struct rtable 
 int query_platforms(sqlite3 *db, const struct conf *c, const struct report_opts *o,
 		    struct rtable *t)
 {
-	sqlite3_stmt *st;
-	int rc;
 	(void)c;
 
 	set_common(t, o, db);
-	if (prepare(db, "SELECT day, platform, SUM(active), SUM(active AND personal), "
-			"count(DISTINCT CASE WHEN active THEN user END), SUM(requests), SUM(bytes) "
-			"FROM (" MINUTES_SQL ") WHERE (?4 IS NULL OR grp = ?4) "
-			"GROUP BY day, platform ORDER BY day, platform",
-		    &st, o, o->from, o->to) != 0)
-		return -1;
-	sqlite3_bind_text(st, 4, o->group, -1, SQLITE_STATIC);
 	rtable_col(t, "day", RCOL_TEXT);
 	rtable_col(t, "platform", RCOL_TEXT);
 	rtable_col(t, "active_minutes", RCOL_INT);
@@ -706,11 +851,13 @@ int query_platforms(sqlite3 *db, const struct conf *c, const struct report_opts 
 	rtable_col(t, "people", RCOL_INT);
 	rtable_col(t, "requests", RCOL_INT);
 	rtable_col(t, "bytes", RCOL_INT);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		for (int i = 0; i < 7; i++)
-			rtable_add(t, col_text(st, i));
-	rtable_note(t, "active_minutes: summed over people (two people in one minute: 2).");
-	if (step_done(db, st, rc) != 0)
+	struct dayagg g = {.by_group = false, .t = t};
+	int rc = scan_usage(db, o, dayagg_on_block, &g);
+	dayagg_flush(&g);
+	free(g.v);
+	rtable_note(t, "active_minutes: summed over people (two people in one minute: 2); "
+		       "people: those with an active minute on the platform that day.");
+	if (rc != 0)
 		return -1;
 	return unclassified(db, o, t);
 }
