@@ -122,6 +122,9 @@ static void fill(const struct sensor *s, const struct flow *f, struct record *r)
 	size_t room = sizeof(r->uri) - (size_t)n - 7;
 	memcpy(r->uri + n, f->name, strnlen(f->name, room));
 	snprintf(r->uri + n + strnlen(f->name, room), 7, ":%u", f->key.sport);
+	snprintf(r->user, sizeof(r->user), "%s", f->user);
+	if (f->group)
+		snprintf(r->group, sizeof(r->group), "%s", policy_group_name(f->group));
 	r->close_reason = "sensor";
 	r->reason = "bypass";
 	snprintf(r->platform, sizeof(r->platform), "%s", f->entry->platform);
@@ -164,11 +167,21 @@ void bypass_on_close(void *ctx, struct flow *f, const char *why)
 	log_debug("bypass: %s %s %s (%s)", r.method, f->name, f->entry->platform, why);
 }
 
-void bypass_presence(struct sensor *s, const struct flow_key *k, int64_t ts_us)
+void bypass_identify(struct sensor *s, struct flow *f)
+{
+	struct sockaddr_any sa;
+	flow_key_sockaddr(&f->key, true, &sa);
+	const char *user = attrib_user(s->devices, &sa.u.sa);
+	snprintf(f->user, sizeof(f->user), "%s", user ? user : "");
+	f->group = user ? policy_group_of(s->policy, user) : policy_default_group(s->policy);
+}
+
+void bypass_presence(struct sensor *s, const struct flow_key *k, const struct group *g,
+		     int64_t ts_us)
 {
 	struct sockaddr_any sa;
 	flow_key_sockaddr(k, true, &sa);
-	if (!presence_detects(s->policy, NULL, &sa.u.sa))
+	if (!presence_detects(s->policy, g, &sa.u.sa))
 		return;
 	/* half of detect_idle, so that a reader of the store never sees a gap */
 	int64_t idle_us = (int64_t)policy_detect_idle(s->policy) * 500000;
@@ -178,7 +191,10 @@ void bypass_presence(struct sensor *s, const struct flow_key *k, int64_t ts_us)
 	s->st.presence++;
 	char addr[64], cause[96];
 	sockaddr_ntop(&sa.u.sa, addr, sizeof(addr));
-	snprintf(cause, sizeof(cause), "%s (sensor)", addr);
+	if (g)
+		snprintf(cause, sizeof(cause), "%s (%s, sensor)", addr, policy_group_name(g));
+	else
+		snprintf(cause, sizeof(cause), "%s (sensor)", addr);
 	if (s->o.json) {
 		log_info("students present: traffic from %s", addr);
 		return;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "catalog.h"
+#include "policy.h"
 #include "hostname.h"
 #include "quic.h"
 #include "reasm.h"
@@ -48,6 +49,8 @@ struct flow {
 	char name[HOSTNAME_MAX + 1];
 	bool ech;
 	const struct catalog_entry *entry; /* the name's platform, or NULL */
+	char user[64];                     /* from the device map; empty: the address */
+	const struct group *group;         /* the user's group, or the default group */
 	bool tcp_base_set;
 	uint32_t tcp_base;                 /* sequence number of the first stream byte */
 	struct reasm stream;               /* client -> server bytes until a name is found */

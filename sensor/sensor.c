@@ -54,7 +54,8 @@ struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
 	s->flows = flow_table_create(s->o.max_flows, bypass_on_close, s);
 	s->dns = dns_map_create(s->o.dns_entries);
 	s->scratch = malloc(SENSOR_SCRATCH);
-	if (!s->flows || !s->dns || !s->scratch || bypass_init(s) < 0) {
+	s->devices = attrib_load(policy_auth(s->policy)->devices);
+	if (!s->flows || !s->dns || !s->scratch || !s->devices || bypass_init(s) < 0) {
 		sensor_destroy(s);
 		return NULL;
 	}
@@ -69,6 +70,7 @@ void sensor_destroy(struct sensor *s)
 	dns_map_destroy(s->dns);
 	free(s->scratch);
 	free(s->proxy);
+	attrib_destroy(s->devices);
 	conf_unref(s->conf);
 	free(s);
 }
@@ -420,9 +422,11 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		s->st.skipped_proxy++;
 		return;
 	}
-	bypass_presence(s, &k, ts_us);
-
 	if (k.sport == 53) {
+		struct flow tmp;
+		tmp.key = k;
+		bypass_identify(s, &tmp);
+		bypass_presence(s, &k, tmp.group, ts_us);
 		const uint8_t *msg = p.payload;
 		size_t len = p.payload_len;
 		if (p.proto == IPPROTO_TCP) {
@@ -442,6 +446,7 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		if (!f)
 			return;
 		s->st.flows++;
+		bypass_identify(s, f);
 		/* named from DNS until (and unless) it names itself */
 		const char *dn = dns_map_lookup(s->dns, k.family, k.server, (time_t)(ts_us / 1000000));
 		if (dn) {
@@ -450,6 +455,7 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 			f->entry = catalog_lookup(s->catalog, f->name);
 		}
 	}
+	bypass_presence(s, &k, f->group, ts_us);
 	/* usage minutes: a progress record at each minute boundary */
 	if (minute_of(ts_us) > minute_of(f->prog_start_us))
 		bypass_progress(s, f, minute_of(ts_us));

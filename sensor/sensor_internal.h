@@ -4,6 +4,7 @@
 #ifndef BREAKTIME_SENSOR_INTERNAL_H
 #define BREAKTIME_SENSOR_INTERNAL_H
 
+#include "attrib.h"
 #include "dns.h"
 #include "flow.h"
 #include "sensor.h"
@@ -28,6 +29,7 @@ struct sensor {
 	int64_t last_expire_us;
 	int64_t last_detected_us;    /* presence: last student traffic reported */
 	uint8_t *scratch;            /* one decrypted QUIC packet */
+	struct attrib *devices;      /* [auth] devices */
 };
 
 #define SENSOR_SCRATCH 65536
@@ -39,8 +41,11 @@ bool bypass_is_proxy(const struct sensor *s, const struct flow_key *k);
 void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us);
 /* The flow table's close callback: the final progress and the event. */
 void bypass_on_close(void *ctx, struct flow *f, const char *why);
-/* Presence detection for traffic from this client at ts. */
-void bypass_presence(struct sensor *s, const struct flow_key *k, int64_t ts_us);
+/* Who the flow's client is: the device map's user (or none) and its group. */
+void bypass_identify(struct sensor *s, struct flow *f);
+/* Presence detection for traffic from this client (of group g, may be NULL) at ts. */
+void bypass_presence(struct sensor *s, const struct flow_key *k, const struct group *g,
+		     int64_t ts_us);
 void flow_key_sockaddr(const struct flow_key *k, bool client, struct sockaddr_any *out);
 
 #endif

@@ -46,7 +46,10 @@ with open(CONF, "w") as f:
     f.write("[proxy]\nlisten = 10.9.9.9:3128\n"
             "[store]\ndatabase = %s/bt.db\n"
             "[catalog]\nplatforms = %s/config/platforms.list\n"
-            "[presence]\ndetect_subnets = 10.50.0.0/24\n" % (TMP, ROOT))
+            "[presence]\ndetect_subnets = 10.50.0.0/24\n"
+            "[auth]\ndevices = %s/devices\n" % (TMP, ROOT, TMP))
+with open(os.path.join(TMP, "devices"), "w") as f:
+    f.write("# the shared laptop\n10.50.0.8/29 bob\n10.50.0.9/32 alice\n")
 
 
 def line(t, client, server, proto, name, platform, ech=False):
@@ -253,6 +256,9 @@ def test_store():
     if r.returncode != 0:
         return "exit %d: %s" % (r.returncode, r.stderr)
     con = sqlite3.connect(db)
+    users = con.execute("SELECT user, grp FROM events ORDER BY ts_ms").fetchall()
+    if users != [("10.50.0.7", "guests"), ("10.50.0.7", "guests"), ("alice", "guests")]:
+        return "users: %s" % (users,)
     rows = con.execute("SELECT kind, source, client, method, host, port, sni, platform, reason, close,"
                        " bytes_up, bytes_down, duration_ms FROM events ORDER BY ts_ms").fetchall()
     want = [
@@ -269,7 +275,7 @@ def test_store():
     if [m[0] for m in minutes] != ["facebook", "facebook", "facebook", "instagram"] or any(m[2] != "sensor" for m in minutes):
         return "usage_minutes: %s" % (minutes,)
     pres = con.execute("SELECT state, cause, source FROM presence").fetchall()
-    if pres != [("detected", "10.50.0.7 (sensor)", "sensor")]:
+    if pres != [("detected", "10.50.0.7 (guests, sensor)", "sensor")]:
         return "presence: %s" % (pres,)
     return None
 
