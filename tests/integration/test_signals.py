@@ -112,6 +112,22 @@ def test_sighup_keeps_inflight_download(t):
     eq(r.code, 200, 'new request after the reload')
 
 
+def test_sighup_keeps_idle_keepalive_connections(t):
+    p = t.proxy({'idle_timeout': '10s'})
+    conns = []
+    for i in range(4):
+        c = Raw(p.port)
+        c.send(('GET %s HTTP/1.1\r\nHost: %s\r\n\r\n' % (t.origin.url('/size/%d' % (10 + i)), t.origin.authority)).encode())
+        eq(c.response().body, payload(10 + i), 'response before the reload')
+        conns.append(c)
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    for i, c in enumerate(conns):
+        c.send(('GET %s HTTP/1.1\r\nHost: %s\r\n\r\n' % (t.origin.url('/size/%d' % (20 + i)), t.origin.authority)).encode())
+        eq(c.response().body, payload(20 + i), 'keep-alive connection %d after the reload' % i)
+        c.close()
+
+
 def test_sighup_bad_config_refused(t):
     a = t.tcp_origin('echo')
     b = t.tcp_origin('echo')
