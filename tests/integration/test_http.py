@@ -382,6 +382,20 @@ def test_host_rewritten_and_origin_form(t):
 
 
 @ref_ok
+def test_empty_path_targets(t):
+    # RFC 9112 3.2.1 and 3.2.4: an empty path is sent as "/", and as "*" for OPTIONS
+    o = Origin()
+    t.defer(o.stop)
+    c = Raw(t.p.port)
+    c.send(('GET http://%s HTTP/1.1\r\nHost: %s\r\n\r\n' % (o.authority, o.authority)).encode())
+    c.response()
+    c.send(('OPTIONS http://%s HTTP/1.1\r\nHost: %s\r\n\r\n' % (o.authority, o.authority)).encode())
+    c.response()
+    c.close()
+    eq([(r.method, r.target) for r in o.requests], [('GET', '/'), ('OPTIONS', '*')], 'request targets at the origin')
+
+
+@ref_ok
 def test_response_headers_passed(t):
     r = curl(t.p, t.origin.url('/headers'))
     eq(r.code, 200, 'status')
