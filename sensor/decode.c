@@ -75,6 +75,10 @@ static enum decode_result decode_ipv4(const uint8_t *p, size_t caplen, struct pa
 		return DECODE_MALFORMED;
 	size_t ihl = (size_t)(p[0] & 0x0f) * 4;
 	size_t total = rd16(p + 2);
+	/* captured on the sending host before segmentation offload (TSO/GSO):
+	 * the length is not filled in yet; what was captured is the packet */
+	if (total == 0 && caplen >= ihl)
+		total = caplen > 65535 ? 65535 : caplen;
 	if (ihl < 20 || total < ihl)
 		return DECODE_MALFORMED;
 	if (caplen < ihl)

@@ -323,6 +323,15 @@ static void sensor_quic_client(struct sensor *s, struct flow *f, const struct pa
 				flow_named(s, f, "quic", NULL, false, ts_us);
 				return;
 			}
+		} else if (r == QUIC_BAD &&
+			   quic_initial_open(pkt, plen, NULL, &qi, s->scratch) == QUIC_OK) {
+			/* after a Retry the client's Initials use keys from the new DCID */
+			quic_initial_keys(qi.version, qi.dcid, qi.dcid_len, &f->quic_keys);
+			s->st.quic_initials++;
+			any = true;
+			struct quic_ctx q = {s, f, false};
+			if (quic_frames(s->scratch, qi.payload_len, quic_on_crypto, &q) < 0 || q.failed)
+				s->st.quic_failed++;
 		} else if (r == QUIC_BAD) {
 			s->st.quic_failed++;
 		}

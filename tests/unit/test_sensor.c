@@ -159,6 +159,10 @@ START_TEST(decode_fragments_and_lengths)
 	n = unhex("4500002000010000401100000a0000010a00000204d20035000c000061626364000000000000", f, sizeof(f));
 	ck_assert_int_eq(decode_frame(DECODE_DLT_RAW, f, n, &p), DECODE_OK);
 	ck_assert_uint_eq(p.payload_len, 4);
+	/* total length 0: captured before segmentation offload, the capture is the packet */
+	n = unhex("4500000000010000401100000a0000010a00000204d20035000c000061626364", f, sizeof(f));
+	ck_assert_int_eq(decode_frame(DECODE_DLT_RAW, f, n, &p), DECODE_OK);
+	ck_assert_uint_eq(p.payload_len, 4);
 	/* an IPv6 non-first fragment */
 	n = unhex("6000000000102c40" "20010db8000000000000000000000001"
 		  "20010db8000000000000000000000002" "1100000800000007" "04d2003500100000", f, sizeof(f));

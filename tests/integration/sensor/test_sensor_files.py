@@ -145,6 +145,15 @@ if HAVE_CRYPTO:
         (T0 + 6.1, g.null(g.ipv6("2001:db8::8", "2001:db8::4433", 17, g.udp(50001, 443, p1)), v6=True)),
     ], [line(ts(6.1), "2001:db8::8", "2001:db8::4433", "quic", "www.example.com", None, True)],
         needs_crypto=True)
+    # 7b. After a Retry the client's Initials carry a new DCID and use keys
+    #     derived from it: the hello's second half is found under those
+    p1 = g.quic_initial(dcid, 0, g.crypto_frame(0, hs[:1100]))
+    p2 = g.quic_initial(bytes.fromhex("99887766554433221100"), 1, g.crypto_frame(1100, hs[1100:]))
+    case("quic-new-dcid", g.LINK_ETHERNET, [
+        (T0 + 6.5, g.ether(g.ipv4("10.0.0.8", "192.0.2.44", 17, g.udp(50009, 443, p1)))),
+        (T0 + 6.6, g.ether(g.ipv4("10.0.0.8", "192.0.2.44", 17, g.udp(50009, 443, p2)))),
+    ], [line(ts(6.6), "10.0.0.8", "192.0.2.44", "quic", "www.example.com", None, True)],
+        needs_crypto=True)
     # 8. QUIC v2 (RFC 9369), one Initial with openssl's hello for www.instagram.com? no: facebook
     hs = hello("openssl-tls12")[5:]
     p = g.quic_initial(bytes.fromhex("aabbccdd"), 0, g.crypto_frame(0, hs), version=0x6B3343CF)
