@@ -82,8 +82,8 @@ struct store_options {
 	bool no_purge_timer;       /* no automatic daily purge (tests: store_purge_now) */
 };
 
-#define STORE_DEFAULT_QUEUE_LEN 8192
-#define STORE_DEFAULT_BATCH_RECORDS 4096
+#define STORE_DEFAULT_QUEUE_LEN 4096
+#define STORE_DEFAULT_BATCH_RECORDS 8192
 #define STORE_DEFAULT_BATCH_MS 250
 #define STORE_DEFAULT_HOLD_BYTES (64u << 20)
 #define STORE_DEFAULT_BUSY_TIMEOUT_MS 200
