@@ -253,6 +253,8 @@ struct person {
 	char *user, *grp;
 	unsigned allowance;        /* of the group last seen in the period */
 	long total, outside, minutes_over, days_over, days_active, blocked, prev;
+	unsigned break_allowance;  /* minutes a period (break, non-directed time) */
+	long breaks_over, break_minutes_over;
 	char platforms[256];
 };
 
@@ -279,6 +281,7 @@ static struct person *person_get(struct people *ps, const char *user)
 	memset(p, 0, sizeof(*p));
 	p->user = strdup(user);
 	p->allowance = POLICY_UNLIMITED;
+	p->break_allowance = POLICY_UNLIMITED;
 	return p;
 }
 
@@ -304,7 +307,10 @@ static void add_platforms(struct person *p, const char *list)
 static int cmp_severity(const void *a, const void *b)
 {
 	const struct person *x = a, *y = b;
-	long sx = x->minutes_over + x->outside, sy = y->minutes_over + y->outside;
+	long sx = (x->minutes_over > x->break_minutes_over ? x->minutes_over : x->break_minutes_over) +
+		  x->outside;
+	long sy = (y->minutes_over > y->break_minutes_over ? y->minutes_over : y->break_minutes_over) +
+		  y->outside;
 	if (sx != sy)
 		return sx > sy ? -1 : 1;
 	if (x->days_over != y->days_over)
@@ -325,11 +331,15 @@ static void day_close(struct person *p, long day_minutes)
 	}
 }
 
-/* Is minute m of the day allowed time for g? Cached per (group, day): rows come by day. */
+/*
+ * The allowed period (break, non-directed time) minute m of the day is in
+ * for g: its start, 0 when outside allowed time. Cached per (group, day):
+ * rows come by day.
+ */
 struct allowed_cache {
 	const struct group *g;
 	char day[11];
-	signed char v[1440];       /* -1 unknown, 0 no, 1 yes */
+	int64_t v[1440];           /* -1 unknown */
 };
 
 struct excessive_scan {
@@ -339,7 +349,7 @@ struct excessive_scan {
 	size_t next;
 };
 
-static bool allowed_at(struct excessive_scan *xs, const struct group *g, const char *day, int m)
+static int64_t period_at(struct excessive_scan *xs, const struct group *g, const char *day, int m)
 {
 	struct allowed_cache *ac = NULL;
 	for (size_t i = 0; i < 8; i++)
@@ -352,8 +362,8 @@ static bool allowed_at(struct excessive_scan *xs, const struct group *g, const c
 		memset(ac->v, -1, sizeof(ac->v));
 	}
 	if (ac->v[m] < 0)
-		ac->v[m] = policy_period_start(xs->pol, g, local_to_utc(xs->pol, day, m)) != 0;
-	return ac->v[m] == 1;
+		ac->v[m] = (int64_t)policy_period_start(xs->pol, g, local_to_utc(xs->pol, day, m));
+	return ac->v[m];
 }
 
 static void excessive_on_day(const struct dayblock *b, void *ctx)
@@ -364,6 +374,7 @@ static void excessive_on_day(const struct dayblock *b, void *ctx)
 	/* the day's group decides the day's allowance */
 	const struct group *g = group_for(xs->pol, grp, b->user);
 	p->allowance = g ? policy_group_allowance(g) : POLICY_UNLIMITED;
+	p->break_allowance = g ? policy_group_break_allowance(g) : POLICY_UNLIMITED;
 	if (grp && (!p->grp || strcmp(p->grp, grp) != 0)) {
 		free(p->grp);
 		p->grp = strdup(grp);
@@ -371,9 +382,29 @@ static void excessive_on_day(const struct dayblock *b, void *ctx)
 	p->total += b->n;
 	day_close(p, b->n);
 	add_platforms(p, b->platforms);
-	for (int m = 0; m < 1440; m++)
-		if (b->on[m] && g && !allowed_at(xs, g, b->day, m))
+	if (!g)
+		return;
+	/* outside minutes, and minutes per allowed period against the break allowance */
+	int64_t period = 0;
+	long in_period = 0;
+	for (int m = 0; m <= 1440; m++) {
+		int64_t ps = m < 1440 && b->on[m] ? period_at(xs, g, b->day, m) : -1;
+		if (ps == 0)
 			p->outside++;
+		if (ps > 0 && ps == period) {
+			in_period++;
+			continue;
+		}
+		if (ps == -1 && m < 1440)
+			continue; /* not an active minute: the period goes on */
+		if (period > 0 && p->break_allowance != POLICY_UNLIMITED &&
+		    in_period > (long)p->break_allowance) {
+			p->breaks_over++;
+			p->break_minutes_over += in_period - (long)p->break_allowance;
+		}
+		period = ps > 0 ? ps : 0;
+		in_period = ps > 0 ? 1 : 0;
+	}
 }
 
 static void excessive_on_previous_day(const struct dayblock *b, void *ctx)
@@ -424,6 +455,9 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 	rtable_col(t, "allowance", RCOL_INT);
 	rtable_col(t, "days_over", RCOL_INT);
 	rtable_col(t, "minutes_over", RCOL_INT);
+	rtable_col(t, "break_allowance", RCOL_INT);
+	rtable_col(t, "breaks_over", RCOL_INT);
+	rtable_col(t, "break_minutes_over", RCOL_INT);
 	rtable_col(t, "outside_minutes", RCOL_INT);
 	rtable_col(t, "active_minutes", RCOL_INT);
 	rtable_col(t, "allowed_time_pct", RCOL_INT);
@@ -434,7 +468,7 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 	for (size_t i = 0; i < ps.n; i++) {
 		const struct person *p = &ps.v[i];
 		char pn[PSEUDONYM_LEN];
-		if (p->minutes_over == 0 && p->outside == 0)
+		if (p->minutes_over == 0 && p->outside == 0 && p->break_minutes_over == 0)
 			continue;
 		rtable_add(t, shown(o, p->user, pn));
 		if (t->nseries < RTABLE_MAX_SERIES) {
@@ -450,6 +484,12 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 			rtable_addf(t, "%u", p->allowance);
 		rtable_addf(t, "%ld", p->days_over);
 		rtable_addf(t, "%ld", p->minutes_over);
+		if (p->break_allowance == POLICY_UNLIMITED)
+			rtable_add(t, NULL);
+		else
+			rtable_addf(t, "%u", p->break_allowance);
+		rtable_addf(t, "%ld", p->breaks_over);
+		rtable_addf(t, "%ld", p->break_minutes_over);
 		rtable_addf(t, "%ld", p->outside);
 		rtable_addf(t, "%ld", p->total);
 		rtable_addf(t, "%ld", p->total ? (p->total - p->outside) * 100 / p->total : 0);
@@ -462,11 +502,15 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 	period_format(pf, f, sizeof(f));
 	period_format(pt, tt, sizeof(tt));
 	rtable_note(t, "Listed: people with personal active minutes over their group's daily "
-		       "allowance on at least one day, or outside the times their group's rule allows.");
+		       "allowance on at least one day, over its break allowance in at least one "
+		       "allowed period, or outside the times their group's rule allows.");
 	rtable_note(t, "active_minutes: personal active minutes in the period, all platforms "
 		       "together, each minute once (organisational and sanctioned use excluded).");
 	rtable_note(t, "days_over, minutes_over: days whose active minutes exceeded the daily "
 		       "allowance of the group the person was in that day, and the sum of the excess.");
+	rtable_note(t, "breaks_over, break_minutes_over: allowed periods (a break, a stretch of "
+		       "non-directed time) whose active minutes exceeded the group's break_allowance, "
+		       "and the sum of the excess.");
 	rtable_note(t, "outside_minutes: active minutes in no break or non-directed time of the "
 		       "group's rule, or while the timetable had students present (use recorded "
 		       "under over_allowance = log, or by the sensor).");
@@ -474,7 +518,8 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 	rtable_note(t, "blocked_students_present: attempts refused because students were present.");
 	rtable_note(t, "previous_minutes, change: active minutes in %s .. %s, the previous "
 		       "period of the same length, and the difference.", f, tt);
-	rtable_note(t, "Order: minutes_over + outside_minutes, then days_over, then active_minutes.");
+	rtable_note(t, "Order: the larger of minutes_over and break_minutes_over, plus "
+		       "outside_minutes; then days_over; then active_minutes.");
 	if (o->kept_from && pf < o->kept_from) {
 		period_format(o->kept_from, f, sizeof(f));
 		rtable_note(t, "The previous period starts before %s, the oldest day the store keeps: "

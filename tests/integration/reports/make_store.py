@@ -13,14 +13,15 @@ minute, purpose and source; blocked attempts as events of kind `blocked`).
 
 The site is Europe/London; every date is in November 2026 or late October
 2026 (after the clocks went back), so local time = UTC. The config that
-goes with it is CONFIG below (staff and volunteers: 30-minute allowance;
+goes with it is CONFIG below (staff and volunteers: 30-minute allowance,
+staff also 35 minutes a break;
 breaks 10:30-10:45 and 12:30-13:15, non-directed time 15:30-17:30, Mon-Fri).
 
 Known answers for the period 2026-11-02 .. 2026-11-08 (EXPECT, hand-checked):
 - alice (staff): Mon 40 personal minutes on facebook 12:31-13:10 in the
   lunch break (12:31 also on instagram: counted once; one minute with only
   100 bytes is not active; the sensor also saw 12:31) -> 1 day over,
-  10 minutes over. Tue 20 minutes on instagram 14:00-14:19, students'
+  10 minutes over; and 1 break over its 35 minutes, by 5. Tue 20 minutes on instagram 14:00-14:19, students'
   time -> 20 outside minutes. 3 blocked students-present attempts Tue.
   Total 60, in allowed time 40/60 = 66 %. Previous week: 15 minutes -> +45.
 - victor (volunteers, over_allowance = log): Thu 50 minutes on x in
@@ -28,7 +29,7 @@ Known answers for the period 2026-11-02 .. 2026-11-08 (EXPECT, hand-checked):
 - bob (staff): Wed 25 minutes in the break: within his allowance, not
   listed; 2 blocked outside-allowed-time attempts Wed 09:05 and 09:07.
 - carol (comms): 60 organisational minutes on facebook: never counted.
-Severity: alice (10 + 20 = 30) before victor (25 + 0 = 25).
+Severity: alice (max(10, 5) + 20 = 30) before victor (25 + 0 = 25).
 - outside the catalog: www.example.org 3, cdn.example.org 2, news.bbc.co.uk 1
   requests (1000 bytes each) -> example.org 5 (5000 bytes), bbc.co.uk 1.
 """
@@ -59,6 +60,7 @@ platforms = {platforms}
 members = alice, bob
 social = !students & (breaks | non_directed)
 allowance = 30m
+break_allowance = 35m
 over_allowance = warn
 [group volunteers]
 members = victor

@@ -78,6 +78,9 @@ def test_excessive_numbers():
     assert (a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]) == (20, 60, 66), a
     assert (a["blocked_students_present"], a["previous_minutes"], a["change"]) == (3, 15, 45), a
     assert a["platforms"] == "facebook instagram", a
+    # the 35-minute break allowance: Monday's lunch break (40 minutes) 5 over
+    assert (a["break_allowance"], a["breaks_over"], a["break_minutes_over"]) == (35, 1, 5), a
+    assert (v["break_allowance"], v["breaks_over"], v["break_minutes_over"]) == (None, 0, 0), v
     assert (v["days_over"], v["minutes_over"], v["outside_minutes"], v["active_minutes"]) == \
         (2, 25, 0, 85), v
     assert (v["previous_minutes"], v["change"]) == (0, 85), v
@@ -91,7 +94,7 @@ def test_excessive_text_and_csv():
     assert "active minutes: " in out
     lines = out.splitlines()
     hdr = next(i for i, l in enumerate(lines) if l.startswith("user "))
-    assert lines[hdr + 1].split()[:7] == ["alice", "staff", "30", "1", "10", "20", "60"], lines[hdr + 1]
+    assert lines[hdr + 1].split()[:10] == ["alice", "staff", "30", "1", "10", "35", "1", "5", "20", "60"], lines[hdr + 1]
     assert "Listed: " in out and "Order: " in out
     rows = rows_csv("excessive", *WEEK)
     assert [r["user"] for r in rows] == ["alice", "victor"]

@@ -84,6 +84,7 @@ def test_reports_from_real_traffic(kit):
     eq((a['user'], a['group'], a['allowance']), ('alice', 'staff', 2), 'who')
     eq((a['days_over'], a['minutes_over'], a['active_minutes']), (1, 1, 3), 'alice over by 1 of 3')
     eq(a['outside_minutes'], 0, 'her minutes were all in the break')
+    eq((a['break_allowance'], a['breaks_over']), (None, 0), 'no break allowance')
     check(a['blocked_students_present'] >= 1, 'blocked attempts: %r' % a)
     eq(a['platforms'], 'facebook', 'platforms')
     check('bytes' in doc['active_minutes_method'], doc['active_minutes_method'])
