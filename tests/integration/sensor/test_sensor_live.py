@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """breaktime-sensor live on the loopback interface, while this test makes the
-traffic itself: curl to a local HTTP server with Host: www.facebook.com, and
-openssl s_client -servername www.instagram.com to a local s_server. Only
-127.0.0.1 is ever contacted.
+traffic itself: curl to a local HTTP server with Host: www.facebook.com,
+openssl s_client -servername www.instagram.com to a local s_server, and the
+RFC 9001 client Initial as one UDP datagram. Only 127.0.0.1 is ever contacted.
 
 usage: test_sensor_live.py BREAKTIME_SENSOR SOURCE_ROOT
 
@@ -106,6 +106,13 @@ def traffic():
                    check=True, timeout=20)
     subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:443", "-servername", "www.instagram.com"],
                    input=b"", capture_output=True, timeout=20)
+    # a QUIC client's first datagram: the RFC 9001 A.2 Initial (example.com)
+    # to UDP 127.0.0.1:443, where nothing listens
+    with open(os.path.join(ROOT, "tests", "data", "pcap", "rfc9001-a2-client-initial.hex")) as f:
+        initial = bytes.fromhex(f.read().replace("\n", ""))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(initial, ("127.0.0.1", 443))
+    u.close()
 
 
 def stop(p):
@@ -126,6 +133,7 @@ def main():
         got = sorted((d["protocol"], d["name"], d["platform"], d["client"], d["server"], d["ech"])
                      for d in map(json.loads, out.splitlines()))
         want = [("http", "www.facebook.com", "facebook", "127.0.0.1", "127.0.0.1", False),
+                ("quic", "example.com", None, "127.0.0.1", "127.0.0.1", False),
                 ("tls", "www.instagram.com", "instagram", "127.0.0.1", "127.0.0.1", False)]
         ok = rc == 0 and got == want and not os.path.exists(os.path.join(TMP, "bt.db"))
         print("%s json (rc %d): %s" % ("ok  " if ok else "FAIL", rc, got))
