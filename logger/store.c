@@ -368,6 +368,7 @@ static void store_free(struct store *s)
 	writer_destroy(s->writer);
 	usage_today_destroy(s->today);
 	accesslog_close(s->alog);
+	free(s->pieces);
 	free(s->path);
 	free(s->access_log);
 	free(s);
@@ -392,7 +393,9 @@ struct store *store_open_opts(const struct conf *c, const struct store_options *
 	s->max_pages_requested = -1;
 	s->today = usage_today_create(s->active_bytes);
 	s->writer = writer_create(s, s->opt.queue_len);
-	if (!s->path || !s->today || !s->writer || (c->store.access_log && !s->access_log)) {
+	s->pieces = calloc(USAGE_MAX_PIECES, sizeof(*s->pieces));
+	if (!s->path || !s->today || !s->writer || !s->pieces ||
+	    (c->store.access_log && !s->access_log)) {
 		log_err("store: out of memory");
 		goto fail;
 	}
@@ -586,6 +589,18 @@ int store_usage_today(struct store *s, const char *user, const char *platform, t
 			since_minute = USAGE_MINUTES; /* nothing yet */
 	}
 	return usage_today_query(s->today, user, platform, day, since_minute, out);
+}
+
+const char *store_user_key(const char *user, const struct sockaddr *client, char *buf, size_t len)
+{
+	if (user && *user)
+		return user;
+	sockaddr_ntop(client, buf, len);
+	if (strncmp(buf, "::ffff:", 7) == 0 && strchr(buf, '.'))
+		memmove(buf, buf + 7, strlen(buf + 7) + 1);
+	if (strcmp(buf, "?") == 0)
+		snprintf(buf, len, "-");
+	return buf;
 }
 
 void store_close(struct store *s)

@@ -34,6 +34,8 @@
 
 #include "record.h"
 
+struct sockaddr;
+
 struct conf;
 struct store;
 
@@ -140,6 +142,13 @@ struct store_usage {
  */
 int store_usage_today(struct store *s, const char *user, const char *platform, time_t now,
 		      time_t since, struct store_usage *out);
+
+/*
+ * The key the store counts a person under: user when not empty, else the
+ * client's address as text ("10.0.0.5"; an IPv4-mapped IPv6 address as
+ * IPv4; "-" when unknown). Returns buf (at least 64 bytes) or user.
+ */
+const char *store_user_key(const char *user, const struct sockaddr *client, char *buf, size_t len);
 
 /* ---- administration and tests ---- */
 

@@ -92,6 +92,9 @@ bool usage_today_add(struct usage_today *t, const char *user, const char *platfo
 int usage_today_query(struct usage_today *t, const char *user, const char *platform, int64_t day,
 		      int minute_from, struct store_usage *out);
 
+/* A day and an hour: longer intervals fold their rest into the last piece. */
+#define USAGE_MAX_PIECES 1500
+
 /* One (day, minute) share of a record's usage. */
 struct usage_piece {
 	int64_t day;
@@ -261,6 +264,7 @@ struct store {
 
 	/* writer thread only */
 	struct writer_db wdb;
+	struct usage_piece *pieces;    /* USAGE_MAX_PIECES, for usage_account() */
 	struct retention ret;
 	struct accesslog *alog;
 };

@@ -352,13 +352,11 @@ size_t usage_split(const struct store *s, const struct record *r, struct usage_p
 	return n;
 }
 
-#define MAX_PIECES 1500
-
 void usage_account(struct store *s, struct batch *b, const struct record *r, const char *user,
 		   enum usage_purpose purpose)
 {
-	static __thread struct usage_piece pieces[MAX_PIECES];
-	size_t n = usage_split(s, r, pieces, MAX_PIECES);
+	struct usage_piece *pieces = s->pieces;
+	size_t n = usage_split(s, r, pieces, USAGE_MAX_PIECES);
 	int64_t today = usage_today_day(s->today);
 
 	for (size_t i = 0; i < n; i++) {

@@ -180,15 +180,6 @@ int writer_flush(struct writer *w, unsigned timeout_ms)
 
 /* ---- turning items into rows ---- */
 
-static void client_text(const struct record *r, char *buf, size_t len)
-{
-	sockaddr_ntop(&r->client.u.sa, buf, len);
-	if (strncmp(buf, "::ffff:", 7) == 0 && strchr(buf, '.'))
-		memmove(buf, buf + 7, strlen(buf + 7) + 1);
-	if (strcmp(buf, "?") == 0)
-		snprintf(buf, len, "-");
-}
-
 static bool is(const char *a, const char *b)
 {
 	return a && strcmp(a, b) == 0;
@@ -208,7 +199,7 @@ static void process_record(struct writer *w, const struct record *r)
 	struct store *s = w->s;
 	char client[64];
 
-	client_text(r, client, sizeof(client));
+	store_user_key(NULL, &r->client.u.sa, client, sizeof(client));
 	const char *user = r->user[0] ? r->user : client;
 	/* social: a listed platform whose category the rules cover */
 	bool social = r->platform[0] && !is(r->reason, "not-social");

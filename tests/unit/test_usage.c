@@ -391,6 +391,30 @@ START_TEST(test_today_new_day)
 }
 END_TEST
 
+/* Whom a record counts for: the user, else the address as enforcement
+ * would look it up. */
+START_TEST(test_user_key)
+{
+	struct sockaddr_storage ss;
+	char buf[64];
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	ck_assert_str_eq(store_user_key("alice", (struct sockaddr *)&ss, buf, sizeof(buf)), "alice");
+	ck_assert_str_eq(store_user_key("", (struct sockaddr *)&ss, buf, sizeof(buf)), "-");
+	s6->sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "::ffff:10.0.0.7", &s6->sin6_addr);
+	ck_assert_str_eq(store_user_key(NULL, (struct sockaddr *)&ss, buf, sizeof(buf)), "10.0.0.7");
+	inet_pton(AF_INET6, "2001:db8::7", &s6->sin6_addr);
+	ck_assert_str_eq(store_user_key(NULL, (struct sockaddr *)&ss, buf, sizeof(buf)), "2001:db8::7");
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	memset(&ss, 0, sizeof(ss));
+	s4->sin_family = AF_INET;
+	inet_pton(AF_INET, "10.0.0.5", &s4->sin_addr);
+	ck_assert_str_eq(store_user_key("", (struct sockaddr *)&ss, buf, sizeof(buf)), "10.0.0.5");
+}
+END_TEST
+
 /* active_bytes = 0: any traffic makes a minute active */
 START_TEST(test_threshold_zero)
 {
@@ -426,6 +450,7 @@ int main(void)
 	tcase_set_timeout(tc, 400);
 	tcase_add_test(tc, test_today);
 	tcase_add_test(tc, test_today_new_day);
+	tcase_add_test(tc, test_user_key);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);
