@@ -615,9 +615,10 @@ static void serve_own_page(struct conn *c, const struct http_request *req, size_
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	struct evbuffer *out = bufferevent_get_output(c->client);
 
-	evbuffer_drain(in, head_len);
+	/* req points into the head in the input: drain it only once the page is written */
 	c->bytes_up = head_len;
 	if (req->body != HTTP_BODY_NONE) {
+		evbuffer_drain(in, head_len);
 		conn_reply_error(c, 405, "The proxy's own pages take no request body.", "own-page");
 		return;
 	}
@@ -668,6 +669,7 @@ static void serve_own_page(struct conn *c, const struct http_request *req, size_
 			    "instead of visiting it.", c->client_keep);
 	}
 #undef IS
+	evbuffer_drain(in, head_len);
 	c->bytes_down = evbuffer_get_length(out) - before;
 	conn_record(c, RECORD_REQUEST, "own-page");
 	if (c->client_keep)

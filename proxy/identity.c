@@ -431,7 +431,9 @@ static void *verifier_main(void *arg)
 		pthread_mutex_unlock(&queue_lock);
 
 		if (j->hash[0]) {
-			const char *r = cd ? crypt_r(j->pass, j->hash, cd) : NULL;
+			/* crypt_rn: libxcrypt's variant that fails with NULL (and that
+			 * sanitizers do not intercept, unlike crypt_r) */
+			const char *r = cd ? crypt_rn(j->pass, j->hash, cd, (int)sizeof(*cd)) : NULL;
 			j->ok = r && r[0] != '*' && strlen(r) == strlen(j->hash) &&
 				CRYPTO_memcmp(r, j->hash, strlen(j->hash)) == 0;
 		} else if (j->helper[0]) {
@@ -674,7 +676,8 @@ enum identity_result identity_check(struct worker *w, struct conn *c,
 	}
 
 	struct htuser probe = {.name = (char *)name};
-	const struct htuser *u = bsearch(&probe, db->users, db->n_users, sizeof(*db->users), htuser_cmp);
+	const struct htuser *u = db->n_users ? bsearch(&probe, db->users, db->n_users,
+						       sizeof(*db->users), htuser_cmp) : NULL;
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j || (!u && !db->helper)) {
 		free(j);

@@ -116,6 +116,12 @@ def site_to_utc(local):
 def clean_env(extra=None):
     """No proxy variables, no user config: clients go only where we say."""
     env = {'PATH': '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', 'LANG': 'C.UTF-8', 'TZ': 'UTC'}
+    # a sanitizer build keeps its settings; libfaketime may be preloaded before ASan's runtime
+    for k in ('UBSAN_OPTIONS', 'LSAN_OPTIONS'):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    asan = os.environ.get('ASAN_OPTIONS', '')
+    env['ASAN_OPTIONS'] = (asan + ':' if asan else '') + 'verify_asan_link_order=0'
     if extra:
         env.update(extra)
     return env
