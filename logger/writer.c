@@ -570,8 +570,14 @@ static void *writer_main(void *arg)
 		}
 
 		now = store_mono_ms();
-		/* stopping: take everything queued, then commit */
-		bool more = stopping && writer_queued(w) > 0 && has_room(w);
+		/* Stopping: take everything queued, then commit. The batch's time
+		 * is up: take what has queued since (up to a full batch) and
+		 * commit it too, or those records would wait for the next
+		 * window and a crash could lose two windows. */
+		bool more = writer_queued(w) > 0 && has_room(w) &&
+			    (stopping || (!w->failing && w->held > 0 &&
+					  w->held < s->opt.batch_records &&
+					  now >= w->first_ms + s->opt.batch_ms));
 		if (!more && commit_due(w, now, stopping, flushing))
 			try_commit(w, now);
 		retention_tick(w, now);
