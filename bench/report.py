@@ -44,15 +44,14 @@ def load(path):
 # keys written once per round
 REPEATED = {f"{k}_{s}" for k in ("ka", "close", "big")
             for s in ("wrk", "cpu_s", "core_busy_s", "other_cores")}
-REPEATED.update({"connect_other_cores", "connect_core_busy_s"})
+REPEATED.update({"connect_other_cores", "connect_core_busy_s", "connect_run"})
 
 
 def derive(raw):
     """Per-proxy metrics from raw values; missing pieces become None."""
     out = {}
     direct_mbps = None
-    speeds = (raw.get("direct", {}).get("connect_speeds", [])
-              + raw.get("direct_end", {}).get("connect_speeds", []))
+    speeds = [c["speed"] for c in raw.get("direct", {}).get("connect_run", [])]
     if speeds:
         direct_mbps = statistics.median(speeds) / 1e6
     out["direct"] = {"connect_MBps": direct_mbps}
@@ -85,13 +84,14 @@ def derive(raw):
             bg = r.get(f"{key}_other_cores", [])
             if bg:
                 m[f"{key}_other_cores"] = max(map(float, bg))
-        if r.get("connect_speeds"):
-            m["connect_MBps"] = statistics.median(r["connect_speeds"]) / 1e6
+        runs = r.get("connect_run", [])
+        if runs:
+            m["connect_MBps"] = statistics.median(c["speed"] for c in runs) / 1e6
             if direct_mbps:
                 m["connect_vs_direct"] = m["connect_MBps"] / direct_mbps
-            if r.get("connect_cpu_s") is not None and r.get("connect_bytes"):
-                m["connect_cpu_per_GB"] = (float(r["connect_cpu_s"])
-                                           / (r["connect_bytes"] / 1e9))
+            if all(c.get("cpu_s") is not None for c in runs):
+                m["connect_cpu_per_GB"] = (sum(c["cpu_s"] for c in runs)
+                                           / (sum(c["bytes"] for c in runs) / 1e9))
         ts = str(r.get("tunnels_status", ""))
         if ts and "tunnel_rss_after_kib" in r:
             opened = int(ts.split("opened=")[1].split()[0])
@@ -242,7 +242,10 @@ def main():
             if extra:
                 print(f"{p}: " + "; ".join(extra))
     d = m["direct"].get("connect_MBps")
-    print(f"no-proxy 1 GiB TLS download: {fmt(d, '{:.0f}')} MB/s")
+    other = raw.get("direct", {}).get("connect_other_cores", [])
+    busy = (f"  (other work used up to {max(map(float, other)):.2f} cores: suspect)"
+            if other and max(map(float, other)) > 0.1 else "")
+    print(f"no-proxy 1 GiB TLS download: {fmt(d, '{:.0f}')} MB/s{busy}")
     print()
     print(table(m))
     print()

@@ -276,26 +276,21 @@ download() {
         "https://127.0.0.1:$TLS_PORT/1g" 2>>"$T/curl.err"
 }
 
-# run_connect PROXY PROXYPORT|"" PID|""
-run_connect() {
-    local p=$1 port=$2 pid=$3 i out speeds=() cpu=0 bytes=0
-    for ((i = 0; i < CONNECT_REPS; i++)); do
-        snap_begin "${pid:-$$}"
-        out=$(download "$port")
-        snap_end "$p" connect
-        read -r speed size code <<<"$out"
-        if [ "${code:-}" != 200 ] || [ "${size:-0}" != "$BIG_SIZE" ]; then
-            log "  $p connect: download failed (code ${code:-none}, ${size:-0} bytes): $(tail -1 "$T/curl.err" 2>/dev/null)"
-            return 1
-        fi
-        speeds+=("$speed")
-        bytes=$((bytes + size))
-        [ -n "$pid" ] && cpu=$(awk -v t="$cpu" -v d="$D_CPU" 'BEGIN{printf "%.2f", t+d}')
-    done
-    put "$p" connect_speeds "[$(IFS=,; echo "${speeds[*]}")]"
-    put "$p" connect_bytes "$bytes"
-    [ -n "$pid" ] && put "$p" connect_cpu_s "$cpu"
-    log "  $p connect 1 GiB x$CONNECT_REPS: $(printf '%s\n' "${speeds[@]}" | awk '{printf "%.0f MB/s ", $1/1e6}')${pid:+, proxy cpu $cpu s}"
+# connect_once PROXY PROXYPORT|"" PID|"": one 1 GiB download, recorded as
+# "PROXY connect_run {speed, bytes, cpu_s}"
+connect_once() {
+    local p=$1 port=$2 pid=$3 out speed size code
+    snap_begin "${pid:-$$}"
+    out=$(download "$port")
+    snap_end "$p" connect
+    read -r speed size code <<<"$out"
+    if [ "${code:-}" != 200 ] || [ "${size:-0}" != "$BIG_SIZE" ]; then
+        log "  $p connect: download failed (code ${code:-none}, ${size:-0} bytes): $(tail -1 "$T/curl.err" 2>/dev/null)"
+        return 1
+    fi
+    [ -n "$pid" ] || D_CPU=null
+    put "$p" connect_run "{\"speed\": $speed, \"bytes\": $size, \"cpu_s\": $D_CPU}"
+    log "  $p connect 1 GiB: $(awk -v s="$speed" 'BEGIN{printf "%.0f", s/1e6}') MB/s${pid:+, proxy cpu $D_CPU s}"
 }
 
 # run_tunnels PROXY PROXYPORT PID
@@ -450,8 +445,7 @@ EOF
 # Fill the page cache with the (sparse) file and warm nginx and curl up.
 cat "$T/www/1g" >/dev/null
 download "" >/dev/null
-log "no proxy: 1 GiB TLS download x$CONNECT_REPS"
-run_connect direct "" "" || die "direct download failed; origin broken"
+connect_once direct_check "" "" || die "direct download failed; origin broken"
 
 # Start every proxy; they run side by side (idle unless under load), and each
 # load is run against each proxy in turn, so that a change in whatever else
@@ -515,9 +509,17 @@ for ((round = 1; round <= ROUNDS; round++)); do
         rot=$((rot + 1))
     done
 done
-for p in $(order $rot); do
-    run_connect "$p" "${PORT[$p]}" "${PID[$p]}"
+# CONNECT downloads: each round goes through every proxy and once with no
+# proxy, so that the no-proxy figure is taken under the same conditions.
+ACTIVE+=(direct)
+PORT[direct]=""; PID[direct]=""
+for ((i = 0; i < CONNECT_REPS; i++)); do
+    for p in $(order $rot); do
+        connect_once "$p" "${PORT[$p]}" "${PID[$p]}"
+    done
+    rot=$((rot + 1))
 done
+unset 'ACTIVE[-1]'
 
 for p in "${ACTIVE[@]}"; do
     pid=${PID[$p]}
@@ -531,8 +533,5 @@ for p in "${ACTIVE[@]}"; do
         put "$p" stderr_tail "$(grep -v '^<7>' "$T/$p/stderr.log" | tail -5)"
     fi
 done
-
-log "no proxy again: 1 GiB TLS download x$CONNECT_REPS"
-run_connect direct_end "" ""
 
 $PY "$HERE/report.py" "$RES" ${OUT:+-o "$OUT"}
