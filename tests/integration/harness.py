@@ -676,6 +676,13 @@ class Origin:
                 c.sendall(d)
             c.shutdown(socket.SHUT_WR)
             return False
+        if p == '/bighead':
+            self._read_body(c, rd, req)
+            n = int(q.get('n', '60'))
+            size = int(q.get('size', '1000'))
+            hdrs = [('X-Big-%d' % i, 'h' * size) for i in range(n)] + [('Content-Length', '2'), cid_h]
+            self._send(c, req, 200, hdrs, b'ok')
+            return ka()
         if p == '/extra':
             # a response followed by bytes no request asked for (a desync attempt)
             self._read_body(c, rd, req)

@@ -396,6 +396,28 @@ def test_empty_path_targets(t):
 
 
 @ref_ok
+def test_large_response_heads_relayed(t):
+    for n, size, what in ((60, 1000, '60 KB in 60 headers'), (100, 100, '100 headers')):
+        r = curl(t.p, t.origin.url('/bighead?n=%d&size=%d' % (n, size)))
+        eq((r.code, r.body), (200, b'ok'), 'response head of %s (%r)' % (what, r))
+        eq(len(r.head.get_all('x-big-%d' % (n - 1))), 1, 'last header of %s relayed' % what)
+
+
+@ref_ok
+def test_tiny_chunks_both_ways(t):
+    r = curl(t.p, t.origin.url('/chunked/20000?chunk=1'))
+    eq((r.code, r.body), (200, payload(20000)), '20000 one-byte chunks from the origin')
+    body = b''.join(b'1\r\n' + payload(20000)[i:i + 1] + b'\r\n' for i in range(20000)) + b'0\r\n\r\n'
+    c = Raw(t.p.port)
+    c.send(('POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n' % (t.origin.url('/body'), t.origin.authority)).encode())
+    for i in range(0, len(body), 1000):
+        c.send(body[i:i + 1000])
+    r = c.response()
+    eq((r.status, r.body), (200, payload(20000)), '20000 one-byte chunks to the origin')
+    c.close()
+
+
+@ref_ok
 def test_response_headers_passed(t):
     r = curl(t.p, t.origin.url('/headers'))
     eq(r.code, 200, 'status')
