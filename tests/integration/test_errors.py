@@ -155,6 +155,32 @@ def test_slowloris_header_timeout(t):
     eq([x for x in t.origin.paths() if 'slow=1' in x], [], 'partial request relayed')
 
 
+def test_slowloris_on_keepalive_connection(t):
+    # header_timeout applies to every head, not only the first on a connection
+    p = t.proxy({'header_timeout': '1s', 'idle_timeout': '10s'})
+    c = Raw(p.port)
+    c.send(http_get(t.origin, '/size/4'))
+    eq(c.response().body, payload(4), 'first response')
+    head = http_get(t.origin, '/echo?slow2=1', extra='X-A: ' + 'a' * 40 + '\r\n')[:-2]
+    t0 = time.monotonic()
+    closed = False
+    for i in range(len(head)):
+        try:
+            c.send(head[i:i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        if c.closed_within(0.15):
+            closed = True
+            break
+        if time.monotonic() - t0 > 6:
+            break
+    el = time.monotonic() - t0
+    check(closed, 'a second head trickled on a keep-alive connection was not cut within %.1fs' % el)
+    check(el < 3, 'cut after %.1fs with header_timeout 1s' % el)
+    c.close()
+
+
 def test_stalled_request_body_times_out(t):
     # a client that stops half-way through its body is cut off by one of the timers, not held forever
     p = t.proxy({'header_timeout': '1s', 'idle_timeout': '1s', 'upstream_timeout': '3s'})
