@@ -90,8 +90,10 @@ def derive(raw):
             if direct_mbps:
                 m["connect_vs_direct"] = m["connect_MBps"] / direct_mbps
             if all(c.get("cpu_s") is not None for c in runs):
-                m["connect_cpu_per_GB"] = (sum(c["cpu_s"] for c in runs)
-                                           / (sum(c["bytes"] for c in runs) / 1e9))
+                # median over the downloads: one disturbed by other work
+                # does not move it
+                m["connect_cpu_per_GB"] = statistics.median(
+                    c["cpu_s"] / (c["bytes"] / 1e9) for c in runs)
         ts = str(r.get("tunnels_status", ""))
         if ts and "tunnel_rss_after_kib" in r:
             opened = int(ts.split("opened=")[1].split()[0])
