@@ -18,7 +18,8 @@
 #                        built with meson if missing, unless BUILD=0)
 #   BREAKTIMED_ARGS=     extra arguments for breaktimed (e.g. -v)
 #   BT_STORE=1           breaktimed logs like production: [store] database
-#                        (SQLite) and a Squid-format access_log; BT_STORE=0: none
+#                        (SQLite) and a Squid-format access_log; BT_STORE=0:
+#                        the database only, log_other = none, no access_log
 #   BT_LOG_OTHER=hosts   [store] log_other (hosts: every request is a row,
 #                        as social media traffic would be; counts: the default)
 #   PROXY_CPU=0 LOAD_CPU=1   cores for the proxy / for wrk, curl and nginx
@@ -358,11 +359,17 @@ EOF
     # (the store records every request, plus a Squid-format access log), as
     # far as this build knows the keys.
     try_conf "$D/breaktimed.conf" "dns_servers = 127.0.0.1:53"
+    # The store is always in the temporary directory (its default path is
+    # /var/lib/breaktime); BT_STORE=0 keeps as little as it can.
     if [ "$BT_STORE" = 1 ]; then
         try_conf "$D/breaktimed.conf" "[store]
 database = $D/breaktime.db
 log_other = $BT_LOG_OTHER
-access_log = $D/access.log" || log "  breaktimed: this build refuses the [store] settings; no logging"
+access_log = $D/access.log" || log "  breaktimed: this build refuses the [store] settings"
+    else
+        try_conf "$D/breaktimed.conf" "[store]
+database = $D/breaktime.db
+log_other = none" || log "  breaktimed: this build refuses the [store] settings"
     fi
     put breaktimed config "$(grep -v '^#' "$D/breaktimed.conf")"
     # shellcheck disable=SC2086
