@@ -75,10 +75,7 @@ static void usage_of(const struct conn *c, const struct policy *p, const struct 
 	char key[64];
 
 	memset(u, 0, sizeof(*u));
-	if (c->user[0])
-		snprintf(key, sizeof(key), "%s", c->user);
-	else
-		sockaddr_ntop(&c->peer.u.sa, key, sizeof(key));
+	store_user_key(c->user[0] ? c->user : NULL, &c->peer.u.sa, key, sizeof(key));
 	time_t since = g ? policy_period_start(p, g, now) : 0;
 	if (store_usage_today(server.store, key, NULL, now, since, &su) == 0) {
 		u->day_minutes = su.day_minutes;
@@ -189,12 +186,10 @@ static int64_t local_day(const struct conn *c, time_t now)
 	return tz_floordiv((int64_t)now + off, 86400);
 }
 
+/* Whom usage counts for: the same key the store uses (user, else address). */
 static void person_key(const struct conn *c, char *buf, size_t len)
 {
-	if (c->user[0])
-		snprintf(buf, len, "%s", c->user);
-	else
-		sockaddr_ntop(&c->peer.u.sa, buf, len);
+	store_user_key(c->user[0] ? c->user : NULL, &c->peer.u.sa, buf, len);
 }
 
 static struct ack *ack_slot(const char *person, const char *platform, char key[160])

@@ -3,7 +3,7 @@
 # downloaded from anywhere.
 BUILD_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libssl-dev libinih-dev
   libsqlite3-dev libpsl-dev libsystemd-dev"
-TEST_PACKAGES="check curl openssl python3 nginx-light clang libclang-rt-14-dev
+TEST_PACKAGES="sarg check curl openssl python3 nginx-light clang libclang-rt-14-dev
   faketime chromium apache2-utils squid nodejs tzdata"
 
 install_missing() {
