@@ -3,6 +3,7 @@
 # same run. See bench/README.md.
 #
 #   bench/run.sh [-o results.json] [-p "breaktimed squid tinyproxy"]
+#                [-t "tunnels http connect"]   (which parts; default all)
 #   QUICK=1 bench/run.sh        # ~1.5 minutes instead of ~5
 #
 # Environment (all optional):
@@ -39,11 +40,13 @@ HELP="$PY $HERE/helpers.py"
 
 OUT=""
 PROXIES="breaktimed squid tinyproxy"
+PARTS="tunnels http connect"
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
-while getopts "o:p:h" opt; do
+while getopts "o:p:t:h" opt; do
     case $opt in
         o) OUT=$OPTARG ;;
         p) PROXIES=$OPTARG ;;
+        t) PARTS=$OPTARG ;;
         h) usage 0 ;;
         *) usage 2 ;;
     esac
@@ -160,7 +163,7 @@ meta() { echo "meta $1 $2" >>"$RES"; }
 
 meta quick "$QUICK"; meta duration_s "$DURATION"; meta warmup_s "$WARMUP"
 meta wrk_connections "$CONNS"; meta rounds "$ROUNDS"; meta connect_reps "$CONNECT_REPS"
-meta tunnels "$TUNNELS"; meta proxy_cpu "$PROXY_CPU"; meta load_cpu "$LOAD_CPU"
+meta tunnels "$TUNNELS"; meta parts "$PARTS"; meta proxy_cpu "$PROXY_CPU"; meta load_cpu "$LOAD_CPU"
 meta nice "$NICE"; meta nproc "$ncpu"; meta kernel "$(uname -r)"
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta git "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -501,13 +504,14 @@ order() {
 
 # Idle tunnels first, while each proxy is fresh: its heap holds nothing from
 # earlier loads that the tunnels could reuse unseen.
-for p in "${ACTIVE[@]}"; do
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+part tunnels && for p in "${ACTIVE[@]}"; do
     run_tunnels "$p" "${PORT[$p]}" "${PID[$p]}"
 done
 
-for p in "${ACTIVE[@]}"; do warm "${PORT[$p]}"; done
+part http && for p in "${ACTIVE[@]}"; do warm "${PORT[$p]}"; done
 rot=0
-for ((round = 1; round <= ROUNDS; round++)); do
+part http && for ((round = 1; round <= ROUNDS; round++)); do
     for load in "ka /1k 0" "close /1k 1" "big /64k 0"; do
         read -r name path close <<<"$load"
         for p in $(order $rot); do
@@ -520,7 +524,7 @@ done
 # proxy, so that the no-proxy figure is taken under the same conditions.
 ACTIVE+=(direct)
 PORT[direct]=""; PID[direct]=""
-for ((i = 0; i < CONNECT_REPS; i++)); do
+part connect && for ((i = 0; i < CONNECT_REPS; i++)); do
     for p in $(order $rot); do
         connect_once "$p" "${PORT[$p]}" "${PID[$p]}"
     done
