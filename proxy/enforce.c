@@ -75,9 +75,9 @@ static void usage_of(const struct conn *c, const struct policy *p, const struct 
 	char key[64];
 
 	memset(u, 0, sizeof(*u));
-	store_user_key(c->user[0] ? c->user : NULL, &c->peer.u.sa, key, sizeof(key));
+	const char *who = store_user_key(c->user[0] ? c->user : NULL, &c->peer.u.sa, key, sizeof(key));
 	time_t since = g ? policy_period_start(p, g, now) : 0;
-	if (store_usage_today(server.store, key, NULL, now, since, &su) == 0) {
+	if (store_usage_today(server.store, who, NULL, now, since, &su) == 0) {
 		u->day_minutes = su.day_minutes;
 		u->period_minutes = su.since_minutes;
 	}
@@ -189,7 +189,9 @@ static int64_t local_day(const struct conn *c, time_t now)
 /* Whom usage counts for: the same key the store uses (user, else address). */
 static void person_key(const struct conn *c, char *buf, size_t len)
 {
-	store_user_key(c->user[0] ? c->user : NULL, &c->peer.u.sa, buf, len);
+	const char *who = store_user_key(c->user[0] ? c->user : NULL, &c->peer.u.sa, buf, len);
+	if (who != buf)
+		str_copy(buf, len, who);
 }
 
 static struct ack *ack_slot(const char *person, const char *platform, char key[160])
