@@ -1050,6 +1050,29 @@ static int relay_dechunk(struct evbuffer *src, struct evbuffer *dst, struct chun
 	}
 }
 
+/*
+ * The request is complete: keep reading the client only to notice that it
+ * went away (a pipelined next request waits in the input, bounded by the
+ * watermark), and start waiting for the origin's answer (upstream_timeout
+ * runs from here, not while a slow upload is still arriving).
+ */
+static void request_complete(struct conn *c)
+{
+	unsigned ims = c->conf->proxy.idle_timeout_ms;
+	struct timeval itv = {ims / 1000, (ims % 1000) * 1000};
+
+	c->req_done = 1;
+	bufferevent_set_timeouts(c->client, NULL, &itv);
+	bufferevent_setwatermark(c->client, EV_READ, 0, c->conf->proxy.max_header_bytes);
+	if (!c->client_eof)
+		bufferevent_enable(c->client, EV_READ);
+	if (c->up && !c->resp_head_done) {
+		unsigned ms = c->conf->proxy.upstream_timeout_ms;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		bufferevent_set_timeouts(c->up, &tv, &tv);
+	}
+}
+
 /* Client -> origin: the request body. */
 static void pump_request_body(struct conn *c)
 {
@@ -1066,8 +1089,7 @@ static void pump_request_body(struct conn *c)
 		return;
 	}
 	if (r == 1) {
-		c->req_done = 1;
-		bufferevent_disable(c->client, EV_READ);
+		request_complete(c);
 		if (c->resp_done)
 			conn_finish_exchange(c);
 		return;
@@ -1248,7 +1270,8 @@ void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, i
 	}
 	struct timeval tv = {c->conf->proxy.upstream_timeout_ms / 1000,
 			     (c->conf->proxy.upstream_timeout_ms % 1000) * 1000};
-	bufferevent_set_timeouts(bev, &tv, &tv);
+	/* while the body is still coming, only a stalled write to the origin times out */
+	bufferevent_set_timeouts(bev, c->req_done ? &tv : NULL, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	/* large bodies in few system calls (libevent's default step is 16 KiB) */
@@ -1267,8 +1290,14 @@ void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, i
 	c->state = CS_FORWARD;
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	if (!c->req_done) {
+		/* a client that stops sending its body is cut off after idle_timeout */
+		unsigned ims = c->conf->proxy.idle_timeout_ms;
+		struct timeval itv = {ims / 1000, (ims % 1000) * 1000};
+		bufferevent_set_timeouts(c->client, &itv, &itv);
 		bufferevent_enable(c->client, EV_READ);
 		pump_request_body(c);
+	} else {
+		request_complete(c);
 	}
 }
 
@@ -1320,9 +1349,15 @@ static void conn_on_client_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_EOF) {
 		c->client_eof = 1;
-		if (c->state == CS_FORWARD && c->req_done) {
-			/* a half-closed client still gets its response, then we close */
+		if (c->state == CS_FORWARD && c->req_done && c->resp_head_done) {
+			/* the response is under way: finish it, then close */
 			c->client_keep = 0;
+			return;
+		}
+		if (c->state == CS_FORWARD && c->req_done) {
+			/* gone while the origin thinks (like squid's half_closed_clients
+			 * off): do not hold the origin until upstream_timeout */
+			conn_close(c, "client-gone");
 			return;
 		}
 		if (c->state == CS_HEAD && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
@@ -1337,7 +1372,7 @@ static void conn_on_client_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
-		conn_close(c, "client-write-timeout");
+		conn_close(c, (what & BEV_EVENT_READING) ? "client-body-timeout" : "client-write-timeout");
 }
 
 static void conn_on_upstream_read(struct bufferevent *bev, void *arg)
