@@ -125,6 +125,8 @@ void svg_days(FILE *out, const long *values, size_t ndays, int64_t first_day,
 void svg_heatmap(FILE *out, const long heat[7][24]);
 /* One CSV field, quoted when it must be (RFC 4180). */
 void render_csv_field(const char *v, FILE *out);
+/* Would a spreadsheet read this cell as a formula? (render_csv.c) */
+bool render_csv_is_formula(const char *v);
 /* One JSON string, with quotes. */
 void render_json_string(const char *v, FILE *out);
 

@@ -136,6 +136,20 @@ START_TEST(test_csv_field)
 		{"cr\r", "\"cr\r\""},
 		{"\"", "\"\"\"\""},
 		{"semi;colon tab\t", "semi;colon tab\t"},
+		/* formulas are defused, numbers are not */
+		{"=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""},
+		{"=1+1", "\"'=1+1\""},
+		{"+cmd", "\"'+cmd\""},
+		{"-2+3", "\"'-2+3\""},
+		{"@SUM(A1)", "\"'@SUM(A1)\""},
+		{"\tx", "\"'\tx\""},
+		{"\rx", "\"'\rx\""},
+		{"-12", "-12"},
+		{"+3", "+3"},
+		{"-0.5", "-0.5"},
+		{"-", "-"},
+		{"--", "\"'--\""},
+		{"a=b", "a=b"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *s = csv_field(cases[i].in);
