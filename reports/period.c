@@ -6,6 +6,7 @@
 #include "report.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "tz.h"
 
@@ -25,6 +26,36 @@ int period_parse(const char *s, int64_t *days)
 		return -1;
 	*days = v;
 	return 0;
+}
+
+int period_parse_relative(const char *s, int64_t today, int64_t *days)
+{
+	if (!s)
+		return -1;
+	if (strcmp(s, "today") == 0) {
+		*days = today;
+		return 0;
+	}
+	if (strcmp(s, "yesterday") == 0) {
+		*days = today - 1;
+		return 0;
+	}
+	if (strncmp(s, "today-", 6) == 0) {
+		const char *p = s + 6;
+		unsigned n = 0;
+		if (*p < '0' || *p > '9')
+			return -1;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			n = n * 10 + (unsigned)(*p - '0');
+			if (n > 3660)
+				return -1;
+		}
+		if (*p != '\0')
+			return -1;
+		*days = today - (int64_t)n;
+		return 0;
+	}
+	return period_parse(s, days);
 }
 
 void period_format(int64_t days, char *buf, size_t len)

@@ -190,10 +190,13 @@ int cmd_report(const char *path, int argc, char **argv)
 			break;
 	if (f == sizeof(formats) / sizeof(formats[0]))
 		return report_usage("unknown format `%s` (text, csv, json, html)", format);
-	if (from && period_parse(from, &o.from) != 0)
-		return report_usage("--from: `%s` is not a date (YYYY-MM-DD)", from);
-	if (to && period_parse(to, &o.to) != 0)
-		return report_usage("--to: `%s` is not a date (YYYY-MM-DD)", to);
+	/* checked here, computed against the site's today below */
+	if (from && period_parse_relative(from, 0, &o.from) != 0)
+		return report_usage("--from: `%s` is not a date (YYYY-MM-DD, today, yesterday, "
+				    "today-N)", from);
+	if (to && period_parse_relative(to, 0, &o.to) != 0)
+		return report_usage("--to: `%s` is not a date (YYYY-MM-DD, today, yesterday, "
+				    "today-N)", to);
 	if (strcmp(kind, "user") == 0 && !o.user)
 		return report_usage("%s", "user: give --user NAME");
 	if (o.by_group && o.user)
@@ -204,6 +207,10 @@ int cmd_report(const char *path, int argc, char **argv)
 		return 1;
 	/* the period: by default the last 7 days up to today (user: today) */
 	int64_t today = today_local(c->policy);
+	if (from)
+		(void)period_parse_relative(from, today, &o.from);
+	if (to)
+		(void)period_parse_relative(to, today, &o.to);
 	if (!to)
 		o.to = from && strcmp(kind, "user") == 0 ? o.from : today;
 	if (!from)

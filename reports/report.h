@@ -34,6 +34,9 @@ struct sqlite3;
 
 /* "YYYY-MM-DD" -> days since 1970-01-01; -1 if not a valid date. */
 int period_parse(const char *s, int64_t *days);
+/* The same, or "today", "yesterday", "today-N" (N days before today, N up
+ * to 3660), relative to today (days since 1970-01-01): for timers. */
+int period_parse_relative(const char *s, int64_t today, int64_t *days);
 /* days -> "YYYY-MM-DD" (buf of 11 or more bytes) */
 void period_format(int64_t days, char *buf, size_t len);
 /* The period of the same length just before [from, to]. */

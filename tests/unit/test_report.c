@@ -32,6 +32,34 @@ static char *csv_field(const char *v)
 	return buf;
 }
 
+START_TEST(test_period_relative)
+{
+	int64_t today, d = -1;
+	ck_assert_int_eq(period_parse("2026-11-25", &today), 0);
+	ck_assert_int_eq(period_parse_relative("today", today, &d), 0);
+	ck_assert(d == today);
+	ck_assert_int_eq(period_parse_relative("yesterday", today, &d), 0);
+	ck_assert(d == today - 1);
+	ck_assert_int_eq(period_parse_relative("today-7", today, &d), 0);
+	ck_assert(d == today - 7);
+	ck_assert_int_eq(period_parse_relative("today-0", today, &d), 0);
+	ck_assert(d == today);
+	ck_assert_int_eq(period_parse_relative("2026-11-02", today, &d), 0);
+	char buf[11];
+	period_format(d, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2026-11-02");
+	d = -1;
+	ck_assert_int_eq(period_parse_relative("today-", today, &d), -1);
+	ck_assert_int_eq(period_parse_relative("today-x", today, &d), -1);
+	ck_assert_int_eq(period_parse_relative("today-7x", today, &d), -1);
+	ck_assert_int_eq(period_parse_relative("today-3661", today, &d), -1);
+	ck_assert_int_eq(period_parse_relative("today+1", today, &d), -1);
+	ck_assert_int_eq(period_parse_relative("Today", today, &d), -1);
+	ck_assert_int_eq(period_parse_relative(NULL, today, &d), -1);
+	ck_assert(d == -1);
+}
+END_TEST
+
 START_TEST(test_period_parse)
 {
 	static const struct {
@@ -291,6 +319,7 @@ int main(void)
 	tcase_add_test(tc, test_period_parse);
 	tcase_add_test(tc, test_period_previous);
 	tcase_add_test(tc, test_pseudonym);
+	tcase_add_test(tc, test_period_relative);
 	tcase_add_test(tc, test_csv_field);
 	tcase_add_test(tc, test_render_csv);
 	tcase_add_test(tc, test_render_json);
