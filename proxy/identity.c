@@ -5,7 +5,7 @@
  *
  * DESIGN. The loop thread never hashes a password. identity_check()
  * answers from the worker's cache when it can; otherwise it queues a job
- * for the verifier threads, which run crypt_r() against the htpasswd hash
+ * for the verifier threads, which run crypt(3) against the htpasswd hash
  * or ask their own helper child process (one line out, one line back, as
  * Squid's basic_ncsa_auth, basic_ldap_auth and basic_pam_auth speak it),
  * then hand the job back to the worker through its pipe. The worker caches
@@ -18,7 +18,6 @@
  */
 #include "identity.h"
 
-#include <crypt.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +35,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "htpasswd.h"
 #include "log.h"
 #include "policy.h"
 #include "strutil.h"
@@ -50,11 +50,6 @@
 
 /* ---- the database ---- */
 
-struct htuser {
-	char *name;
-	char *hash;
-};
-
 struct device {
 	struct cidr net;
 	char *user;
@@ -63,17 +58,11 @@ struct device {
 struct identity_db {
 	int refs;
 	bool required;
-	struct htuser *users;
-	size_t n_users;
+	struct htpasswd *users;   /* common/htpasswd.c; NULL: none */
 	struct device *devices;
 	size_t n_devices;
 	char *helper;           /* command line, NULL when none */
 };
-
-static int htuser_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct htuser *)a)->name, ((const struct htuser *)b)->name);
-}
 
 static char *trim(char *s)
 {
@@ -83,53 +72,6 @@ static char *trim(char *s)
 	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
 		s[--n] = '\0';
 	return s;
-}
-
-static int load_htpasswd(struct identity_db *db, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	unsigned lineno = 0;
-	int rc = 0;
-
-	if (!f) {
-		log_err("%s: cannot open the htpasswd file: %s", path, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		char *s = trim(line);
-		if (*s == '\0' || *s == '#')
-			continue;
-		char *colon = strchr(s, ':');
-		if (!colon || colon == s || colon[1] == '\0') {
-			log_err("%s:%u: expected user:hash", path, lineno);
-			rc = -1;
-			continue;
-		}
-		*colon = '\0';
-		const char *hash = colon + 1;
-		if (!(strncmp(hash, "$2y$", 4) == 0 || strncmp(hash, "$2b$", 4) == 0 ||
-		      strncmp(hash, "$2a$", 4) == 0 || strncmp(hash, "$5$", 3) == 0 ||
-		      strncmp(hash, "$6$", 3) == 0 || strncmp(hash, "$y$", 3) == 0)) {
-			log_err("%s:%u: user %s: only bcrypt ($2y$, htpasswd -B) and SHA-crypt ($5$, $6$) "
-				"hashes are accepted", path, lineno, s);
-			rc = -1;
-			continue;
-		}
-		struct htuser *u = realloc(db->users, (db->n_users + 1) * sizeof(*u));
-		if (!u) {
-			rc = -1;
-			break;
-		}
-		db->users = u;
-		u[db->n_users].name = strdup(s);
-		u[db->n_users].hash = strdup(hash);
-		db->n_users++;
-	}
-	fclose(f);
-	qsort(db->users, db->n_users, sizeof(*db->users), htuser_cmp);
-	return rc;
 }
 
 static int load_devices(struct identity_db *db, const char *path)
@@ -195,7 +137,7 @@ struct identity_db *identity_db_load(const struct conf *c, bool *ok)
 	db->refs = 1;
 	if (a) {
 		db->required = a->required;
-		if (a->htpasswd && load_htpasswd(db, a->htpasswd) < 0)
+		if (a->htpasswd && !(db->users = htpasswd_load(a->htpasswd)))
 			*ok = false;
 		if (a->devices && load_devices(db, a->devices) < 0)
 			*ok = false;
@@ -224,11 +166,7 @@ void identity_db_unref(struct identity_db *db)
 {
 	if (!db || __atomic_sub_fetch(&db->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	for (size_t i = 0; i < db->n_users; i++) {
-		free(db->users[i].name);
-		free(db->users[i].hash);
-	}
-	free(db->users);
+	htpasswd_free(db->users);
 	for (size_t i = 0; i < db->n_devices; i++)
 		free(db->devices[i].user);
 	free(db->devices);
@@ -412,7 +350,6 @@ static bool ask_helper(struct helper_proc *h, const char *cmd, const char *user,
 
 static void *verifier_main(void *arg)
 {
-	struct crypt_data *cd = calloc(1, sizeof(*cd));
 	struct helper_proc helper = {0};
 	(void)arg;
 
@@ -431,11 +368,7 @@ static void *verifier_main(void *arg)
 		pthread_mutex_unlock(&queue_lock);
 
 		if (j->hash[0]) {
-			/* crypt_rn: libxcrypt's variant that fails with NULL (and that
-			 * sanitizers do not intercept, unlike crypt_r) */
-			const char *r = cd ? crypt_rn(j->pass, j->hash, cd, (int)sizeof(*cd)) : NULL;
-			j->ok = r && r[0] != '*' && strlen(r) == strlen(j->hash) &&
-				CRYPTO_memcmp(r, j->hash, strlen(j->hash)) == 0;
+			j->ok = htpasswd_verify(j->hash, j->pass);
 		} else if (j->helper[0]) {
 			j->ok = ask_helper(&helper, j->helper, j->user, j->pass);
 		} else {
@@ -452,7 +385,6 @@ static void *verifier_main(void *arg)
 		(void)n;
 	}
 	helper_close(&helper);
-	free(cd);
 	return NULL;
 }
 
@@ -675,9 +607,7 @@ enum identity_result identity_check(struct worker *w, struct conn *c,
 		return IDENTITY_CHALLENGE;
 	}
 
-	struct htuser probe = {.name = (char *)name};
-	const struct htuser *u = db->n_users ? bsearch(&probe, db->users, db->n_users,
-						       sizeof(*db->users), htuser_cmp) : NULL;
+	const char *u = htpasswd_hash(db->users, name);
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j || (!u && !db->helper)) {
 		free(j);
@@ -691,7 +621,7 @@ enum identity_result identity_check(struct worker *w, struct conn *c,
 	str_copy(j->user, sizeof(j->user), name);
 	str_copy(j->pass, sizeof(j->pass), pass);
 	if (u)
-		str_copy(j->hash, sizeof(j->hash), u->hash);
+		str_copy(j->hash, sizeof(j->hash), u);
 	else
 		str_copy(j->helper, sizeof(j->helper), db->helper);
 	OPENSSL_cleanse(decoded, sizeof(decoded));
