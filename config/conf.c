@@ -226,7 +226,7 @@ const char *conf_suggest(const char *word, const char *const *candidates)
 
 /* ---- dispatch ---- */
 
-static const char *const known_sections[] = {"proxy", "store", "site", "schedule", "presence",
+static const char *const known_sections[] = {"proxy", "store", "web", "site", "schedule", "presence",
 					     "group", "auth", "catalog", NULL};
 
 static void unknown_key(struct conf_loader *ld, const char *section, const char *key,
@@ -254,6 +254,11 @@ static int on_key(void *user, const char *section, const char *key, const char *
 			ld->store_line = ld->line;
 		if (!conf_store_key(ld, key, value))
 			unknown_key(ld, section, key, conf_store_keys);
+	} else if (strcmp(section, "web") == 0) {
+		if (!ld->web_line)
+			ld->web_line = ld->line;
+		if (!conf_web_key(ld, key, value))
+			unknown_key(ld, section, key, conf_web_keys);
 	} else if (policy_owns_section(section)) {
 		policy_load_key(ld, section, key, value);
 	} else if (section[0] == '\0') {
@@ -363,12 +368,14 @@ static struct conf *conf_new(const char *name)
 	c->refs = 1;
 	c->path = strdup(name);
 	conf_proxy_defaults(c);
+	conf_web_defaults(c);
 	return c;
 }
 
 static struct conf *finish(struct conf_loader *ld)
 {
 	conf_proxy_finish(ld);
+	conf_web_finish(ld);
 	policy_load_finish(ld);
 	policy_load_cleanup(ld);
 	if (ld->errs->n) {
@@ -430,6 +437,7 @@ void conf_unref(struct conf *c)
 	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	conf_proxy_free(c);
+	conf_web_free(c);
 	policy_destroy(c->policy);
 	conf_errors_free(&c->warnings);
 	free(c->path);

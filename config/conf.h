@@ -81,6 +81,15 @@ struct conf_store {
 	size_t active_bytes;
 };
 
+/* [web]: read by `breaktime web` (reports/web.c) */
+struct conf_web {
+	struct sockaddr_any listen;   /* one HTTPS listener, default 127.0.0.1:8443 */
+	char *certificate;            /* PEM chain; NULL: not set (the web UI refuses to start) */
+	char *private_key;            /* PEM key; NULL: not set */
+	unsigned session_timeout_ms;  /* a session's life from login, default 8h */
+	unsigned login_attempts;      /* failed logins a minute per address before 429 */
+};
+
 struct policy; /* config/policy.h: the policy model (issue: policy model) */
 
 struct conf {
@@ -88,6 +97,7 @@ struct conf {
 	char *path;
 	struct conf_proxy proxy;
 	struct conf_store store;
+	struct conf_web web;
 	struct policy *policy;        /* config/policy.h; always set in a loaded conf */
 	/* Problems that do not stop the file loading ("file:line: ..."): the
 	 * proxy logs them, `breaktime check` prints them. */

@@ -13,7 +13,7 @@ struct conf_loader {
 	const char *file;
 	unsigned line;
 	/* line each section was first seen on, for "missing key" errors */
-	unsigned proxy_line, store_line;
+	unsigned proxy_line, store_line, web_line;
 	void *policy_state;           /* owned by the policy model's loader */
 	unsigned flags;               /* CONF_NO_FILES */
 };
@@ -28,6 +28,12 @@ int conf_proxy_key(struct conf_loader *ld, const char *key, const char *value);
 int conf_store_key(struct conf_loader *ld, const char *key, const char *value);
 extern const char *const conf_proxy_keys[];
 extern const char *const conf_store_keys[];
+/* [web]: conf_web.c */
+int conf_web_key(struct conf_loader *ld, const char *key, const char *value);
+extern const char *const conf_web_keys[];
+void conf_web_defaults(struct conf *c);
+void conf_web_finish(struct conf_loader *ld);
+void conf_web_free(struct conf *c);
 
 void conf_proxy_defaults(struct conf *c);
 void conf_proxy_finish(struct conf_loader *ld);

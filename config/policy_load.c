@@ -1009,7 +1009,7 @@ void policy_load_finish(struct conf_loader *ld)
 	for (size_t i = 0; i < pl->n_seen; i++) {
 		const char *name = pl->seen[i].name;
 		if (pl->seen[i].keyed || policy_owns_section(name) || strcmp(name, "proxy") == 0 ||
-		    strcmp(name, "store") == 0)
+		    strcmp(name, "store") == 0 || strcmp(name, "web") == 0)
 			continue;
 		conf_error_at(ld, pl->seen[i].line, "unknown section [%s]", name);
 	}
