@@ -2,7 +2,7 @@
 # that are missing (apt-get, as root or through sudo). Nothing else is
 # downloaded from anywhere.
 BUILD_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libssl-dev libinih-dev
-  libsqlite3-dev libpsl-dev libsystemd-dev"
+  libsqlite3-dev libpsl-dev libsystemd-dev libpcap-dev"
 TEST_PACKAGES="sarg check curl openssl python3 nginx-light clang libclang-rt-14-dev
   faketime chromium apache2-utils squid nodejs tzdata"
 
