@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "devmap.h"
 #include "htpasswd.h"
 #include "log.h"
 #include "policy.h"
@@ -50,79 +51,13 @@
 
 /* ---- the database ---- */
 
-struct device {
-	struct cidr net;
-	char *user;
-};
-
 struct identity_db {
 	int refs;
 	bool required;
 	struct htpasswd *users;   /* common/htpasswd.c; NULL: none */
-	struct device *devices;
-	size_t n_devices;
+	struct devmap *devices;   /* common/devmap.c; NULL: none */
 	char *helper;           /* command line, NULL when none */
 };
-
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
-static int load_devices(struct identity_db *db, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	unsigned lineno = 0;
-	int rc = 0;
-
-	if (!f) {
-		log_err("%s: cannot open the device map: %s", path, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		char *s = trim(line);
-		char *hash = strchr(s, '#');
-		if (hash)
-			*hash = '\0';
-		s = trim(s);
-		if (*s == '\0')
-			continue;
-		char *sp = s;
-		while (*sp && *sp != ' ' && *sp != '\t')
-			sp++;
-		if (!*sp) {
-			log_err("%s:%u: expected ADDRESS[/BITS] USER", path, lineno);
-			rc = -1;
-			continue;
-		}
-		*sp++ = '\0';
-		char *user = trim(sp);
-		struct cidr net;
-		if (cidr_parse(s, &net) < 0 || !*user || strlen(user) >= 64) {
-			log_err("%s:%u: expected ADDRESS[/BITS] USER", path, lineno);
-			rc = -1;
-			continue;
-		}
-		struct device *d = realloc(db->devices, (db->n_devices + 1) * sizeof(*d));
-		if (!d) {
-			rc = -1;
-			break;
-		}
-		db->devices = d;
-		d[db->n_devices].net = net;
-		d[db->n_devices].user = strdup(user);
-		db->n_devices++;
-	}
-	fclose(f);
-	return rc;
-}
 
 struct identity_db *identity_db_load(const struct conf *c, bool *ok)
 {
@@ -139,7 +74,7 @@ struct identity_db *identity_db_load(const struct conf *c, bool *ok)
 		db->required = a->required;
 		if (a->htpasswd && !(db->users = htpasswd_load(a->htpasswd)))
 			*ok = false;
-		if (a->devices && load_devices(db, a->devices) < 0)
+		if (a->devices && !(db->devices = devmap_load(a->devices)))
 			*ok = false;
 		if (a->helper)
 			db->helper = strdup(a->helper);
@@ -167,9 +102,7 @@ void identity_db_unref(struct identity_db *db)
 	if (!db || __atomic_sub_fetch(&db->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	htpasswd_free(db->users);
-	for (size_t i = 0; i < db->n_devices; i++)
-		free(db->devices[i].user);
-	free(db->devices);
+	devmap_free(db->devices);
 	free(db->helper);
 	free(db);
 }
@@ -181,15 +114,7 @@ bool identity_required(const struct identity_db *db)
 
 const char *identity_device_user(const struct identity_db *db, const struct sockaddr *sa)
 {
-	const struct device *best = NULL;
-
-	if (!db)
-		return NULL;
-	for (size_t i = 0; i < db->n_devices; i++)
-		if (cidr_match(&db->devices[i].net, sa) &&
-		    (!best || db->devices[i].net.bits > best->net.bits))
-			best = &db->devices[i];
-	return best ? best->user : NULL;
+	return db ? devmap_user(db->devices, sa) : NULL;
 }
 
 /* ---- jobs and verifier threads ---- */

@@ -171,7 +171,7 @@ void bypass_identify(struct sensor *s, struct flow *f)
 {
 	struct sockaddr_any sa;
 	flow_key_sockaddr(&f->key, true, &sa);
-	const char *user = attrib_user(s->devices, &sa.u.sa);
+	const char *user = devmap_user(s->devices, &sa.u.sa);
 	snprintf(f->user, sizeof(f->user), "%s", user ? user : "");
 	f->group = user ? policy_group_of(s->policy, user) : policy_default_group(s->policy);
 }

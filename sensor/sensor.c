@@ -54,7 +54,7 @@ struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
 	s->flows = flow_table_create(s->o.max_flows, bypass_on_close, s);
 	s->dns = dns_map_create(s->o.dns_entries);
 	s->scratch = malloc(SENSOR_SCRATCH);
-	s->devices = attrib_load(policy_auth(s->policy)->devices);
+	s->devices = devmap_load(policy_auth(s->policy)->devices);
 	if (!s->flows || !s->dns || !s->scratch || !s->devices || bypass_init(s) < 0) {
 		sensor_destroy(s);
 		return NULL;
@@ -70,7 +70,7 @@ void sensor_destroy(struct sensor *s)
 	dns_map_destroy(s->dns);
 	free(s->scratch);
 	free(s->proxy);
-	attrib_destroy(s->devices);
+	devmap_free(s->devices);
 	conf_unref(s->conf);
 	free(s);
 }

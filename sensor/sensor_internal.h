@@ -4,7 +4,7 @@
 #ifndef BREAKTIME_SENSOR_INTERNAL_H
 #define BREAKTIME_SENSOR_INTERNAL_H
 
-#include "attrib.h"
+#include "devmap.h"
 #include "dns.h"
 #include "flow.h"
 #include "sensor.h"
@@ -29,7 +29,7 @@ struct sensor {
 	int64_t last_expire_us;
 	int64_t last_detected_us;    /* presence: last student traffic reported */
 	uint8_t *scratch;            /* one decrypted QUIC packet */
-	struct attrib *devices;      /* [auth] devices */
+	struct devmap *devices;      /* [auth] devices (common/devmap.c) */
 };
 
 #define SENSOR_SCRATCH 65536
