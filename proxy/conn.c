@@ -483,7 +483,10 @@ static struct evbuffer *build_upstream_head(struct conn *c, const struct http_re
 	hop_mask(req->headers, req->n_headers, hop);
 	hb_add(&b, req->method, req->method_len);
 	HB_LIT(&b, " ");
-	hb_add(&b, req->path, req->path_len);
+	if (req->options_asterisk)
+		HB_LIT(&b, "*");
+	else
+		hb_add(&b, req->path, req->path_len);
 	if (minor == 0)
 		HB_LIT(&b, " HTTP/1.0\r\nHost: ");
 	else

@@ -503,6 +503,7 @@ static void request_reset(struct http_request *req)
 	req->port = 0;
 	req->path = NULL;
 	req->path_len = 0;
+	req->options_asterisk = false;
 	req->n_headers = 0;
 	req->body = HTTP_BODY_NONE;
 	req->content_length = 0;
@@ -542,6 +543,9 @@ static int request_absolute(struct http_request *req, const char *t, size_t n)
 	if (q == end) {
 		req->path = slash;
 		req->path_len = 1;
+		/* "OPTIONS http://h" asks about the server, not a resource: the
+		 * last proxy sends "OPTIONS *" (RFC 9112 3.2.4) */
+		req->options_asterisk = req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0;
 	} else if (*q == '?') {
 		/* "http://h?q" would need "/?q", which is not in the buffer;
 		 * clients (curl, browsers) always send the slash */

@@ -58,6 +58,8 @@ struct http_request {
 	uint16_t port;
 	const char *path;      /* absolute-form: origin-form part, "/" when empty; origin-form: target */
 	size_t path_len;
+	bool options_asterisk; /* absolute-form OPTIONS with an empty path: the origin gets
+				* "OPTIONS *" (RFC 9112 3.2.4), path stays "/" for records */
 	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t n_headers;
 	enum http_body body;   /* NONE, LENGTH or CHUNKED: never CLOSE */

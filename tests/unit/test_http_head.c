@@ -284,6 +284,31 @@ START_TEST(test_request_table)
 }
 END_TEST
 
+/* RFC 9112 3.2.4: "OPTIONS http://h" (no path) reaches the origin as "OPTIONS *" */
+START_TEST(test_request_options_asterisk)
+{
+	static const struct {
+		const char *raw;
+		bool asterisk;
+	} cases[] = {
+		{"OPTIONS http://a.example HTTP/1.1\r\nHost: a.example\r\n\r\n", true},
+		{"OPTIONS http://a.example:8080 HTTP/1.1\r\nHost: a.example\r\n\r\n", true},
+		{"OPTIONS http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
+		{"OPTIONS http://a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
+		{"GET http://a.example HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
+		{"OPTIONSX http://a.example HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
+	};
+	static struct http_request req;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(http_parse_request(cases[i].raw, strlen(cases[i].raw), 0, &req), 0);
+		ck_assert_msg(req.options_asterisk == cases[i].asterisk, "case %zu", i);
+		ck_assert_uint_ge(req.path_len, 1);
+		ck_assert_int_eq(req.path[0], '/');
+	}
+}
+END_TEST
+
 START_TEST(test_request_fields)
 {
 	static struct http_request req;
@@ -758,6 +783,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_request_table, 0, (int)(sizeof(req_cases) / sizeof(req_cases[0])));
 	tcase_add_test(tc, test_request_fields);
+	tcase_add_test(tc, test_request_options_asterisk);
 	tcase_add_test(tc, test_request_field_limit);
 	tcase_add_test(tc, test_request_long_target);
 	tcase_add_test(tc, test_head_length);
