@@ -262,6 +262,9 @@ static void reload(void)
 		conf_unref(old);
 		server_conf_set(c);
 		server_identity_set(idb);
+		/* each worker re-reads hosts_file into its resolver on its own loop */
+		for (unsigned i = 0; i < server.n_workers; i++)
+			worker_post(server.workers[i], 'H');
 		if (ctx)
 			server_ssl_set(ctx); /* new certificate for new connections */
 		else

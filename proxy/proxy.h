@@ -104,7 +104,8 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
 int worker_start(struct worker *w);
 /* From the main thread: stop accepting and finish (grace in ms). */
 void worker_post_stop(struct worker *w, unsigned grace_ms);
-/* Any thread: 'P' pause accepting (max_connections reached). */
+/* Any thread: 'P' pause accepting (max_connections reached); 'H' apply the current
+ * configuration's hosts_file (read again) and dns_timeout to the worker's resolver. */
 void worker_post(struct worker *w, char cmd);
 void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);

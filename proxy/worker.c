@@ -9,7 +9,9 @@
  * client address ACL (403 and a log line), max_connections_per_client (429).
  *
  * The main thread talks to a worker only through its command pipe
- * (worker_post_stop). Everything else here runs on the worker's thread.
+ * (worker_post_stop, worker_post: 'P' pause accepting, 'H' apply a reloaded
+ * configuration to the resolver). Everything else here runs on the worker's
+ * thread.
  */
 #include "conn.h"
 
@@ -354,6 +356,52 @@ static void worker_stop(struct worker *w)
 	evtimer_add(w->grace_timer, &tv);
 }
 
+/*
+ * What a reload may change in a worker's resolver ('H', and at start): the
+ * names evdns answers without asking a server, i.e. the system hosts file
+ * (only when the servers come from resolv.conf, as libevent does) or just
+ * localhost, then hosts_file; and dns_timeout. Runs on the worker's own
+ * loop, so no other thread touches its resolver. Lookups in flight keep
+ * going; the next lookup sees the new entries. dns_servers need a restart.
+ */
+static void dns_apply(struct worker *w, const struct conf *conf)
+{
+	const struct conf_proxy *p = &conf->proxy;
+	char opt[32];
+
+	evdns_base_clear_host_addresses(w->dns);
+	/* a missing file still gives localhost */
+	evdns_base_load_hosts(w->dns, p->n_dns_servers ? NULL : "/etc/hosts");
+	if (p->hosts_file && evdns_base_load_hosts(w->dns, p->hosts_file) != 0 && w->id == 0)
+		log_warn("hosts_file %s could not be read", p->hosts_file);
+	unsigned secs = (p->dns_timeout_ms + 999) / 1000;
+	snprintf(opt, sizeof(opt), "%u", secs ? secs : 1);
+	evdns_base_set_option(w->dns, "timeout:", opt);
+}
+
+static int setup_dns(struct worker *w, const struct conf *conf)
+{
+	const struct conf_proxy *p = &conf->proxy;
+
+	if (p->n_dns_servers) {
+		w->dns = evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (!w->dns)
+			return -1;
+		for (size_t i = 0; i < p->n_dns_servers; i++)
+			if (evdns_base_nameserver_ip_add(w->dns, p->dns_servers[i]) != 0)
+				log_warn("dns_servers: cannot use %s", p->dns_servers[i]);
+	} else {
+		w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+					EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (!w->dns)
+			return -1;
+	}
+	dns_apply(w, conf);
+	evdns_base_set_option(w->dns, "attempts:", "2");
+	evdns_base_set_option(w->dns, "randomize-case:", "0");
+	return 0;
+}
+
 static void worker_on_command(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -366,36 +414,12 @@ static void worker_on_command(evutil_socket_t fd, short what, void *arg)
 			worker_stop(w);
 		else if (cmd[i] == 'P' && !w->stopping)
 			pause_accept(w, 200);
+		else if (cmd[i] == 'H') {
+			struct conf *conf = server_conf_get();
+			dns_apply(w, conf);
+			conf_unref(conf);
+		}
 	}
-}
-
-static int setup_dns(struct worker *w, const struct conf *conf)
-{
-	const struct conf_proxy *p = &conf->proxy;
-	char opt[32];
-
-	if (p->n_dns_servers) {
-		w->dns = evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (!w->dns)
-			return -1;
-		for (size_t i = 0; i < p->n_dns_servers; i++)
-			if (evdns_base_nameserver_ip_add(w->dns, p->dns_servers[i]) != 0)
-				log_warn("dns_servers: cannot use %s", p->dns_servers[i]);
-		evdns_base_load_hosts(w->dns, NULL);
-	} else {
-		w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-					EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (!w->dns)
-			return -1;
-	}
-	if (p->hosts_file && evdns_base_load_hosts(w->dns, p->hosts_file) != 0)
-		log_warn("hosts_file %s could not be read", p->hosts_file);
-	unsigned secs = (p->dns_timeout_ms + 999) / 1000;
-	snprintf(opt, sizeof(opt), "%u", secs ? secs : 1);
-	evdns_base_set_option(w->dns, "timeout:", opt);
-	evdns_base_set_option(w->dns, "attempts:", "2");
-	evdns_base_set_option(w->dns, "randomize-case:", "0");
-	return 0;
 }
 
 struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,

@@ -177,6 +177,10 @@ def test_sighup_rereads_hosts_file(t):
     def moved():
         return curl(p, 'http://moved.test:%d/size/5' % t.origin.port).code == 200
     wait_for(moved, 3, step=0.2, what='the edited hosts_file to apply after SIGHUP')
+    # every worker (2) re-read it: new connections land on either
+    codes = [curl(p, 'http://moved.test:%d/size/5' % t.origin.port).code for _ in range(10)]
+    eq(codes, [200] * 10, 'moved.test on every worker after SIGHUP')
+    check('moved.test' not in t.dns.names(), 'a hosts_file name was asked of DNS')
 
 
 def test_sigterm_graceful_inflight(t):
