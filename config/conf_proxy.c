@@ -20,7 +20,8 @@ const char *const conf_proxy_keys[] = {
 };
 
 const char *const conf_store_keys[] = {
-	"database", "retention", "access_log", "log_other", "active_bytes", NULL,
+	"database", "retention", "access_log", "log_other", "active_bytes", "queue", "batch",
+	"batch_interval", "hold", "max_size", NULL,
 };
 
 static const char *const default_allow[] = {
@@ -329,6 +330,35 @@ int conf_store_key(struct conf_loader *ld, const char *key, const char *value)
 			conf_error(ld, "active_bytes: `%s` is not a size (like 2k)", value);
 		else
 			s->active_bytes = v;
+	} else if (strcmp(key, "queue") == 0 || strcmp(key, "batch") == 0) {
+		unsigned long v;
+		if (conf_parse_uint(value, 1u << 22, &v) < 0 || v < 16)
+			conf_error(ld, "%s: `%s` is not a number of records from 16 to 4194304", key,
+				   value);
+		else if (key[0] == 'q')
+			s->queue = (unsigned)v;
+		else
+			s->batch = (unsigned)v;
+	} else if (strcmp(key, "batch_interval") == 0) {
+		unsigned ms;
+		if (conf_parse_duration_ms(value, &ms) < 0 || ms < 10 || ms > 60000)
+			conf_error(ld, "batch_interval: `%s` is not a time from 10ms to 60s", value);
+		else
+			s->batch_interval_ms = ms;
+	} else if (strcmp(key, "hold") == 0) {
+		size_t v;
+		if (conf_parse_size(value, &v) < 0 || v < 65536 || v > ((size_t)4 << 30))
+			conf_error(ld, "hold: `%s` is not a size from 64k to 4G", value);
+		else
+			s->hold = v;
+	} else if (strcmp(key, "max_size") == 0) {
+		size_t v;
+		if (strcmp(value, "0") == 0 || strcmp(value, "none") == 0)
+			s->max_size = 0;
+		else if (conf_parse_size(value, &v) < 0 || v < (1u << 20))
+			conf_error(ld, "max_size: `%s` is not a size of 1M or more (or none)", value);
+		else
+			s->max_size = v;
 	} else
 		return 0;
 	return 1;

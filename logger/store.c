@@ -383,6 +383,15 @@ struct store *store_open_opts(const struct conf *c, const struct store_options *
 		return NULL;
 	if (o)
 		s->opt = *o;
+	/* [store] tuning keys, where the caller did not choose */
+	if (!s->opt.queue_len)
+		s->opt.queue_len = c->store.queue;
+	if (!s->opt.batch_records)
+		s->opt.batch_records = c->store.batch;
+	if (!s->opt.batch_ms)
+		s->opt.batch_ms = c->store.batch_interval_ms;
+	if (!s->opt.hold_bytes)
+		s->opt.hold_bytes = c->store.hold;
 	apply_defaults(&s->opt);
 	s->zone_id = __atomic_add_fetch(&zone_ids, 1, __ATOMIC_RELAXED);
 	s->path = strdup(c->store.database ? c->store.database : "breaktime.db");
@@ -432,6 +441,16 @@ struct store *store_open_opts(const struct conf *c, const struct store_options *
 	    restore_today(s, db) < 0)
 		goto fail;
 	retention_init(&s->ret, db, !s->opt.no_purge_timer && s->retention_days > 0);
+	if (s->opt.max_pages == 0 && c->store.max_size > 0) {
+		/* [store] max_size: in pages of this database */
+		sqlite3_stmt *ps = NULL;
+		int64_t page = 4096;
+		if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK &&
+		    sqlite3_step(ps) == SQLITE_ROW && sqlite3_column_int64(ps, 0) > 0)
+			page = sqlite3_column_int64(ps, 0);
+		sqlite3_finalize(ps);
+		s->opt.max_pages = (int64_t)(c->store.max_size / (uint64_t)page);
+	}
 	if (s->opt.max_pages > 0) {
 		char sql[64];
 		snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %" PRId64, s->opt.max_pages);

@@ -41,7 +41,12 @@ START_TEST(test_values)
 			      "allow_loopback_upstream = yes\n"
 			      "[store]\n"
 			      "retention = 400d\n"
-			      "log_other = none\n", &e);
+			      "log_other = none\n"
+			      "queue = 8192\n"
+			      "batch = 1000\n"
+			      "batch_interval = 100ms\n"
+			      "hold = 16M\n"
+			      "max_size = 2G\n", &e);
 	ck_assert_msg(c != NULL, "%s", e.n ? e.msgs[0] : "");
 	ck_assert_uint_eq(c->proxy.n_listen, 2);
 	ck_assert_uint_eq(c->proxy.workers, 2);
@@ -53,6 +58,11 @@ START_TEST(test_values)
 	ck_assert(c->proxy.allow_loopback_upstream);
 	ck_assert_uint_eq(c->store.retention_days, 400);
 	ck_assert_uint_eq(c->store.log_other, LOG_OTHER_NONE);
+	ck_assert_uint_eq(c->store.queue, 8192);
+	ck_assert_uint_eq(c->store.batch, 1000);
+	ck_assert_uint_eq(c->store.batch_interval_ms, 100);
+	ck_assert_uint_eq(c->store.hold, 16u << 20);
+	ck_assert(c->store.max_size == (uint64_t)2 << 30);
 	conf_unref(c);
 	conf_errors_free(&e);
 }
@@ -73,6 +83,11 @@ static const struct {
 	{"[proxy]\nthis is not ini\n", "t.conf:2: syntax error (expected `key = value` or `[section]`)"},
 	{"[store]\nlog_other = some\n", "t.conf:2: log_other: `some` is not none, counts or hosts"},
 	{"[store]\nretention = 36h\n", "t.conf:2: retention: `36h` is not a number of days (like 180d)"},
+	{"[store]\nqueue = 8\n", "t.conf:2: queue: `8` is not a number of records from 16 to 4194304"},
+	{"[store]\nbatch = lots\n", "t.conf:2: batch: `lots` is not a number of records from 16 to 4194304"},
+	{"[store]\nbatch_interval = 2m\n", "t.conf:2: batch_interval: `2m` is not a time from 10ms to 60s"},
+	{"[store]\nhold = 1k\n", "t.conf:2: hold: `1k` is not a size from 64k to 4G"},
+	{"[store]\nmax_size = 10k\n", "t.conf:2: max_size: `10k` is not a size of 1M or more (or none)"},
 	{"[proxy]\nallow_loopback_upstream = maybe\n", "t.conf:2: allow_loopback_upstream: `maybe` is not yes or no"},
 };
 

@@ -455,6 +455,40 @@ START_TEST(test_full_database)
 }
 END_TEST
 
+/* The [store] tuning keys reach the writer when the caller sets nothing:
+ * queue (its capacity), and max_size (as pages of this database). */
+START_TEST(test_conf_tuning)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_HOSTS);
+	struct store *s = open_opts(&t, NULL);
+	store_close(s);
+	int64_t pages = count(&t, "PRAGMA page_count");
+	int64_t page = count(&t, "PRAGMA page_size");
+
+	t.conf.store.queue = 64;
+	t.conf.store.batch = 100;
+	t.conf.store.batch_interval_ms = 50;
+	t.conf.store.max_size = (uint64_t)((pages + 8) * page);
+	s = open_opts(&t, NULL);
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.queue_capacity, 64);
+	for (int i = 0; i < 40; i++) {
+		submit_social(s, 50, now_us());
+		sleep_ms(10);
+	}
+	WAIT_FOR(s, st_.full_errors > 0, 5000);
+	store_stats(s, &st);
+	ck_assert_uint_gt(st.full_errors, 0);
+	ck_assert_uint_lt(st.written, 2000);
+	store_set_max_pages(s, 1000000000);
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
 /* The database never comes back: close gives up after close_timeout and
  * says how many records are lost. */
 START_TEST(test_close_gives_up)
@@ -665,6 +699,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_locked_database);
 	tcase_add_test(tc, test_full_database);
+	tcase_add_test(tc, test_conf_tuning);
 	tcase_add_test(tc, test_close_gives_up);
 	suite_add_tcase(s, tc);
 
