@@ -79,6 +79,12 @@ struct conf_store {
 	char *access_log;             /* NULL: none */
 	enum log_other log_other;
 	size_t active_bytes;
+	/* the writer's tuning (0: the store's defaults, logger/store.h) */
+	unsigned queue;               /* records the queue holds */
+	unsigned batch;               /* commit after this many records ... */
+	unsigned batch_interval_ms;   /* ... or this long after the first */
+	size_t hold;                  /* held in memory while the database refuses writes */
+	uint64_t max_size;            /* the database file's limit in bytes (0: none) */
 };
 
 /* [web]: read by `breaktime web` (reports/web.c) */
