@@ -4,7 +4,7 @@
 BUILD_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libssl-dev libinih-dev
   libsqlite3-dev libpsl-dev libsystemd-dev libpcap-dev"
 TEST_PACKAGES="sarg check curl openssl python3 nginx-light clang libclang-rt-14-dev
-  faketime chromium apache2-utils squid nodejs tzdata"
+  faketime chromium apache2-utils squid nodejs tzdata tshark"
 
 install_missing() {
 	missing=""
@@ -17,5 +17,11 @@ install_missing() {
 	SUDO=""
 	[ "$(id -u)" -ne 0 ] && SUDO="sudo"
 	$SUDO apt-get update -qq || true
+	# tshark's wireshark-common asks whether non-root users may capture: no
+	case " $missing " in *" tshark "*)
+		command -v debconf-set-selections >/dev/null &&
+			echo "wireshark-common wireshark-common/install-setuid boolean false" |
+			$SUDO debconf-set-selections || true ;;
+	esac
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 }
