@@ -226,8 +226,23 @@ const char *conf_suggest(const char *word, const char *const *candidates)
 
 /* ---- dispatch ---- */
 
-static const char *const known_sections[] = {"proxy", "store", "web", "site", "schedule", "presence",
-					     "group", "auth", "catalog", NULL};
+static const char *const known_sections[] = {"proxy", "store", "web", "sensor", "site", "schedule",
+					     "presence", "group", "auth", "catalog", NULL};
+
+/* [sensor]: read by breaktime-sensor only */
+static const char *const conf_sensor_keys[] = {"session_window", NULL};
+
+static int conf_sensor_key(struct conf_loader *ld, const char *key, const char *value)
+{
+	if (strcmp(key, "session_window") != 0)
+		return 0;
+	unsigned ms;
+	if (conf_parse_duration_ms(value, &ms) < 0 || ms > 86400000u)
+		conf_error(ld, "session_window: `%s` is not a duration up to 1d (like 10m; 0: off)", value);
+	else
+		ld->conf->sensor.session_window_s = ms / 1000;
+	return 1;
+}
 
 static void unknown_key(struct conf_loader *ld, const char *section, const char *key,
 			const char *const *keys)
@@ -259,6 +274,9 @@ static int on_key(void *user, const char *section, const char *key, const char *
 			ld->web_line = ld->line;
 		if (!conf_web_key(ld, key, value))
 			unknown_key(ld, section, key, conf_web_keys);
+	} else if (strcmp(section, "sensor") == 0) {
+		if (!conf_sensor_key(ld, key, value))
+			unknown_key(ld, section, key, conf_sensor_keys);
 	} else if (policy_owns_section(section)) {
 		policy_load_key(ld, section, key, value);
 	} else if (section[0] == '\0') {
@@ -369,6 +387,7 @@ static struct conf *conf_new(const char *name)
 	c->path = strdup(name);
 	conf_proxy_defaults(c);
 	conf_web_defaults(c);
+	c->sensor.session_window_s = 600;
 	return c;
 }
 

@@ -96,6 +96,11 @@ struct conf_web {
 	unsigned login_attempts;      /* failed logins a minute per address before 429 */
 };
 
+/* [sensor]: read by breaktime-sensor */
+struct conf_sensor {
+	unsigned session_window_s;    /* attribute by the proxy's sessions this recent (0: off), default 10m */
+};
+
 struct policy; /* config/policy.h: the policy model (issue: policy model) */
 
 struct conf {
@@ -104,6 +109,7 @@ struct conf {
 	struct conf_proxy proxy;
 	struct conf_store store;
 	struct conf_web web;
+	struct conf_sensor sensor;
 	struct policy *policy;        /* config/policy.h; always set in a loaded conf */
 	/* Problems that do not stop the file loading ("file:line: ..."): the
 	 * proxy logs them, `breaktime check` prints them. */

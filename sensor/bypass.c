@@ -167,11 +167,13 @@ void bypass_on_close(void *ctx, struct flow *f, const char *why)
 	log_debug("bypass: %s %s %s (%s)", r.method, f->name, f->entry->platform, why);
 }
 
-void bypass_identify(struct sensor *s, struct flow *f)
+void bypass_identify(struct sensor *s, struct flow *f, int64_t ts_us)
 {
 	struct sockaddr_any sa;
 	flow_key_sockaddr(&f->key, true, &sa);
 	const char *user = devmap_user(s->devices, &sa.u.sa);
+	if (!user)
+		user = sessions_user(s->sessions, f->key.family, f->key.client, ts_us);
 	snprintf(f->user, sizeof(f->user), "%s", user ? user : "");
 	f->group = user ? policy_group_of(s->policy, user) : policy_default_group(s->policy);
 }

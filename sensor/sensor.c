@@ -55,6 +55,8 @@ struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
 	s->dns = dns_map_create(s->o.dns_entries);
 	s->scratch = malloc(SENSOR_SCRATCH);
 	s->devices = devmap_load(policy_auth(s->policy)->devices);
+	s->sessions = o->store ? sessions_create(conf->store.database, conf->sensor.session_window_s)
+			       : NULL;
 	if (!s->flows || !s->dns || !s->scratch || !s->devices || bypass_init(s) < 0) {
 		sensor_destroy(s);
 		return NULL;
@@ -71,6 +73,7 @@ void sensor_destroy(struct sensor *s)
 	free(s->scratch);
 	free(s->proxy);
 	devmap_free(s->devices);
+	sessions_destroy(s->sessions);
 	conf_unref(s->conf);
 	free(s);
 }
@@ -377,6 +380,7 @@ void sensor_tick(struct sensor *s, int64_t now_us)
 	if (now_us - s->last_expire_us < 1000000 && now_us >= s->last_expire_us)
 		return;
 	s->last_expire_us = now_us;
+	sessions_tick(s->sessions, now_us);
 	flow_expire(s->flows, now_us, (int64_t)s->o.tcp_idle_s * 1000000,
 		    (int64_t)s->o.udp_idle_s * 1000000, SENSOR_FIN_IDLE_US);
 }
@@ -434,7 +438,7 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 	if (k.sport == 53) {
 		struct flow tmp;
 		tmp.key = k;
-		bypass_identify(s, &tmp);
+		bypass_identify(s, &tmp, ts_us);
 		bypass_presence(s, &k, tmp.group, ts_us);
 		const uint8_t *msg = p.payload;
 		size_t len = p.payload_len;
@@ -455,7 +459,7 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		if (!f)
 			return;
 		s->st.flows++;
-		bypass_identify(s, f);
+		bypass_identify(s, f, ts_us);
 		/* named from DNS until (and unless) it names itself */
 		const char *dn = dns_map_lookup(s->dns, k.family, k.server, (time_t)(ts_us / 1000000));
 		if (dn) {

@@ -8,6 +8,7 @@
 #include "dns.h"
 #include "flow.h"
 #include "sensor.h"
+#include "sessions.h"
 
 struct proxy_addr {
 	int family;
@@ -30,6 +31,7 @@ struct sensor {
 	int64_t last_detected_us;    /* presence: last student traffic reported */
 	uint8_t *scratch;            /* one decrypted QUIC packet */
 	struct devmap *devices;      /* [auth] devices (common/devmap.c) */
+	struct sessions *sessions;   /* the proxy's recent sessions, or NULL (off) */
 };
 
 #define SENSOR_SCRATCH 65536
@@ -41,8 +43,10 @@ bool bypass_is_proxy(const struct sensor *s, const struct flow_key *k);
 void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us);
 /* The flow table's close callback: the final progress and the event. */
 void bypass_on_close(void *ctx, struct flow *f, const char *why);
-/* Who the flow's client is: the device map's user (or none) and its group. */
-void bypass_identify(struct sensor *s, struct flow *f);
+/* Who the flow's client is at ts: the device map's user, else the user the
+ * proxy authenticated from the address within [sensor] session_window, else
+ * none (the address); and the user's group. */
+void bypass_identify(struct sensor *s, struct flow *f, int64_t ts_us);
 /* Presence detection for traffic from this client (of group g, may be NULL) at ts. */
 void bypass_presence(struct sensor *s, const struct flow_key *k, const struct group *g,
 		     int64_t ts_us);

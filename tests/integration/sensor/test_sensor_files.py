@@ -289,6 +289,68 @@ def test_store():
     return None
 
 
+def test_sessions():
+    """Attribution through the proxy's recent authenticated sessions: the
+    store holds proxy rows (alice signed in from 10.0.0.5 a minute before
+    the capture, bob from 10.0.0.6 two hours before, an unidentified client
+    10.0.0.7 whose user is its address, carol from 10.50.0.9 which the
+    device map says is alice's, dave from 10.0.0.8 only *after* the
+    capture's window); the sensor's rows are attributed to alice, to the
+    address, to the address, to alice (the device map wins) and to the
+    address."""
+    db = os.path.join(TMP, "sessions.db")
+    conf = os.path.join(TMP, "sessions.conf")
+    with open(conf, "w") as f:
+        f.write("[proxy]\nlisten = 10.9.9.9:3128\n"
+                "[store]\ndatabase = %s\n"
+                "[catalog]\nplatforms = %s/config/platforms.list\n"
+                "[auth]\ndevices = %s/devices\n"
+                "[sensor]\nsession_window = 10m\n" % (db, ROOT, TMP))
+    # the schema: the sensor creates the store as the proxy would
+    empty = os.path.join(TMP, "empty.pcap")
+    g.write_pcap(empty, g.LINK_ETHERNET, [(T0, g.ether(g.ipv4("10.0.0.1", "10.0.0.2", 17, g.udp(1, 2, b"x"))))])
+    r = subprocess.run([SENSOR, "-c", conf, "-r", empty], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr)
+    con = sqlite3.connect(db)
+    ms = int(T0 * 1000)
+
+    def proxy_row(at_ms, user, client, kind="request", dur=120):
+        con.execute("INSERT INTO events (ts_ms, day, kind, source, user, client, method, host, port,"
+                    " status, duration_ms) VALUES (?, '2026-01-01', ?, 'proxy', ?, ?, 'GET', 'example.org',"
+                    " 80, 200, ?)", (at_ms, kind, user, client, dur))
+    proxy_row(ms - 7200 * 1000, "bob", "10.0.0.6")
+    proxy_row(ms - 60 * 1000, "alice", "10.0.0.5")
+    proxy_row(ms - 50 * 1000, "10.0.0.7", "10.0.0.7")
+    proxy_row(ms - 40 * 1000, "carol", "10.50.0.9")
+    proxy_row(ms + 3 * 3600 * 1000, "dave", "10.0.0.8")
+    con.commit()
+    con.close()
+    h = hello("openssl-tls12")
+    frames = []
+    for i, c in enumerate(["10.0.0.5", "10.0.0.6", "10.0.0.7", "10.50.0.9", "10.0.0.8"]):
+        frames.append((T0 + i, g.ether(tcp4(c, "157.240.1.35", 42000 + i, 443, 1, "PA", h))))
+    # alice's device again 9 minutes after the capture's first packet: still hers
+    frames.append((T0 + 540, g.ether(tcp4("10.0.0.5", "157.240.1.35", 43000, 443, 1, "PA", h))))
+    # and 30 minutes later: the session is over, the address again
+    frames.append((T0 + 1800, g.ether(tcp4("10.0.0.5", "157.240.1.35", 43001, 443, 1, "PA", h))))
+    path = os.path.join(TMP, "sessions.pcap")
+    g.write_pcap(path, g.LINK_ETHERNET, frames)
+    r = subprocess.run([SENSOR, "-c", conf, "-r", path], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr)
+    con = sqlite3.connect(db)
+    got = con.execute("SELECT client, user FROM events WHERE source = 'sensor' AND kind = 'tunnel'"
+                      " ORDER BY ts_ms").fetchall()
+    con.close()
+    want = [("10.0.0.5", "alice"), ("10.0.0.6", "10.0.0.6"), ("10.0.0.7", "10.0.0.7"),
+            ("10.50.0.9", "alice"), ("10.0.0.8", "10.0.0.8"), ("10.0.0.5", "alice"),
+            ("10.0.0.5", "10.0.0.5")]
+    if got != want:
+        return "sensor rows: expected %s\n got %s" % (want, got)
+    return None
+
+
 def main():
     failed = 0
     n = 0
@@ -300,10 +362,11 @@ def main():
         err = run_case(c)
         print("%s %s%s" % ("FAIL" if err else "ok  ", c[0], "\n     " + err if err else ""))
         failed += bool(err)
-    n += 1
-    err = test_store()
-    print("%s store%s" % ("FAIL" if err else "ok  ", "\n     " + err if err else ""))
-    failed += bool(err)
+    for name, fn in (("store", test_store), ("sessions", test_sessions)):
+        n += 1
+        err = fn()
+        print("%s %s%s" % ("FAIL" if err else "ok  ", name, "\n     " + err if err else ""))
+        failed += bool(err)
     print("%d of %d passed" % (n - failed, n))
     return 1 if failed else 0
 
