@@ -271,13 +271,16 @@ void sessions_refresh(struct sessions *ss, int64_t now_us)
 		return;
 	if (!ss->seeked && seek(ss, now_ms - ss->window_ms - 3600 * 1000) < 0)
 		goto fail;
-	int64_t until_ms = now_ms + ss->window_ms;
+	/* Rows that end after the sensor's present (a capture file replayed
+	 * against a newer store, or clock skew) are not read yet: the next
+	 * refresh starts again at the first of them (hold), and rows past it
+	 * that were read are merged again, which changes nothing. */
+	int64_t until_ms = now_ms + ss->window_ms, cursor = ss->last_id, hold = 0;
 	unsigned total = 0;
 	for (;;) {
-		unsigned got = 0;
-		bool stop = false;
+		unsigned got = 0, future = 0;
 		sqlite3_reset(ss->rows);
-		sqlite3_bind_int64(ss->rows, 1, ss->last_id);
+		sqlite3_bind_int64(ss->rows, 1, cursor);
 		sqlite3_bind_int(ss->rows, 2, 4096);
 		int rc;
 		while ((rc = sqlite3_step(ss->rows)) == SQLITE_ROW) {
@@ -285,12 +288,13 @@ void sessions_refresh(struct sessions *ss, int64_t now_us)
 			int64_t ts = sqlite3_column_int64(ss->rows, 1);
 			int64_t end = ts + sqlite3_column_int64(ss->rows, 2);
 			got++;
+			cursor = id;
 			if (end > until_ms) {
-				/* written after the sensor's present: a later refresh reads it */
-				stop = true;
-				break;
+				future++;
+				if (!hold)
+					hold = id;
+				continue;
 			}
-			ss->last_id = id;
 			add_row(ss, (const char *)sqlite3_column_text(ss->rows, 3),
 				(const char *)sqlite3_column_text(ss->rows, 4), ts, end);
 		}
@@ -298,9 +302,10 @@ void sessions_refresh(struct sessions *ss, int64_t now_us)
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			goto fail;
 		total += got;
-		if (stop || got < 4096 || total >= SESSIONS_ROWS_PER_REFRESH)
+		if (got < 4096 || future == got || total >= SESSIONS_ROWS_PER_REFRESH)
 			break;
 	}
+	ss->last_id = hold ? hold - 1 : cursor;
 	prune(ss, now_ms - ss->window_ms);
 	return;
 fail:

@@ -1,0 +1,144 @@
+/*
+ * Unit tests: breaktime-sensor's table of the proxy's recent sessions
+ * (sensor/sessions.c) against a real store written by the real writer
+ * thread: records the proxy submits (store_submit) are what the sensor
+ * reads back — authenticated users by client address, within the window,
+ * incrementally, never rows from the future of the sensor's clock, never
+ * unidentified clients or the sensor's own rows.
+ */
+/* the store tests' helpers; not every one is used here */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "test_store_util.h"
+
+#include "sessions.h"
+
+#define T0 1767225600000000LL   /* 2026-01-01T00:00:00Z */
+#define MIN 60000000LL
+
+static struct record from(const char *client, const char *user, int64_t at_us,
+			  enum record_source source)
+{
+	struct record r = rec(RECORD_REQUEST, at_us, user, "www.facebook.com", "facebook", 4000, 200);
+	r.source = source;
+	if (strchr(client, ':')) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&r.client.u.sa;
+		memset(&r.client, 0, sizeof(r.client));
+		sin6->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, client, &sin6->sin6_addr);
+		r.client.len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&r.client.u.sa;
+		inet_pton(AF_INET, client, &sin->sin_addr);
+	}
+	return r;
+}
+
+static const char *who(const struct sessions *ss, const char *client, int64_t at_us)
+{
+	uint8_t a[16] = {0};
+	int family = strchr(client, ':') ? AF_INET6 : AF_INET;
+	ck_assert_int_eq(inet_pton(family, client, a), 1);
+	return sessions_user(ss, family, a, at_us);
+}
+
+static void submit(struct store *s, struct record r)
+{
+	store_submit(s, &r);
+}
+
+START_TEST(sessions_from_the_store)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.no_purge_timer = true};
+	struct store *s = store_open_opts(&t.conf, &o);
+	ck_assert_ptr_nonnull(s);
+	/* a day ago: many rows the first refresh seeks past */
+	for (int i = 0; i < 3000; i++) {
+		char c[32];
+		snprintf(c, sizeof(c), "10.1.%d.%d", i / 250, i % 250);
+		submit(s, from(c, "old", T0 - 1440 * MIN + i * 1000, RECORD_SOURCE_PROXY));
+	}
+	submit(s, from("10.0.0.5", "alice", T0 - 2 * MIN, RECORD_SOURCE_PROXY));
+	submit(s, from("10.0.0.7", NULL, T0 - 2 * MIN, RECORD_SOURCE_PROXY));       /* unidentified */
+	submit(s, from("10.0.0.9", "mallory", T0 - 2 * MIN, RECORD_SOURCE_SENSOR)); /* not the proxy's */
+	submit(s, from("2001:db8::5", "bob", T0 - 1 * MIN, RECORD_SOURCE_PROXY));
+	submit(s, from("::ffff:10.0.0.6", "carol", T0 - 1 * MIN, RECORD_SOURCE_PROXY));
+	submit(s, from("10.0.0.8", "dave", T0 + 180 * MIN, RECORD_SOURCE_PROXY));   /* later than now */
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events WHERE user = '10.0.0.7'"), 1);
+
+	struct sessions *ss = sessions_create(t.db, 600);
+	ck_assert_ptr_nonnull(ss);
+	ck_assert_ptr_null(sessions_create(t.db, 0));
+	sessions_tick(ss, T0);
+	ck_assert_uint_eq(sessions_count(ss), 3);
+	ck_assert_str_eq(who(ss, "10.0.0.5", T0), "alice");
+	ck_assert_str_eq(who(ss, "10.0.0.5", T0 + 7 * MIN), "alice");
+	ck_assert_ptr_null(who(ss, "10.0.0.5", T0 + 13 * MIN));   /* past the window */
+	ck_assert_ptr_null(who(ss, "10.0.0.5", T0 - 13 * MIN));
+	ck_assert_ptr_null(who(ss, "10.0.0.7", T0));
+	ck_assert_ptr_null(who(ss, "10.0.0.9", T0));
+	ck_assert_ptr_null(who(ss, "10.0.0.8", T0));
+	ck_assert_ptr_null(who(ss, "10.1.0.1", T0));
+	ck_assert_str_eq(who(ss, "2001:db8::5", T0), "bob");
+	ck_assert_str_eq(who(ss, "10.0.0.6", T0), "carol");
+
+	/* rows written later are read at the next refresh, not before */
+	submit(s, from("10.0.0.5", "erin", T0 + 1 * MIN, RECORD_SOURCE_PROXY));
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	sessions_tick(ss, T0 + 10 * 1000000LL);
+	ck_assert_str_eq(who(ss, "10.0.0.5", T0), "alice");
+	sessions_tick(ss, T0 + 2 * MIN);
+	ck_assert_str_eq(who(ss, "10.0.0.5", T0 + 2 * MIN), "erin");
+	/* and the future comes when its time does; the past is forgotten */
+	sessions_tick(ss, T0 + 180 * MIN);
+	ck_assert_str_eq(who(ss, "10.0.0.8", T0 + 180 * MIN), "dave");
+	ck_assert_uint_eq(sessions_count(ss), 1);
+	sessions_destroy(ss);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(no_database_yet)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct sessions *ss = sessions_create(t.db, 600);
+	sessions_tick(ss, T0);   /* logged, not fatal */
+	ck_assert_uint_eq(sessions_count(ss), 0);
+	ck_assert_ptr_null(who(ss, "10.0.0.5", T0));
+	/* the store appears: the next refresh reads it */
+	struct store_options o = {.no_purge_timer = true};
+	struct store *s = store_open_opts(&t.conf, &o);
+	ck_assert_ptr_nonnull(s);
+	submit(s, from("10.0.0.5", "alice", T0, RECORD_SOURCE_PROXY));
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	sessions_tick(ss, T0 + 1 * MIN);
+	ck_assert_str_eq(who(ss, "10.0.0.5", T0 + 1 * MIN), "alice");
+	sessions_destroy(ss);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("sensor_sessions");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, sessions_from_the_store);
+	tcase_add_test(tc, no_database_yet);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
