@@ -260,36 +260,6 @@ static void url_encode(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static void html_text(struct evbuffer *b, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '<': evbuffer_add(b, "&lt;", 4); break;
-		case '>': evbuffer_add(b, "&gt;", 4); break;
-		case '&': evbuffer_add(b, "&amp;", 5); break;
-		case '"': evbuffer_add(b, "&quot;", 6); break;
-		default: evbuffer_add(b, s, 1);
-		}
-	}
-}
-
-static void send_html(struct evbuffer *out, int status, const char *reason, struct evbuffer *body,
-		      bool keep_alive, bool head_only, const char *extra)
-{
-	evbuffer_add_printf(out,
-			    "HTTP/1.1 %d %s\r\n"
-			    "Content-Type: text/html; charset=utf-8\r\n"
-			    "Content-Length: %zu\r\n"
-			    "Cache-Control: no-store\r\n"
-			    "X-Content-Type-Options: nosniff\r\n"
-			    "%s"
-			    "Connection: %s\r\n\r\n",
-			    status, reason, evbuffer_get_length(body), extra ? extra : "",
-			    keep_alive ? "keep-alive" : "close");
-	if (!head_only)
-		evbuffer_add_buffer(out, body);
-}
-
 static const char page_style[] =
 	"<style>body{font-family:system-ui,sans-serif;max-width:38em;margin:3em auto;padding:0 1em;"
 	"color:#222}h1{font-size:1.4em}table{border-collapse:collapse}td,th{padding:.2em .8em;"
@@ -309,13 +279,13 @@ void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bo
 	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>"
 			    "Allowance used</title>%s</head><body><h1>You have used today's allowance for "
 			    "social media</h1><p>", page_style);
-	html_text(b, c->decision.platform[0] ? c->decision.platform : "This site");
+	pages_escape_html(b, c->decision.platform[0] ? c->decision.platform : "This site");
 	evbuffer_add_printf(b, " counts towards your daily allowance, which is used up. You may "
 			    "continue: this once a day, and it is recorded.</p><p><a class=\"button\" href=\"");
-	html_text(b, link);
+	pages_escape_html(b, link);
 	evbuffer_add_printf(b, "\">Continue</a></p><p><a href=\"http://%s/status\">Your usage "
 			    "today</a></p><hr><small>breaktime</small></body></html>\n", vh);
-	send_html(out, 403, "Forbidden", b, keep_alive, false, NULL);
+	pages_send_html(out, 403, b, NULL, keep_alive, false);
 	evbuffer_free(b);
 }
 
@@ -373,18 +343,18 @@ int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, si
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Continue"
 			    "</title>%s</head><body><h1>You may continue</h1><p>Use of ", page_style);
-	html_text(b, platform);
+	pages_escape_html(b, platform);
 	evbuffer_add_printf(b, " over your allowance is allowed for the rest of today and recorded.</p>");
 	if (has_to) {
 		evbuffer_add_printf(b, "<p><a href=\"");
-		html_text(b, to);
+		pages_escape_html(b, to);
 		evbuffer_add_printf(b, "\">Back to the page</a></p>");
 	}
 	evbuffer_add_printf(b, "</body></html>\n");
 	char loc[700] = "";
 	if (has_to)
 		snprintf(loc, sizeof(loc), "Location: %s\r\n", to);
-	send_html(out, has_to ? 302 : 200, has_to ? "Found" : "OK", b, keep_alive, false, loc);
+	pages_send_html(out, has_to ? 302 : 200, b, loc, keep_alive, false);
 	evbuffer_free(b);
 	return has_to ? 302 : 200;
 }
@@ -404,26 +374,26 @@ void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, 
 			    "today</h1>", page_style);
 	if (!p) {
 		evbuffer_add_printf(b, "<p>No policy is configured.</p></body></html>\n");
-		send_html(out, 200, "OK", b, keep_alive, head_only, NULL);
+		pages_send_html(out, 200, b, NULL, keep_alive, head_only);
 		evbuffer_free(b);
 		return;
 	}
 	struct identity id = {.user = c->user[0] ? c->user : NULL};
 	id.group = c->user[0] ? policy_group_of(p, c->user) : policy_default_group(p);
 	evbuffer_add_printf(b, "<p>You are <b>");
-	html_text(b, c->user[0] ? c->user : "not signed in");
+	pages_escape_html(b, c->user[0] ? c->user : "not signed in");
 	if (!c->user[0]) {
 		evbuffer_add_printf(b, "</b> (this device, ");
-		html_text(b, person);
+		pages_escape_html(b, person);
 		evbuffer_add_printf(b, ")");
 	} else {
 		evbuffer_add_printf(b, "</b>");
 	}
 	if (id.group) {
 		evbuffer_add_printf(b, ", in the group <b>");
-		html_text(b, policy_group_name(id.group));
+		pages_escape_html(b, policy_group_name(id.group));
 		evbuffer_add_printf(b, "</b>. Your rule: <code>");
-		html_text(b, policy_group_social(id.group));
+		pages_escape_html(b, policy_group_social(id.group));
 		evbuffer_add_printf(b, "</code>");
 	}
 	evbuffer_add_printf(b, ".</p>");
@@ -440,7 +410,7 @@ void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, 
 	evbuffer_add_printf(b, "<p>Right now social media is <b>%s</b> for you: ",
 			    d.verdict == VERDICT_BLOCK ? "not allowed" :
 			    d.verdict == VERDICT_WARN ? "over your allowance" : "allowed");
-	html_text(b, policy_reason_text(d.reason));
+	pages_escape_html(b, policy_reason_text(d.reason));
 	evbuffer_add_printf(b, ".%s%s%s</p>", until[0] ? " This changes " : "", until,
 			    until[0] ? "." : "");
 
@@ -468,7 +438,7 @@ void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, 
 			any_row = true;
 		}
 		evbuffer_add_printf(b, "<tr><td>");
-		html_text(b, names[i]);
+		pages_escape_html(b, names[i]);
 		evbuffer_add_printf(b, "</td><td>%u</td><td>%u</td></tr>", su.day_minutes, su.day_requests);
 	}
 	if (any_row)
@@ -480,6 +450,6 @@ void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, 
 			    "small amount of data. Network traffic cannot see a screen: this is an "
 			    "estimate, the same one your administrator's reports use.</small></p>"
 			    "</body></html>\n");
-	send_html(out, 200, "OK", b, keep_alive, head_only, NULL);
+	pages_send_html(out, 200, b, NULL, keep_alive, head_only);
 	evbuffer_free(b);
 }

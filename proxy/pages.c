@@ -2,7 +2,10 @@
  * pages: the responses breaktimed writes itself — errors (400, 403, 408,
  * 414, 431, 502, 504, ...) and its small status page. Plain HTML with no
  * external assets; every page says what happened in words a member of
- * staff understands. Nothing from the request is echoed unescaped.
+ * staff understands. Nothing from the request is echoed unescaped: every
+ * page (these and enforce.c's status, warn and continue pages) escapes with
+ * pages_escape_html() and leaves through pages_send_html(), one response
+ * head for all of them.
  *
  * Runs on the loop thread; appends to an evbuffer; never blocks.
  */
@@ -15,6 +18,7 @@ const char *pages_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 302: return "Found";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
@@ -34,19 +38,53 @@ const char *pages_reason(int status)
 	}
 }
 
-static void html_escape(char *out, size_t outlen, const char *in)
+void pages_escape_html(struct evbuffer *b, const char *s)
 {
-	size_t o = 0;
-	for (; *in && o + 7 < outlen; in++) {
-		switch (*in) {
-		case '<': memcpy(out + o, "&lt;", 4); o += 4; break;
-		case '>': memcpy(out + o, "&gt;", 4); o += 4; break;
-		case '&': memcpy(out + o, "&amp;", 5); o += 5; break;
-		case '"': memcpy(out + o, "&quot;", 6); o += 6; break;
-		default: out[o++] = *in;
+	static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+	const char *run = s;
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		const char *rep;
+		size_t len;
+		switch (ch) {
+		case '&': rep = "&amp;"; len = 5; break;
+		case '<': rep = "&lt;"; len = 4; break;
+		case '>': rep = "&gt;"; len = 4; break;
+		case '"': rep = "&quot;"; len = 6; break;
+		case '\'': rep = "&#39;"; len = 5; break;
+		default:
+			/* UTF-8 and other bytes >= 0x80 pass; C0 controls other
+			 * than tab, LF and CR, and DEL, are not text */
+			if ((ch >= 0x20 && ch != 0x7f) || ch == '\t' || ch == '\n' || ch == '\r')
+				continue;
+			rep = replacement;
+			len = sizeof(replacement) - 1;
 		}
+		evbuffer_add(b, run, (size_t)(s - run));
+		evbuffer_add(b, rep, len);
+		run = s + 1;
 	}
-	out[o] = '\0';
+	evbuffer_add(b, run, (size_t)(s - run));
+}
+
+void pages_send_html(struct evbuffer *out, int status, struct evbuffer *body, const char *extra,
+		     bool keep_alive, bool head_only)
+{
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\n"
+			    "%s"
+			    "Content-Type: text/html; charset=utf-8\r\n"
+			    "Content-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\n"
+			    "X-Content-Type-Options: nosniff\r\n"
+			    "Connection: %s\r\n\r\n",
+			    status, pages_reason(status), extra ? extra : "", evbuffer_get_length(body),
+			    keep_alive ? "keep-alive" : "close");
+	if (!head_only)
+		evbuffer_add_buffer(out, body);
+	else
+		evbuffer_drain(body, evbuffer_get_length(body));
 }
 
 static const char style[] =
@@ -56,25 +94,19 @@ static const char style[] =
 void pages_error(struct evbuffer *out, const struct conf *conf, int status,
 		 const char *title, const char *detail, bool keep_alive)
 {
-	char body[2048], esc[1024];
+	struct evbuffer *b = evbuffer_new();
 
-	html_escape(esc, sizeof(esc), detail ? detail : "");
-	int n = snprintf(body, sizeof(body),
-			 "<!doctype html><html><head><meta charset=\"utf-8\"><title>%d %s</title>%s"
-			 "</head><body><h1>%d %s</h1><p>%s</p><hr><small>%s (breaktime)</small>"
-			 "</body></html>\n",
-			 status, title, style, status, title, esc, conf->proxy.visible_hostname);
-	if (n < 0 || (size_t)n >= sizeof(body))
-		n = (int)strlen(body);
-	evbuffer_add_printf(out,
-			    "HTTP/1.1 %d %s\r\n"
-			    "Content-Type: text/html; charset=utf-8\r\n"
-			    "Content-Length: %d\r\n"
-			    "Cache-Control: no-store\r\n"
-			    "X-Content-Type-Options: nosniff\r\n"
-			    "Connection: %s\r\n\r\n",
-			    status, pages_reason(status), n, keep_alive ? "keep-alive" : "close");
-	evbuffer_add(out, body, (size_t)n);
+	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>%d ", status);
+	pages_escape_html(b, title);
+	evbuffer_add_printf(b, "</title>%s</head><body><h1>%d ", style, status);
+	pages_escape_html(b, title);
+	evbuffer_add_printf(b, "</h1><p>");
+	pages_escape_html(b, detail ? detail : "");
+	evbuffer_add_printf(b, "</p><hr><small>");
+	pages_escape_html(b, conf->proxy.visible_hostname);
+	evbuffer_add_printf(b, " (breaktime)</small></body></html>\n");
+	pages_send_html(out, status, b, NULL, keep_alive, false);
+	evbuffer_free(b);
 }
 
 static const char default_block[] =
@@ -95,9 +127,7 @@ static const char default_block[] =
 
 static void escape_into(struct evbuffer *b, const char *v)
 {
-	char esc[1024];
-	html_escape(esc, sizeof(esc), v ? v : "");
-	evbuffer_add(b, esc, strlen(esc));
+	pages_escape_html(b, v ? v : "");
 }
 
 void pages_block(struct evbuffer *out, const struct conf *conf, const struct block_info *bi,
@@ -146,15 +176,7 @@ void pages_block(struct evbuffer *out, const struct conf *conf, const struct blo
 #undef KEY
 		t = close + 2;
 	}
-	evbuffer_add_printf(out,
-			    "HTTP/1.1 403 Forbidden\r\n"
-			    "Content-Type: text/html; charset=utf-8\r\n"
-			    "Content-Length: %zu\r\n"
-			    "Cache-Control: no-store\r\n"
-			    "X-Content-Type-Options: nosniff\r\n"
-			    "Connection: %s\r\n\r\n",
-			    evbuffer_get_length(b), keep_alive ? "keep-alive" : "close");
-	evbuffer_add_buffer(out, b);
+	pages_send_html(out, 403, b, NULL, keep_alive, false);
 	evbuffer_free(b);
 }
 
@@ -164,43 +186,30 @@ void pages_challenge(struct evbuffer *out, const struct conf *conf, bool keep_al
 		"<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign in</title></head>"
 		"<body><h1>Sign in to use the web</h1><p>This proxy needs your organisation user "
 		"name and password.</p></body></html>\n";
+	struct evbuffer *b = evbuffer_new();
 	(void)conf;
-	evbuffer_add_printf(out,
-			    "HTTP/1.1 407 Proxy Authentication Required\r\n"
-			    "Proxy-Authenticate: Basic realm=\"breaktime\", charset=\"UTF-8\"\r\n"
-			    "Content-Type: text/html; charset=utf-8\r\n"
-			    "Content-Length: %zu\r\n"
-			    "Cache-Control: no-store\r\n"
-			    "Connection: %s\r\n\r\n",
-			    sizeof(body) - 1, keep_alive ? "keep-alive" : "close");
-	evbuffer_add(out, body, sizeof(body) - 1);
+
+	evbuffer_add(b, body, sizeof(body) - 1);
+	pages_send_html(out, 407, b, "Proxy-Authenticate: Basic realm=\"breaktime\", charset=\"UTF-8\"\r\n",
+			keep_alive, false);
+	evbuffer_free(b);
 }
 
 void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive, bool head_only)
 {
-	char body[2048];
+	struct evbuffer *b = evbuffer_new();
 	unsigned conns = __atomic_load_n(&server.connections, __ATOMIC_RELAXED);
 	unsigned long long reqs = __atomic_load_n(&server.requests, __ATOMIC_RELAXED);
 
-	int n = snprintf(body, sizeof(body),
-			 "<!doctype html><html><head><meta charset=\"utf-8\"><title>breaktime</title>%s"
-			 "</head><body><h1>breaktime proxy</h1>"
-			 "<p>This is the organisation's web proxy (%s). Set it as your browser's "
-			 "HTTP and HTTPS proxy to use it.</p>"
-			 "<p><small>%u open connections, %llu requests since start.</small></p>"
-			 "</body></html>\n",
-			 style, conf->proxy.visible_hostname, conns, reqs);
-	if (n < 0 || (size_t)n >= sizeof(body))
-		n = (int)strlen(body);
-	evbuffer_add_printf(out,
-			    "HTTP/1.1 200 OK\r\n"
-			    "Content-Type: text/html; charset=utf-8\r\n"
-			    "Content-Length: %d\r\n"
-			    "Cache-Control: no-store\r\n"
-			    "Connection: %s\r\n\r\n",
-			    n, keep_alive ? "keep-alive" : "close");
-	if (!head_only)
-		evbuffer_add(out, body, (size_t)n);
+	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>breaktime</title>%s"
+			    "</head><body><h1>breaktime proxy</h1>"
+			    "<p>This is the organisation's web proxy (", style);
+	pages_escape_html(b, conf->proxy.visible_hostname);
+	evbuffer_add_printf(b, "). Set it as your browser's HTTP and HTTPS proxy to use it.</p>"
+			    "<p><small>%u open connections, %llu requests since start.</small></p>"
+			    "</body></html>\n", conns, reqs);
+	pages_send_html(out, 200, b, NULL, keep_alive, head_only);
+	evbuffer_free(b);
 }
 
 void pages_text(struct evbuffer *out, int status, const char *text, bool keep_alive, bool head_only)

@@ -166,6 +166,14 @@ void tunnel_peek(struct conn *c);
 
 /* ---- pages.c ---- */
 
+/* Append s as HTML text or attribute value: & < > " ' as references, UTF-8
+ * unchanged, C0 controls (but tab, LF, CR) and DEL as U+FFFD. */
+void pages_escape_html(struct evbuffer *b, const char *s);
+/* The one way an HTML page leaves: status line, extra header lines (each
+ * ending in CRLF, or NULL), the common headers, then body (emptied). */
+void pages_send_html(struct evbuffer *out, int status, struct evbuffer *body, const char *extra,
+		     bool keep_alive, bool head_only);
+
 /* Write a complete response the proxy made itself to the client's output. */
 void pages_error(struct evbuffer *out, const struct conf *conf, int status,
 		 const char *title, const char *detail, bool keep_alive);

@@ -1,0 +1,212 @@
+/*
+ * Unit tests: the proxy's own pages (proxy/pages.c) — the one HTML escaper
+ * every page uses, and the one response head every HTML page leaves with.
+ *
+ * pages.c is linked alone; the shared server state it reads for /status
+ * and /metrics is a zeroed struct server defined here (no workers, no store).
+ * Must never touch the network.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+struct server server;
+
+#define STARTS(s, lit) (strncmp((s), (lit), sizeof(lit) - 1) == 0)
+
+/* The evbuffer's bytes as a NUL-terminated heap string; empties it. */
+static char *take(struct evbuffer *b)
+{
+	size_t n = evbuffer_get_length(b);
+	char *s = malloc(n + 1);
+	ck_assert_ptr_nonnull(s);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	return s;
+}
+
+static const struct {
+	const char *in, *out;
+} escape_cases[] = {
+	{"", ""},
+	{"plain text, 42.", "plain text, 42."},
+	{"&", "&amp;"},
+	{"<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
+	{"a\"b", "a&quot;b"},
+	{"it's", "it&#39;s"},
+	{"&amp;", "&amp;amp;"},                  /* already escaped text is text */
+	{"x=\"1\" onmouseover='y'", "x=&quot;1&quot; onmouseover=&#39;y&#39;"},
+	{"caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80"}, /* UTF-8 */
+	{"\xff\xfe", "\xff\xfe"},                /* other high bytes pass (charset=utf-8 decides) */
+	{"tab\tline\nret\r", "tab\tline\nret\r"},
+	{"a\x01" "b\x1b[0m\x7f" "c", "a\xef\xbf\xbd" "b\xef\xbf\xbd[0m\xef\xbf\xbd" "c"},
+	{"<\x02>", "&lt;\xef\xbf\xbd&gt;"},
+};
+
+START_TEST(test_escape_table)
+{
+	struct evbuffer *b = evbuffer_new();
+	pages_escape_html(b, escape_cases[_i].in);
+	char *got = take(b);
+	ck_assert_msg(strcmp(got, escape_cases[_i].out) == 0, "case %d: %s -> %s, want %s", _i,
+		      escape_cases[_i].in, got, escape_cases[_i].out);
+	free(got);
+	evbuffer_free(b);
+}
+END_TEST
+
+START_TEST(test_escape_long)
+{
+	/* no fixed buffer: 100 000 escaped bytes come out whole */
+	char *in = malloc(100001);
+	ck_assert_ptr_nonnull(in);
+	memset(in, '<', 100000);
+	in[100000] = '\0';
+	struct evbuffer *b = evbuffer_new();
+	pages_escape_html(b, in);
+	ck_assert_uint_eq(evbuffer_get_length(b), 400000);
+	evbuffer_free(b);
+	free(in);
+}
+END_TEST
+
+/* Split a response into head and body; checks Content-Length against the body. */
+static void split(char *resp, char **head, char **body)
+{
+	char *sep = strstr(resp, "\r\n\r\n");
+	ck_assert_ptr_nonnull(sep);
+	sep[2] = '\0';
+	*head = resp;
+	*body = sep + 4;
+	const char *cl = strstr(resp, "\r\nContent-Length: ");
+	ck_assert_ptr_nonnull(cl);
+	ck_assert_uint_eq(strtoul(cl + 18, NULL, 10), strlen(*body));
+}
+
+START_TEST(test_send_html)
+{
+	struct evbuffer *out = evbuffer_new(), *body = evbuffer_new();
+	char *resp, *head, *text;
+
+	evbuffer_add_printf(body, "<p>hi</p>");
+	pages_send_html(out, 302, body, "Location: http://x.test/\r\n", true, false);
+	ck_assert_uint_eq(evbuffer_get_length(body), 0);
+	resp = take(out);
+	split(resp, &head, &text);
+	ck_assert_str_eq(text, "<p>hi</p>");
+	ck_assert_msg(STARTS(head, "HTTP/1.1 302 Found\r\n"), "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "\r\nLocation: http://x.test/\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "\r\nCache-Control: no-store\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "\r\nX-Content-Type-Options: nosniff\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "\r\nConnection: keep-alive\r\n"));
+	free(resp);
+
+	/* HEAD: the length of the page, no page */
+	evbuffer_add_printf(body, "12345");
+	pages_send_html(out, 200, body, NULL, false, true);
+	ck_assert_uint_eq(evbuffer_get_length(body), 0);
+	resp = take(out);
+	ck_assert_msg(STARTS(resp, "HTTP/1.1 200 OK\r\n"), "%s", resp);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nContent-Length: 5\r\n"));
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nConnection: close\r\n"));
+	ck_assert(strlen(strstr(resp, "\r\n\r\n")) == 4);
+	free(resp);
+	evbuffer_free(body);
+	evbuffer_free(out);
+}
+END_TEST
+
+START_TEST(test_error_page_escapes)
+{
+	struct conf conf;
+	struct evbuffer *out = evbuffer_new();
+	char *resp, *head, *body;
+
+	memset(&conf, 0, sizeof(conf));
+	conf.proxy.visible_hostname = "proxy<1>";
+	pages_error(out, &conf, 502, "Bad Gateway", "origin said \"<b>no</b>\" & 'left'\x01", false);
+	resp = take(out);
+	split(resp, &head, &body);
+	ck_assert_msg(STARTS(head, "HTTP/1.1 502 Bad Gateway\r\n"), "%s", head);
+	ck_assert_ptr_nonnull(strstr(body, "<p>origin said &quot;&lt;b&gt;no&lt;/b&gt;&quot; &amp; "
+				     "&#39;left&#39;\xef\xbf\xbd</p>"));
+	ck_assert_ptr_nonnull(strstr(body, "proxy&lt;1&gt; (breaktime)"));
+	ck_assert_ptr_null(strstr(body, "<b>"));
+	free(resp);
+	evbuffer_free(out);
+}
+END_TEST
+
+START_TEST(test_block_page_escapes)
+{
+	struct conf conf;
+	struct evbuffer *out = evbuffer_new();
+	char *resp, *head, *body;
+	struct block_info bi = {.host = "x.test", .platform = "Tik'Tok<", .reason = "r&d",
+				.reason_text = "students are \"present\"", .until = "today at 12:30",
+				.allowance = "5 minutes", .user = "o'brien"};
+
+	memset(&conf, 0, sizeof(conf));
+	conf.proxy.visible_hostname = "bt";
+	conf.proxy.block_page = "<a title='{{user}}' href='{{status_url}}'>{{platform}}</a> {{reason}} "
+				"{{reason_text}} {{other}}";
+	pages_block(out, &conf, &bi, true);
+	resp = take(out);
+	split(resp, &head, &body);
+	ck_assert_msg(STARTS(head, "HTTP/1.1 403 Forbidden\r\n"), "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "\r\nX-Content-Type-Options: nosniff\r\n"));
+	ck_assert_str_eq(body, "<a title='o&#39;brien' href='http://bt/status'>Tik&#39;Tok&lt;</a> "
+			 "r&amp;d Students are &quot;present&quot; {{other}}");
+	free(resp);
+	evbuffer_free(out);
+}
+END_TEST
+
+START_TEST(test_challenge_and_status)
+{
+	struct conf conf;
+	struct evbuffer *out = evbuffer_new();
+	char *resp, *head, *body;
+
+	memset(&conf, 0, sizeof(conf));
+	conf.proxy.visible_hostname = "a&b";
+	pages_challenge(out, &conf, true);
+	resp = take(out);
+	split(resp, &head, &body);
+	ck_assert_msg(STARTS(head, "HTTP/1.1 407 Proxy Authentication Required\r\n"), "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "\r\nProxy-Authenticate: Basic realm=\"breaktime\", charset=\"UTF-8\"\r\n"));
+	ck_assert_ptr_nonnull(strstr(body, "Sign in to use the web"));
+	free(resp);
+
+	pages_status(out, &conf, false, false);
+	resp = take(out);
+	split(resp, &head, &body);
+	ck_assert_msg(STARTS(head, "HTTP/1.1 200 OK\r\n"), "%s", head);
+	ck_assert_ptr_nonnull(strstr(body, "web proxy (a&amp;b)"));
+	ck_assert_ptr_nonnull(strstr(body, "0 open connections, 0 requests since start"));
+	free(resp);
+	evbuffer_free(out);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pages");
+	TCase *tc = tcase_create("core");
+	tcase_add_loop_test(tc, test_escape_table, 0, (int)(sizeof(escape_cases) / sizeof(escape_cases[0])));
+	tcase_add_test(tc, test_escape_long);
+	tcase_add_test(tc, test_send_html);
+	tcase_add_test(tc, test_error_page_escapes);
+	tcase_add_test(tc, test_block_page_escapes);
+	tcase_add_test(tc, test_challenge_and_status);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
