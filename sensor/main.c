@@ -36,6 +36,9 @@
 #include "store.h"
 #include "tz.h"
 
+/* stdio buffer of a capture file read with -r */
+#define FILE_BUF_SIZE (1 << 20)
+
 #define SENSOR_FILTER "udp port 53 or udp port 443 or tcp port 53 or tcp port 80 or tcp port 443"
 
 static volatile sig_atomic_t stop;
@@ -231,12 +234,21 @@ int main(int argc, char **argv)
 
 	char err[PCAP_ERRBUF_SIZE];
 	pcap_t *p;
+	char *file_buf = NULL;   /* the capture file's stdio buffer, until pcap_close() */
 	if (iface) {
 		p = open_live(iface);
 	} else {
-		p = pcap_open_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, err);
+		/* stdio's default buffer is one page: a read(2) per 4 KiB was a
+		 * third of the CPU time on a file of full-sized frames */
+		FILE *fp = fopen(file, "rb");
+		if (!fp)
+			fatal("%s: %s", file, strerror(errno));
+		file_buf = malloc(FILE_BUF_SIZE);
+		if (file_buf)
+			setvbuf(fp, file_buf, _IOFBF, FILE_BUF_SIZE);
+		p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, err);
 		if (!p)
-			fatal("%s", err);
+			fatal("%s: %s", file, err);
 	}
 	int linktype = pcap_datalink(p);
 	if (!decode_linktype_supported(linktype))
@@ -305,6 +317,7 @@ int main(int argc, char **argv)
 			log_warn("the kernel dropped %u packets", ps.ps_drop);
 	}
 	pcap_close(p);
+	free(file_buf);
 	if (store)
 		store_close(store);
 	conf_unref(conf);
