@@ -29,6 +29,7 @@
 #include "schedule.h"
 #include "tz.h"
 #include "cli.h"
+#include "web.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/breaktime/breaktime.conf"
 
@@ -55,6 +56,8 @@ static void usage(FILE *fp)
 		"          [--format text|csv|json|html] [-o FILE] [--pseudonymise | --names]\n"
 		"                             KIND: excessive, usage, breaches, platforms, user,\n"
 		"                             presence; from the store, read-only (see breaktime(1))\n"
+		"  web                        serve the reports and the presence toggle to admins\n"
+		"                             over HTTPS ([web] listen, certificate, private_key)\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE          configuration (default %s)\n"
@@ -626,6 +629,8 @@ int main(int argc, char **argv)
 		return cmd_presence(path, n, rest);
 	if (strcmp(cmd, "report") == 0)
 		return cmd_report(path, n, rest);
+	if (strcmp(cmd, "web") == 0)
+		return cmd_web(path, n, rest);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -1,0 +1,839 @@
+/*
+ * web: `breaktime -c FILE web` — the HTTPS server of the administrator's
+ * web UI: TLS, routing, security headers, login, sessions, CSRF, the login
+ * limit. The pages themselves are in web_pages.c.
+ *
+ * DESIGN. evhttp serves HTTP/1.1 on one listener; evhttp_set_bevcb() wraps
+ * every accepted socket in a bufferevent_openssl, so there is no plain
+ * HTTP at all. A login is a POST of user, password and a login CSRF token
+ * (double submit: the same random value in a short-lived cookie and in
+ * the form). It is refused with 429 once an address has failed
+ * [web] login_attempts times in the current minute, before any hashing.
+ * The password is checked against the [auth] htpasswd file with
+ * common/htpasswd.c and the user must be in the policy's `admin` group.
+ * A session is 256 random bits (RAND_bytes) in a cookie that is HttpOnly,
+ * Secure, SameSite=Strict, Path=/, held in a fixed table here with an
+ * absolute expiry ([web] session_timeout), and carries its own CSRF token,
+ * which every POST form repeats and which is compared with CRYPTO_memcmp.
+ * Every response says: no scripts, no framing, styles only from here and
+ * the report's own inline stylesheet (by its SHA-256).
+ *
+ * Runs on one thread; nothing here is shared. Never logs a password.
+ */
+#include "web.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "conf.h"
+#include "htpasswd.h"
+#include "log.h"
+#include "netaddr.h"
+#include "policy.h"
+#include "report.h"
+#include "strutil.h"
+
+#define WEB_MAX_SESSIONS 256
+#define WEB_FAIL_SLOTS 256
+#define WEB_FAIL_WINDOW 60
+#define WEB_LOGIN_COOKIE_AGE 3600
+#define WEB_MAX_BODY 16384
+
+struct web_fail {
+	char addr[64];
+	time_t window;
+	unsigned count;
+};
+
+struct web {
+	struct conf *conf;
+	struct htpasswd *users;
+	const struct group *admin;
+	SSL_CTX *ssl;
+	struct event_base *base;
+	struct evhttp *http;
+	struct web_session sessions[WEB_MAX_SESSIONS];
+	struct web_fail fails[WEB_FAIL_SLOTS];
+};
+
+static struct web web;          /* one per process: the signal callback finds it */
+static char csp[512];           /* the Content-Security-Policy value */
+
+static const char STYLE_CSS[] =
+	"body{font:11pt/1.4 system-ui,sans-serif;color:#111;margin:0}"
+	/* wins over the embedded report's body{max-width:182mm} (made for A4) */
+	"html>body{max-width:72em;margin:0 auto}"
+	"nav{background:#234;padding:.4em 1em;display:flex;gap:1.2em;align-items:center}"
+	"nav a{color:#fff;text-decoration:none}nav a:hover{text-decoration:underline}"
+	"nav form{margin-left:auto}nav button{font:inherit}"
+	"main{max-width:60em;margin:1em auto;padding:0 1em}"
+	"h1{font-size:15pt}h2{font-size:12pt}"
+	"form.filters{display:flex;flex-wrap:wrap;gap:.6em 1em;align-items:end;margin:.6em 0;"
+	"padding:.6em;background:#f3f5f7;border:1px solid #dde}"
+	"form.filters label{display:flex;flex-direction:column;font-size:9pt}"
+	"table{border-collapse:collapse;width:100%}"
+	"th,td{border-bottom:1px solid #ccc;padding:3px 6px;text-align:left}"
+	"th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}"
+	".msg{padding:.5em;background:#fff4ce;border:1px solid #e0c060}"
+	".err{padding:.5em;background:#fde;border:1px solid #c66}"
+	".downloads a{margin-right:1em}"
+	"form.login{max-width:20em;display:flex;flex-direction:column;gap:.5em}";
+
+/* ---- small helpers ---- */
+
+void web_html(FILE *out, const char *v)
+{
+	render_html_text(v, out);
+}
+
+void web_url_value(FILE *out, const char *v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '.' || *p == '_' || *p == '~')
+			fputc(*p, out);
+		else
+			fprintf(out, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+	}
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* In place: '+' is a space, %XX a byte; -1 on a bad escape or a NUL. */
+static int form_decode(char *s)
+{
+	char *o = s;
+	for (char *p = s; *p; p++) {
+		if (*p == '+') {
+			*o++ = ' ';
+		} else if (*p == '%') {
+			int h = hexval((unsigned char)p[1]), l = h < 0 ? -1 : hexval((unsigned char)p[2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				return -1;
+			*o++ = (char)(h * 16 + l);
+			p += 2;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return 0;
+}
+
+int web_form_parse(struct web_form *f, const char *s, size_t len)
+{
+	memset(f, 0, sizeof(*f));
+	f->buf = malloc(len + 1);
+	if (!f->buf)
+		return -1;
+	memcpy(f->buf, s ? s : "", len);
+	f->buf[len] = '\0';
+	if (strlen(f->buf) != len)
+		return -1;
+	char *save = NULL;
+	for (char *pair = strtok_r(f->buf, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
+		if (f->n == WEB_FORM_MAX)
+			return -1;
+		char *eq = strchr(pair, '=');
+		char *val = eq ? eq + 1 : pair + strlen(pair);
+		if (eq)
+			*eq = '\0';
+		if (form_decode(pair) < 0 || form_decode(val) < 0)
+			return -1;
+		f->key[f->n] = pair;
+		f->value[f->n] = val;
+		f->n++;
+	}
+	return 0;
+}
+
+void web_form_free(struct web_form *f)
+{
+	if (f->buf)
+		OPENSSL_cleanse(f->buf, strlen(f->buf)); /* it may have held a password */
+	free(f->buf);
+	memset(f, 0, sizeof(*f));
+}
+
+const char *web_form_get(const struct web_form *f, const char *key)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->key[i], key) == 0)
+			return f->value[i];
+	return NULL;
+}
+
+/* 256 random bits as hex; -1 when there is no randomness (then no session). */
+static int random_token(char out[WEB_TOKEN_HEX])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[32];
+	out[0] = '\0';
+	if (RAND_bytes(b, sizeof(b)) != 1) {
+		log_err("web: RAND_bytes failed: no new sessions");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(b); i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[64] = '\0';
+	OPENSSL_cleanse(b, sizeof(b));
+	return 0;
+}
+
+static bool token_equal(const char *a, const char *b)
+{
+	return a && b && strlen(a) == 64 && strlen(b) == 64 && CRYPTO_memcmp(a, b, 64) == 0;
+}
+
+/* The value of cookie name in the request's Cookie headers, copied to out. */
+static bool cookie_get(struct evhttp_request *req, const char *name, char *out, size_t outlen)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	size_t nlen = strlen(name);
+	for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+		if (strcasecmp(kv->key, "Cookie") != 0)
+			continue;
+		for (const char *p = kv->value; *p;) {
+			while (*p == ' ' || *p == ';')
+				p++;
+			const char *end = strchr(p, ';');
+			size_t n = end ? (size_t)(end - p) : strlen(p);
+			if (n > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=' &&
+			    n - nlen - 1 < outlen) {
+				memcpy(out, p + nlen + 1, n - nlen - 1);
+				out[n - nlen - 1] = '\0';
+				return true;
+			}
+			p += n;
+		}
+	}
+	return false;
+}
+
+static const char *peer_address(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	if (conn)
+		evhttp_connection_get_peer(conn, &addr, &port);
+	str_copy(buf, len, addr ? addr : "?");
+	return buf;
+}
+
+/* ---- responses ---- */
+
+static void security_headers(struct evhttp_request *req, bool no_store)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Security-Policy", csp);
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
+	evhttp_add_header(h, "Cross-Origin-Opener-Policy", "same-origin");
+	evhttp_add_header(h, "Cache-Control", no_store ? "no-store" : "max-age=3600");
+}
+
+void web_send(struct evhttp_request *req, int code, const char *reason, const char *type,
+	      const char *body, size_t len, bool no_store)
+{
+	struct evbuffer *b = evbuffer_new();
+	security_headers(req, no_store);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	if (b && body)
+		evbuffer_add(b, body, len);
+	evhttp_send_reply(req, code, reason, b);
+	if (b)
+		evbuffer_free(b);
+}
+
+/* Close out (a memstream over *buf, *len) and send what it holds. */
+static void send_file(struct evhttp_request *req, int code, const char *reason, FILE *out,
+		      char **bufp, size_t *lenp)
+{
+	int rc = fclose(out);
+	char *buf = *bufp;
+	size_t len = *lenp;
+	if (rc != 0 || !buf) {
+		free(buf);
+		web_send(req, 500, "Internal Server Error", "text/plain; charset=utf-8",
+			 "out of memory\n", 14, true);
+		return;
+	}
+	web_send(req, code, reason, "text/html; charset=utf-8", buf, len, true);
+	free(buf);
+}
+
+void web_page_begin(FILE *out, const char *title, const struct web_session *s)
+{
+	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	      "<meta name=\"viewport\" content=\"width=device-width\">\n<title>", out);
+	web_html(out, title);
+	fputs(" - breaktime</title>\n<link rel=\"stylesheet\" href=\"style.css\">\n</head>\n<body>\n", out);
+	if (s) {
+		fputs("<nav><a href=\"/\">Today</a><a href=\"/excessive\">Excessive use</a>"
+		      "<a href=\"/user\">Timeline</a><a href=\"/presence\">Students present</a>"
+		      "<form method=\"post\" action=\"/logout\">", out);
+		web_csrf_field(out, s);
+		fputs("<button type=\"submit\">Log out ", out);
+		web_html(out, s->user);
+		fputs("</button></form></nav>\n", out);
+	}
+	fputs("<main>\n", out);
+}
+
+void web_page_end(FILE *out)
+{
+	fputs("</main>\n</body>\n</html>\n", out);
+}
+
+void web_csrf_field(FILE *out, const struct web_session *s)
+{
+	fprintf(out, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", s->csrf);
+}
+
+void web_error(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (!out) {
+		web_send(req, 500, "Internal Server Error", "text/plain; charset=utf-8", "error\n", 6, true);
+		return;
+	}
+	web_page_begin(out, reason, NULL);
+	fprintf(out, "<h1>%d ", code);
+	web_html(out, reason);
+	fputs("</h1>\n<p class=\"err\">", out);
+	web_html(out, text);
+	fputs("</p>\n<p><a href=\"/\">breaktime</a></p>\n", out);
+	web_page_end(out);
+	send_file(req, code, reason, out, &buf, &len);
+}
+
+void web_redirect(struct evhttp_request *req, const char *to)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", to);
+	web_send(req, 303, "See Other", "text/plain; charset=utf-8", "", 0, true);
+}
+
+/* ---- sessions ---- */
+
+static struct web_session *session_find(struct evhttp_request *req)
+{
+	char id[WEB_TOKEN_HEX + 1];
+	time_t now = time(NULL);
+	struct web_session *found = NULL;
+
+	if (!cookie_get(req, "bt_session", id, sizeof(id)) || strlen(id) != 64)
+		return NULL;
+	for (size_t i = 0; i < WEB_MAX_SESSIONS; i++) {
+		struct web_session *s = &web.sessions[i];
+		if (!s->id[0])
+			continue;
+		if (s->expires <= now) {
+			OPENSSL_cleanse(s, sizeof(*s));
+			continue;
+		}
+		if (CRYPTO_memcmp(s->id, id, 64) == 0)
+			found = s;
+	}
+	return found;
+}
+
+static struct web_session *session_create(const char *user)
+{
+	time_t now = time(NULL);
+	struct web_session *slot = NULL;
+	for (size_t i = 0; i < WEB_MAX_SESSIONS; i++) {
+		struct web_session *s = &web.sessions[i];
+		if (!s->id[0] || s->expires <= now) {
+			slot = s;
+			break;
+		}
+		if (!slot || s->expires < slot->expires)
+			slot = s; /* full: the one that ends first makes room */
+	}
+	OPENSSL_cleanse(slot, sizeof(*slot));
+	if (random_token(slot->id) < 0 || random_token(slot->csrf) < 0) {
+		OPENSSL_cleanse(slot, sizeof(*slot));
+		return NULL;
+	}
+	str_copy(slot->user, sizeof(slot->user), user);
+	slot->expires = now + (time_t)(web.conf->web.session_timeout_ms / 1000);
+	return slot;
+}
+
+static void set_cookie(struct evhttp_request *req, const char *name, const char *value, long max_age)
+{
+	char h[256];
+	snprintf(h, sizeof(h), "%s=%s; Path=/; Max-Age=%ld; HttpOnly; Secure; SameSite=Strict",
+		 name, value, max_age);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", h);
+}
+
+/* ---- the login limit ---- */
+
+static struct web_fail *fail_slot(const char *addr)
+{
+	uint32_t hsh = 2166136261u;
+	for (const char *p = addr; *p; p++)
+		hsh = (hsh ^ (unsigned char)*p) * 16777619u;
+	struct web_fail *f = &web.fails[hsh % WEB_FAIL_SLOTS];
+	if (strcmp(f->addr, addr) != 0) {
+		/* another address had this slot: it starts afresh (a collision can only
+		 * forgive, and only after that address failed here) */
+		memset(f, 0, sizeof(*f));
+		str_copy(f->addr, sizeof(f->addr), addr);
+	}
+	return f;
+}
+
+static bool fail_limited(const char *addr)
+{
+	struct web_fail *f = fail_slot(addr);
+	time_t now = time(NULL);
+	if (now - f->window >= WEB_FAIL_WINDOW)
+		return false;
+	return f->count >= web.conf->web.login_attempts;
+}
+
+static void fail_count(const char *addr)
+{
+	struct web_fail *f = fail_slot(addr);
+	time_t now = time(NULL);
+	if (now - f->window >= WEB_FAIL_WINDOW) {
+		f->window = now;
+		f->count = 0;
+	}
+	f->count++;
+}
+
+/* ---- login and logout ---- */
+
+static void page_login(struct evhttp_request *req, int code, const char *reason, const char *message)
+{
+	char token[WEB_TOKEN_HEX];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (!out) {
+		web_send(req, 500, "Internal Server Error", "text/plain; charset=utf-8", "error\n", 6, true);
+		return;
+	}
+	if (random_token(token) < 0) {
+		fclose(out);
+		free(buf);
+		web_send(req, 503, "Service Unavailable", "text/plain; charset=utf-8", "no randomness\n",
+			 14, true);
+		return;
+	}
+	set_cookie(req, "bt_login", token, WEB_LOGIN_COOKIE_AGE);
+	web_page_begin(out, "Log in", NULL);
+	fputs("<h1>breaktime</h1>\n<p>For administrators (members of the <code>admin</code> group).</p>\n", out);
+	if (message) {
+		fputs("<p class=\"err\">", out);
+		web_html(out, message);
+		fputs("</p>\n", out);
+	}
+	fprintf(out, "<form class=\"login\" method=\"post\" action=\"/login\">\n"
+		     "<input type=\"hidden\" name=\"csrf\" value=\"%s\">\n"
+		     "<label>User name <input name=\"user\" autocomplete=\"username\" required></label>\n"
+		     "<label>Password <input type=\"password\" name=\"password\" "
+		     "autocomplete=\"current-password\" required></label>\n"
+		     "<button type=\"submit\">Log in</button>\n</form>\n", token);
+	web_page_end(out);
+	send_file(req, code, reason, out, &buf, &len);
+}
+
+static int read_body(struct evhttp_request *req, struct web_form *f)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *type = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	size_t len = evbuffer_get_length(in);
+	memset(f, 0, sizeof(*f));
+	if (!type || strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0 ||
+	    len > WEB_MAX_BODY)
+		return -1;
+	unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)len);
+	int rc = web_form_parse(f, (const char *)p, len);
+	if (p)
+		OPENSSL_cleanse(p, len);
+	return rc;
+}
+
+static void post_login(struct evhttp_request *req)
+{
+	char addr[64], token[WEB_TOKEN_HEX + 1];
+	struct web_form f;
+
+	peer_address(req, addr, sizeof(addr));
+	if (fail_limited(addr)) {
+		log_warn("web: %s: too many failed logins, refused for a minute", addr);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
+		web_error(req, 429, "Too Many Requests",
+			  "Too many failed logins from this address. Try again in a minute.");
+		return;
+	}
+	if (read_body(req, &f) < 0) {
+		web_form_free(&f);
+		web_error(req, 400, "Bad Request", "The form could not be read.");
+		return;
+	}
+	const char *user = web_form_get(&f, "user"), *pass = web_form_get(&f, "password");
+	if (!cookie_get(req, "bt_login", token, sizeof(token)) ||
+	    !token_equal(token, web_form_get(&f, "csrf"))) {
+		web_form_free(&f);
+		web_error(req, 403, "Forbidden",
+			  "The login form has expired or did not come from this site: reload it.");
+		return;
+	}
+	if (!user || !pass || !*user || strlen(user) >= 64 || strlen(pass) > 1024) {
+		web_form_free(&f);
+		page_login(req, 400, "Bad Request", "Give a user name and a password.");
+		return;
+	}
+	bool ok = htpasswd_check(web.users, user, pass);
+	const struct group *g = ok ? policy_group_of(web.conf->policy, user) : NULL;
+	if (!ok || g != web.admin) {
+		fail_count(addr);
+		log_notice("web: %s: login refused for %s (%s)", addr, user,
+			   ok ? "not in the admin group" : "wrong user name or password");
+		if (ok)
+			page_login(req, 403, "Forbidden", "This account is not an administrator "
+							  "(not in the admin group).");
+		else
+			page_login(req, 401, "Unauthorized", "Wrong user name or password.");
+		web_form_free(&f);
+		return;
+	}
+	struct web_session *s = session_create(user);
+	if (!s) {
+		web_form_free(&f);
+		web_error(req, 503, "Service Unavailable", "No session could be made: see the log.");
+		return;
+	}
+	log_info("web: %s: %s logged in", addr, user);
+	web_form_free(&f);
+	set_cookie(req, "bt_session", s->id, web.conf->web.session_timeout_ms / 1000);
+	set_cookie(req, "bt_login", "", 0);
+	web_redirect(req, "/");
+}
+
+/* The form of a POST from a logged-in session, its CSRF token checked: 0, or -1 answered. */
+static int post_form(struct evhttp_request *req, const struct web_session *s, struct web_form *f)
+{
+	if (read_body(req, f) < 0) {
+		web_form_free(f);
+		web_error(req, 400, "Bad Request", "The form could not be read.");
+		return -1;
+	}
+	if (!token_equal(s->csrf, web_form_get(f, "csrf"))) {
+		char addr[64];
+		log_warn("web: %s: a form for %s without its CSRF token: refused",
+			 peer_address(req, addr, sizeof(addr)), s->user);
+		web_form_free(f);
+		web_error(req, 403, "Forbidden",
+			  "This form did not come from this site (its token is missing or wrong): "
+			  "reload the page and try again.");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- routing ---- */
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	bool post = method == EVHTTP_REQ_POST;
+	(void)arg;
+
+	if (!path || !*path)
+		path = "/";
+	if (strcmp(path, "/style.css") == 0 && !post) {
+		web_send(req, 200, "OK", "text/css; charset=utf-8", STYLE_CSS, sizeof(STYLE_CSS) - 1,
+			 false);
+		return;
+	}
+	if (strcmp(path, "/login") == 0) {
+		if (post)
+			post_login(req);
+		else if (session_find(req))
+			web_redirect(req, "/");
+		else
+			page_login(req, 200, "OK", NULL);
+		return;
+	}
+	struct web_session *s = session_find(req);
+	if (!s) {
+		if (post)
+			web_error(req, 403, "Forbidden", "Log in first.");
+		else
+			web_redirect(req, "/login");
+		return;
+	}
+	struct web_form f;
+	if (post) {
+		if (post_form(req, s, &f) < 0)
+			return;
+		if (strcmp(path, "/logout") == 0) {
+			log_info("web: %s logged out", s->user);
+			OPENSSL_cleanse(s, sizeof(*s));
+			set_cookie(req, "bt_session", "", 0);
+			web_redirect(req, "/login");
+		} else if (strcmp(path, "/presence") == 0) {
+			web_post_presence(req, web.conf, s, &f);
+		} else {
+			web_error(req, 404, "Not Found", "There is no such form.");
+		}
+		web_form_free(&f);
+		return;
+	}
+	if (web_form_parse(&f, query, query ? strlen(query) : 0) < 0) {
+		web_form_free(&f);
+		web_error(req, 400, "Bad Request", "The address has a malformed query.");
+		return;
+	}
+	if (strcmp(path, "/") == 0)
+		web_page_today(req, web.conf, s);
+	else if (strcmp(path, "/excessive") == 0)
+		web_page_excessive(req, web.conf, s, &f, NULL);
+	else if (strcmp(path, "/excessive.csv") == 0)
+		web_page_excessive(req, web.conf, s, &f, "csv");
+	else if (strcmp(path, "/excessive.html") == 0)
+		web_page_excessive(req, web.conf, s, &f, "html");
+	else if (strcmp(path, "/user") == 0)
+		web_page_user(req, web.conf, s, &f);
+	else if (strcmp(path, "/presence") == 0)
+		web_page_presence(req, web.conf, s, NULL);
+	else
+		web_error(req, 404, "Not Found", "There is no such page.");
+	web_form_free(&f);
+}
+
+/* ---- start ---- */
+
+static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
+{
+	SSL *ssl = SSL_new(web.ssl);
+	(void)arg;
+	if (!ssl)
+		return NULL;
+	struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+								  BEV_OPT_CLOSE_ON_FREE);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	else
+		SSL_free(ssl);
+	return bev;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	log_info("web: signal %d: stopping", (int)sig);
+	event_base_loopexit(web.base, NULL);
+}
+
+static void ssl_errors(const char *what)
+{
+	unsigned long e;
+	char buf[256];
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_err("web: %s: %s", what, buf);
+	}
+}
+
+static SSL_CTX *tls_create(const struct conf_web *w)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx, w->certificate) != 1) {
+		log_err("web: [web] certificate %s: cannot use it", w->certificate);
+		ssl_errors("certificate");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, w->private_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		log_err("web: [web] private_key %s: cannot use it with the certificate", w->private_key);
+		ssl_errors("private_key");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* The report's own inline stylesheet (render_html.c), by its SHA-256, for the CSP. */
+static void csp_build(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	char b64[64] = "";
+	FILE *out = open_memstream(&buf, &len);
+	struct rtable t;
+
+	rtable_init(&t, "excessive", "");
+	if (out) {
+		render_html(&t, out);
+		fclose(out);
+	}
+	rtable_finish(&t);
+	const char *a = buf ? strstr(buf, "<style>") : NULL;
+	const char *b = a ? strstr(a, "</style>") : NULL;
+	if (a && b) {
+		unsigned char md[32];
+		unsigned mdlen = 0;
+		a += 7;
+		EVP_Digest(a, (size_t)(b - a), md, &mdlen, EVP_sha256(), NULL);
+		EVP_EncodeBlock((unsigned char *)b64, md, 32);
+	}
+	free(buf);
+	snprintf(csp, sizeof(csp),
+		 "default-src 'none'; style-src 'self'%s%s%s; img-src 'self' data:; form-action 'self'; "
+		 "frame-ancestors 'none'; base-uri 'none'",
+		 b64[0] ? " 'sha256-" : "", b64, b64[0] ? "'" : "");
+}
+
+static int web_usage(void)
+{
+	fprintf(stderr, "usage: breaktime [-c FILE] web\n(see breaktime --help)\n");
+	return 2;
+}
+
+int cmd_web(const char *path, int argc, char **argv)
+{
+	int ret = 1;
+	struct evconnlistener *lev = NULL;
+	struct event *sigs[3] = {NULL, NULL, NULL};
+
+	(void)argv;
+	if (argc > 0)
+		return web_usage();
+	memset(&web, 0, sizeof(web));
+	struct conf_errors errs = {0};
+	web.conf = conf_load(path, &errs);
+	if (!web.conf) {
+		conf_errors_print(&errs, stderr);
+		fprintf(stderr, "breaktime: %s: %zu error%s\n", path, errs.n, errs.n == 1 ? "" : "s");
+		conf_errors_free(&errs);
+		return 1;
+	}
+	conf_errors_free(&errs);
+	const struct conf_web *w = &web.conf->web;
+	const struct policy_auth *auth = policy_auth(web.conf->policy);
+	if (!w->certificate || !w->private_key) {
+		log_err("web: %s: [web] certificate and private_key are needed: the web UI serves "
+			"HTTPS only", path);
+		goto out;
+	}
+	if (!auth || !auth->htpasswd) {
+		log_err("web: %s: [auth] htpasswd is needed: administrators log in with it", path);
+		goto out;
+	}
+	web.admin = policy_group_find(web.conf->policy, "admin");
+	if (!web.admin || policy_group_n_members(web.admin) == 0) {
+		log_err("web: %s: no one is in the admin group ([group admin] members): no one "
+			"could log in", path);
+		goto out;
+	}
+	web.users = htpasswd_load(auth->htpasswd);
+	if (!web.users)
+		goto out;
+	web.ssl = tls_create(w);
+	if (!web.ssl)
+		goto out;
+	csp_build();
+	signal(SIGPIPE, SIG_IGN);
+	web.base = event_base_new();
+	web.http = web.base ? evhttp_new(web.base) : NULL;
+	if (!web.http) {
+		log_err("web: cannot create the event loop");
+		goto out;
+	}
+	evhttp_set_bevcb(web.http, on_accept_bev, NULL);
+	evhttp_set_gencb(web.http, on_request, NULL);
+	evhttp_set_allowed_methods(web.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	evhttp_set_max_headers_size(web.http, 16384);
+	evhttp_set_max_body_size(web.http, WEB_MAX_BODY);
+	evhttp_set_timeout(web.http, 30);
+	lev = evconnlistener_new_bind(web.base, NULL, NULL,
+				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+				      128, &w->listen.u.sa, (int)w->listen.len);
+	char where[80];
+	sockaddr_ntop_port(&w->listen.u.sa, where, sizeof(where));
+	if (!lev) {
+		log_err("web: cannot listen on %s: %s", where, strerror(errno));
+		goto out;
+	}
+	if (!evhttp_bind_listener(web.http, lev)) {
+		log_err("web: cannot serve on %s", where);
+		evconnlistener_free(lev);
+		goto out;
+	}
+	lev = NULL; /* evhttp owns it now */
+	/* SIGHUP: nothing to reload without a restart (the listener, the certificate) */
+	signal(SIGHUP, SIG_IGN);
+	int signums[2] = {SIGTERM, SIGINT};
+	for (int i = 0; i < 2; i++) {
+		sigs[i] = evsignal_new(web.base, signums[i], on_signal, NULL);
+		if (sigs[i])
+			event_add(sigs[i], NULL);
+	}
+	log_info("web: serving https://%s/ (%zu users in the htpasswd file, admin group: %zu members)",
+		 where, htpasswd_count(web.users), policy_group_n_members(web.admin));
+	event_base_dispatch(web.base);
+	ret = 0;
+out:
+	for (int i = 0; i < 3; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	if (web.http)
+		evhttp_free(web.http);
+	if (web.base)
+		event_base_free(web.base);
+	SSL_CTX_free(web.ssl);
+	htpasswd_free(web.users);
+	OPENSSL_cleanse(web.sessions, sizeof(web.sessions));
+	conf_unref(web.conf);
+	memset(&web, 0, sizeof(web));
+	return ret;
+}
