@@ -354,9 +354,10 @@ void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
 			    "# TYPE breaktime_store_records_total counter\n"
 			    "breaktime_store_records_total{state=\"submitted\"} %llu\n"
 			    "breaktime_store_records_total{state=\"written\"} %llu\n"
-			    "breaktime_store_records_total{state=\"dropped\"} %llu\n",
+			    "breaktime_store_records_total{state=\"dropped\"} %llu\n"
+			    "breaktime_store_records_total{state=\"lost\"} %llu\n",
 			    (unsigned long long)st.submitted, (unsigned long long)st.written,
-			    (unsigned long long)st.dropped);
+			    (unsigned long long)st.dropped, (unsigned long long)st.lost);
 	evbuffer_add_printf(b, "# HELP breaktime_decisions_total Requests and tunnels by verdict and reason.\n"
 			    "# TYPE breaktime_decisions_total counter\n");
 	for (unsigned i = 0; i < DECISION_SLOTS; i++) {
@@ -374,6 +375,31 @@ void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
 			    "# TYPE breaktime_store_retries_total counter\nbreaktime_store_retries_total %llu\n",
 			    (unsigned long long)st.queued, (unsigned long long)st.queue_capacity,
 			    (unsigned long long)st.retries);
+	evbuffer_add_printf(b, "# HELP breaktime_store_held Records the writer has taken and not yet committed.\n"
+			    "# TYPE breaktime_store_held gauge\nbreaktime_store_held %llu\n"
+			    "# HELP breaktime_store_transactions_total Store batches committed.\n"
+			    "# TYPE breaktime_store_transactions_total counter\n"
+			    "breaktime_store_transactions_total %llu\n"
+			    "# HELP breaktime_store_errors_total Failed store transactions by cause (of the retries).\n"
+			    "# TYPE breaktime_store_errors_total counter\n"
+			    "breaktime_store_errors_total{cause=\"locked\"} %llu\n"
+			    "breaktime_store_errors_total{cause=\"full\"} %llu\n"
+			    "# HELP breaktime_store_failing 1 while the last store transaction failed and is retried.\n"
+			    "# TYPE breaktime_store_failing gauge\nbreaktime_store_failing %d\n"
+			    "# HELP breaktime_store_purged_total Rows removed by retention.\n"
+			    "# TYPE breaktime_store_purged_total counter\nbreaktime_store_purged_total %llu\n"
+			    "# HELP breaktime_store_access_log_lines_total Lines written to access.log.\n"
+			    "# TYPE breaktime_store_access_log_lines_total counter\n"
+			    "breaktime_store_access_log_lines_total %llu\n"
+			    "# HELP breaktime_store_writer_cpu_seconds_total CPU time of the store's writer thread.\n"
+			    "# TYPE breaktime_store_writer_cpu_seconds_total counter\n"
+			    "breaktime_store_writer_cpu_seconds_total %llu.%03llu\n",
+			    (unsigned long long)st.held, (unsigned long long)st.transactions,
+			    (unsigned long long)st.busy_errors, (unsigned long long)st.full_errors,
+			    st.failing ? 1 : 0, (unsigned long long)st.purged,
+			    (unsigned long long)st.access_log_lines,
+			    (unsigned long long)(st.writer_cpu_ms / 1000),
+			    (unsigned long long)(st.writer_cpu_ms % 1000));
 	evbuffer_add_printf(b, "# HELP breaktime_auth_failures_total Failed proxy sign-ins.\n"
 			    "# TYPE breaktime_auth_failures_total counter\nbreaktime_auth_failures_total %llu\n",
 			    LOAD(server.auth_failures));

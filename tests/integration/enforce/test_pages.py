@@ -196,6 +196,42 @@ def test_metrics_of_issue5(kit):
     eq(missing, [], 'series missing from /metrics:\n%s' % body)
 
 
+def test_metrics_store(kit):
+    # the store's own statistics (logger/store.h struct store_stats) on /metrics
+    d = kit.daemon(POLICY, at='2026-01-05 10:00:00')
+    before = metrics(d)
+    for k in ('breaktime_store_records_total{state="lost"}', 'breaktime_store_held',
+              'breaktime_store_queue_depth', 'breaktime_store_transactions_total',
+              'breaktime_store_errors_total{cause="locked"}', 'breaktime_store_errors_total{cause="full"}',
+              'breaktime_store_failing', 'breaktime_store_purged_total',
+              'breaktime_store_access_log_lines_total', 'breaktime_store_writer_cpu_seconds_total'):
+        check(k in before, 'metric %s missing' % k)
+    eq(via(kit, d, 'www.facebook.com').code, 403, 'guest on facebook')
+    eq(via(kit, d, 'www.example.org').code, 200, 'guest on example.org')
+
+    def settled():
+        m = metrics(d)
+        sub = m['breaktime_store_records_total{state="submitted"}']
+        if sub >= before['breaktime_store_records_total{state="submitted"}'] + 2 and \
+           m['breaktime_store_records_total{state="written"}'] == sub:
+            return m
+    after = wait_for(settled, 5, what='the store to write what was submitted')
+    check(after['breaktime_store_transactions_total'] > before['breaktime_store_transactions_total'],
+          'transactions_total did not grow: %r' % after)
+    eq((after['breaktime_store_held'], after['breaktime_store_queue_depth'],
+        after['breaktime_store_records_total{state="lost"}'], after['breaktime_store_failing']),
+       (0.0, 0.0, 0.0, 0.0), 'held, queued, lost, failing once written')
+    check(len(d.events()) >= 1, 'rows in the store: %r' % d.events())
+    d.stop()
+    # two months later with retention = 30d: the first purge (a minute after the
+    # start; the clock runs 120x) removes January's rows, and /metrics says how many
+    d2 = kit.daemon(POLICY, store={'database': d.db, 'retention': '30d'}, at='2026-03-02 10:00:00', speed=120)
+    purged = wait_for(lambda: (lambda m: m if m['breaktime_store_purged_total'] >= 2 else None)(metrics(d2)),
+                      10, step=0.2, what='the retention purge on /metrics')
+    eq([r for r in d2.events() if str(r['day']) < '2026-02'], [], 'January rows left after the purge')
+    eq(purged['breaktime_store_records_total{state="lost"}'], 0.0, 'lost records')
+
+
 def test_metrics_allow(kit):
     d = kit.daemon(POLICY, proxy={'metrics_allow': '10.0.0.0/8'})
     st, head, body = own(d, '/metrics')
