@@ -201,3 +201,75 @@ def quic_initial(dcid, pn, frames, version=1, pad_to=1200):
 
 def crypto_frame(offset, data):
     return b"\x06" + quic_varint(offset) + quic_varint(len(data)) + data
+
+
+# ---- reading captures back (fuzz seeds from tests/data/pcap/) ----
+
+def read_capture(path):
+    """(linktype, [(ts_seconds, bytes)]) of a pcap or pcapng file: the
+    captured bytes of each frame; one interface (the first IDB's link type)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    frames = []
+    magic = struct.unpack("<I", data[:4])[0]
+    if magic in (0xA1B2C3D4, 0xA1B23C4D):
+        nano = magic == 0xA1B23C4D
+        linktype = struct.unpack("<I", data[20:24])[0]
+        p = 24
+        while p + 16 <= len(data):
+            sec, frac, cap, _ = struct.unpack("<IIII", data[p:p + 16])
+            frames.append((sec + frac / (1e9 if nano else 1e6), data[p + 16:p + 16 + cap]))
+            p += 16 + cap
+        return linktype, frames
+    if magic != 0x0A0D0D0A:
+        raise ValueError("%s: not pcap or pcapng" % path)
+    linktype, p = None, 0
+    while p + 12 <= len(data):
+        btype, blen = struct.unpack("<II", data[p:p + 8])
+        body = data[p + 8:p + blen - 4]
+        if btype == 1 and linktype is None:
+            linktype = struct.unpack("<H", body[:2])[0]
+        elif btype == 6:
+            _, hi, lo, cap, _ = struct.unpack("<IIIII", body[:20])
+            frames.append((((hi << 32) | lo) / 1e6, body[20:20 + cap]))
+        p += blen
+    return linktype, frames
+
+
+def udp_tcp_payload(linktype, frame):
+    """(proto, sport, dport, payload) of a frame, or None: Ethernet (VLAN
+    tags), SLL, SLL2, raw IP, BSD loopback; IPv4 (first fragments), IPv6
+    (hop-by-hop, routing, destination options, fragment headers)."""
+    if linktype == LINK_ETHERNET:
+        p, etype = 14, struct.unpack("!H", frame[12:14])[0]
+        while etype in (0x8100, 0x88A8, 0x9100) and len(frame) >= p + 4:
+            etype, p = struct.unpack("!H", frame[p + 2:p + 4])[0], p + 4
+    elif linktype == LINK_SLL:
+        p, etype = 16, struct.unpack("!H", frame[14:16])[0]
+    elif linktype == LINK_SLL2:
+        p, etype = 20, struct.unpack("!H", frame[0:2])[0]
+    elif linktype == LINK_NULL:
+        p, etype = 4, 0x86DD if struct.unpack("<I", frame[:4])[0] in (24, 28, 30) else 0x0800
+    elif linktype == LINK_RAW:
+        p, etype = 0, 0x86DD if frame[:1] and frame[0] >> 4 == 6 else 0x0800
+    else:
+        return None
+    ip = frame[p:]
+    if etype == 0x0800 and len(ip) >= 20:
+        if struct.unpack("!H", ip[6:8])[0] & 0x1FFF:
+            return None
+        proto, l4 = ip[9], ip[(ip[0] & 15) * 4:struct.unpack("!H", ip[2:4])[0]]
+    elif etype == 0x86DD and len(ip) >= 40:
+        proto, l4 = ip[6], ip[40:40 + struct.unpack("!H", ip[4:6])[0]]
+        while proto in (0, 43, 60, 44) and len(l4) >= 8:
+            if proto == 44 and struct.unpack("!H", l4[2:4])[0] & 0xFFF8:
+                return None
+            n = 8 if proto == 44 else (l4[1] + 1) * 8
+            proto, l4 = l4[0], l4[n:]
+    else:
+        return None
+    if proto == 17 and len(l4) >= 8:
+        return 17, struct.unpack("!H", l4[0:2])[0], struct.unpack("!H", l4[2:4])[0], l4[8:]
+    if proto == 6 and len(l4) >= 20:
+        return 6, struct.unpack("!H", l4[0:2])[0], struct.unpack("!H", l4[2:4])[0], l4[(l4[12] >> 4) * 4:]
+    return None
