@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""
+test_web: `breaktime web` end to end — the real binary serving HTTPS on
+loopback, over the store make_store.py writes (hand-checked numbers there),
+with a self-signed certificate made by the openssl CLI and an htpasswd file
+made by `htpasswd -B` (apache2-utils). Python's http.client talks TLS to it;
+headless Chromium renders a logged-in report page saved to disk.
+
+    test_web.py BREAKTIME_BINARY SOURCE_ROOT [ARTEFACT_DIR]
+
+The screenshot (web-excessive.png) and the saved page stay in ARTEFACT_DIR
+(the meson build directory). Every test_* function runs in order; one line
+each, then "N passed, N failed". Logins that are meant to fail come from
+their own loopback addresses (127.0.0.N), so the login limit of one test
+does not spill into the next.
+"""
+
+import csv
+import html.parser
+import http.client
+import io
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_store  # noqa: E402
+
+BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/reports/breaktime"
+ROOT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
+ART = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
+TMP = tempfile.mkdtemp(prefix="bt-web-")
+DB = os.path.join(TMP, "bt.db")
+ADMIN, ADMIN_PW = "root", "corr3ct horse!"
+STAFF_PW = "alice-s3cret"
+WEEK = "from=2026-11-02&to=2026-11-08"
+CTX = ssl._create_unverified_context()  # our own self-signed certificate, on loopback
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+PORT = free_port()
+
+
+def make_htpasswd(path):
+    if shutil.which("htpasswd"):
+        subprocess.run(["htpasswd", "-B", "-b", "-c", path, ADMIN, ADMIN_PW], check=True,
+                       capture_output=True)
+        subprocess.run(["htpasswd", "-B", "-b", path, "alice", STAFF_PW], check=True,
+                       capture_output=True)
+        return
+    import crypt  # Python before 3.13: SHA-crypt ($6$), which breaktime accepts too
+    with open(path, "w") as f:
+        f.write("%s:%s\n" % (ADMIN, crypt.crypt(ADMIN_PW, crypt.mksalt(crypt.METHOD_SHA512))))
+        f.write("alice:%s\n" % crypt.crypt(STAFF_PW, crypt.mksalt(crypt.METHOD_SHA512)))
+
+
+def setup():
+    make_store.build(DB, ROOT)
+    conf = make_store.write_config(TMP, DB)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", os.path.join(TMP, "key.pem"),
+                    "-out", os.path.join(TMP, "cert.pem"), "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    make_htpasswd(os.path.join(TMP, "users.htpasswd"))
+    with open(conf, "a") as f:
+        f.write("[group admin]\nmembers = %s\n[auth]\nhtpasswd = %s\n"
+                "[web]\nlisten = 127.0.0.1:%d\ncertificate = %s\nprivate_key = %s\n"
+                "login_attempts = 3\nsession_timeout = 1h\n"
+                % (ADMIN, os.path.join(TMP, "users.htpasswd"), PORT,
+                   os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")))
+    # today, for "today at a glance": bob on facebook these last three minutes
+    now = datetime.now(ZoneInfo("Europe/London"))
+    day, m = now.strftime("%Y-%m-%d"), now.hour * 60 + now.minute
+    db = sqlite3.connect(DB)
+    for i in range(max(0, m - 2), m + 1):
+        db.execute("INSERT INTO usage_minutes (day, minute, user, platform, purpose, source, grp,"
+                   " active, requests, bytes) VALUES (?, ?, 'bob', 'facebook', 'personal', 'proxy',"
+                   " 'staff', 1, 1, 5000)", (day, i))
+    db.commit()
+    db.close()
+    return conf
+
+
+CONF = setup()
+LOG = os.path.join(TMP, "web.log")
+SERVER = None
+
+
+def start():
+    global SERVER
+    log = open(LOG, "w")
+    SERVER = subprocess.Popen([BIN, "-c", CONF, "web"], stdout=log, stderr=log)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", PORT), timeout=1) as s:
+                with CTX.wrap_socket(s):
+                    return
+        except OSError:
+            if SERVER.poll() is not None:
+                raise AssertionError("breaktime web exited: " + open(LOG).read())
+            time.sleep(0.1)
+    raise AssertionError("breaktime web did not start: " + open(LOG).read())
+
+
+def request(method, path, form=None, cookies=None, src="127.0.0.1"):
+    c = http.client.HTTPSConnection("127.0.0.1", PORT, context=CTX, timeout=30,
+                                    source_address=(src, 0))
+    h = {}
+    if cookies:
+        h["Cookie"] = "; ".join("%s=%s" % kv for kv in cookies.items())
+    body = None
+    if form is not None:
+        body = urllib.parse.urlencode(form)
+        h["Content-Type"] = "application/x-www-form-urlencoded"
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r, data
+
+
+def set_cookies(r):
+    """{name: (value, attributes)} from the Set-Cookie headers."""
+    out = {}
+    for v in r.msg.get_all("Set-Cookie") or []:
+        parts = [p.strip() for p in v.split(";")]
+        name, _, value = parts[0].partition("=")
+        out[name] = (value, parts[1:])
+    return out
+
+
+def login_form(src="127.0.0.1"):
+    r, d = request("GET", "/login", src=src)
+    assert r.status == 200, r.status
+    token = set_cookies(r)["bt_login"][0]
+    m = re.search(r'name="csrf" value="([0-9a-f]{64})"', d.decode())
+    assert m and m.group(1) == token, d
+    return token
+
+
+def login(user, password, src="127.0.0.1"):
+    token = login_form(src)
+    return request("POST", "/login", {"csrf": token, "user": user, "password": password},
+                   {"bt_login": token}, src=src)
+
+
+SESSION = {}
+
+
+def get(path):
+    r, d = request("GET", path, cookies={"bt_session": SESSION["id"]})
+    return r, d.decode()
+
+
+def csrf_of(page):
+    m = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert m, page
+    return m.group(1)
+
+
+class Tables(html.parser.HTMLParser):
+    """Every <table> as (header texts, rows of cell texts)."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tables, self.cell, self.row = [], None, None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append(([], []))
+        elif tag == "tr":
+            self.row = []
+        elif tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.row.append(self.cell.strip())
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            heads, rows = self.tables[-1]
+            if not heads:
+                heads.extend(self.row)
+            else:
+                rows.append(self.row)
+            self.row = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+def table_with(page, column):
+    for heads, rows in Tables(page).tables:
+        if column in heads:
+            return [dict(zip(heads, r)) for r in rows]
+    raise AssertionError("no table with %s" % column)
+
+
+def presence_rows():
+    db = sqlite3.connect(DB)
+    rows = db.execute("SELECT state, cause, source FROM presence ORDER BY id").fetchall()
+    db.close()
+    return rows
+
+
+# ---- configuration ----
+
+def test_config_checked():
+    bad = os.path.join(TMP, "bad.conf")
+    with open(CONF) as f:
+        text = f.read()
+    with open(bad, "w") as f:
+        f.write(text + "sesion_timeout = 2h\n")
+    p = subprocess.run([BIN, "-c", bad, "check"], capture_output=True, text=True, timeout=60)
+    line = len(text.splitlines()) + 1
+    assert p.returncode == 1 and "bad.conf:%d: unknown key `sesion_timeout` in [web]: did you " \
+        "mean `session_timeout`?" % line in p.stderr, p.stderr
+    # HTTPS only: no certificate, no web UI
+    with open(bad, "w") as f:
+        f.write(re.sub(r"(?m)^(certificate|private_key) = .*\n", "", text))
+    p = subprocess.run([BIN, "-c", bad, "web"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "certificate and private_key are needed" in p.stderr, p.stderr
+
+
+def test_starts():
+    start()
+
+
+# ---- logging in ----
+
+def test_login_page_and_headers():
+    r, d = request("GET", "/login")
+    assert r.status == 200
+    csp = r.getheader("Content-Security-Policy")
+    assert csp.startswith("default-src 'none'; style-src 'self' 'sha256-"), csp
+    assert "script-src" not in csp and "frame-ancestors 'none'" in csp, csp
+    assert r.getheader("X-Frame-Options") == "DENY"
+    assert r.getheader("Cache-Control") == "no-store"
+    assert b'type="password"' in d and b"<script" not in d
+    r, d = request("GET", "/style.css")
+    assert r.status == 200 and r.getheader("Content-Type").startswith("text/css") and b"nav" in d
+
+
+def test_pages_need_a_login():
+    for path in ["/", "/excessive", "/excessive.csv?" + WEEK, "/user?name=alice", "/presence"]:
+        r, d = request("GET", path)
+        assert r.status == 303 and r.getheader("Location") == "/login", (path, r.status)
+        assert b"alice" not in d
+    r, d = request("POST", "/presence", {"state": "on"})
+    assert r.status == 403, r.status
+    r, d = request("GET", "/", cookies={"bt_session": "0" * 64})
+    assert r.status == 303, r.status
+
+
+def test_wrong_password_refused():
+    r, d = login(ADMIN, "not the password", src="127.0.0.2")
+    assert r.status == 401, r.status
+    assert "bt_session" not in set_cookies(r)
+    assert b"Wrong user name or password" in d
+    r, d = login("nobody", "whatever", src="127.0.0.2")
+    assert r.status == 401 and "bt_session" not in set_cookies(r)
+
+
+def test_non_admin_refused():
+    # alice's password is right, but she is staff, not admin
+    r, d = login("alice", STAFF_PW, src="127.0.0.3")
+    assert r.status == 403, r.status
+    assert "bt_session" not in set_cookies(r)
+    assert b"not an administrator" in d
+
+
+def test_login_form_needs_its_token():
+    token = login_form()
+    r, d = request("POST", "/login", {"csrf": token, "user": ADMIN, "password": ADMIN_PW})
+    assert r.status == 403 and "bt_session" not in set_cookies(r), r.status
+    r, d = request("POST", "/login", {"csrf": "1" * 64, "user": ADMIN, "password": ADMIN_PW},
+                   {"bt_login": token})
+    assert r.status == 403 and "bt_session" not in set_cookies(r), r.status
+
+
+def test_admin_logs_in():
+    r, d = login(ADMIN, ADMIN_PW)
+    assert r.status == 303 and r.getheader("Location") == "/", r.status
+    value, attrs = set_cookies(r)["bt_session"]
+    assert re.fullmatch(r"[0-9a-f]{64}", value), value
+    for a in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"]:
+        assert a in attrs, (a, attrs)
+    SESSION["id"] = value
+    # a second login is another random session
+    r2, _ = login(ADMIN, ADMIN_PW)
+    assert set_cookies(r2)["bt_session"][0] != value
+
+
+def test_today_at_a_glance():
+    r, page = get("/")
+    assert r.status == 200 and r.getheader("Cache-Control") == "no-store"
+    assert "Today at a glance" in page
+    now = table_with(page, "Platform")
+    assert [(x["Person"], x["Group"], x["Platform"]) for x in now] == [("bob", "staff", "facebook")], now
+    today = table_with(page, "Personal minutes")
+    assert [(x["Person"], x["Personal minutes"], x["Allowance"]) for x in today] == \
+        [("bob", "3", "30")], today
+    assert re.search(r"Students present now: <strong>(yes|no)</strong>", page), page
+    # the last change by hand, with its cause (make_store: "admin bob", auto)
+    assert "Last set by hand: <strong>auto</strong>" in page and "admin bob" in page, page
+
+
+def test_excessive_report_numbers():
+    r, page = get("/excessive?" + WEEK)
+    assert r.status == 200 and r.getheader("Cache-Control") == "no-store"
+    rows = table_with(page, "user")
+    assert [x["user"] for x in rows] == ["alice", "victor"], rows
+    a, v = rows
+    assert (a["group"], a["allowance"], a["days_over"], a["minutes_over"]) == ("staff", "30", "1", "10"), a
+    assert (a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]) == ("20", "60", "66"), a
+    assert (a["blocked_students_present"], a["previous_minutes"], a["change"]) == ("3", "15", "45"), a
+    assert (v["days_over"], v["minutes_over"], v["active_minutes"]) == ("2", "25", "85"), v
+    assert "<svg" in page and 'name="from" value="2026-11-02"' in page
+    # the report's own stylesheet is exactly what the CSP allows by hash
+    import base64
+    import hashlib
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert "'sha256-%s'" % digest in r.getheader("Content-Security-Policy")
+
+
+def test_excessive_group_filter():
+    r, page = get("/excessive?%s&group=staff" % WEEK)
+    rows = table_with(page, "user")
+    assert len(rows) == 1 and re.fullmatch(r"p-[0-9a-f]{10}", rows[0]["user"]), rows  # pseudonyms
+    r, page = get("/excessive?%s&group=staff&names=1" % WEEK)
+    assert [x["user"] for x in table_with(page, "user")] == ["alice"]
+    r, page = get("/excessive?%s&group=volunteers&names=1" % WEEK)
+    assert [x["user"] for x in table_with(page, "user")] == ["victor"]
+    r, page = get("/excessive?%s&group=nosuch" % WEEK)
+    assert r.status == 400
+    r, page = get("/excessive?from=2026-13-01")
+    assert r.status == 400
+
+
+def test_csv_download_parses_back():
+    r, data = get("/excessive.csv?" + WEEK)
+    assert r.status == 200 and r.getheader("Content-Type").startswith("text/csv")
+    assert r.getheader("Content-Disposition") == \
+        'attachment; filename="breaktime-excessive-2026-11-02-2026-11-08.csv"'
+    rows = list(csv.DictReader(io.StringIO(data, newline="")))
+    assert [(x["user"], x["days_over"], x["minutes_over"], x["active_minutes"]) for x in rows] == \
+        [("alice", "1", "10", "60"), ("victor", "2", "25", "85")], rows
+    # the same bytes as the CLI's CSV
+    p = subprocess.run([BIN, "-c", CONF, "report", "excessive", "--from", "2026-11-02", "--to",
+                        "2026-11-08", "--format", "csv"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.replace("\r\n", "\n") == data.replace("\r\n", "\n")
+
+
+def test_html_download():
+    r, data = get("/excessive.html?%s&group=staff&names=1" % WEEK)
+    assert r.status == 200 and r.getheader("Content-Disposition").startswith("attachment; ")
+    assert data.startswith("<!DOCTYPE html>") and "<svg" in data and "alice" in data
+
+
+def test_timeline():
+    r, page = get("/user?name=alice&from=2026-11-02&to=2026-11-03")
+    assert r.status == 200
+    rows = table_with(page, "start")
+    assert [(x["day"], x["platform"], x["start"], x["end"], x["active_minutes"]) for x in rows] == [
+        ("2026-11-02", "facebook", "12:31", "13:11", "40"),
+        ("2026-11-02", "instagram", "12:31", "12:32", "1"),
+        ("2026-11-03", "instagram", "14:00", "14:20", "20")], rows
+    # a name is escaped wherever it is shown
+    r, page = get("/user?name=%3Cb%3Ex%22")
+    assert r.status == 200 and "<b>x" not in page and "&lt;b&gt;x&quot;" in page
+
+
+def test_csrf_refused():
+    before = presence_rows()
+    cookies = {"bt_session": SESSION["id"]}
+    r, d = request("POST", "/presence", {"state": "on"}, cookies)
+    assert r.status == 403, r.status
+    r, d = request("POST", "/presence", {"state": "on", "csrf": "0" * 64}, cookies)
+    assert r.status == 403, r.status
+    r, page = get("/presence")
+    token = csrf_of(page)
+    r, d = request("POST", "/presence", {"state": "on", "csrf": token[:-1] + "x"}, cookies)
+    assert r.status == 403, r.status
+    assert presence_rows() == before
+
+
+def test_presence_toggle():
+    r, page = get("/presence")
+    assert r.status == 200 and '<select name="state">' in page
+    before = presence_rows()
+    r, d = request("POST", "/presence", {"state": "on", "until": "", "csrf": csrf_of(page)},
+                   {"bt_session": SESSION["id"]})
+    assert r.status == 303 and r.getheader("Location") == "/presence", r.status
+    after = presence_rows()
+    assert after[:-1] == before and after[-1] == ("on", "root (breaktime web)", "web"), after[-1]
+    r, page = get("/presence")
+    assert "Students present now: <strong>yes</strong> (set by hand)" in page, page
+    # what breaktime presence (and so breaktimed) reads
+    p = subprocess.run([BIN, "-c", CONF, "presence"], capture_output=True, text=True, timeout=60)
+    assert "last change: on" in p.stdout and "by root (breaktime web)" in p.stdout, p.stdout
+    assert "students present now: yes (override)" in p.stdout, p.stdout
+    r, d = request("POST", "/presence", {"state": "off", "until": "25:00", "csrf": csrf_of(page)},
+                   {"bt_session": SESSION["id"]})
+    assert r.status == 400 and presence_rows() == after
+    r, d = request("POST", "/presence", {"state": "auto", "csrf": csrf_of(page)},
+                   {"bt_session": SESSION["id"]})
+    assert r.status == 303 and presence_rows()[-1] == ("auto", "root (breaktime web)", "web")
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        p = shutil.which(name)
+        if p:
+            return p
+    raise AssertionError("chromium is not installed (tools/deps.sh TEST_PACKAGES installs it)")
+
+
+def browse(url, *extra):
+    prof = tempfile.mkdtemp(prefix="chromium-", dir=TMP)
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--ignore-certificate-errors",
+           "--user-data-dir=" + prof, "--window-size=1200,1600"] + list(extra) + [url]
+    env = dict(os.environ, HOME=prof)
+    p = subprocess.run(cmd, capture_output=True, timeout=120, env=env, cwd=TMP)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def test_chromium_renders_the_report():
+    # the logged-in page, saved with its stylesheet beside it (the page links "style.css")
+    out = ART or TMP
+    os.makedirs(out, exist_ok=True)
+    r, page = get("/excessive?" + WEEK)
+    saved = os.path.join(out, "web-excessive.html")
+    with open(saved, "w") as f:
+        f.write(page)
+    r, css = request("GET", "/style.css")
+    with open(os.path.join(out, "style.css"), "wb") as f:
+        f.write(css)
+    png = os.path.join(out, "web-excessive.png")
+    if os.path.exists(png):
+        os.unlink(png)
+    rc, _, err = browse("file://" + saved, "--screenshot=" + png)
+    assert rc == 0 and os.path.exists(png), (rc, err[-2000:])
+    with open(png, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", head
+    w, h = struct.unpack(">II", head[16:24])
+    assert (w, h) == (1200, 1600) and os.path.getsize(png) > 30000, (w, h, os.path.getsize(png))
+    rc, dom, err = browse("file://" + saved, "--dump-dom")
+    assert rc == 0, (rc, err[-2000:])
+    assert "<svg" in dom and "<rect" in dom, dom[:2000]
+    for element in ['<form class="filters" method="get" action="/excessive">', 'name="from"',
+                    'name="to"', '<select name="group">', 'type="checkbox"', '<button type="submit">',
+                    'action="/logout"']:
+        assert element in dom, element
+    assert "alice" in dom and "victor" in dom
+    print("    screenshot: %s (%d bytes)" % (png, os.path.getsize(png)))
+
+
+def test_logout():
+    r, page = get("/")
+    r, d = request("POST", "/logout", {"csrf": csrf_of(page)}, {"bt_session": SESSION["id"]})
+    assert r.status == 303 and r.getheader("Location") == "/login"
+    assert set_cookies(r)["bt_session"][0] == ""
+    r, d = get("/")
+    assert r.status == 303 and r.getheader("Location") == "/login"
+
+
+def test_login_limit():
+    src = "127.0.0.4"
+    for _ in range(3):  # [web] login_attempts = 3
+        r, d = login(ADMIN, "wrong", src=src)
+        assert r.status == 401, r.status
+    r, d = login(ADMIN, ADMIN_PW, src=src)  # even the right password, for a minute
+    assert r.status == 429 and r.getheader("Retry-After") == "60", r.status
+    assert "bt_session" not in set_cookies(r)
+    r, d = login(ADMIN, ADMIN_PW, src="127.0.0.5")  # another address is not affected
+    assert r.status == 303, r.status
+
+
+def test_passwords_never_logged():
+    SERVER.terminate()
+    assert SERVER.wait(timeout=30) == 0
+    log = open(LOG).read()
+    for pw in [ADMIN_PW, STAFF_PW, "not the password"]:
+        assert pw not in log, log
+    assert "root logged in" in log and "login refused for alice (not in the admin group)" in log, log
+    assert "runtime error" not in log and "ERROR: AddressSanitizer" not in log, log
+
+
+def main():
+    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
+    passed = failed = 0
+    try:
+        for name, fn in tests:
+            try:
+                fn()
+                print("ok   %s" % name)
+                passed += 1
+            except Exception:
+                print("FAIL %s" % name)
+                traceback.print_exc()
+                failed += 1
+    finally:
+        if SERVER and SERVER.poll() is None:
+            SERVER.kill()
+            SERVER.wait()
+        if failed:
+            print("server log:\n" + open(LOG).read() if os.path.exists(LOG) else "")
+        shutil.rmtree(TMP, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
