@@ -36,6 +36,8 @@
 /* A TCP connection lingers this long after a FIN for its last segments. */
 #define SENSOR_FIN_IDLE_US (10 * 1000000LL)
 
+static dnstcp_msg_fn sensor_dns_tcp;
+
 struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
 {
 	struct sensor *s = calloc(1, sizeof(*s));
@@ -54,10 +56,11 @@ struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
 	s->flows = flow_table_create(s->o.max_flows, bypass_on_close, s);
 	s->dns = dns_map_create(s->o.dns_entries);
 	s->scratch = malloc(SENSOR_SCRATCH);
+	s->dnstcp = dnstcp_create(sensor_dns_tcp, s);
 	s->devices = devmap_load(policy_auth(s->policy)->devices);
 	s->sessions = o->store ? sessions_create(conf->store.database, conf->sensor.session_window_s)
 			       : NULL;
-	if (!s->flows || !s->dns || !s->scratch || !s->devices || bypass_init(s) < 0) {
+	if (!s->flows || !s->dns || !s->scratch || !s->dnstcp || !s->devices || bypass_init(s) < 0) {
 		sensor_destroy(s);
 		return NULL;
 	}
@@ -70,6 +73,7 @@ void sensor_destroy(struct sensor *s)
 		return;
 	flow_table_destroy(s->flows);
 	dns_map_destroy(s->dns);
+	dnstcp_destroy(s->dnstcp);
 	free(s->scratch);
 	free(s->proxy);
 	devmap_free(s->devices);
@@ -150,6 +154,13 @@ static void sensor_dns(struct sensor *s, const struct flow_key *k, bool from_cli
 				    (time_t)(ts_us / 1000000));
 		}
 	}
+}
+
+static void sensor_dns_tcp(void *ctx, const struct flow_key *k, bool from_client,
+			   const uint8_t *msg, size_t len)
+{
+	struct sensor *s = ctx;
+	sensor_dns(s, k, from_client, msg, len, s->now_us);
 }
 
 /* ---- names in a flow ---- */
@@ -440,16 +451,14 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		tmp.key = k;
 		bypass_identify(s, &tmp, ts_us);
 		bypass_presence(s, &k, tmp.group, ts_us);
-		const uint8_t *msg = p.payload;
-		size_t len = p.payload_len;
 		if (p.proto == IPPROTO_TCP) {
-			/* DNS over TCP: a message per segment in practice; a two-byte length first */
-			if (len < 2 || (size_t)(msg[0] << 8 | msg[1]) > len - 2)
-				return;
-			len = (size_t)(msg[0] << 8 | msg[1]);
-			msg += 2;
+			/* length-prefixed messages in a byte stream (dnstcp.c) */
+			s->now_us = ts_us;
+			dnstcp_segment(s->dnstcp, &k, from_client, p.tcp_flags, p.seq, p.payload,
+				       p.payload_len);
+			return;
 		}
-		sensor_dns(s, &k, from_client, msg, len, ts_us);
+		sensor_dns(s, &k, from_client, p.payload, p.payload_len, ts_us);
 		return;
 	}
 

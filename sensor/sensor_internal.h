@@ -6,6 +6,7 @@
 
 #include "devmap.h"
 #include "dns.h"
+#include "dnstcp.h"
 #include "flow.h"
 #include "sensor.h"
 #include "sessions.h"
@@ -30,6 +31,8 @@ struct sensor {
 	int64_t last_expire_us;
 	int64_t last_detected_us;    /* presence: last student traffic reported */
 	uint8_t *scratch;            /* one decrypted QUIC packet */
+	struct dnstcp *dnstcp;       /* DNS over TCP streams */
+	int64_t now_us;              /* the packet being handled (dnstcp's callback) */
 	struct devmap *devices;      /* [auth] devices (common/devmap.c) */
 	struct sessions *sessions;   /* the proxy's recent sessions, or NULL (off) */
 };

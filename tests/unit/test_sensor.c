@@ -17,6 +17,7 @@
 
 #include "decode.h"
 #include "dns.h"
+#include "dnstcp.h"
 #include "flow.h"
 #include "quic.h"
 #include "reasm.h"
@@ -246,6 +247,97 @@ START_TEST(reasm_out_of_order)
 }
 END_TEST
 
+/* ---- DNS over TCP ---- */
+
+static char got_msgs[8][64];
+static size_t n_got;
+
+static void on_dns_msg(void *ctx, const struct flow_key *k, bool from_client, const uint8_t *msg,
+		       size_t len)
+{
+	/* an exact-size copy: under ASan a read past the message is a crash */
+	uint8_t *copy = malloc(len ? len : 1);
+	memcpy(copy, msg, len);
+	if (n_got < 8)
+		snprintf(got_msgs[n_got], sizeof(got_msgs[0]), "%c%.*s", from_client ? '>' : '<',
+			 (int)(len < 60 ? len : 60), (const char *)copy);
+	n_got++;
+	free(copy);
+}
+
+START_TEST(dnstcp_stream)
+{
+	struct dnstcp *d = dnstcp_create(on_dns_msg, NULL);
+	struct flow_key k = {.family = AF_INET, .proto = IPPROTO_TCP, .cport = 40000, .sport = 53};
+	n_got = 0;
+	/* "\0\5hello" split inside the length and the body, after a SYN at 99 */
+	dnstcp_segment(d, &k, true, TCP_SYN, 99, NULL, 0);
+	dnstcp_segment(d, &k, true, 0, 100, (const uint8_t *)"\0", 1);
+	dnstcp_segment(d, &k, true, 0, 101, (const uint8_t *)"\5he", 3);
+	ck_assert_uint_eq(n_got, 0);
+	ck_assert_uint_eq(dnstcp_bytes(d), 5);
+	dnstcp_segment(d, &k, true, 0, 101, (const uint8_t *)"\5he", 3);   /* retransmitted */
+	dnstcp_segment(d, &k, true, 0, 104, (const uint8_t *)"llo", 3);
+	ck_assert_uint_eq(n_got, 1);
+	ck_assert_str_eq(got_msgs[0], ">hello");
+	ck_assert_uint_eq(dnstcp_bytes(d), 0);
+	/* two in one segment, and the start of a third; the other direction apart */
+	dnstcp_segment(d, &k, true, 0, 107, (const uint8_t *)"\0\2ab\0\3cde\0\4fg", 13);
+	dnstcp_segment(d, &k, false, 0, 7000, (const uint8_t *)"\0\3xyz", 5);
+	ck_assert_uint_eq(n_got, 4);
+	ck_assert_str_eq(got_msgs[1], ">ab");
+	ck_assert_str_eq(got_msgs[2], ">cde");
+	ck_assert_str_eq(got_msgs[3], "<xyz");
+	/* an overlapping retransmission carries the rest */
+	dnstcp_segment(d, &k, true, 0, 117, (const uint8_t *)"\4fghi", 6);
+	ck_assert_uint_eq(n_got, 5);
+	ck_assert_str_eq(got_msgs[4], ">fghi");
+	/* a gap: the half message is dropped, the stream starts again after it */
+	dnstcp_segment(d, &k, true, 0, 123, (const uint8_t *)"\0\6lo", 4);
+	dnstcp_segment(d, &k, true, 0, 200, (const uint8_t *)"\0\2ok", 4);
+	ck_assert_uint_eq(n_got, 6);
+	ck_assert_str_eq(got_msgs[5], ">ok");
+	/* longer than DNSTCP_MSG_MAX: passed over by its length, in step after it */
+	size_t big = DNSTCP_MSG_MAX + 100;
+	uint8_t *b = calloc(1, big + 2 + 4);
+	b[0] = (uint8_t)(big >> 8);
+	b[1] = (uint8_t)big;
+	memcpy(b + 2 + big, "\0\2ya", 4);
+	dnstcp_segment(d, &k, true, 0, 204, b, 1000);
+	dnstcp_segment(d, &k, true, 0, 1204, b + 1000, big + 6 - 1000);
+	ck_assert_uint_eq(n_got, 7);
+	ck_assert_str_eq(got_msgs[6], ">ya");
+	ck_assert_uint_eq(dnstcp_bytes(d), 0);
+	free(b);
+	/* FIN and RST end their streams */
+	ck_assert_uint_eq(dnstcp_streams(d), 2);
+	dnstcp_segment(d, &k, true, TCP_FIN, 0, NULL, 0);
+	dnstcp_segment(d, &k, false, TCP_RST, 0, NULL, 0);
+	ck_assert_uint_eq(dnstcp_streams(d), 0);
+	dnstcp_destroy(d);
+}
+END_TEST
+
+START_TEST(dnstcp_bounded)
+{
+	struct dnstcp *d = dnstcp_create(on_dns_msg, NULL);
+	n_got = 0;
+	/* many connections, each with half a large message held */
+	uint8_t half[2 + 8000] = {(uint8_t)(16000 >> 8), (uint8_t)(16000 & 0xff)};
+	for (unsigned i = 0; i < DNSTCP_STREAMS + 500; i++) {
+		struct flow_key k = {.family = AF_INET, .proto = IPPROTO_TCP, .cport = (uint16_t)i,
+				     .sport = 53};
+		k.client[0] = (uint8_t)(i >> 8);
+		dnstcp_segment(d, &k, true, 0, 1, half, sizeof(half));
+		ck_assert_uint_le(dnstcp_streams(d), DNSTCP_STREAMS);
+	}
+	ck_assert_uint_eq(dnstcp_streams(d), DNSTCP_STREAMS);
+	ck_assert_uint_eq(dnstcp_bytes(d), (size_t)DNSTCP_STREAMS * 16000);
+	ck_assert_uint_eq(n_got, 0);
+	dnstcp_destroy(d);
+}
+END_TEST
+
 /* ---- flow table ---- */
 
 static int closed;
@@ -418,6 +510,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, dns_query_and_answer);
 	tcase_add_test(tc, dns_map_bounded);
 	tcase_add_test(tc, reasm_out_of_order);
+	tcase_add_test(tc, dnstcp_stream);
+	tcase_add_test(tc, dnstcp_bounded);
 	tcase_add_test(tc, flow_limit_and_idle);
 	tcase_add_test(tc, flow_stream_budget);
 	tcase_add_test(tc, quic_rfc9001_keys);

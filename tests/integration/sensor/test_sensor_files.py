@@ -222,6 +222,49 @@ frames.append((T0 + 15, g.ether(tcp4("10.0.1.9", "157.240.1.35", 48000, 443, 1, 
 case("flow-limit", g.LINK_ETHERNET, frames,
      [line(ts(15), "10.0.1.9", "157.240.1.35", "tls", "www.facebook.com", "facebook")], args=["--max-flows", "2"])
 
+# 15. DNS over TCP as a stream: a query split over three segments (inside the
+#     length and inside the name), then two queries in one segment, a
+#     retransmission of it (nothing twice), and a third query whose length
+#     is in one segment and its body in the next
+qa = g.dns_query(21, "www.tiktok.com")
+qb = g.dns_query(22, "www.instagram.com")
+qc = g.dns_query(23, "Example.NET")
+qd = g.dns_query(24, "x.com")
+sa = len(qa).to_bytes(2, "big") + qa
+two = len(qb).to_bytes(2, "big") + qb + len(qc).to_bytes(2, "big") + qc
+cl, sv = "10.0.0.15", "10.0.0.53"
+seq = 5001
+frames = [(T0 + 16, g.ether(tcp4(cl, sv, 40015, 53, 5000, "S"))),
+          (T0 + 16.1, g.ether(tcp4(cl, sv, 40015, 53, seq, "PA", sa[:1]))),
+          (T0 + 16.2, g.ether(tcp4(cl, sv, 40015, 53, seq + 1, "PA", sa[1:9]))),
+          (T0 + 16.3, g.ether(tcp4(cl, sv, 40015, 53, seq + 9, "PA", sa[9:])))]
+seq += len(sa)
+frames += [(T0 + 16.4, g.ether(tcp4(cl, sv, 40015, 53, seq, "PA", two))),
+           (T0 + 16.5, g.ether(tcp4(cl, sv, 40015, 53, seq, "PA", two)))]
+seq += len(two)
+frames += [(T0 + 16.6, g.ether(tcp4(cl, sv, 40015, 53, seq, "PA", len(qd).to_bytes(2, "big")))),
+           (T0 + 16.7, g.ether(tcp4(cl, sv, 40015, 53, seq + 2, "PA", qd)))]
+case("dns-tcp-stream", g.LINK_ETHERNET, frames, [
+    line(ts(16.3), cl, sv, "dns", "www.tiktok.com", "tiktok"),
+    line(ts(16.4), cl, sv, "dns", "www.instagram.com", "instagram"),
+    line(ts(16.4), cl, sv, "dns", "example.net", None),
+    line(ts(16.7), cl, sv, "dns", "x.com", "x"),
+])
+
+# 16. DNS over TCP: a message longer than the sensor keeps (16 KiB) is
+#     passed over by its length, and the query after it in the same stream is
+#     still read
+big = g.dns_query(25, "a" * 60 + ".example.com") + b"\x00" * 17000
+qe = g.dns_query(26, "www.facebook.com")
+stream = len(big).to_bytes(2, "big") + big + len(qe).to_bytes(2, "big") + qe
+frames = [(T0 + 17, g.ether(tcp4("10.0.0.16", sv, 40016, 53, 1, "S")))]
+for i in range(0, len(stream), 1400):
+    frames.append((T0 + 17.1 + i / 100000, g.ether(tcp4("10.0.0.16", sv, 40016, 53, 2 + i, "PA", stream[i:i + 1400]))))
+case("dns-tcp-oversized", g.LINK_ETHERNET, frames, [
+    line(ts(frames[-1][0] - T0), "10.0.0.16", sv, "dns", "www.facebook.com", "facebook"),
+])
+
+
 
 def run_case(c):
     name, linktype, frames, expect, fmt, snaplen, needs_crypto = c
