@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 struct flow_list {
@@ -20,6 +22,7 @@ struct flow_table {
 	size_t streams;              /* flows holding a reassembly buffer */
 	uint64_t evicted;
 	struct flow_list lists[2];   /* 0: TCP, 1: UDP */
+	uint64_t seed;               /* of key_hash */
 	flow_close_fn *on_close;
 	void *ctx;
 };
@@ -53,20 +56,44 @@ static void list_append(struct flow_list *l, struct flow *f)
 	l->tail = f;
 }
 
-static size_t key_hash(const struct flow_key *k)
+/* The key as five 64-bit words (the last two overlap): 38 bytes, no padding. */
+_Static_assert(sizeof(struct flow_key) == 38, "struct flow_key has padding or grew");
+
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* A word at a time (a byte-wise FNV-1a was the sensor's most expensive
+ * function per packet), keyed with a per-table random seed so that
+ * addresses and ports chosen to collide cannot be computed offline;
+ * MurmurHash3's fmix64 spreads every bit of the key to the bucket index. */
+static size_t key_hash(const struct flow_table *t, const struct flow_key *k)
 {
 	const uint8_t *p = (const uint8_t *)k;
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	/* FNV's low bits see only the low bits of each step: finish with
-	 * MurmurHash3's fmix64 so every bit of the key reaches the bucket index */
+	uint64_t h = t->seed;
+	for (size_t i = 0; i < 32; i += 8) {
+		h ^= load64(p + i);
+		h *= 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	h ^= load64(p + sizeof(*k) - 8);
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return (size_t)h;
+}
+
+static bool key_equal(const struct flow_key *a, const struct flow_key *b)
+{
+	const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
+	return ((load64(x) ^ load64(y)) | (load64(x + 8) ^ load64(y + 8)) |
+		(load64(x + 16) ^ load64(y + 16)) | (load64(x + 24) ^ load64(y + 24)) |
+		(load64(x + sizeof(*a) - 8) ^ load64(y + sizeof(*b) - 8))) == 0;
 }
 
 struct flow_table *flow_table_create(size_t max, flow_close_fn *on_close, void *ctx)
@@ -83,6 +110,8 @@ struct flow_table *flow_table_create(size_t max, flow_close_fn *on_close, void *
 		return NULL;
 	}
 	t->mask = nb - 1;
+	if (getentropy(&t->seed, sizeof(t->seed)) < 0)
+		t->seed = (uint64_t)(uintptr_t)t ^ (uint64_t)time(NULL);
 	t->max = max ? max : 1;
 	t->on_close = on_close;
 	t->ctx = ctx;
@@ -102,8 +131,8 @@ void flow_table_destroy(struct flow_table *t)
 
 struct flow *flow_find(struct flow_table *t, const struct flow_key *key)
 {
-	for (struct flow *f = t->buckets[key_hash(key) & t->mask]; f; f = f->hnext)
-		if (memcmp(&f->key, key, sizeof(*key)) == 0)
+	for (struct flow *f = t->buckets[key_hash(t, key) & t->mask]; f; f = f->hnext)
+		if (key_equal(&f->key, key))
 			return f;
 	return NULL;
 }
@@ -133,7 +162,7 @@ struct flow *flow_create(struct flow_table *t, const struct flow_key *key, int64
 	f->key = *key;
 	f->first_us = f->last_us = f->prog_start_us = now_us;
 	reasm_init(&f->stream, FLOW_STREAM_MAX);
-	size_t b = key_hash(key) & t->mask;
+	size_t b = key_hash(t, key) & t->mask;
 	f->hnext = t->buckets[b];
 	t->buckets[b] = f;
 	list_append(list_of(t, f), f);
@@ -156,7 +185,7 @@ void flow_close(struct flow_table *t, struct flow *f, const char *why)
 {
 	if (t->on_close)
 		t->on_close(t->ctx, f, why);
-	struct flow **pp = &t->buckets[key_hash(&f->key) & t->mask];
+	struct flow **pp = &t->buckets[key_hash(t, &f->key) & t->mask];
 	while (*pp && *pp != f)
 		pp = &(*pp)->hnext;
 	if (*pp)
