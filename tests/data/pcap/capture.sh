@@ -10,7 +10,8 @@
 #   openssl-tls13.pcapng  openssl s_client -tls1_3 www.reddit.com      -> openssl s_server 127.0.0.13:443 (dumpcap)
 #   openssl-tls12.pcap    openssl s_client -tls1_2 www.snapchat.com    -> openssl s_server 127.0.0.14:443
 #   curl-http.pcap        curl http://www.pinterest.com/               -> python3 http.server 127.0.0.15:80
-#   chromium-https.pcap   headless Chromium loads https://www.facebook.com/ -> openssl s_server -www 127.0.0.16:443
+#   chromium-https.pcap   headless Chromium loads https://www.facebook.com/ -> openssl s_server -www 127.0.0.16:443;
+#                         its ~1.9 KB ClientHello spans two TCP segments (lo has a 1500-byte MTU here)
 #   chromium-quic.pcap    headless Chromium with --origin-to-force-quic-on=www.youtube.com:443 loads
 #                         https://www.youtube.com/: QUIC Initials to 127.0.0.17 UDP 443, where a
 #                         Python socket reads and drops them (no answer, and no ICMP port unreachable,
@@ -32,7 +33,7 @@
 #
 # Usage: tests/data/pcap/capture.sh [OUTDIR]   (default: this folder)
 # Needs: tcpdump, dumpcap (wireshark-common or tshark), curl, openssl,
-# python3, dig (bind9-dnsutils), chromium; a missing one is an error, as the
+# python3, dig (bind9-dnsutils), chromium, ethtool; a missing one is an error, as the
 # test's expected sets cover every file. After regenerating, run
 # test_sensor_real.py: the expected (protocol, name, client, server) sets do
 # not depend on ports or timing, so they should still hold.
@@ -49,11 +50,16 @@ if [ -z "${BT_CAPTURE_INNER:-}" ]; then
 	exec env BT_CAPTURE_INNER=1 unshare --net "$0" "$out"
 fi
 
-for tool in tcpdump dumpcap curl openssl python3 dig chromium; do
+for tool in tcpdump dumpcap curl openssl python3 dig chromium ethtool; do
 	command -v "$tool" >/dev/null || { echo "capture.sh: $tool missing" >&2; exit 1; }
 done
 
 ip link set lo up
+# look like an Ethernet link: 1500-byte packets, segmented by TCP itself
+# (loopback's offloads would hand tcpdump 64 KB segments), so Chromium's
+# ~1.9 KB ClientHello is split over two TCP segments as on a real network
+ip link set lo mtu 1500
+ethtool -K lo tso off gso off gro off tx off >/dev/null
 # one interface, no route anywhere else: nothing can leave this namespace
 if ip -o link | grep -v ': lo:' | grep -q .; then
 	echo "capture.sh: namespace has more than lo" >&2

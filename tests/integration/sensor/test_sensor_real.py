@@ -29,6 +29,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcapgen as g  # noqa: E402
+
 SENSOR, ROOT = sys.argv[1], sys.argv[2]
 PCAP = os.path.join(ROOT, "tests", "data", "pcap")
 TMP = tempfile.mkdtemp(prefix="bt-sensor-real-")
@@ -64,6 +67,9 @@ CASES = {
 }
 # How many lines each real capture gives (names repeat per connection).
 COUNTS = {"chromium-https.pcap": 2, "chromium-quic.pcap": 1, "dns-dig.pcap": 3}
+# Files whose every ClientHello spans at least this many TCP segments: a
+# split hello from a real client (Chromium's, on a 1500-byte MTU).
+SPLIT = {"chromium-https.pcap": 2}
 # Lines tshark does not show (a first IPv6 fragment it waits to reassemble).
 MISSES = {}
 
@@ -143,8 +149,29 @@ def tshark(path):
     return out
 
 
+def hello_segments(path):
+    """For each client's TCP flow to port 443, how many segments its first
+    TLS record (the ClientHello) spans."""
+    linktype, frames = g.read_capture(path)
+    flows = {}
+    for _, frame in frames:
+        l4 = g.udp_tcp_payload(linktype, frame)
+        if not l4 or l4[0] != 6 or l4[2] != 443 or not l4[3]:
+            continue
+        f = flows.setdefault(l4[1], [b"", 0])
+        if len(f[0]) >= 5 and len(f[0]) >= 5 + int.from_bytes(f[0][3:5], "big"):
+            continue
+        f[0] += l4[3]
+        f[1] += 1
+    return [n for _, n in flows.values()]
+
+
 def check(name, expect, with_tshark):
     path = os.path.join(PCAP, name)
+    if name in SPLIT:
+        segs = hello_segments(path)
+        if not segs or min(segs) < SPLIT[name]:
+            return "ClientHellos not split as expected: segments per hello %s" % segs
     got = sensor(path)
     keys = {"time", "client", "server", "protocol", "name", "platform", "ech"}
     for x in got:
