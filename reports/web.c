@@ -408,9 +408,10 @@ static struct web_fail *fail_slot(const char *addr)
 	for (const char *p = addr; *p; p++)
 		hsh = (hsh ^ (unsigned char)*p) * 16777619u;
 	struct web_fail *f = &web.fails[hsh % WEB_FAIL_SLOTS];
-	if (strcmp(f->addr, addr) != 0) {
-		/* another address had this slot: it starts afresh (a collision can only
-		 * forgive, and only after that address failed here) */
+	if (strcmp(f->addr, addr) != 0 && time(NULL) - f->window >= WEB_FAIL_WINDOW) {
+		/* the slot's last address has had a quiet minute: it is this one's now.
+		 * While it has not, both share its count: a collision can only make
+		 * the limit stricter, never reset it. */
 		memset(f, 0, sizeof(*f));
 		str_copy(f->addr, sizeof(f->addr), addr);
 	}
@@ -438,6 +439,19 @@ static void fail_count(const char *addr)
 }
 
 /* ---- login and logout ---- */
+
+/* A user name for the log: printable ASCII only (no forged lines). */
+static void log_name(const char *user, char *out, size_t len)
+{
+	size_t n = 0;
+	if (!user) {
+		str_copy(out, len, "an unknown user");
+		return;
+	}
+	for (const char *p = user; *p && n + 1 < len; p++)
+		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+	out[n] = '\0';
+}
 
 static void page_login(struct evhttp_request *req, int code, const char *reason, const char *message)
 {
@@ -524,8 +538,12 @@ static void post_login(struct evhttp_request *req)
 	bool ok = htpasswd_check(web.users, user, pass);
 	const struct group *g = ok ? policy_group_of(web.conf->policy, user) : NULL;
 	if (!ok || g != web.admin) {
+		/* a name that is no user may be a password typed in the wrong box:
+		 * only known names are logged, and only printable bytes of them */
+		char shown[64];
+		log_name(htpasswd_hash(web.users, user) ? user : NULL, shown, sizeof(shown));
 		fail_count(addr);
-		log_notice("web: %s: login refused for %s (%s)", addr, user,
+		log_notice("web: %s: login refused for %s (%s)", addr, shown,
 			   ok ? "not in the admin group" : "wrong user name or password");
 		if (ok)
 			page_login(req, 403, "Forbidden", "This account is not an administrator "
@@ -728,7 +746,7 @@ static void csp_build(void)
 	}
 	free(buf);
 	snprintf(csp, sizeof(csp),
-		 "default-src 'none'; style-src 'self'%s%s%s; img-src 'self' data:; form-action 'self'; "
+		 "default-src 'none'; style-src 'self'%s%s%s; form-action 'self'; "
 		 "frame-ancestors 'none'; base-uri 'none'",
 		 b64[0] ? " 'sha256-" : "", b64, b64[0] ? "'" : "");
 }

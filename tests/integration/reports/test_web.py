@@ -45,6 +45,7 @@ TMP = tempfile.mkdtemp(prefix="bt-web-")
 DB = os.path.join(TMP, "bt.db")
 ADMIN, ADMIN_PW = "root", "corr3ct horse!"
 STAFF_PW = "alice-s3cret"
+NOT_A_NAME = "hunter2-typed-in-the-name-box"  # a password in the wrong field: never logged
 WEEK = "from=2026-11-02&to=2026-11-08"
 CTX = ssl._create_unverified_context()  # our own self-signed certificate, on loopback
 
@@ -278,7 +279,7 @@ def test_wrong_password_refused():
     assert r.status == 401, r.status
     assert "bt_session" not in set_cookies(r)
     assert b"Wrong user name or password" in d
-    r, d = login("nobody", "whatever", src="127.0.0.2")
+    r, d = login(NOT_A_NAME, "whatever", src="127.0.0.2")
     assert r.status == 401 and "bt_session" not in set_cookies(r)
 
 
@@ -506,9 +507,10 @@ def test_passwords_never_logged():
     SERVER.terminate()
     assert SERVER.wait(timeout=30) == 0
     log = open(LOG).read()
-    for pw in [ADMIN_PW, STAFF_PW, "not the password"]:
+    for pw in [ADMIN_PW, STAFF_PW, "not the password", NOT_A_NAME]:
         assert pw not in log, log
     assert "root logged in" in log and "login refused for alice (not in the admin group)" in log, log
+    assert "login refused for an unknown user (wrong user name or password)" in log, log
     assert "runtime error" not in log and "ERROR: AddressSanitizer" not in log, log
 
 
