@@ -4,6 +4,7 @@
 --   GET $BENCH_TARGET HTTP/1.1
 --   Host: $BENCH_HOST
 --   [Connection: close]          (when BENCH_CLOSE=1)
+--   [Proxy-Authorization: $BENCH_AUTH]   (when set, bench/run.sh AUTH=1)
 -- At the end it prints one line "BENCHJSON {...}" that bench/run.sh reads.
 
 local target = os.getenv("BENCH_TARGET")
@@ -15,6 +16,10 @@ end
 
 wrk.path = target
 wrk.headers["Host"] = host
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then
+   wrk.headers["Proxy-Authorization"] = auth
+end
 if os.getenv("BENCH_CLOSE") == "1" then
    wrk.headers["Connection"] = "close"
 end

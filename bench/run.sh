@@ -27,6 +27,12 @@
 #   NICE=0               e.g. NICE=-10 on a machine busy with other work: runs
 #                        proxies, load and origin at that nice level (root)
 #   KEEP_TMP=1           keep the temporary directory (logs, configs)
+#   AUTH=1               issue 5's setting: breaktimed with [auth] required and
+#                        an htpasswd file (bcrypt, htpasswd -B), the full
+#                        sample policy (config/breaktime.conf) and the store,
+#                        against squid with basic_ncsa_auth on the same file;
+#                        every request carries Proxy-Authorization. Defaults
+#                        to -p "breaktimed squid" -t http.
 #
 # All traffic stays on 127.0.0.1. Every process this script starts is ended
 # by PID on exit, and the temporary directory is removed.
@@ -39,8 +45,14 @@ PY=/usr/bin/python3
 HELP="$PY $HERE/helpers.py"
 
 OUT=""
-PROXIES="breaktimed squid tinyproxy"
-PARTS="tunnels http connect"
+AUTH=${AUTH:-0}
+if [ "$AUTH" = 1 ]; then
+    PROXIES="breaktimed squid"
+    PARTS="http"
+else
+    PROXIES="breaktimed squid tinyproxy"
+    PARTS="tunnels http connect"
+fi
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
 while getopts "o:p:t:h" opt; do
     case $opt in
@@ -52,6 +64,7 @@ while getopts "o:p:t:h" opt; do
     esac
 done
 
+part_set() { [[ " $PARTS " == *" $1 "* ]]; }
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     DURATION=${DURATION:-3}; WARMUP=${WARMUP:-1}; CONNECT_REPS=${CONNECT_REPS:-1}
@@ -79,7 +92,8 @@ die() { log "error: $*"; exit 1; }
 # ---------------------------------------------------------------- tools
 need_install=()
 for pair in nginx:nginx-light squid:squid tinyproxy:tinyproxy wrk:wrk \
-            curl:curl taskset:util-linux openssl:openssl; do
+            curl:curl taskset:util-linux openssl:openssl \
+            $([ "$AUTH" = 1 ] && echo htpasswd:apache2-utils); do
     cmd=${pair%%:*}; pkg=${pair#*:}
     PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null || need_install+=("$pkg")
 done
@@ -164,7 +178,7 @@ meta() { echo "meta $1 $2" >>"$RES"; }
 meta quick "$QUICK"; meta duration_s "$DURATION"; meta warmup_s "$WARMUP"
 meta wrk_connections "$CONNS"; meta rounds "$ROUNDS"; meta connect_reps "$CONNECT_REPS"
 meta tunnels "$TUNNELS"; meta parts "$PARTS"; meta proxy_cpu "$PROXY_CPU"; meta load_cpu "$LOAD_CPU"
-meta nice "$NICE"; meta nproc "$ncpu"; meta kernel "$(uname -r)"
+meta nice "$NICE"; meta nproc "$ncpu"; meta kernel "$(uname -r)"; meta auth "$AUTH"
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta git "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 meta squid_version "$(squid -v 2>/dev/null | sed -n 's/.*Version //p' | head -1)"
@@ -228,6 +242,26 @@ $HELP waitport "$HTTP_PORT" 10 && $HELP waitport "$TLS_PORT" 5 || {
     cat "$N/error.log" "$N/stdout.log" >&2; die "nginx did not start"; }
 log "nginx origin on 127.0.0.1:$HTTP_PORT (http) and :$TLS_PORT (tls), pid $NGINX_PID"
 
+# ---------------------------------------------------------------- auth
+# AUTH=1: one user in the sample policy's staff group, a bcrypt htpasswd file
+# both proxies check (each caches a verified password, so the steady state is
+# the cached path, as in production), and the header every request carries.
+AUTH_USER=alice AUTH_PASS=bench-pw
+BENCH_AUTH=""
+CURL_AUTH=()
+if [ "$AUTH" = 1 ]; then
+    htpasswd -B -C 5 -c -b "$T/htpasswd" "$AUTH_USER" "$AUTH_PASS" 2>/dev/null \
+        || die "htpasswd -B failed"
+    chmod 644 "$T/htpasswd"
+    BENCH_AUTH="Basic $(printf '%s:%s' "$AUTH_USER" "$AUTH_PASS" | base64)"
+    CURL_AUTH=(--proxy-user "$AUTH_USER:$AUTH_PASS")
+    if part_set tunnels; then
+        log "AUTH=1: the idle-tunnel test has no credentials; skipped"
+        PARTS=${PARTS//tunnels/}
+    fi
+fi
+export BENCH_AUTH
+
 # ---------------------------------------------------------------- measurements
 LAST_BENCHJSON=""
 # run_wrk PROXY NAME PROXYPORT PATH CLOSE PIDOFPROXY
@@ -275,6 +309,7 @@ warm() {
 download() {
     local px=(--noproxy '*')
     [ -n "$1" ] && px=(-x "http://127.0.0.1:$1")
+    [ -n "$1" ] && px+=("${CURL_AUTH[@]}")
     $PIN_LOAD curl -sS -k "${px[@]}" --max-time 120 -o /dev/null \
         -w '%{speed_download} %{size_download} %{http_code}\n' \
         "https://127.0.0.1:$TLS_PORT/1g" 2>>"$T/curl.err"
@@ -374,6 +409,17 @@ access_log = $D/access.log" || log "  breaktimed: this build refuses the [store]
 database = $D/breaktime.db
 log_other = none" || log "  breaktimed: this build refuses the [store] settings"
     fi
+    if [ "$AUTH" = 1 ]; then
+        # the sample configuration's policy ([site] to the end), its platform
+        # list, and sign-in required against the bench htpasswd file
+        sed -n '/^\[site\]/,$p' "$ROOT/config/breaktime.conf" | \
+            sed -e "s|^platforms = config/platforms.list\$|platforms = $ROOT/config/platforms.list|" \
+                -e "s|^\[auth\]|[auth]\nrequired = yes\nhtpasswd = $T/htpasswd|" >"$D/policy.conf"
+        try_conf "$D/breaktimed.conf" "$(cat "$D/policy.conf")" || {
+            cat "$D/breaktimed.conf" "$D/policy.conf" >"$D/refused.conf"
+            WHY="refuses the sample policy with auth: $("$BREAKTIMED" -t -c "$D/refused.conf" 2>&1 | head -3 | tr '\n' ' ')"
+            return 1; }
+    fi
     put breaktimed config "$(grep -v '^#' "$D/breaktimed.conf")"
     # shellcheck disable=SC2086
     $PIN_PROXY "$BREAKTIMED" -c "$D/breaktimed.conf" $BREAKTIMED_ARGS >"$D/stdout.log" 2>"$D/stderr.log" &
@@ -389,6 +435,17 @@ start_squid() {
     local D=$T/squid port=$PORT_SQ
     mkdir -p "$D"
     if [ "$(id -u)" = 0 ] && id proxy >/dev/null 2>&1; then chown proxy:proxy "$D"; fi
+    local SQUID_ACCESS="http_access allow localhost"
+    if [ "$AUTH" = 1 ]; then
+        # basic_ncsa_auth checks bcrypt through crypt(3); squid caches a
+        # verified password for credentialsttl
+        SQUID_ACCESS="auth_param basic program /usr/lib/squid/basic_ncsa_auth $T/htpasswd
+auth_param basic children 5 startup=1 idle=1
+auth_param basic realm bench
+auth_param basic credentialsttl 2 hours
+acl authed proxy_auth REQUIRED
+http_access allow localhost authed"
+    fi
     cat >"$D/squid.conf" <<EOF
 http_port 127.0.0.1:$port
 workers 1
@@ -399,7 +456,7 @@ icp_port 0
 htcp_port 0
 acl SSL_ports port $TLS_PORT
 http_access deny CONNECT !SSL_ports
-http_access allow localhost
+$SQUID_ACCESS
 http_access deny all
 cache deny all
 access_log daemon:$D/access.log squid
@@ -480,7 +537,7 @@ for p in $PROXIES; do
     }
     PID[$p]=$PROXY_PID
     # sanity: one request through it
-    chk=$(curl -sS -x "http://127.0.0.1:${PORT[$p]}" --max-time 10 -o /dev/null \
+    chk=$(curl -sS -x "http://127.0.0.1:${PORT[$p]}" "${CURL_AUTH[@]}" --max-time 10 -o /dev/null \
         -w '%{http_code} %{size_download}' "http://127.0.0.1:$HTTP_PORT/1k" 2>&1)
     if [ "$chk" != "200 1024" ]; then
         log "  $p: n/a: check request gave '$chk'"
