@@ -47,8 +47,8 @@ int conf_web_key(struct conf_loader *ld, const char *key, const char *value)
 		set_path(&w->private_key, value);
 	} else if (strcmp(key, "session_timeout") == 0) {
 		unsigned ms;
-		if (conf_parse_duration_ms(value, &ms) < 0 || ms < 60000 || ms > 7 * 86400000u)
-			conf_error(ld, "session_timeout: `%s` is not a duration from 1m to 7d (like 8h)",
+		if (conf_parse_duration_ms(value, &ms) < 0 || ms < 1000 || ms > 7 * 86400000u)
+			conf_error(ld, "session_timeout: `%s` is not a duration from 1s to 7d (like 8h)",
 				   value);
 		else
 			w->session_timeout_ms = ms;

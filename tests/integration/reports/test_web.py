@@ -32,7 +32,7 @@ import tempfile
 import time
 import traceback
 import urllib.parse
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -248,7 +248,16 @@ def test_starts():
     start()
 
 
-# ---- logging in ----
+def test_https_only():
+    # plain HTTP to the listener gets no HTTP answer
+    with socket.create_connection(("127.0.0.1", PORT), timeout=10) as s:
+        s.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        try:
+            answer = s.recv(4096)
+        except OSError:
+            answer = b""
+    assert not answer.startswith(b"HTTP/"), answer
+
 
 def test_login_page_and_headers():
     r, d = request("GET", "/login")
@@ -358,6 +367,10 @@ def test_excessive_group_filter():
     assert r.status == 400
     r, page = get("/excessive?from=2026-13-01")
     assert r.status == 400
+    # malformed queries: a bad escape, a NUL, too many fields
+    for q in ["from=%zz", "group=%00", "&".join("a%d=1" % i for i in range(17))]:
+        r, page = get("/excessive?" + q)
+        assert r.status == 400, (q, r.status)
 
 
 def test_csv_download_parses_back():
@@ -425,6 +438,18 @@ def test_presence_toggle():
     r, d = request("POST", "/presence", {"state": "off", "until": "25:00", "csrf": csrf_of(page)},
                    {"bt_session": SESSION["id"]})
     assert r.status == 400 and presence_rows() == after
+    # off until a time: the override's expiry is recorded (today or tomorrow at HH:MM)
+    until = (datetime.now(ZoneInfo("Europe/London")) + timedelta(hours=1)).strftime("%H:%M")
+    r, d = request("POST", "/presence", {"state": "off", "until": until, "csrf": csrf_of(page)},
+                   {"bt_session": SESSION["id"]})
+    assert r.status == 303
+    db = sqlite3.connect(DB)
+    state, expires = db.execute("SELECT state, expires_ms FROM presence ORDER BY id DESC").fetchone()
+    db.close()
+    left = expires / 1000 - time.time()
+    assert state == "off" and 0 < left <= 3600, (state, left)
+    r, page = get("/presence")
+    assert "Students present now: <strong>no</strong> (set by hand), until " in page, page
     r, d = request("POST", "/presence", {"state": "auto", "csrf": csrf_of(page)},
                    {"bt_session": SESSION["id"]})
     assert r.status == 303 and presence_rows()[-1] == ("auto", "root (breaktime web)", "web")
@@ -489,6 +514,41 @@ def test_logout():
     assert set_cookies(r)["bt_session"][0] == ""
     r, d = get("/")
     assert r.status == 303 and r.getheader("Location") == "/login"
+
+
+def test_session_expires():
+    # a second server whose sessions last 2 s
+    global PORT
+    port = free_port()
+    conf = os.path.join(TMP, "short.conf")
+    with open(CONF) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace("127.0.0.1:%d" % PORT, "127.0.0.1:%d" % port)
+                .replace("session_timeout = 1h", "session_timeout = 2s"))
+    p = subprocess.Popen([BIN, "-c", conf, "web"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    saved = PORT
+    try:
+        PORT = port
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        r, d = login(ADMIN, ADMIN_PW, src="127.0.0.6")
+        value, attrs = set_cookies(r)["bt_session"]
+        assert "Max-Age=2" in attrs, attrs
+        r, d = request("GET", "/", cookies={"bt_session": value})
+        assert r.status == 200, r.status
+        time.sleep(2.5)
+        r, d = request("GET", "/", cookies={"bt_session": value})
+        assert r.status == 303 and r.getheader("Location") == "/login", r.status
+    finally:
+        PORT = saved
+        p.terminate()
+        p.wait(timeout=30)
 
 
 def test_login_limit():
