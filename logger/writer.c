@@ -204,7 +204,9 @@ static void process_record(struct writer *w, const struct record *r)
 	/* social: a listed platform whose category the rules cover */
 	bool social = r->platform[0] && !is(r->reason, "not-social");
 	bool blocked = r->kind == RECORD_BLOCKED || is(r->verdict, "block");
-	bool keep_event = social || blocked || s->log_other == LOG_OTHER_HOSTS;
+	/* the sensor's flags (DNS over HTTPS, VPN): kept like blocked attempts */
+	bool flagged = r->source == RECORD_SOURCE_SENSOR && (is(r->reason, "doh") || is(r->reason, "vpn"));
+	bool keep_event = social || blocked || flagged || s->log_other == LOG_OTHER_HOSTS;
 
 	if (r->kind == RECORD_TUNNEL_PROGRESS) {
 		/* usage only: the closing RECORD_TUNNEL is the event */

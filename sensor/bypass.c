@@ -89,15 +89,22 @@ bool bypass_is_proxy(const struct sensor *s, const struct flow_key *k)
 	return false;
 }
 
+static bool social(const struct sensor *s, const struct flow *f)
+{
+	return f->entry && policy_is_social(s->policy, f->entry);
+}
+
+/* Social flows, and flagged ones (DoH, VPN: their own reason, no platform,
+ * never usage minutes) that are not social. */
 static bool recording(const struct sensor *s, const struct flow *f)
 {
-	return s->o.store && !s->o.json && f->entry && policy_is_social(s->policy, f->entry);
+	return s->o.store && !s->o.json && (f->flag || social(s, f));
 }
 
 static const char *method_of(const struct flow *f)
 {
 	if (!f->protocol)
-		return "";
+		return f->key.proto == IPPROTO_UDP ? "UDP" : "TCP";
 	if (strcmp(f->protocol, "tls") == 0)
 		return "TLS";
 	if (strcmp(f->protocol, "quic") == 0)
@@ -113,27 +120,44 @@ static void fill(const struct sensor *s, const struct flow *f, struct record *r)
 	r->source = RECORD_SOURCE_SENSOR;
 	flow_key_sockaddr(&f->key, true, &r->client);
 	snprintf(r->method, sizeof(r->method), "%s", method_of(f));
-	snprintf(r->host, sizeof(r->host), "%s", f->name);
+	if (f->name[0]) {
+		snprintf(r->host, sizeof(r->host), "%s", f->name);
+	} else {
+		/* a flagged flow without a name: its server's address */
+		struct sockaddr_any sa;
+		flow_key_sockaddr(&f->key, false, &sa);
+		sockaddr_ntop(&sa.u.sa, r->host, sizeof(r->host));
+	}
 	r->port = f->key.sport;
 	if (f->protocol && (strcmp(f->protocol, "tls") == 0 || strcmp(f->protocol, "quic") == 0))
 		snprintf(r->sni, sizeof(r->sni), "%s", f->name);
 	/* truncated in the middle of a long name: the URI is informational */
-	int n = snprintf(r->uri, sizeof(r->uri), "%s://", f->key.sport == 80 ? "http" : "https");
+	const char *scheme = f->key.sport == 80 ? "http" : "https";
+	if (f->key.sport != 80 && f->key.sport != 443)
+		scheme = f->key.proto == IPPROTO_UDP ? "udp" : "tcp";
+	int n = snprintf(r->uri, sizeof(r->uri), "%s://", scheme);
 	size_t room = sizeof(r->uri) - (size_t)n - 7;
-	memcpy(r->uri + n, f->name, strnlen(f->name, room));
-	snprintf(r->uri + n + strnlen(f->name, room), 7, ":%u", f->key.sport);
+	memcpy(r->uri + n, r->host, strnlen(r->host, room));
+	snprintf(r->uri + n + strnlen(r->host, room), 7, ":%u", f->key.sport);
 	snprintf(r->user, sizeof(r->user), "%s", f->user);
 	if (f->group)
 		snprintf(r->group, sizeof(r->group), "%s", policy_group_name(f->group));
 	r->close_reason = "sensor";
-	r->reason = "bypass";
-	snprintf(r->platform, sizeof(r->platform), "%s", f->entry->platform);
-	snprintf(r->category, sizeof(r->category), "%s", f->entry->category);
+	if (social(s, f)) {
+		r->reason = "bypass";
+		snprintf(r->platform, sizeof(r->platform), "%s", f->entry->platform);
+		snprintf(r->category, sizeof(r->category), "%s", f->entry->category);
+	} else {
+		/* flagged: no platform, so never social minutes (logger/writer.c
+		 * keeps the event whatever log_other says) */
+		r->reason = f->flag;
+		snprintf(r->category, sizeof(r->category), "%s", f->flag);
+	}
 }
 
 void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us)
 {
-	if (recording(s, f) && (f->prog_up || f->prog_down)) {
+	if (recording(s, f) && social(s, f) && (f->prog_up || f->prog_down)) {
 		struct record r;
 		fill(s, f, &r);
 		r.kind = RECORD_TUNNEL_PROGRESS;
@@ -164,7 +188,7 @@ void bypass_on_close(void *ctx, struct flow *f, const char *why)
 	r.status = 0;
 	store_submit(s->o.store, &r);
 	s->st.records++;
-	log_debug("bypass: %s %s %s (%s)", r.method, f->name, f->entry->platform, why);
+	log_debug("%s: %s %s %s (%s)", r.reason, r.method, r.host, r.platform, why);
 }
 
 void bypass_identify(struct sensor *s, struct flow *f, int64_t ts_us)

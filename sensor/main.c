@@ -39,7 +39,10 @@
 /* stdio buffer of a capture file read with -r */
 #define FILE_BUF_SIZE (1 << 20)
 
-#define SENSOR_FILTER "udp port 53 or udp port 443 or tcp port 53 or tcp port 80 or tcp port 443"
+/* what sensor.c parses, and the VPN ports of flags.c */
+#define SENSOR_FILTER "udp port 53 or udp port 443 or tcp port 53 or tcp port 80 or tcp port 443" \
+	" or udp port 1194 or tcp port 1194 or udp port 51820 or udp port 500 or udp port 4500" \
+	" or udp port 1701 or tcp port 1723 or udp port 41641"
 
 static volatile sig_atomic_t stop;
 static pcap_t *capture;

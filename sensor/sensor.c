@@ -27,6 +27,7 @@
 #include "catalog.h"
 #include "conf.h"
 #include "decode.h"
+#include "flags.h"
 #include "policy.h"
 #include "quic.h"
 #include "sni.h"
@@ -111,7 +112,8 @@ static void addr_text(int family, const uint8_t *a, char *out, size_t len)
 }
 
 static void emit_name(struct sensor *s, int64_t ts_us, const struct flow_key *k,
-		      const char *protocol, const char *name, const struct catalog_entry *e, bool ech)
+		      const char *protocol, const char *name, const struct catalog_entry *e, bool ech,
+		      const char *flag)
 {
 	s->st.names++;
 	FILE *f = s->o.json;
@@ -132,7 +134,12 @@ static void emit_name(struct sensor *s, int64_t ts_us, const struct flow_key *k,
 		json_string(f, e->platform);
 	else
 		fputs("null", f);
-	fprintf(f, ",\"ech\":%s}\n", ech ? "true" : "false");
+	fprintf(f, ",\"ech\":%s,\"flag\":", ech ? "true" : "false");
+	if (flag)
+		json_string(f, flag);
+	else
+		fputs("null", f);
+	fputs("}\n", f);
 	fflush(f);
 }
 
@@ -146,7 +153,8 @@ static void sensor_dns(struct sensor *s, const struct flow_key *k, bool from_cli
 		return;
 	if (!m.response && from_client) {
 		s->st.dns_queries++;
-		emit_name(s, ts_us, k, "dns", m.qname, catalog_lookup(s->catalog, m.qname), false);
+		emit_name(s, ts_us, k, "dns", m.qname, catalog_lookup(s->catalog, m.qname), false,
+			  flags_doh_name(m.qname) ? FLAG_DOH : NULL);
 	} else if (m.response && !from_client) {
 		for (size_t i = 0; i < m.n_addrs; i++) {
 			s->st.dns_answers++;
@@ -173,7 +181,9 @@ static void flow_named(struct sensor *s, struct flow *f, const char *protocol, c
 	if (!name)
 		return;   /* a complete hello without a name: keep what DNS said, if anything */
 	const struct catalog_entry *e = catalog_lookup(s->catalog, name);
-	emit_name(s, ts_us, &f->key, protocol, name, e, ech);
+	if (flags_doh_name(name))
+		f->flag = FLAG_DOH;
+	emit_name(s, ts_us, &f->key, protocol, name, e, ech, f->flag);
 	/* With Encrypted Client Hello the outer name is the provider's, not the
 	 * site's: a listed name learnt from DNS for this address says more. */
 	if (ech && !e && f->entry) {
@@ -377,8 +387,8 @@ static void sensor_quic_client(struct sensor *s, struct flow *f, const struct pa
 static bool service_port(uint8_t proto, uint16_t port)
 {
 	if (proto == IPPROTO_UDP)
-		return port == 53 || port == 443;
-	return port == 53 || port == 80 || port == 443;
+		return port == 53 || port == 443 || flags_vpn_port(proto, port);
+	return port == 53 || port == 80 || port == 443 || flags_vpn_port(proto, port);
 }
 
 static int64_t minute_of(int64_t us)
@@ -394,6 +404,22 @@ void sensor_tick(struct sensor *s, int64_t now_us)
 	sessions_tick(s->sessions, now_us);
 	flow_expire(s->flows, now_us, (int64_t)s->o.tcp_idle_s * 1000000,
 		    (int64_t)s->o.udp_idle_s * 1000000, SENSOR_FIN_IDLE_US);
+}
+
+/* Both ports the same service port (IKE: 500 to 500): the side that sent
+ * first is the client, so a reply belongs to the flow the request made. */
+static bool reverse_seen(struct sensor *s, const struct packet *p)
+{
+	struct flow_key r;
+	size_t alen = p->family == AF_INET ? 4 : 16;
+	memset(&r, 0, sizeof(r));
+	r.family = (uint8_t)p->family;
+	r.proto = p->proto;
+	memcpy(r.client, p->dst, alen);
+	memcpy(r.server, p->src, alen);
+	r.cport = p->dport;
+	r.sport = p->sport;
+	return flow_find(s->flows, &r) != NULL;
 }
 
 void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *frame,
@@ -426,7 +452,8 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 	k.family = (uint8_t)p.family;
 	k.proto = p.proto;
 	size_t alen = p.family == AF_INET ? 4 : 16;
-	if (service_port(p.proto, p.dport)) {
+	if (service_port(p.proto, p.dport) &&
+	    !(p.sport == p.dport && reverse_seen(s, &p))) {
 		from_client = true;
 		memcpy(k.client, p.src, alen);
 		memcpy(k.server, p.dst, alen);
@@ -475,6 +502,16 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 			f->protocol = "dns";
 			snprintf(f->name, sizeof(f->name), "%s", dn);
 			f->entry = catalog_lookup(s->catalog, f->name);
+		}
+		const char *vpn = flags_vpn_port(k.proto, k.sport);
+		if (vpn) {
+			/* nothing to parse: the port says what it is */
+			f->flag = FLAG_VPN;
+			f->done = true;
+			f->protocol = k.proto == IPPROTO_UDP ? "udp" : "tcp";
+			emit_name(s, ts_us, &k, f->protocol, vpn, NULL, false, FLAG_VPN);
+		} else if ((dn && flags_doh_name(dn)) || flags_doh_addr(k.family, k.server)) {
+			f->flag = FLAG_DOH;
 		}
 	}
 	bypass_presence(s, &k, f->group, ts_us);

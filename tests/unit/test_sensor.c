@@ -8,6 +8,7 @@
  * under AddressSanitizer a read past the end is a crash, not a pass.
  * Must never touch the network.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "decode.h"
 #include "dns.h"
 #include "dnstcp.h"
+#include "flags.h"
 #include "flow.h"
 #include "quic.h"
 #include "reasm.h"
@@ -338,6 +340,40 @@ START_TEST(dnstcp_bounded)
 }
 END_TEST
 
+/* ---- flags ---- */
+
+START_TEST(flags_doh_and_vpn)
+{
+	ck_assert(flags_doh_name("dns.google"));
+	ck_assert(flags_doh_name("dns64.dns.google"));
+	ck_assert(flags_doh_name("mozilla.cloudflare-dns.com"));
+	ck_assert(flags_doh_name("cloudflare-dns.com"));
+	ck_assert(flags_doh_name("doh.opendns.com"));
+	ck_assert(!flags_doh_name("notcloudflare-dns.com"));
+	ck_assert(!flags_doh_name("google"));
+	ck_assert(!flags_doh_name("dns.google.example.com"));
+	ck_assert(!flags_doh_name("www.facebook.com"));
+	uint8_t a[16] = {0};
+	inet_pton(AF_INET, "1.1.1.1", a);
+	ck_assert(flags_doh_addr(AF_INET, a));
+	inet_pton(AF_INET, "9.9.9.9", a);
+	ck_assert(flags_doh_addr(AF_INET, a));
+	inet_pton(AF_INET, "1.1.1.4", a);
+	ck_assert(!flags_doh_addr(AF_INET, a));
+	inet_pton(AF_INET6, "2001:4860:4860::8888", a);
+	ck_assert(flags_doh_addr(AF_INET6, a));
+	ck_assert(!flags_doh_addr(AF_INET, a));   /* the same bytes, the other family */
+	inet_pton(AF_INET6, "2001:4860:4860::8889", a);
+	ck_assert(!flags_doh_addr(AF_INET6, a));
+	ck_assert_str_eq(flags_vpn_port(IPPROTO_UDP, 51820), "wireguard");
+	ck_assert_str_eq(flags_vpn_port(IPPROTO_TCP, 1194), "openvpn");
+	ck_assert_str_eq(flags_vpn_port(IPPROTO_TCP, 1723), "pptp");
+	ck_assert_ptr_null(flags_vpn_port(IPPROTO_TCP, 51820));
+	ck_assert_ptr_null(flags_vpn_port(IPPROTO_UDP, 1723));
+	ck_assert_ptr_null(flags_vpn_port(IPPROTO_UDP, 443));
+}
+END_TEST
+
 /* ---- flow table ---- */
 
 static int closed;
@@ -512,6 +548,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, reasm_out_of_order);
 	tcase_add_test(tc, dnstcp_stream);
 	tcase_add_test(tc, dnstcp_bounded);
+	tcase_add_test(tc, flags_doh_and_vpn);
 	tcase_add_test(tc, flow_limit_and_idle);
 	tcase_add_test(tc, flow_stream_budget);
 	tcase_add_test(tc, quic_rfc9001_keys);

@@ -52,9 +52,9 @@ with open(os.path.join(TMP, "devices"), "w") as f:
     f.write("# the shared laptop\n10.50.0.8/29 bob\n10.50.0.9/32 alice\n")
 
 
-def line(t, client, server, proto, name, platform, ech=False):
+def line(t, client, server, proto, name, platform, ech=False, flag=None):
     return {"time": t, "client": client, "server": server, "protocol": proto, "name": name,
-            "platform": platform, "ech": ech}
+            "platform": platform, "ech": ech, "flag": flag}
 
 
 def ts(sec):
@@ -265,6 +265,34 @@ case("dns-tcp-oversized", g.LINK_ETHERNET, frames, [
 ])
 
 
+# 17. Flags: a DNS question for a DoH resolver's name, a TLS hello to a DoH
+#     resolver (its name a subdomain of a listed one), VPN ports (WireGuard,
+#     PPTP, IKE from 500 to 500 with its reply: one client, not two, and
+#     OpenVPN over UDP); a name that merely ends like a listed one is not
+#     flagged
+doh_hello = hello("openssl-tls12").replace(b"www.facebook.com", b"a.dns.nextdns.io")
+not_doh = hello("openssl-tls12").replace(b"www.facebook.com", b"xdns.nextdns.io.")
+wg_init = b"\x01\x00\x00\x00" + bytes(144)
+case("doh-vpn", g.LINK_ETHERNET, [
+    (T0 + 20, g.ether(g.ipv4("10.0.0.20", "10.0.0.53", 17, g.udp(40020, 53, g.dns_query(31, "dns.google"))))),
+    (T0 + 20.1, g.ether(tcp4("10.0.0.20", "45.90.28.1", 42020, 443, 1, "PA", doh_hello))),
+    (T0 + 20.2, g.ether(tcp4("10.0.0.20", "192.0.2.30", 42021, 443, 1, "PA", not_doh))),
+    (T0 + 20.3, g.ether(g.ipv4("10.0.0.20", "198.51.100.7", 17, g.udp(40021, 51820, wg_init)))),
+    (T0 + 20.4, g.ether(g.ipv4("198.51.100.7", "10.0.0.20", 17, g.udp(51820, 40021, bytes(92))))),
+    (T0 + 20.5, g.ether(tcp4("10.0.0.20", "198.51.100.8", 42022, 1723, 1, "S"))),
+    (T0 + 20.6, g.ether(g.ipv4("10.0.0.20", "198.51.100.9", 17, g.udp(500, 500, bytes(300))))),
+    (T0 + 20.7, g.ether(g.ipv4("198.51.100.9", "10.0.0.20", 17, g.udp(500, 500, bytes(300))))),
+    (T0 + 20.8, g.ether(g.ipv4("10.0.0.20", "198.51.100.10", 17, g.udp(40022, 1194, bytes(50))))),
+], [
+    line(ts(20), "10.0.0.20", "10.0.0.53", "dns", "dns.google", None, flag="doh"),
+    line(ts(20.1), "10.0.0.20", "45.90.28.1", "tls", "a.dns.nextdns.io", None, flag="doh"),
+    line(ts(20.2), "10.0.0.20", "192.0.2.30", "tls", "xdns.nextdns.io", None),
+    line(ts(20.3), "10.0.0.20", "198.51.100.7", "udp", "wireguard", None, flag="vpn"),
+    line(ts(20.5), "10.0.0.20", "198.51.100.8", "tcp", "pptp", None, flag="vpn"),
+    line(ts(20.6), "10.0.0.20", "198.51.100.9", "udp", "ike", None, flag="vpn"),
+    line(ts(20.8), "10.0.0.20", "198.51.100.10", "udp", "openvpn", None, flag="vpn"),
+])
+
 
 def run_case(c):
     name, linktype, frames, expect, fmt, snaplen, needs_crypto = c
@@ -394,6 +422,58 @@ def test_sessions():
     return None
 
 
+def test_flags():
+    """Without --json, with the default log_other (counts): DoH and VPN
+    connections are events of their own (reason and category doh / vpn, no
+    platform) and never usage minutes; a social connection beside them is
+    still counted."""
+    db = os.path.join(TMP, "flags.db")
+    conf = os.path.join(TMP, "flags.conf")
+    with open(conf, "w") as f:
+        f.write("[proxy]\nlisten = 10.9.9.9:3128\n"
+                "[store]\ndatabase = %s\n"
+                "[catalog]\nplatforms = %s/config/platforms.list\n" % (db, ROOT))
+    h = hello("openssl-tls12")
+    doh = h.replace(b"www.facebook.com", b"a.dns.nextdns.io")
+    c = "10.0.0.21"
+    frames = [
+        # DoH by address: no name at all
+        (T0 + 1, g.ether(tcp4(c, "1.1.1.1", 42100, 443, 1, "PA", hello("openssl-noservername")))),
+        (T0 + 2, g.ether(tcp4("1.1.1.1", c, 443, 42100, 1, "PA", b"r" * 300))),
+        # DoH by name
+        (T0 + 3, g.ether(tcp4(c, "45.90.28.1", 42101, 443, 1, "PA", doh))),
+        # WireGuard for two minutes (keepalives within the UDP idle time)
+        (T0 + 4, g.ether(g.ipv4(c, "198.51.100.7", 17, g.udp(40100, 51820, b"\x01" + bytes(147))))),
+        (T0 + 44, g.ether(g.ipv4("198.51.100.7", c, 17, g.udp(51820, 40100, bytes(5000))))),
+        (T0 + 84, g.ether(g.ipv4(c, "198.51.100.7", 17, g.udp(40100, 51820, bytes(5000))))),
+        (T0 + 124, g.ether(g.ipv4(c, "198.51.100.7", 17, g.udp(40100, 51820, bytes(32))))),
+        # and facebook
+        (T0 + 5, g.ether(tcp4(c, "157.240.1.35", 42102, 443, 1, "PA", h))),
+        (T0 + 6, g.ether(tcp4("157.240.1.35", c, 443, 42102, 1, "PA", b"f" * 5000))),
+    ]
+    frames.sort(key=lambda x: x[0])
+    path = os.path.join(TMP, "flags.pcap")
+    g.write_pcap(path, g.LINK_ETHERNET, frames)
+    r = subprocess.run([SENSOR, "-c", conf, "-r", path], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr)
+    con = sqlite3.connect(db)
+    got = con.execute("SELECT user, method, host, port, sni, platform, category, reason, bytes_up > 0,"
+                      " bytes_down > 0 FROM events ORDER BY ts_ms").fetchall()
+    want = [
+        (c, "TCP", "1.1.1.1", 443, None, None, "doh", "doh", 1, 1),
+        (c, "TLS", "a.dns.nextdns.io", 443, "a.dns.nextdns.io", None, "doh", "doh", 1, 0),
+        (c, "UDP", "198.51.100.7", 51820, None, None, "vpn", "vpn", 1, 1),
+        (c, "TLS", "www.facebook.com", 443, "www.facebook.com", "facebook", "social", "bypass", 1, 1),
+    ]
+    if got != want:
+        return "events: expected %s\n got %s" % (want, got)
+    minutes = con.execute("SELECT DISTINCT platform FROM usage_minutes").fetchall()
+    if minutes != [("facebook",)]:
+        return "usage_minutes: %s" % (minutes,)
+    return None
+
+
 def main():
     failed = 0
     n = 0
@@ -405,7 +485,7 @@ def main():
         err = run_case(c)
         print("%s %s%s" % ("FAIL" if err else "ok  ", c[0], "\n     " + err if err else ""))
         failed += bool(err)
-    for name, fn in (("store", test_store), ("sessions", test_sessions)):
+    for name, fn in (("store", test_store), ("sessions", test_sessions), ("flags", test_flags)):
         n += 1
         err = fn()
         print("%s %s%s" % ("FAIL" if err else "ok  ", name, "\n     " + err if err else ""))

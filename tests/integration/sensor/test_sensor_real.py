@@ -173,7 +173,7 @@ def check(name, expect, with_tshark):
         if not segs or min(segs) < SPLIT[name]:
             return "ClientHellos not split as expected: segments per hello %s" % segs
     got = sensor(path)
-    keys = {"time", "client", "server", "protocol", "name", "platform", "ech"}
+    keys = {"time", "client", "server", "protocol", "name", "platform", "ech", "flag"}
     for x in got:
         if set(x) != keys:
             return "keys %s" % sorted(x)
