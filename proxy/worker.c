@@ -362,7 +362,9 @@ static void worker_stop(struct worker *w)
  * (only when the servers come from resolv.conf, as libevent does) or just
  * localhost, then hosts_file; and dns_timeout. Runs on the worker's own
  * loop, so no other thread touches its resolver. Lookups in flight keep
- * going; the next lookup sees the new entries. dns_servers need a restart.
+ * going; the next lookup sees the new entries (and, after a reload, the
+ * idle pool is emptied so no connection to an old address is reused).
+ * dns_servers need a restart.
  */
 static void dns_apply(struct worker *w, const struct conf *conf)
 {
@@ -414,10 +416,14 @@ static void worker_on_command(evutil_socket_t fd, short what, void *arg)
 			worker_stop(w);
 		else if (cmd[i] == 'P' && !w->stopping)
 			pause_accept(w, 200);
-		else if (cmd[i] == 'H') {
+		else if (cmd[i] == 'H' && !w->stopping) {
 			struct conf *conf = server_conf_get();
 			dns_apply(w, conf);
 			conf_unref(conf);
+			/* an idle origin connection may be to an address a name no
+			 * longer has: start the pool afresh (connections in use stay) */
+			upstream_pool_destroy(w->pool);
+			w->pool = upstream_pool_create(w);
 		}
 	}
 }

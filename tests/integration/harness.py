@@ -402,12 +402,12 @@ class Origin:
     kept in .requests (a Request with .conn_id, .body, .framing); every
     connection gets an id (header X-Conn-Id), so reuse can be seen."""
 
-    def __init__(self, host=LOOPBACK):
+    def __init__(self, host=LOOPBACK, port=0):
         fam = socket.AF_INET6 if ':' in host else socket.AF_INET
         self.host = host
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.listen(256)
         self.port = self.sock.getsockname()[1]
         self.lock = threading.Lock()

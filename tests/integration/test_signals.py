@@ -183,6 +183,36 @@ def test_sighup_rereads_hosts_file(t):
     check('moved.test' not in t.dns.names(), 'a hosts_file name was asked of DNS')
 
 
+def test_sighup_hosts_file_change_skips_pooled_connections(t):
+    # a name moved to another address: an idle pooled connection to the old
+    # address is not reused for it after the reload
+    import os
+    from harness import Origin
+    new = Origin('127.0.0.2')
+    t.defer(new.stop)
+    old = Origin('127.0.0.1', port=new.port)
+    t.defer(old.stop)
+    hosts = os.path.join(t.tmp, 'hosts-pool')
+    with open(hosts, 'w') as f:
+        f.write('127.0.0.1 pooled.test\n')
+    p = t.proxy({'hosts_file': hosts, 'workers': '1', 'pool_idle_timeout': '60s'})
+    url = 'http://pooled.test:%d/conn' % new.port
+    eq(curl(p, url).code, 200, 'pooled.test -> 127.0.0.1')
+    eq(curl(p, url).code, 200, 'again (pooled)')
+    eq((len(old.requests), old.conn_count), (2, 1), 'requests and connections at the old address')
+    with open(hosts, 'w') as f:
+        f.write('127.0.0.2 pooled.test\n')
+    p.send_signal(signal.SIGHUP)
+
+    def moved():
+        curl(p, url)
+        return len(new.requests) > 0
+    wait_for(moved, 3, step=0.2, what='a request to the new address after SIGHUP')
+    n_old = len(old.requests)
+    eq(curl(p, url).code, 200, 'after the reload')
+    eq(len(old.requests), n_old, 'the old address got requests after the reload')
+
+
 def test_sigterm_graceful_inflight(t):
     p = t.proxy({'shutdown_grace': '5s'})
     res = {}
