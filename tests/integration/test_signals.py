@@ -188,9 +188,15 @@ def test_sighup_hosts_file_change_skips_pooled_connections(t):
     # address is not reused for it after the reload
     import os
     from harness import Origin
-    new = Origin('127.0.0.2')
-    t.defer(new.stop)
-    old = Origin('127.0.0.1', port=new.port)
+    for attempt in range(20):
+        # the same port on two addresses: retry when 127.0.0.1 has it in use
+        new = Origin('127.0.0.2')
+        t.defer(new.stop)
+        try:
+            old = Origin('127.0.0.1', port=new.port)
+            break
+        except OSError:
+            continue
     t.defer(old.stop)
     hosts = os.path.join(t.tmp, 'hosts-pool')
     with open(hosts, 'w') as f:
