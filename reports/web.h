@@ -2,6 +2,7 @@
  * web.h: `breaktime web` — the administrator's web UI over HTTPS — the
  * module map and what its two files share.
  *
+ *   web_form.c   form and query decoding (the parser the fuzzer exercises)
  *   web.c        the server: TLS (evhttp + bufferevent_openssl), routing,
  *                security headers, login against the [auth] htpasswd file
  *                for members of the `admin` group, sessions, CSRF tokens,
@@ -38,6 +39,8 @@ struct web_session {
 	time_t expires;
 };
 
+/* ---- web_form.c ---- */
+
 /* A decoded application/x-www-form-urlencoded string (query or body). */
 #define WEB_FORM_MAX 16
 struct web_form {
@@ -46,10 +49,15 @@ struct web_form {
 	size_t n;
 };
 
+/* Split at '&', then '=' ('+' a space, %XX a byte). -1 on a bad escape, a
+ * NUL (encoded or not) or more than WEB_FORM_MAX fields; web_form_free()
+ * either way. */
 int web_form_parse(struct web_form *f, const char *s, size_t len);
 void web_form_free(struct web_form *f);
-/* The value of key, or NULL. */
+/* The value of key (the first), or NULL. */
 const char *web_form_get(const struct web_form *f, const char *key);
+/* v percent-encoded for a URL's query (unreserved bytes stay): also safe in HTML. */
+void web_url_value(FILE *out, const char *v);
 
 /* ---- web.c, for the pages ---- */
 
@@ -62,9 +70,8 @@ void web_redirect(struct evhttp_request *req, const char *to);
 /* The page around the content: head, the navigation and the logout form. */
 void web_page_begin(FILE *out, const char *title, const struct web_session *s);
 void web_page_end(FILE *out);
-/* HTML-escaped text; a value for a URL's query (percent-encoded, then escaped). */
+/* HTML-escaped text. */
 void web_html(FILE *out, const char *v);
-void web_url_value(FILE *out, const char *v);
 /* <input type=hidden name=csrf ...> */
 void web_csrf_field(FILE *out, const struct web_session *s);
 
