@@ -5,13 +5,15 @@
 # Each file is one short tcpdump (or dumpcap, for the pcapng one) on "lo"
 # while real clients talk to local servers:
 #
-#   curl-tls13.pcap       curl (TLS 1.3)  https://www.instagram.com/   -> openssl s_server 127.0.0.11:443
+#   curl-tls13.pcap       curl (TLS 1.3)  https://www.instagram.com/   -> openssl s_server 127.0.0.11:443,
+#                         then https://www.threads.net/ over IPv6       -> openssl s_server [::1]:443
 #   curl-tls12.pcap       curl --tlsv1.2  https://www.tiktok.com/      -> openssl s_server 127.0.0.12:443
 #   openssl-tls13.pcapng  openssl s_client -tls1_3 www.reddit.com      -> openssl s_server 127.0.0.13:443 (dumpcap)
 #   openssl-tls12.pcap    openssl s_client -tls1_2 www.snapchat.com    -> openssl s_server 127.0.0.14:443
 #   curl-http.pcap        curl http://www.pinterest.com/               -> python3 http.server 127.0.0.15:80
-#   chromium-https.pcap   headless Chromium loads https://www.facebook.com/ -> openssl s_server -www 127.0.0.16:443;
-#                         its ~1.9 KB ClientHello spans two TCP segments (lo has a 1500-byte MTU here)
+#   chromium-https.pcap   headless Chromium loads https://www.facebook.com/index.html (openssl s_server -WWW
+#                         on 127.0.0.16:443), whose image comes from scontent.cdninstagram.com (127.0.0.18);
+#                         its ~1.9 KB ClientHellos span two TCP segments (lo has a 1500-byte MTU here)
 #   chromium-quic.pcap    headless Chromium with --origin-to-force-quic-on=www.youtube.com:443 loads
 #                         https://www.youtube.com/: QUIC Initials to 127.0.0.17 UDP 443, where a
 #                         Python socket reads and drops them (no answer, and no ICMP port unreachable,
@@ -80,17 +82,24 @@ trap cleanup EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 	-subj /CN=breaktime-capture -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
-# start_server CMD...: run a server in the background, remember its pid
+# start_server CMD...: run a server in the background (in $work/www, which
+# openssl s_server -WWW serves files from), remember its pid
+mkdir -p "$work/www"
+servers=()
 start_server() {
-	"$@" </dev/null >"$work/server.log" 2>&1 &
+	(cd "$work/www" && exec "$@") </dev/null >>"$work/server.log" 2>&1 &
 	pids+=($!)
-	server=$!
+	servers+=($!)
 	sleep 0.5
 }
 
+# stop_server: stop the servers started since the last stop_server
 stop_server() {
-	kill "$server" 2>/dev/null || true
-	wait "$server" 2>/dev/null || true
+	for p in "${servers[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	servers=()
 }
 
 # capture FILE -- CMD...: capture lo to FILE while CMD runs (at most 30 s)
@@ -118,14 +127,17 @@ capture() {
 	echo "captured $file ($(stat -c %s "$out/$file") bytes)"
 }
 
+# tls_server ADDRESS [-www|-WWW]: openssl s_server on ADDRESS port 443
 tls_server() {
-	start_server openssl s_server -accept "$1:443" -cert "$work/cert.pem" -key "$work/key.pem" -www
+	start_server openssl s_server -accept "$1:443" -cert "$work/cert.pem" -key "$work/key.pem" "${2:--www}"
 }
 
 # ---- curl and openssl s_client, TLS 1.3 and 1.2 ----
 tls_server 127.0.0.11
-capture curl-tls13.pcap -- curl -sk --max-time 10 --tlsv1.3 \
+tls_server "[::1]"
+capture curl-tls13.pcap -- bash -c 'curl -sk --max-time 10 --tlsv1.3 \
 	--resolve www.instagram.com:443:127.0.0.11 -o /dev/null https://www.instagram.com/
+	curl -sk --max-time 10 --tlsv1.3 --resolve "www.threads.net:443:[::1]" -o /dev/null https://www.threads.net/'
 stop_server
 
 tls_server 127.0.0.12
@@ -142,8 +154,9 @@ capture openssl-tls12.pcap -- openssl s_client -tls1_2 -connect 127.0.0.14:443 -
 stop_server
 
 # ---- plain HTTP: the Host header ----
-mkdir -p "$work/www"
-echo "<html><body>breaktime capture</body></html>" >"$work/www/index.html"
+echo '<html><body>breaktime capture <img src="https://scontent.cdninstagram.com/pixel.png"></body></html>' \
+	>"$work/www/index.html"
+printf '\x89PNG\r\n\x1a\n' >"$work/www/pixel.png"
 start_server python3 -m http.server 80 --bind 127.0.0.15 --directory "$work/www"
 capture curl-http.pcap -- curl -s --max-time 10 --resolve www.pinterest.com:80:127.0.0.15 \
 	-o /dev/null http://www.pinterest.com/
@@ -153,10 +166,12 @@ stop_server
 chromium_args=(--headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking
 	--disable-component-update --disable-sync --disable-default-apps --disable-extensions
 	--ignore-certificate-errors --dump-dom)
-tls_server 127.0.0.16
+tls_server 127.0.0.16 -WWW
+tls_server 127.0.0.18 -WWW
 capture chromium-https.pcap -- chromium "${chromium_args[@]}" --disable-quic \
 	--user-data-dir="$work/profile1" \
-	--host-resolver-rules="MAP www.facebook.com 127.0.0.16, MAP * ~NOTFOUND" https://www.facebook.com/
+	--host-resolver-rules="MAP www.facebook.com 127.0.0.16, MAP scontent.cdninstagram.com 127.0.0.18, MAP * ~NOTFOUND" \
+	https://www.facebook.com/index.html
 stop_server
 
 start_server python3 -c 'import socket
