@@ -38,6 +38,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include "conf.h"
@@ -331,6 +332,23 @@ static struct web_fail *fail_slot(const char *addr)
 	return f;
 }
 
+/* Whom the login limit counts: an IPv4 address, or an IPv6 /64 (one
+ * host may hold a whole /64, and would otherwise get a limit per address). */
+static const char *limit_key(const char *addr, char *out, size_t len)
+{
+	struct in6_addr a6;
+	if (inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		char net[INET6_ADDRSTRLEN];
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, net, sizeof(net))) {
+			snprintf(out, len, "%s/64", net);
+			return out;
+		}
+	}
+	str_copy(out, len, addr);
+	return out;
+}
+
 static bool fail_limited(const char *addr)
 {
 	struct web_fail *f = fail_slot(addr);
@@ -419,11 +437,12 @@ static int read_body(struct evhttp_request *req, struct web_form *f)
 
 static void post_login(struct evhttp_request *req)
 {
-	char addr[64], token[WEB_TOKEN_HEX + 1];
+	char addr[64], key[64], token[WEB_TOKEN_HEX + 1];
 	struct web_form f;
 
 	peer_address(req, addr, sizeof(addr));
-	if (fail_limited(addr)) {
+	limit_key(addr, key, sizeof(key));
+	if (fail_limited(key)) {
 		log_warn("web: %s: too many failed logins, refused for a minute", addr);
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
 		web_error(req, 429, "Too Many Requests",
@@ -455,7 +474,7 @@ static void post_login(struct evhttp_request *req)
 		 * only known names are logged, and only printable bytes of them */
 		char shown[64];
 		log_name(htpasswd_hash(web.users, user) ? user : NULL, shown, sizeof(shown));
-		fail_count(addr);
+		fail_count(key);
 		log_notice("web: %s: login refused for %s (%s)", addr, shown,
 			   ok ? "not in the admin group" : "wrong user name or password");
 		if (ok)

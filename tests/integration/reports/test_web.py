@@ -122,8 +122,11 @@ def start():
     raise AssertionError("breaktime web did not start: " + open(LOG).read())
 
 
+HOST = "127.0.0.1"
+
+
 def request(method, path, form=None, cookies=None, src="127.0.0.1"):
-    c = http.client.HTTPSConnection("127.0.0.1", PORT, context=CTX, timeout=30,
+    c = http.client.HTTPSConnection(HOST, PORT, context=CTX, timeout=30,
                                     source_address=(src, 0))
     h = {}
     if cookies:
@@ -516,37 +519,43 @@ def test_logout():
     assert r.status == 303 and r.getheader("Location") == "/login"
 
 
-def test_session_expires():
-    # a second server whose sessions last 2 s
-    global PORT
+def test_session_expires_and_ipv6():
+    # a second server, on [::1], whose sessions last 2 s
+    global PORT, HOST
     port = free_port()
     conf = os.path.join(TMP, "short.conf")
     with open(CONF) as f:
         text = f.read()
     with open(conf, "w") as f:
-        f.write(text.replace("127.0.0.1:%d" % PORT, "127.0.0.1:%d" % port)
+        f.write(text.replace("127.0.0.1:%d" % PORT, "[::1]:%d" % port)
                 .replace("session_timeout = 1h", "session_timeout = 2s"))
     p = subprocess.Popen([BIN, "-c", conf, "web"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     saved = PORT
     try:
-        PORT = port
+        PORT, HOST = port, "::1"
         for _ in range(100):
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                socket.create_connection(("::1", port), timeout=1).close()
                 break
             except OSError:
                 time.sleep(0.1)
-        r, d = login(ADMIN, ADMIN_PW, src="127.0.0.6")
+        r, d = login(ADMIN, ADMIN_PW, src="::1")
         value, attrs = set_cookies(r)["bt_session"]
         assert "Max-Age=2" in attrs, attrs
-        r, d = request("GET", "/", cookies={"bt_session": value})
+        r, d = request("GET", "/", cookies={"bt_session": value}, src="::1")
         assert r.status == 200, r.status
         time.sleep(2.5)
-        r, d = request("GET", "/", cookies={"bt_session": value})
+        r, d = request("GET", "/", cookies={"bt_session": value}, src="::1")
         assert r.status == 303 and r.getheader("Location") == "/login", r.status
+        # the login limit over IPv6 (counted per /64)
+        for _ in range(3):
+            r, d = login(ADMIN, "wrong", src="::1")
+            assert r.status == 401, r.status
+        r, d = login(ADMIN, ADMIN_PW, src="::1")
+        assert r.status == 429, r.status
     finally:
-        PORT = saved
+        PORT, HOST = saved, "127.0.0.1"
         p.terminate()
         p.wait(timeout=30)
 
