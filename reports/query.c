@@ -751,7 +751,8 @@ int query_breaches(sqlite3 *db, const struct conf *c, const struct report_opts *
 	if (prepare(db, "SELECT day, user, MAX(grp), platform, reason, count(*), MIN(ts_ms), "
 			"MAX(ts_ms), group_concat(DISTINCT host) FROM events "
 			"WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR user = ?3) "
-			"AND kind = 'blocked' AND reason IN ('students-present', 'outside-allowed-time') "
+			"AND ((kind = 'blocked' AND reason IN ('students-present', 'outside-allowed-time')) "
+			"OR (source = 'sensor' AND reason IN ('doh', 'vpn'))) "
 			"GROUP BY day, user, platform, reason ORDER BY day, MIN(ts_ms), user",
 		    &st, o, o->from, o->to) != 0)
 		return -1;
@@ -785,6 +786,9 @@ int query_breaches(sqlite3 *db, const struct conf *c, const struct report_opts *
 		       "times the person's group may use social media; first and last are site-local "
 		       "times. Evidence for a conversation, not a verdict: one page can make several "
 		       "attempts.");
+	rtable_note(t, "Reason doh or vpn: connections breaktime-sensor saw to a DNS-over-HTTPS "
+		       "resolver or a VPN port (hosts: the resolvers or VPN servers), ways around the "
+		       "proxy and its filtering; counted whenever they happen, never as social minutes.");
 	return step_done(db, st, rc);
 }
 

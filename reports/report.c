@@ -36,7 +36,8 @@ static const struct {
 	{"excessive", "people over their allowance or using social media outside allowed times",
 	 query_excessive},
 	{"usage", "active minutes, requests and bytes per day and platform", query_usage},
-	{"breaches", "blocked attempts while students were present or outside allowed times",
+	{"breaches", "blocked attempts while students were present or outside allowed times; "
+		     "DNS-over-HTTPS and VPN connections the sensor saw",
 	 query_breaches},
 	{"platforms", "minutes per platform per day", query_platforms},
 	{"user", "one person's sessions of activity per platform", query_user},

@@ -2,7 +2,7 @@
 """breaktime-sensor on crafted capture files: the exact --json lines, and the
 rows it writes to the store without --json.
 
-usage: test_sensor_files.py BREAKTIME_SENSOR SOURCE_ROOT
+usage: test_sensor_files.py BREAKTIME_SENSOR SOURCE_ROOT [BREAKTIME]
 
 Every capture is generated here (pcapgen.py) from real payloads: the
 ClientHellos in tests/data/clienthello/ (captured from curl, openssl and
@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcapgen as g  # noqa: E402
 
 SENSOR, ROOT = sys.argv[1], sys.argv[2]
+BREAKTIME = sys.argv[3] if len(sys.argv) > 3 else None   # for `breaktime report`
 DATA = os.path.join(ROOT, "tests", "data")
 TMP = tempfile.mkdtemp(prefix="bt-sensor-")
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
@@ -471,6 +472,21 @@ def test_flags():
     minutes = con.execute("SELECT DISTINCT platform FROM usage_minutes").fetchall()
     if minutes != [("facebook",)]:
         return "usage_minutes: %s" % (minutes,)
+    if BREAKTIME:
+        # the breaches report shows them (the store keeps 180 days by default:
+        # a longer retention, so that 2026-01-01 is within it)
+        with open(conf, "a") as f:
+            f.write("[store]\nretention = 520w\n")
+        r = subprocess.run([BREAKTIME, "-c", conf, "report", "breaches", "--from", "2026-01-01",
+                            "--to", "2026-01-01", "--format", "csv"], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            return "breaktime report breaches: exit %d: %s" % (r.returncode, r.stderr)
+        import csv
+        import io
+        rows = [(x["user"], x["reason"], x["attempts"], x["hosts"]) for x in csv.DictReader(io.StringIO(r.stdout))]
+        want = [(c, "doh", "2", "1.1.1.1,a.dns.nextdns.io"), (c, "vpn", "1", "198.51.100.7")]
+        if rows != want:
+            return "breaches: expected %s\n got %s\n%s" % (want, rows, r.stdout)
     return None
 
 
