@@ -283,11 +283,14 @@ static void sensor_tcp_client(struct sensor *s, struct flow *f, const struct pac
 	}
 	if (f->done || p->payload_len == 0)
 		return;
+	/* data in a SYN (TCP Fast Open: curl --tcp-fastopen puts the whole
+	 * ClientHello there) starts after the SYN's own sequence number */
+	uint32_t seq = p->seq + ((p->tcp_flags & TCP_SYN) ? 1 : 0);
 	if (!f->tcp_base_set) {
-		f->tcp_base = p->seq;
+		f->tcp_base = seq;
 		f->tcp_base_set = true;
 	}
-	uint32_t off = p->seq - f->tcp_base;
+	uint32_t off = seq - f->tcp_base;
 	if (off < FLOW_STREAM_MAX) {
 		if (flow_stream_add(s->flows, f, off, p->payload, p->payload_len) < 0) {
 			flow_named(s, f, "tls", NULL, false, ts_us);

@@ -10,6 +10,8 @@
 #   curl-tls12.pcap       curl --tlsv1.2  https://www.tiktok.com/      -> openssl s_server 127.0.0.12:443
 #   openssl-tls13.pcapng  openssl s_client -tls1_3 www.reddit.com      -> openssl s_server 127.0.0.13:443 (dumpcap)
 #   openssl-tls12.pcap    openssl s_client -tls1_2 www.snapchat.com    -> openssl s_server 127.0.0.14:443
+#   curl-tfo.pcap         curl --tcp-fastopen https://www.linkedin.com/ -> openssl s_server 127.0.0.19:443:
+#                         the ClientHello is the payload of the SYN
 #   curl-http.pcap        curl http://www.pinterest.com/               -> python3 http.server 127.0.0.15:80
 #   chromium-https.pcap   headless Chromium loads https://www.facebook.com/index.html (openssl s_server -WWW
 #                         on 127.0.0.16:443), whose image comes from scontent.cdninstagram.com (127.0.0.18);
@@ -152,6 +154,15 @@ stop_server
 tls_server 127.0.0.14
 capture openssl-tls12.pcap -- openssl s_client -tls1_2 -connect 127.0.0.14:443 -servername www.snapchat.com
 stop_server
+
+# TCP Fast Open: the whole ClientHello rides in the SYN (this namespace's
+# sysctl: clients send data in the SYN and servers take it without a cookie)
+sysctl -qw net.ipv4.tcp_fastopen=0x607
+tls_server 127.0.0.19
+capture curl-tfo.pcap -- curl -sk --max-time 10 --tcp-fastopen \
+	--resolve www.linkedin.com:443:127.0.0.19 -o /dev/null https://www.linkedin.com/
+stop_server
+sysctl -qw net.ipv4.tcp_fastopen=1
 
 # ---- plain HTTP: the Host header ----
 echo '<html><body>breaktime capture <img src="https://scontent.cdninstagram.com/pixel.png"></body></html>' \

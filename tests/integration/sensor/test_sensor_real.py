@@ -56,6 +56,8 @@ CASES = {
     "curl-tls12.pcap": ({("tls", "www.tiktok.com", "tiktok", C, "127.0.0.12", False)}, True),
     "openssl-tls13.pcapng": ({("tls", "www.reddit.com", "reddit", C, "127.0.0.13", False)}, True),
     "openssl-tls12.pcap": ({("tls", "www.snapchat.com", "snapchat", C, "127.0.0.14", False)}, True),
+    # TCP Fast Open: the hello is the SYN's payload
+    "curl-tfo.pcap": ({("tls", "www.linkedin.com", "linkedin", C, "127.0.0.19", False)}, True),
     "curl-http.pcap": ({("http", "www.pinterest.com", "pinterest", C, "127.0.0.15", False)}, True),
     # the page and its image from another host; Chromium opens two
     # connections to the page's host (one preconnected), each named once
