@@ -157,6 +157,16 @@ static void fill(const struct sensor *s, const struct flow *f, struct record *r)
 
 void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us)
 {
+	if (!f->user[0] && s->sessions) {
+		/* the proxy's session was not known when the flow began (it
+		 * signed in since, or the sessions had not been read yet): the
+		 * person from this minute on, and the flow's event */
+		const char *user = sessions_user(s->sessions, f->key.family, f->key.client, end_us);
+		if (user) {
+			snprintf(f->user, sizeof(f->user), "%s", user);
+			f->group = policy_group_of(s->policy, user);
+		}
+	}
 	if (recording(s, f) && social(s, f) && (f->prog_up || f->prog_down)) {
 		struct record r;
 		fill(s, f, &r);

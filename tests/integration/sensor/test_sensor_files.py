@@ -396,6 +396,7 @@ def test_sessions():
     proxy_row(ms - 50 * 1000, "10.0.0.7", "10.0.0.7")
     proxy_row(ms - 40 * 1000, "carol", "10.50.0.9")
     proxy_row(ms + 3 * 3600 * 1000, "dave", "10.0.0.8")
+    proxy_row(ms + 13 * 60 * 1000, "frank", "10.0.0.10")
     con.commit()
     con.close()
     h = hello("openssl-tls12")
@@ -406,6 +407,14 @@ def test_sessions():
     frames.append((T0 + 540, g.ether(tcp4("10.0.0.5", "157.240.1.35", 43000, 443, 1, "PA", h))))
     # and 30 minutes later: the session is over, the address again
     frames.append((T0 + 1800, g.ether(tcp4("10.0.0.5", "157.240.1.35", 43001, 443, 1, "PA", h))))
+    # a long flow from 10.0.0.10, whose person signs in to the proxy 13 minutes
+    # after it began: the address's minutes first, frank's from 10 minutes
+    # before the sign-in (the window) on, and the flow's event is frank's
+    frames.append((T0 + 5, g.ether(tcp4("10.0.0.10", "157.240.1.35", 44000, 443, 1, "PA", h))))
+    for i in range(1, 31):
+        frames.append((T0 + 5 + 30 * i, g.ether(tcp4("157.240.1.35", "10.0.0.10", 443, 44000, i * 3000, "PA",
+                                                     b"v" * 3000))))
+    frames.sort(key=lambda x: x[0])
     path = os.path.join(TMP, "sessions.pcap")
     g.write_pcap(path, g.LINK_ETHERNET, frames)
     r = subprocess.run([SENSOR, "-c", conf, "-r", path], capture_output=True, text=True, timeout=60)
@@ -414,12 +423,16 @@ def test_sessions():
     con = sqlite3.connect(db)
     got = con.execute("SELECT client, user FROM events WHERE source = 'sensor' AND kind = 'tunnel'"
                       " ORDER BY ts_ms").fetchall()
+    minutes = con.execute("SELECT user, min(minute), max(minute) FROM usage_minutes"
+                          " WHERE user IN ('frank', '10.0.0.10') GROUP BY user ORDER BY 2").fetchall()
     con.close()
     want = [("10.0.0.5", "alice"), ("10.0.0.6", "10.0.0.6"), ("10.0.0.7", "10.0.0.7"),
-            ("10.50.0.9", "alice"), ("10.0.0.8", "10.0.0.8"), ("10.0.0.5", "alice"),
-            ("10.0.0.5", "10.0.0.5")]
+            ("10.50.0.9", "alice"), ("10.0.0.8", "10.0.0.8"), ("10.0.0.10", "frank"),
+            ("10.0.0.5", "alice"), ("10.0.0.5", "10.0.0.5")]
     if got != want:
         return "sensor rows: expected %s\n got %s" % (want, got)
+    if [m[0] for m in minutes] != ["10.0.0.10", "frank"] or minutes[0][2] >= minutes[1][1]:
+        return "usage minutes of the long flow: %s" % (minutes,)
     return None
 
 
