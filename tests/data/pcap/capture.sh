@@ -36,6 +36,7 @@
 # dissect the traffic without hints). It refuses to run without one.
 #
 # Usage: tests/data/pcap/capture.sh [OUTDIR]   (default: this folder)
+#        ONLY="curl-tfo.pcap dns-dig.pcap" tests/data/pcap/capture.sh   rewrites only those
 # Needs: tcpdump, dumpcap (wireshark-common or tshark), curl, openssl,
 # python3, dig (bind9-dnsutils), chromium, ethtool; a missing one is an error, as the
 # test's expected sets cover every file. After regenerating, run
@@ -108,6 +109,7 @@ stop_server() {
 capture() {
 	local file=$1
 	shift 2
+	case " ${ONLY:-$file} " in *" $file "*) ;; *) return 0 ;; esac
 	local tmp="$work/$file"
 	rm -f "$tmp" "$work/cap.log"
 	case "$file" in
