@@ -21,6 +21,8 @@
 #                         Python socket reads and drops them (no answer, and no ICMP port unreachable,
 #                         which would end the attempt after the first of the hello's two packets);
 #                         Chromium is stopped after 6 s of retransmissions
+#   snaplen96.pcap        tcpdump -s 96 while dig +nocookie www.twitch.tv (UDP), dig +tcp www.discord.com
+#                         (TCP, ::1) and curl https://www.instagram.com run: only the UDP query fits
 #   dns-dig.pcap          dig www.twitch.tv (UDP, 127.0.0.53), dig +tcp www.discord.com (TCP, ::1),
 #                         dig www.example.org (UDP, not a platform) -> a small Python DNS server on port 53
 #
@@ -114,6 +116,7 @@ capture() {
 	rm -f "$tmp" "$work/cap.log"
 	case "$file" in
 	*.pcapng) dumpcap -q -i lo -s 0 -w "$tmp" >"$work/cap.log" 2>&1 & ;;
+	snaplen96.pcap) tcpdump -i lo -s 96 -U --immediate-mode -Z root -n -w "$tmp" >"$work/cap.log" 2>&1 & ;;
 	*) tcpdump -i lo -s 0 -U --immediate-mode -Z root -n -w "$tmp" >"$work/cap.log" 2>&1 & ;;
 	esac
 	local cpid=$!
@@ -252,6 +255,16 @@ dig @::1 +tcp +tries=1 +time=3 www.discord.com AAAA
 dig @127.0.0.53 +tries=1 +time=3 www.example.org A
 EOF
 capture dns-dig.pcap -- bash "$work/dig.sh"
+
+# ---- a 96-byte snaplen (tcpdump -s 96): the UDP query fits whole, the
+# TCP one (32-byte TCP header over IPv6) and the ClientHello do not ----
+tls_server 127.0.0.11
+cat >"$work/snap.sh" <<'EOF'
+dig @127.0.0.53 +nocookie +tries=1 +time=3 www.twitch.tv A
+dig @::1 +tcp +tries=1 +time=3 www.discord.com AAAA
+curl -sk --max-time 10 --resolve www.instagram.com:443:127.0.0.11 -o /dev/null https://www.instagram.com/
+EOF
+capture snaplen96.pcap -- bash "$work/snap.sh"
 stop_server
 
 echo "done: $out"
