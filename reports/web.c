@@ -82,7 +82,7 @@ static const char STYLE_CSS[] =
 	"nav{background:#234;padding:.4em 1em;display:flex;gap:1.2em;align-items:center}"
 	"nav a{color:#fff;text-decoration:none}nav a:hover{text-decoration:underline}"
 	"nav form{margin-left:auto}nav button{font:inherit}"
-	"main{max-width:60em;margin:1em auto;padding:0 1em}"
+	"main{margin:1em auto;padding:0 1em}"
 	"h1{font-size:15pt}h2{font-size:12pt}"
 	"form.filters{display:flex;flex-wrap:wrap;gap:.6em 1em;align-items:end;margin:.6em 0;"
 	"padding:.6em;background:#f3f5f7;border:1px solid #dde}"
@@ -371,8 +371,7 @@ static void fail_count(const char *addr)
 
 /* ---- login and logout ---- */
 
-/* A user name for the log: printable ASCII only (no forged lines). */
-static void log_name(const char *user, char *out, size_t len)
+void web_log_name(const char *user, char *out, size_t len)
 {
 	size_t n = 0;
 	if (!user) {
@@ -473,7 +472,7 @@ static void post_login(struct evhttp_request *req)
 		/* a name that is no user may be a password typed in the wrong box:
 		 * only known names are logged, and only printable bytes of them */
 		char shown[64];
-		log_name(htpasswd_hash(web.users, user) ? user : NULL, shown, sizeof(shown));
+		web_log_name(htpasswd_hash(web.users, user) ? user : NULL, shown, sizeof(shown));
 		fail_count(key);
 		log_notice("web: %s: login refused for %s (%s)", addr, shown,
 			   ok ? "not in the admin group" : "wrong user name or password");

@@ -72,6 +72,9 @@ void web_page_begin(FILE *out, const char *title, const struct web_session *s);
 void web_page_end(FILE *out);
 /* HTML-escaped text. */
 void web_html(FILE *out, const char *v);
+/* A name for the log: printable ASCII only, so no one forges a log line
+ * (NULL: "an unknown user"). */
+void web_log_name(const char *user, char *out, size_t len);
 /* <input type=hidden name=csrf ...> */
 void web_csrf_field(FILE *out, const struct web_session *s);
 

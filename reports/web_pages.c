@@ -494,7 +494,9 @@ void web_page_user(struct evhttp_request *req, const struct conf *c, const struc
 			rtable_finish(&t);
 			return;
 		}
-		log_info("web: %s: timeline of %s %s .. %s", s->user, name, t.from, t.to);
+		char shown[64];
+		web_log_name(name, shown, sizeof(shown));
+		log_info("web: %s: timeline of %s %s .. %s", s->user, shown, t.from, t.to);
 	} else {
 		period_format(o.from, t.from, sizeof(t.from));
 		period_format(o.to, t.to, sizeof(t.to));

@@ -18,6 +18,7 @@ does not spill into the next.
 import csv
 import html.parser
 import http.client
+import http.server
 import io
 import os
 import re
@@ -29,6 +30,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -405,7 +407,7 @@ def test_timeline():
         ("2026-11-02", "instagram", "12:31", "12:32", "1"),
         ("2026-11-03", "instagram", "14:00", "14:20", "20")], rows
     # a name is escaped wherever it is shown
-    r, page = get("/user?name=%3Cb%3Ex%22")
+    r, page = get("/user?name=%3Cb%3Ex%22%0A%3C3%3Eforged")
     assert r.status == 200 and "<b>x" not in page and "&lt;b&gt;x&quot;" in page
 
 
@@ -471,7 +473,7 @@ def browse(url, *extra):
     cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
-           "--host-resolver-rules=MAP * ~NOTFOUND", "--ignore-certificate-errors",
+           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--ignore-certificate-errors",
            "--user-data-dir=" + prof, "--window-size=1200,1600"] + list(extra) + [url]
     env = dict(os.environ, HOME=prof)
     p = subprocess.run(cmd, capture_output=True, timeout=120, env=env, cwd=TMP)
@@ -508,6 +510,53 @@ def test_chromium_renders_the_report():
         assert element in dom, element
     assert "alice" in dom and "victor" in dom
     print("    screenshot: %s (%d bytes)" % (png, os.path.getsize(png)))
+
+
+class Relay(http.server.BaseHTTPRequestHandler):
+    """Plain HTTP on loopback -> breaktime web, adding the session cookie: Chromium then loads
+    the live pages with their real headers (the CSP above all) without a login form to fill."""
+
+    def do_GET(self):
+        tamper = self.path.startswith("/tamper/")  # the control: a style our CSP must block
+        r, d = request("GET", self.path[7:] if tamper else self.path,
+                       cookies={"bt_session": SESSION["id"]})
+        if tamper:
+            d = d.replace(b"<main>", b"<main><style>h1{color:red}</style>", 1)
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "date",
+                                 "strict-transport-security"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(d)))
+        self.end_headers()
+        self.wfile.write(d)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_chromium_live_page_under_its_csp():
+    out = ART or TMP
+    relay = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    png = os.path.join(out, "web-excessive-live.png")
+    if os.path.exists(png):
+        os.unlink(png)
+    try:
+        url = "http://127.0.0.1:%d/excessive?%s" % (relay.server_address[1], WEEK)
+        rc, _, err = browse(url, "--screenshot=" + png, "--enable-logging=stderr", "--v=0")
+        assert rc == 0 and os.path.exists(png) and os.path.getsize(png) > 30000, (rc, err[-2000:])
+        # nothing of ours was blocked: the stylesheet and the report's inline style are allowed
+        assert "Content Security Policy" not in err, [l for l in err.splitlines() if "Policy" in l]
+        rc, dom, err = browse(url, "--dump-dom")
+        assert rc == 0 and "<svg" in dom and '<select name="group">' in dom, (rc, err[-2000:])
+        # the control: the same page with one stray inline style is blocked, and says so
+        rc, _, err = browse(url.replace("/excessive", "/tamper/excessive"), "--dump-dom",
+                            "--enable-logging=stderr", "--v=0")
+        assert rc == 0 and "Content Security Policy" in err, err[-2000:]
+    finally:
+        relay.shutdown()
+        relay.server_close()
 
 
 def test_logout():
@@ -584,6 +633,9 @@ def test_passwords_never_logged():
         assert pw not in log, log
     assert "root logged in" in log and "login refused for alice (not in the admin group)" in log, log
     assert "login refused for an unknown user (wrong user name or password)" in log, log
+    assert "timeline of <b>x\"?<3>forged " in log  # escaped in pages, one line in the log
+    r = re.compile(r"[^\x20-\x7e\n]")
+    assert not r.search(log), r.findall(log)
     assert "runtime error" not in log and "Sanitizer" not in log, log
 
 
