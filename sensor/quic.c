@@ -31,21 +31,25 @@ static const uint8_t salt_v2[20] = {
 	0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
 };
 
-/* SHA-256, fetched once: HMAC() looks the MAC and the digest up by name on
- * every call (about 20,000 instructions each, five per QUIC flow). */
+/* SHA-256 and AES, fetched once: HMAC() and EVP_aes_128_*() look the
+ * algorithms up by name on every call (HMAC(): about 20,000 instructions
+ * each, five per QUIC flow). */
 static EVP_MD *sha256;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *aes_128_ecb, *aes_128_gcm;
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 
-static void sha256_fetch(void)
+static void fetch_algorithms(void)
 {
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	aes_128_ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+	aes_128_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
 }
 
 /* HMAC-SHA256 (RFC 2104) with a key of at most one block (64 bytes). */
 static int hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
 		       uint8_t out[32])
 {
-	pthread_once(&sha256_once, sha256_fetch);
+	pthread_once(&fetch_once, fetch_algorithms);
 	if (!sha256 || key_len > 64)
 		return -1;
 	uint8_t ipad[64], opad[64], inner[32];
@@ -94,8 +98,19 @@ static int expand_label(const uint8_t *secret, const char *label, uint8_t *out, 
 	return 0;
 }
 
-int quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
-		      struct quic_keys *out)
+/* The last connection ID's keys, per thread: an Initial that fails with a
+ * flow's keys is tried again under its own DCID, which is most often the
+ * same one (a flood of undecryptable Initials would derive everything twice). */
+static _Thread_local struct {
+	bool valid;
+	uint32_t version;
+	uint8_t dcid[QUIC_MAX_CID];
+	size_t dcid_len;
+	struct quic_keys keys;
+} last_keys;
+
+static int derive_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
+		       struct quic_keys *out)
 {
 	bool v2 = version == QUIC_V2;
 	if (version != QUIC_V1 && !v2)
@@ -109,6 +124,27 @@ int quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
 	    expand_label(client, v2 ? "quicv2 iv" : "quic iv", out->iv, 12) < 0 ||
 	    expand_label(client, v2 ? "quicv2 hp" : "quic hp", out->hp, 16) < 0)
 		return -1;
+	return 0;
+}
+
+int quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
+		      struct quic_keys *out)
+{
+	if (last_keys.valid && last_keys.version == version && last_keys.dcid_len == dcid_len &&
+	    (dcid_len == 0 || memcmp(last_keys.dcid, dcid, dcid_len) == 0)) {
+		*out = last_keys.keys;
+		return 0;
+	}
+	if (derive_keys(version, dcid, dcid_len, out) < 0)
+		return -1;
+	if (dcid_len <= QUIC_MAX_CID) {
+		last_keys.valid = true;
+		last_keys.version = version;
+		if (dcid_len)
+			memcpy(last_keys.dcid, dcid, dcid_len);
+		last_keys.dcid_len = dcid_len;
+		last_keys.keys = *out;
+	}
 	return 0;
 }
 
@@ -146,7 +182,9 @@ static int aes_ecb(const uint8_t *key, const uint8_t *in, uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int ok = 0, n = 0, m = 0;
-	if (ctx && EVP_EncryptInit_ex(ctx, EVP_aes_128_ecb(), NULL, key, NULL) == 1 &&
+	pthread_once(&fetch_once, fetch_algorithms);
+	if (ctx && EVP_EncryptInit_ex(ctx, aes_128_ecb ? aes_128_ecb : EVP_aes_128_ecb(), NULL, key,
+				      NULL) == 1 &&
 	    EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
 	    EVP_EncryptUpdate(ctx, out, &n, in, 16) == 1 &&
 	    EVP_EncryptFinal_ex(ctx, out + n, &m) == 1 && n + m == 16)
@@ -161,7 +199,9 @@ static int aes_gcm_open(const struct quic_keys *k, const uint8_t *nonce, const u
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int ok = 0, n = 0, m = 0;
-	if (ctx && EVP_DecryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, NULL, NULL) == 1 &&
+	pthread_once(&fetch_once, fetch_algorithms);
+	if (ctx && EVP_DecryptInit_ex(ctx, aes_128_gcm ? aes_128_gcm : EVP_aes_128_gcm(), NULL, NULL,
+				      NULL) == 1 &&
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
 	    EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, nonce) == 1 &&
 	    EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1 &&
