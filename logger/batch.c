@@ -22,6 +22,8 @@
 #include "log.h"
 
 #define BLOCK_ROWS 512
+/* sessions: the same person from the same address within this is one */
+#define SESSION_GAP_MS (10 * 60 * 1000)
 #define NO_STR UINT32_MAX
 
 enum { S_USER, S_GRP, S_CLIENT, S_METHOD, S_HOST, S_SNI, S_PLATFORM, S_CATEGORY, S_N };
@@ -64,7 +66,7 @@ struct batch {
 	struct block *head, *tail;
 	size_t block_bytes;
 	uint64_t event_rows;
-	struct rowmap usage, other;
+	struct rowmap usage, other, sessions;
 	struct presence_row *pres;
 	size_t n_pres, cap_pres;
 };
@@ -152,6 +154,7 @@ struct batch *batch_create(void)
 		return NULL;
 	rowmap_init(&b->usage, sizeof(struct usage_row), sizeof(struct usage_row_key));
 	rowmap_init(&b->other, sizeof(struct other_row), sizeof(struct other_row_key));
+	rowmap_init(&b->sessions, sizeof(struct session_row), sizeof(struct session_row_key));
 	return b;
 }
 
@@ -172,6 +175,7 @@ void batch_destroy(struct batch *b)
 	}
 	rowmap_free(&b->usage);
 	rowmap_free(&b->other);
+	rowmap_free(&b->sessions);
 	free(b->pres);
 	free(b);
 }
@@ -217,12 +221,13 @@ uint64_t batch_event_rows(const struct batch *b)
 size_t batch_bytes(const struct batch *b)
 {
 	return b->block_bytes + b->usage.cap * b->usage.size + b->other.cap * b->other.size +
-	       b->cap_pres * sizeof(*b->pres);
+	       b->sessions.cap * b->sessions.size + b->cap_pres * sizeof(*b->pres);
 }
 
 bool batch_empty(const struct batch *b)
 {
-	return !b->head && b->usage.n == 0 && b->other.n == 0 && b->n_pres == 0;
+	return !b->head && b->usage.n == 0 && b->other.n == 0 && b->sessions.n == 0 &&
+	       b->n_pres == 0;
 }
 
 static uint32_t arena_add(struct batch *b, struct block *k, const char *s)
@@ -297,6 +302,14 @@ struct other_row *batch_other_row(struct batch *b, const struct other_row_key *k
 	return row;
 }
 
+struct session_row *batch_session_row(struct batch *b, const struct session_row_key *k)
+{
+	struct session_row *row = rowmap_get(&b->sessions, k);
+	if (!row)
+		log_warn("store: out of memory: a proxy session is lost");
+	return row;
+}
+
 void batch_add_presence(struct batch *b, const struct presence_item *p, int64_t day)
 {
 	if (b->n_pres == b->cap_pres) {
@@ -350,6 +363,16 @@ int writer_db_prepare(struct writer_db *w)
 		{offsetof(struct writer_db, ins_presence),
 		 "INSERT INTO presence (ts_ms, day, state, expires_ms, cause, source)"
 		 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+		/* a session goes on when the same person was seen from the same
+		 * address within SESSION_GAP_MS; otherwise a new row begins */
+		{offsetof(struct writer_db, up_session),
+		 "UPDATE sessions SET first_ms = min(first_ms, ?3), last_ms = max(last_ms, ?4),"
+		 " day = CASE WHEN ?4 > last_ms THEN ?5 ELSE day END"
+		 " WHERE id = (SELECT id FROM sessions WHERE client = ?1 AND user = ?2"
+		 " AND last_ms >= ?3 - ?6 AND first_ms <= ?4 + ?6 ORDER BY last_ms DESC LIMIT 1)"},
+		{offsetof(struct writer_db, ins_session),
+		 "INSERT INTO sessions (client, user, first_ms, last_ms, day)"
+		 " VALUES (?1, ?2, ?3, ?4, ?5)"},
 	};
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
 		sqlite3_stmt **st = (sqlite3_stmt **)((char *)w + stmts[i].off);
@@ -366,7 +389,8 @@ int writer_db_prepare(struct writer_db *w)
 void writer_db_finish(struct writer_db *w)
 {
 	sqlite3_stmt **all[] = {&w->begin, &w->commit, &w->rollback, &w->ins_event,
-				&w->up_usage, &w->up_other, &w->ins_presence};
+				&w->up_usage, &w->up_other, &w->ins_presence, &w->up_session,
+				&w->ins_session};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		sqlite3_finalize(*all[i]);
 		*all[i] = NULL;
@@ -498,6 +522,25 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 		if ((rc = run(st)) != SQLITE_OK)
 			return rc;
 	}
+	for (size_t i = 0; i < b->sessions.n; i++) {
+		const struct session_row *r =
+			(const struct session_row *)(b->sessions.rows + i * b->sessions.size);
+		sqlite3_stmt *st = w->up_session;
+		for (int pass = 0; pass < 2; pass++) {
+			sqlite3_bind_text(st, 1, r->k.client, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, r->k.user, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, r->first_ms);
+			sqlite3_bind_int64(st, 4, r->last_ms);
+			sqlite3_bind_text(st, 5, day_text(dc, r->day), -1, SQLITE_STATIC);
+			if (pass == 0)
+				sqlite3_bind_int64(st, 6, SESSION_GAP_MS);
+			if ((rc = run(st)) != SQLITE_OK)
+				return rc;
+			if (pass == 1 || sqlite3_changes(w->db) > 0)
+				break;
+			st = w->ins_session;
+		}
+	}
 	for (size_t i = 0; i < b->n_pres; i++) {
 		const struct presence_row *p = &b->pres[i];
 		sqlite3_stmt *st = w->ins_presence;
@@ -558,6 +601,7 @@ int batch_commit(struct batch *b, struct writer_db *w, uint64_t max_rows, uint64
 	}
 	rowmap_clear(&b->usage);
 	rowmap_clear(&b->other);
+	rowmap_clear(&b->sessions);
 	b->n_pres = 0;
 	*committed = records;
 	return SQLITE_OK;

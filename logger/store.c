@@ -101,6 +101,18 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  FROM usage_minutes"
 	"  GROUP BY day, user, platform, minute"
 	"  HAVING MAX(active) = 1;",
+
+	/* 3: who the proxy authenticated from each client address, and when:
+	 * breaktime-sensor attributes a device's direct traffic by it */
+	"CREATE TABLE sessions ("
+	"  id       INTEGER PRIMARY KEY,"
+	"  day      TEXT NOT NULL,"
+	"  client   TEXT NOT NULL,"
+	"  user     TEXT NOT NULL,"
+	"  first_ms INTEGER NOT NULL,"
+	"  last_ms  INTEGER NOT NULL);"
+	"CREATE INDEX sessions_client ON sessions (client, last_ms);"
+	"CREATE INDEX sessions_last ON sessions (last_ms);",
 };
 
 int store_schema_version(sqlite3 *db)

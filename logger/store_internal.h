@@ -151,6 +151,19 @@ struct other_row {
 	uint64_t bytes_down;
 };
 
+/* Who the proxy authenticated from a client address, and when (the
+ * sessions table, which breaktime-sensor reads for attribution). */
+struct session_row_key {
+	char client[64];
+	char user[64];
+};
+
+struct session_row {
+	struct session_row_key k;
+	int64_t first_ms, last_ms;
+	int64_t day;                  /* local day of last_ms (retention) */
+};
+
 struct batch *batch_create(void);
 void batch_destroy(struct batch *b);
 /* Writer: one more record taken from the queue (for `held` and `written`). */
@@ -159,6 +172,7 @@ void batch_add_event(struct batch *b, const struct store *s, const struct record
 		     const char *user, const char *client);
 struct usage_row *batch_usage_row(struct batch *b, const struct usage_row_key *k);
 struct other_row *batch_other_row(struct batch *b, const struct other_row_key *k);
+struct session_row *batch_session_row(struct batch *b, const struct session_row_key *k);
 void batch_add_presence(struct batch *b, const struct presence_item *p, int64_t day);
 uint64_t batch_records(const struct batch *b);   /* records held */
 uint64_t batch_event_rows(const struct batch *b);
@@ -170,6 +184,7 @@ struct writer_db {
 	sqlite3 *db;
 	sqlite3_stmt *begin, *commit, *rollback;
 	sqlite3_stmt *ins_event, *up_usage, *up_other, *ins_presence;
+	sqlite3_stmt *up_session, *ins_session;
 	uint64_t active_bytes;
 	int sys_errno;          /* errno of the last failed transaction's I/O */
 };
@@ -230,7 +245,7 @@ uint64_t writer_queued(struct writer *w);
 
 /* ---- the schema (store.c) ---- */
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* Bring db forward to schema `target` (tests: an older schema). 0 or -1 (logged). */
 int store_schema_migrate(sqlite3 *db, int target);
 int store_schema_version(sqlite3 *db);

@@ -208,6 +208,26 @@ static void process_record(struct writer *w, const struct record *r)
 	bool flagged = r->source == RECORD_SOURCE_SENSOR && (is(r->reason, "doh") || is(r->reason, "vpn"));
 	bool keep_event = social || blocked || flagged || s->log_other == LOG_OTHER_HOSTS;
 
+	if (r->source == RECORD_SOURCE_PROXY && r->user[0] && strcmp(r->user, client) != 0 &&
+	    strcmp(client, "-") != 0 && (social || blocked || s->log_other != LOG_OTHER_NONE)) {
+		/* an identified person at this address: their session (sessions);
+		 * log_other = none keeps nothing of other traffic, not even when */
+		struct session_row_key k;
+		memset(&k, 0, sizeof(k));
+		store_copy(k.client, sizeof(k.client), client);
+		store_copy(k.user, sizeof(k.user), r->user);
+		struct session_row *row = batch_session_row(w->batch, &k);
+		if (row) {
+			int64_t first = r->start_us / 1000, last = first + r->duration_ms;
+			int minute;
+			if (!row->last_ms || first < row->first_ms)
+				row->first_ms = first;
+			if (!row->last_ms || last > row->last_ms) {
+				row->last_ms = last;
+				store_local(s, store_sec(last), &row->day, &minute);
+			}
+		}
+	}
 	if (r->kind == RECORD_TUNNEL_PROGRESS) {
 		/* usage only: the closing RECORD_TUNNEL is the event */
 		if (social && !blocked)

@@ -28,9 +28,7 @@ struct sessions {
 	int64_t window_ms;
 	sqlite3 *db;
 	sqlite3_stmt *rows;
-	bool seeked;             /* last_id is set */
 	bool open_failed;        /* logged once */
-	int64_t last_id;         /* rows up to this id are read */
 	int64_t last_refresh_us;
 	bool refreshed;
 	unsigned n;
@@ -111,8 +109,8 @@ static int open_db(struct sessions *ss)
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(ss->db, 200);
 		rc = sqlite3_prepare_v2(ss->db,
-					"SELECT id, ts_ms, duration_ms, client, user FROM events"
-					" WHERE id > ?1 AND source = 'proxy' ORDER BY id LIMIT ?2",
+					"SELECT client, user, first_ms, last_ms FROM sessions"
+					" WHERE last_ms >= ?1 AND first_ms <= ?2 ORDER BY last_ms LIMIT ?3",
 					-1, &ss->rows, NULL);
 	}
 	if (rc != SQLITE_OK) {
@@ -126,57 +124,6 @@ static int open_db(struct sessions *ss)
 	if (ss->open_failed)
 		log_info("%s: reading the proxy's sessions", ss->path);
 	ss->open_failed = false;
-	return 0;
-}
-
-/* The first proxy row at or after id, its end time in *end_ms; 0 when none. */
-static int64_t row_at(sqlite3 *db, int64_t id, int64_t *end_ms)
-{
-	sqlite3_stmt *st;
-	int64_t found = 0;
-	if (sqlite3_prepare_v2(db, "SELECT id, ts_ms + duration_ms FROM events"
-			       " WHERE id >= ?1 AND source = 'proxy' ORDER BY id LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		found = sqlite3_column_int64(st, 0);
-		*end_ms = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	return found;
-}
-
-/*
- * last_id := just before the first proxy row that ended at or after since_ms.
- * Rows are written roughly in the order they end (requests when done,
- * tunnels at close), so end times grow with id up to a writer batch's
- * disorder: the caller's since_ms has an hour of slack for that.
- */
-static int seek(struct sessions *ss, int64_t since_ms)
-{
-	sqlite3_stmt *st;
-	int64_t lo = 0, hi = 0;
-	if (sqlite3_prepare_v2(ss->db, "SELECT ifnull(min(id), 0), ifnull(max(id), 0) FROM events",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		lo = sqlite3_column_int64(st, 0);
-		hi = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	/* the first id whose next proxy row ends at or after since_ms, in [lo, hi + 1] */
-	hi++;
-	while (lo < hi) {
-		int64_t mid = lo + (hi - lo) / 2, end = 0;
-		int64_t id = row_at(ss->db, mid, &end);
-		if (id == 0 || end >= since_ms)
-			hi = mid;
-		else
-			lo = id + 1;
-	}
-	ss->last_id = lo > 0 ? lo - 1 : 0;
-	ss->seeked = true;
 	return 0;
 }
 
@@ -243,23 +190,6 @@ static void add_row(struct sessions *ss, const char *client, const char *user, i
 	e->last_ms = last;
 }
 
-static void prune(struct sessions *ss, int64_t before_ms)
-{
-	for (size_t i = 0; i < BUCKETS; i++) {
-		struct entry **p = &ss->bucket[i];
-		while (*p) {
-			struct entry *e = *p;
-			if (e->last_ms < before_ms) {
-				*p = e->next;
-				free(e);
-				ss->n--;
-			} else {
-				p = &e->next;
-			}
-		}
-	}
-}
-
 void sessions_refresh(struct sessions *ss, int64_t now_us)
 {
 	if (!ss)
@@ -269,48 +199,23 @@ void sessions_refresh(struct sessions *ss, int64_t now_us)
 	ss->refreshed = true;
 	if (open_db(ss) < 0)
 		return;
-	if (!ss->seeked && seek(ss, now_ms - ss->window_ms - 3600 * 1000) < 0)
-		goto fail;
-	/* Rows that end after the sensor's present (a capture file replayed
-	 * against a newer store, or clock skew) are not read yet: the next
-	 * refresh starts again at the first of them (hold), and rows past it
-	 * that were read are merged again, which changes nothing. */
-	int64_t until_ms = now_ms + ss->window_ms, cursor = ss->last_id, hold = 0;
-	unsigned total = 0;
-	for (;;) {
-		unsigned got = 0, future = 0;
-		sqlite3_reset(ss->rows);
-		sqlite3_bind_int64(ss->rows, 1, cursor);
-		sqlite3_bind_int(ss->rows, 2, 4096);
-		int rc;
-		while ((rc = sqlite3_step(ss->rows)) == SQLITE_ROW) {
-			int64_t id = sqlite3_column_int64(ss->rows, 0);
-			int64_t ts = sqlite3_column_int64(ss->rows, 1);
-			int64_t end = ts + sqlite3_column_int64(ss->rows, 2);
-			got++;
-			cursor = id;
-			if (end > until_ms) {
-				future++;
-				if (!hold)
-					hold = id;
-				continue;
-			}
-			add_row(ss, (const char *)sqlite3_column_text(ss->rows, 3),
-				(const char *)sqlite3_column_text(ss->rows, 4), ts, end);
-		}
-		sqlite3_reset(ss->rows);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			goto fail;
-		total += got;
-		if (got < 4096 || future == got || total >= SESSIONS_ROWS_PER_REFRESH)
-			break;
+	/* the sessions around now, the latest last: a client's most recent
+	 * person wins. Rebuilt whole: a few rows per client in the window. */
+	clear(ss);
+	sqlite3_reset(ss->rows);
+	sqlite3_bind_int64(ss->rows, 1, now_ms - ss->window_ms);
+	sqlite3_bind_int64(ss->rows, 2, now_ms + ss->window_ms);
+	sqlite3_bind_int(ss->rows, 3, SESSIONS_ROWS_PER_REFRESH);
+	int rc;
+	while ((rc = sqlite3_step(ss->rows)) == SQLITE_ROW)
+		add_row(ss, (const char *)sqlite3_column_text(ss->rows, 0),
+			(const char *)sqlite3_column_text(ss->rows, 1),
+			sqlite3_column_int64(ss->rows, 2), sqlite3_column_int64(ss->rows, 3));
+	sqlite3_reset(ss->rows);
+	if (rc != SQLITE_DONE) {
+		log_warn("%s: reading the proxy's sessions: %s", ss->path, sqlite3_errmsg(ss->db));
+		close_db(ss);
 	}
-	ss->last_id = hold ? hold - 1 : cursor;
-	prune(ss, now_ms - ss->window_ms);
-	return;
-fail:
-	log_warn("%s: reading the proxy's sessions: %s", ss->path, sqlite3_errmsg(ss->db));
-	close_db(ss);
 }
 
 void sessions_tick(struct sessions *ss, int64_t now_us)
@@ -320,11 +225,6 @@ void sessions_tick(struct sessions *ss, int64_t now_us)
 	if (ss->refreshed && now_us >= ss->last_refresh_us &&
 	    now_us - ss->last_refresh_us < (int64_t)SESSIONS_REFRESH_S * 1000000)
 		return;
-	if (ss->refreshed && now_us < ss->last_refresh_us - ss->window_ms * 1000) {
-		/* time went back further than the window: start again from there */
-		clear(ss);
-		ss->seeked = false;
-	}
 	sessions_refresh(ss, now_us);
 }
 

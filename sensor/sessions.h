@@ -1,27 +1,24 @@
 /*
  * sessions: who the proxy most recently authenticated from each client
- * address, read from the store's `events` table, so the sensor can
+ * address, read from the store's `sessions` table, so the sensor can
  * attribute a device's direct traffic to the person signed in to the proxy
  * on it ("attribution through the proxy's recent authenticated sessions").
  *
- * DESIGN. The proxy writes one `events` row per request, tunnel or blocked
- * attempt with its user and client (doc/schema.md); a row whose user is a
- * name rather than the client's address is an authenticated (or
- * device-mapped) session. The sensor keeps an in-memory table client ->
- * (user, the time span the rows cover), and refreshes it at most every
- * SESSIONS_REFRESH_S of capture time by reading the rows added since the
- * last refresh *by row id* (`id > last`: a range of the table's b-tree, no
- * index needed, nothing scanned twice). The first refresh seeks the first
- * row within the window with a binary search on id. Lookups never touch
- * SQLite: never a query per packet.
+ * DESIGN. breaktimed's store writer keeps one `sessions` row per person and
+ * address for each stretch of use (a request, tunnel minute or blocked
+ * attempt of an identified person extends the stretch; a gap of over ten
+ * minutes starts a new row; doc/schema.md), whatever [store] log_other
+ * says. The sensor keeps an in-memory table client -> (user, first, last)
+ * and rebuilds it at most every SESSIONS_REFRESH_S of capture time from the
+ * rows that overlap [now - window, now + window] (an index range on
+ * last_ms: a few rows per active client). Lookups never touch SQLite:
+ * never a query per packet.
  *
- * Time is the sensor's (the capture's, for a file): a row counts for a
- * packet at t when the session's span [first, last] (a row covers
- * ts_ms .. ts_ms + duration_ms), widened by the window on both sides,
- * contains t. A refresh reads rows only up to t + window, so a capture file
- * replayed against a store that has newer sessions sees the sessions of
- * its own time. Memory: at most SESSIONS_MAX clients; spans that ended more
- * than a window ago are dropped at each refresh.
+ * Time is the sensor's (the capture's, for a file, so a capture is
+ * attributed with the sessions of its own time): a row counts for a packet
+ * at t when its span [first, last], widened by the window on both sides,
+ * contains t; of several, the one that ended last. Memory: at most
+ * SESSIONS_MAX clients.
  *
  * Single-threaded (the sensor's loop). The store connection is its own,
  * read-only: in WAL mode it never blocks the writer.
@@ -33,8 +30,8 @@
 
 #define SESSIONS_REFRESH_S 30
 #define SESSIONS_MAX 65536
-/* Rows read per refresh at most (bounded work; the rest at the next one). */
-#define SESSIONS_ROWS_PER_REFRESH (64 * 1024)
+/* Rows read per refresh at most (bounded work and memory). */
+#define SESSIONS_ROWS_PER_REFRESH (256 * 1024)
 
 struct sessions;
 
@@ -44,7 +41,7 @@ struct sessions;
 struct sessions *sessions_create(const char *db_path, unsigned window_s);
 void sessions_destroy(struct sessions *ss);
 /* Refresh from the store when due (every SESSIONS_REFRESH_S, or when time
- * went backwards by more than the window). ss may be NULL. */
+ * went backwards). ss may be NULL. */
 void sessions_tick(struct sessions *ss, int64_t now_us);
 /* Refresh now (tests). */
 void sessions_refresh(struct sessions *ss, int64_t now_us);

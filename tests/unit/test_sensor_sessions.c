@@ -1,10 +1,11 @@
 /*
- * Unit tests: breaktime-sensor's table of the proxy's recent sessions
- * (sensor/sessions.c) against a real store written by the real writer
- * thread: records the proxy submits (store_submit) are what the sensor
- * reads back — authenticated users by client address, within the window,
- * incrementally, never rows from the future of the sensor's clock, never
- * unidentified clients or the sensor's own rows.
+ * Unit tests: the proxy's sessions — the store writer's `sessions` table
+ * (logger/) and breaktime-sensor's in-memory view of it (sensor/sessions.c)
+ * — with the real writer thread: records the proxy submits (store_submit)
+ * are what the sensor reads back: identified users by client address,
+ * within the window, whatever log_other keeps of the events, never rows
+ * from the future of the sensor's clock, never unidentified clients or the
+ * sensor's own rows; a person's requests minutes apart are one row.
  */
 /* the store tests' helpers; not every one is used here */
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -65,14 +66,27 @@ START_TEST(sessions_from_the_store)
 	submit(s, from("2001:db8::5", "bob", T0 - 1 * MIN, RECORD_SOURCE_PROXY));
 	submit(s, from("::ffff:10.0.0.6", "carol", T0 - 1 * MIN, RECORD_SOURCE_PROXY));
 	submit(s, from("10.0.0.8", "dave", T0 + 180 * MIN, RECORD_SOURCE_PROXY));   /* later than now */
+	/* non-social browsing: no event under log_other = counts, but a session */
+	struct record r = rec(RECORD_REQUEST, T0 - 3 * MIN, "gina", "www.example.org", NULL, 900, 50);
+	inet_pton(AF_INET, "10.0.0.12", &((struct sockaddr_in *)&r.client.u.sa)->sin_addr);
+	submit(s, r);
+	r.start_us = T0 - 1 * MIN;
+	submit(s, r);
 	ck_assert_int_eq(store_flush(s, 20000), 0);
 	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events WHERE user = '10.0.0.7'"), 1);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events WHERE user = 'gina'"), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM sessions WHERE user = 'gina'"), 1);
+	ck_assert_int_eq(count(&t, "SELECT last_ms - first_ms FROM sessions WHERE user = 'gina'"),
+			 2 * 60000 + 50);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM sessions WHERE user IN ('mallory', '10.0.0.7')"), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM sessions WHERE user = 'old'"), 3000);
 
 	struct sessions *ss = sessions_create(t.db, 600);
 	ck_assert_ptr_nonnull(ss);
 	ck_assert_ptr_null(sessions_create(t.db, 0));
 	sessions_tick(ss, T0);
-	ck_assert_uint_eq(sessions_count(ss), 3);
+	ck_assert_uint_eq(sessions_count(ss), 4);
+	ck_assert_str_eq(who(ss, "10.0.0.12", T0), "gina");
 	ck_assert_str_eq(who(ss, "10.0.0.5", T0), "alice");
 	ck_assert_str_eq(who(ss, "10.0.0.5", T0 + 7 * MIN), "alice");
 	ck_assert_ptr_null(who(ss, "10.0.0.5", T0 + 13 * MIN));   /* past the window */
@@ -84,7 +98,8 @@ START_TEST(sessions_from_the_store)
 	ck_assert_str_eq(who(ss, "2001:db8::5", T0), "bob");
 	ck_assert_str_eq(who(ss, "10.0.0.6", T0), "carol");
 
-	/* rows written later are read at the next refresh, not before */
+	/* rows written later are read at the next refresh, not before; a new
+	 * person at the address is the one that counts */
 	submit(s, from("10.0.0.5", "erin", T0 + 1 * MIN, RECORD_SOURCE_PROXY));
 	ck_assert_int_eq(store_flush(s, 20000), 0);
 	sessions_tick(ss, T0 + 10 * 1000000LL);
@@ -96,6 +111,25 @@ START_TEST(sessions_from_the_store)
 	ck_assert_str_eq(who(ss, "10.0.0.8", T0 + 180 * MIN), "dave");
 	ck_assert_uint_eq(sessions_count(ss), 1);
 	sessions_destroy(ss);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(log_other_none)
+{
+	/* the strictest data protection: no session from other traffic */
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_NONE);
+	struct store_options o = {.no_purge_timer = true};
+	struct store *s = store_open_opts(&t.conf, &o);
+	ck_assert_ptr_nonnull(s);
+	struct record r = rec(RECORD_REQUEST, T0, "gina", "www.example.org", NULL, 900, 50);
+	submit(s, r);
+	submit(s, from("10.0.0.6", "alice", T0, RECORD_SOURCE_PROXY));   /* facebook */
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM sessions WHERE user = 'gina'"), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM sessions WHERE user = 'alice'"), 1);
 	store_close(s);
 	tstore_finish(&t);
 }
@@ -130,6 +164,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, sessions_from_the_store);
 	tcase_add_test(tc, no_database_yet);
+	tcase_add_test(tc, log_other_none);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -363,13 +363,13 @@ def test_store():
 
 def test_sessions():
     """Attribution through the proxy's recent authenticated sessions: the
-    store holds proxy rows (alice signed in from 10.0.0.5 a minute before
-    the capture, bob from 10.0.0.6 two hours before, an unidentified client
-    10.0.0.7 whose user is its address, carol from 10.50.0.9 which the
-    device map says is alice's, dave from 10.0.0.8 only *after* the
-    capture's window); the sensor's rows are attributed to alice, to the
-    address, to the address, to alice (the device map wins) and to the
-    address."""
+    store's sessions table (as breaktimed's writer keeps it; the writer's
+    side is tests/unit/test_sensor_sessions.c) says alice used the proxy
+    from 10.0.0.5 until a minute before the capture, bob from 10.0.0.6 until
+    two hours before, carol from 10.50.0.9, which the device map says is
+    alice's, dave from 10.0.0.8 only hours *after* the capture; nobody from
+    10.0.0.7. The sensor's rows are attributed to alice, to the address, to
+    the address, to alice (the device map wins) and to the address."""
     db = os.path.join(TMP, "sessions.db")
     conf = os.path.join(TMP, "sessions.conf")
     with open(conf, "w") as f:
@@ -387,13 +387,11 @@ def test_sessions():
     con = sqlite3.connect(db)
     ms = int(T0 * 1000)
 
-    def proxy_row(at_ms, user, client, kind="request", dur=120):
-        con.execute("INSERT INTO events (ts_ms, day, kind, source, user, client, method, host, port,"
-                    " status, duration_ms) VALUES (?, '2026-01-01', ?, 'proxy', ?, ?, 'GET', 'example.org',"
-                    " 80, 200, ?)", (at_ms, kind, user, client, dur))
+    def proxy_row(at_ms, user, client, dur=120):
+        con.execute("INSERT INTO sessions (day, client, user, first_ms, last_ms)"
+                    " VALUES ('2026-01-01', ?, ?, ?, ?)", (client, user, at_ms - 5000, at_ms + dur))
     proxy_row(ms - 7200 * 1000, "bob", "10.0.0.6")
     proxy_row(ms - 60 * 1000, "alice", "10.0.0.5")
-    proxy_row(ms - 50 * 1000, "10.0.0.7", "10.0.0.7")
     proxy_row(ms - 40 * 1000, "carol", "10.50.0.9")
     proxy_row(ms + 3 * 3600 * 1000, "dave", "10.0.0.8")
     proxy_row(ms + 13 * 60 * 1000, "frank", "10.0.0.10")
