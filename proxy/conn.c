@@ -100,6 +100,8 @@ static void reset_exchange(struct conn *c)
 	c->req_done = c->resp_head_done = c->resp_done = 0;
 	c->up_keep_alive = c->up_reused = c->retried = c->recorded = 0;
 	c->dechunk = 0;
+	memset(&c->head_scan, 0, sizeof(c->head_scan));
+	memset(&c->resp_scan, 0, sizeof(c->resp_scan));
 }
 
 /* Waiting for the next request: idle timeout until its first byte. */
@@ -912,6 +914,18 @@ static void handle_head(struct conn *c, size_t head_len)
 		start_forward(c, &req, head_len);
 }
 
+/*
+ * Does the request line run past line_max bytes? The same answer as looking
+ * for the first CRLF in the whole input, from the first line_max + 2 bytes
+ * (buf holds at least that many when len is larger).
+ */
+static bool line_too_long(const char *buf, size_t len, size_t line_max)
+{
+	if (len <= line_max)
+		return false;
+	return memmem(buf, len < line_max + 2 ? len : line_max + 2, "\r\n", 2) == NULL;
+}
+
 static void read_heads(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
@@ -924,9 +938,10 @@ static void read_heads(struct conn *c)
 			return;
 		unsigned char two[2];
 		evbuffer_copyout(in, two, len >= 2 ? 2 : 1);
-		if (two[0] == '\n' || (two[0] == '\r' && len >= 2 && two[1] == '\n'))
+		if (two[0] == '\n' || (two[0] == '\r' && len >= 2 && two[1] == '\n')) {
 			evbuffer_drain(in, two[0] == '\n' ? 1 : 2);
-		else if (two[0] == '\r' && len < 2)
+			memset(&c->head_scan, 0, sizeof(c->head_scan));
+		} else if (two[0] == '\r' && len < 2)
 			return;
 		else
 			break;
@@ -935,12 +950,20 @@ static void read_heads(struct conn *c)
 		c->head_started = 1;
 		timer_start(c, p->header_timeout_ms);
 	}
+	/*
+	 * Only the bytes that arrived since the last read are searched (a head
+	 * trickled byte by byte would otherwise cost O(n^2)). A CRLFCRLF ending
+	 * past the limit gives the same answer as one not found in it, so no
+	 * more than the limit is made linear.
+	 */
 	size_t len = evbuffer_get_length(in);
-	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	if (end.pos < 0) {
-		struct evbuffer_ptr eol = evbuffer_search(in, "\r\n", 2, NULL);
-		size_t line_max = p->max_uri_bytes + 64;
-		if ((eol.pos < 0 && len > line_max) || (eol.pos >= 0 && (size_t)eol.pos > line_max)) {
+	size_t line_max = p->max_uri_bytes + 64;
+	size_t lim = p->max_header_bytes > line_max + 2 ? p->max_header_bytes : line_max + 2;
+	size_t n = len < lim ? len : lim;
+	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+	size_t head_len = http_head_scan(&c->head_scan, buf, n);
+	if (head_len == 0) {
+		if (line_too_long(buf, n, line_max)) {
 			c->start_us = wall_us();
 			conn_reply_error(c, 414, "The request target is too long.", "uri-too-long");
 		} else if (len > p->max_header_bytes) {
@@ -949,11 +972,10 @@ static void read_heads(struct conn *c)
 		}
 		return;
 	}
-	size_t head_len = (size_t)end.pos + 4;
+	memset(&c->head_scan, 0, sizeof(c->head_scan));
 	if (head_len > p->max_header_bytes) {
 		c->start_us = wall_us();
-		struct evbuffer_ptr eol = evbuffer_search(in, "\r\n", 2, NULL);
-		if ((size_t)eol.pos > p->max_uri_bytes + 64)
+		if (line_too_long(buf, n, line_max))
 			conn_reply_error(c, 414, "The request target is too long.", "uri-too-long");
 		else
 			conn_reply_error(c, 431, "The request header block is too large.", "header-too-large");
@@ -1120,14 +1142,19 @@ static void pump_response(struct conn *c)
 			evbuffer_free(c->replay);
 			c->replay = NULL;
 		}
-		struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-		if (end.pos < 0) {
-			if (len > c->conf->proxy.max_header_bytes)
+		/* incremental, as for request heads; the head ends within
+		 * max_header_bytes or the answer is 502 */
+		size_t max = c->conf->proxy.max_header_bytes;
+		size_t n = len < max ? len : max;
+		size_t head_len = http_head_scan(&c->resp_scan,
+						 (const char *)evbuffer_pullup(in, (ev_ssize_t)n), n);
+		if (head_len == 0) {
+			if (len > max)
 				conn_reply_error(c, 502, "The origin's response head is too large.", "bad-response");
 			return;
 		}
-		size_t head_len = (size_t)end.pos + 4;
-		if (head_len > c->conf->proxy.max_header_bytes) {
+		memset(&c->resp_scan, 0, sizeof(c->resp_scan));
+		if (head_len > max) {
 			conn_reply_error(c, 502, "The origin's response head is too large.", "bad-response");
 			return;
 		}
@@ -1260,6 +1287,7 @@ void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, i
 	}
 	c->up = bev;
 	c->up_reused = reused;
+	memset(&c->resp_scan, 0, sizeof(c->resp_scan));
 	bufferevent_setcb(bev, conn_on_upstream_read, conn_on_upstream_write,
 			  conn_on_upstream_event, c);
 	if (c->is_connect) {

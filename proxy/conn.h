@@ -61,6 +61,8 @@ struct conn {
 	enum http_body resp_body;
 	uint64_t resp_remaining;
 	struct chunk_decoder resp_chunk;
+	struct http_head_scan head_scan; /* client input searched so far for the end of a head */
+	struct http_head_scan resp_scan; /* the same for the origin's input */
 
 	unsigned head_started : 1;      /* first byte of a head seen: header_timeout runs */
 	unsigned is_connect : 1;

@@ -12,8 +12,8 @@
  * per branch. Field names that matter for framing or connection handling
  * are recognised on the way; the verdict (which status, which framing) is
  * then decided from the gathered facts, in one place per message kind.
- * (http_head_length() is the memchr() loop: it runs on every read while a
- * head is incomplete.)
+ * (http_head_scan() is the memchr() loop: it runs on every read while a
+ * head is incomplete, over the new bytes only.)
  *
  * Where RFC 9112 lets a recipient be lenient we are strict, because a proxy
  * that reads a message differently from the origin behind it is a request
@@ -466,25 +466,43 @@ static int parse_version(const char *v, int *minor)
 	return 0;
 }
 
-size_t http_head_length(const char *buf, size_t len)
+size_t http_head_scan(struct http_head_scan *s, const char *buf, size_t len)
 {
-	size_t start = 0;
-
-	if (len == 0)
-		return 0;
-	/* RFC 9112 2.2: empty lines before a request line are ignored */
+	if (len < s->scanned || len < s->start)
+		s->start = s->scanned = 0;
+	/*
+	 * RFC 9112 2.2: empty lines before a request line are ignored. The skip
+	 * resumes where it stopped: once a byte after them is not part of a CRLF
+	 * pair, start no longer moves, so an LF already looked at was judged
+	 * against the final start.
+	 */
+	size_t start = s->start;
 	while (len - start >= 2 && buf[start] == '\r' && buf[start + 1] == '\n')
 		start += 2;
-	const char *p = buf + start, *end = buf + len;
+	s->start = start;
+	/*
+	 * The end of a head is found at its final LF by looking back three
+	 * bytes, so a CRLFCRLF split across reads needs no rescan: the search
+	 * resumes at the first byte not yet looked at.
+	 */
+	const char *p = buf + (s->scanned > start ? s->scanned : start), *end = buf + len;
 	while (p < end) {
 		const char *lf = memchr(p, '\n', (size_t)(end - p));
 		if (!lf)
-			return 0;
+			break;
 		if (lf - (buf + start) >= 3 && lf[-1] == '\r' && lf[-2] == '\n' && lf[-3] == '\r')
 			return (size_t)(lf - buf) + 1;
 		p = lf + 1;
 	}
+	s->scanned = len;
 	return 0;
+}
+
+size_t http_head_length(const char *buf, size_t len)
+{
+	struct http_head_scan s = { 0, 0 };
+
+	return http_head_scan(&s, buf, len);
 }
 
 /* ---- requests ---- */

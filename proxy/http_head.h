@@ -93,6 +93,23 @@ struct http_response {
 size_t http_head_length(const char *buf, size_t len);
 
 /*
+ * The same search, incremental: for a head that arrives over many reads
+ * (a slow or malicious client may trickle 64 KiB one byte at a time), each
+ * call looks only at the bytes added since the last one, so finding the end
+ * costs O(total) instead of O(total^2). A zeroed struct starts a scan.
+ * Between calls buf may move (a pulled-up evbuffer) but its first len bytes
+ * must be unchanged and len must not shrink; whenever the caller drains or
+ * replaces the buffer it zeroes the struct (that is always safe: the next
+ * call scans from the start). A shorter len than last time restarts the scan.
+ * Returns exactly what http_head_length(buf, len) returns.
+ */
+struct http_head_scan {
+	size_t start;          /* after the empty lines before the head */
+	size_t scanned;        /* buf[start..scanned) holds no end of head */
+};
+size_t http_head_scan(struct http_head_scan *s, const char *buf, size_t len);
+
+/*
  * Parse a complete request head buf[0..len) (len from http_head_length).
  * Returns 0, or the HTTP status the proxy must answer with:
  *   400 malformed: bad request line, invalid token or target, bare CR or

@@ -385,6 +385,65 @@ START_TEST(test_head_length)
 }
 END_TEST
 
+/* Incremental scan: the same answer as http_head_length on every prefix,
+ * however the bytes arrive. */
+static void check_scan_steps(const char *raw, size_t len)
+{
+	static const size_t steps[] = {1, 2, 3, 5, 7, 64};
+
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		struct http_head_scan s = {0, 0};
+		size_t got = 0;
+		for (size_t n = 0; n <= len; n = n == len ? len + 1 : (n + steps[k] > len ? len : n + steps[k])) {
+			size_t want = http_head_length(raw, n);
+			got = http_head_scan(&s, raw, n);
+			ck_assert_msg(got == want, "%.*s: prefix %zu step %zu => %zu, want %zu",
+				      (int)len, raw, n, steps[k], got, want);
+			if (got)
+				break;
+		}
+	}
+}
+
+START_TEST(test_head_scan_table)
+{
+	check_scan_steps(req_cases[_i].raw, req_cases[_i].len);
+}
+END_TEST
+
+START_TEST(test_head_scan)
+{
+	static const char *const extra[] = {
+		"", "\r", "\r\n", "\r\n\r", "\r\n\r\n", "\r\n\r\n\r\n\r", "\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+		"\r\nGET / HTTP/1.0\r\nA: b\r\n\r\nX", "GET / HTTP/1.0\n\n\r\n\r\n", "\rX\r\n\r\n",
+		"\r\r\n\r\n", "\n\r\n\r\n", "GET / HTTP/1.0\r\n\r\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\nbody",
+	};
+	for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+		check_scan_steps(extra[i], strlen(extra[i]));
+
+	/* it really is incremental: bytes already looked at are not read again
+	 * (an end of head planted there afterwards is not found), only the new
+	 * ones and the three before them */
+	static char buf[32768];
+	size_t len = 0;
+	len += (size_t)snprintf(buf, sizeof(buf), "GET http://a.example/ HTTP/1.1\r\n");
+	while (len + 8 < 30000)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "A: b\r\n");
+	struct http_head_scan s = {0, 0};
+	ck_assert_uint_eq(http_head_scan(&s, buf, len), 0);
+	ck_assert_uint_eq(s.scanned, len);
+	memcpy(buf + 100, "\r\n\r\n", 4);
+	ck_assert_uint_eq(http_head_length(buf, len), 104);
+	ck_assert_uint_eq(http_head_scan(&s, buf, len), 0);
+	/* a CRLFCRLF split across two reads: "\r\n" (already looked at) + "\r\n" */
+	memcpy(buf + len, "\r\n", 2);
+	ck_assert_uint_eq(http_head_scan(&s, buf, len + 2), len + 2);
+	/* a shorter buffer than last time restarts the scan */
+	ck_assert_uint_eq(http_head_scan(&s, buf, 50), 0);
+	ck_assert_uint_eq(http_head_scan(&s, buf, 200), 104);
+}
+END_TEST
+
 /* ---- responses ---- */
 
 struct resp_case {
@@ -787,6 +846,8 @@ int main(void)
 	tcase_add_test(tc, test_request_field_limit);
 	tcase_add_test(tc, test_request_long_target);
 	tcase_add_test(tc, test_head_length);
+	tcase_add_loop_test(tc, test_head_scan_table, 0, (int)(sizeof(req_cases) / sizeof(req_cases[0])));
+	tcase_add_test(tc, test_head_scan);
 	tcase_add_loop_test(tc, test_response_table, 0, (int)(sizeof(resp_cases) / sizeof(resp_cases[0])));
 	tcase_add_test(tc, test_response_fields);
 	tcase_add_test(tc, test_tokens);
