@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conf.h"
 #include "tz.h"
 
 int period_parse(const char *s, int64_t *days)
@@ -71,4 +72,53 @@ void period_previous(int64_t from, int64_t to, int64_t *pfrom, int64_t *pto)
 	int64_t n = to - from + 1;
 	*pto = from - 1;
 	*pfrom = from - n;
+}
+
+int period_resolve(const struct conf *c, int64_t today, const char *from, const char *to,
+		   bool one_day, unsigned max_days, struct report_opts *o, bool *clamped,
+		   const char *opt, char *err, size_t errlen)
+{
+	if (from && !*from)
+		from = NULL;
+	if (to && !*to)
+		to = NULL;
+	*clamped = false;
+	if (from && period_parse_relative(from, today, &o->from) != 0) {
+		snprintf(err, errlen, "%sfrom: `%.40s` is not a date (YYYY-MM-DD, today, yesterday, "
+			 "today-N)", opt, from);
+		return -1;
+	}
+	if (to && period_parse_relative(to, today, &o->to) != 0) {
+		snprintf(err, errlen, "%sto: `%.40s` is not a date (YYYY-MM-DD, today, yesterday, "
+			 "today-N)", opt, to);
+		return -1;
+	}
+	if (!to)
+		o->to = from && one_day ? o->from : today;
+	if (!from)
+		o->from = one_day ? o->to : o->to - 6;
+	if (o->from > o->to) {
+		snprintf(err, errlen, "%sfrom is after %sto", opt, opt);
+		return -1;
+	}
+	if (max_days && o->to - o->from >= (int64_t)max_days) {
+		snprintf(err, errlen, "the period is longer than %u days", max_days);
+		return -1;
+	}
+	o->kept_from = 0;
+	if (c->store.retention_days) {
+		o->kept_from = today - (int64_t)c->store.retention_days;
+		if (o->to < o->kept_from) {
+			char d[11];
+			period_format(o->kept_from, d, sizeof(d));
+			snprintf(err, errlen, "the period ends before %s: the store keeps %u days "
+				 "([store] retention)", d, c->store.retention_days);
+			return -2;
+		}
+		if (o->from < o->kept_from) {
+			o->from = o->kept_from;
+			*clamped = true;
+		}
+	}
+	return 0;
 }

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "policy.h"
 #include "presence.h"
+#include "report.h"
 #include "tz.h"
 
 static int64_t local_offset(const struct policy *p, time_t t)
@@ -40,28 +41,6 @@ static void local_text(const struct policy *p, int64_t t, char *buf, size_t len,
 			 secs / 60 % 60);
 	else
 		snprintf(buf, len, "%04lld-%02u-%02u", (long long)y, m, d);
-}
-
-/* HH:MM today in the site's zone, or tomorrow when that has passed. 0 on error. */
-static int64_t parse_until(const struct policy *p, const char *s, time_t now)
-{
-	unsigned hh, mm;
-	char extra;
-	if (sscanf(s, "%u:%u%c", &hh, &mm, &extra) != 2 || hh > 23 || mm > 59)
-		return 0;
-	int64_t lnow = (int64_t)now + local_offset(p, now);
-	int64_t day = tz_floordiv(lnow, 86400);
-	for (int add = 0; add < 2; add++) {
-		int64_t local = (day + add) * 86400 + hh * 3600 + mm * 60;
-		int64_t out[2];
-		const struct tz *tz = p ? policy_tz(p) : NULL;
-		int n = tz ? tz_local_to_utc(tz, local, out) : (out[0] = local, 1);
-		if (n < 1)
-			continue; /* skipped by a clock change: try tomorrow */
-		if (out[0] > (int64_t)now)
-			return out[0];
-	}
-	return 0;
 }
 
 static int show(sqlite3 *db, const struct conf *c)
@@ -149,33 +128,16 @@ int cmd_presence(const char *path, int argc, char **argv)
 	}
 	time_t now = time(NULL);
 	int64_t until = 0;
-	if (until_s && !(until = parse_until(c->policy, until_s, now))) {
+	if (until_s && !(until = presence_parse_until(c->policy, until_s, now))) {
 		fprintf(stderr, "breaktime: presence: --until `%s` is not a time HH:MM\n", until_s);
 		sqlite3_close(db);
 		conf_unref(c);
 		return 2;
 	}
-	char cause[160], day[16];
+	char cause[160];
 	const char *who = by ? by : getenv("SUDO_USER") ? getenv("SUDO_USER") : getenv("USER");
 	snprintf(cause, sizeof(cause), "%s (breaktime presence)", who && *who ? who : "unknown");
-	local_text(c->policy, now, day, sizeof(day), false);
-	sqlite3_stmt *st = NULL;
-	rc = sqlite3_prepare_v2(db, "INSERT INTO presence (ts_ms, day, state, expires_ms, cause, source) "
-			       "VALUES (?, ?, ?, ?, ?, 'cli')", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		sqlite3_bind_int64(st, 1, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-		sqlite3_bind_text(st, 2, day, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-		if (until)
-			sqlite3_bind_int64(st, 4, until * 1000);
-		else
-			sqlite3_bind_null(st, 4);
-		sqlite3_bind_text(st, 5, cause, -1, SQLITE_TRANSIENT);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-	}
-	sqlite3_finalize(st);
+	rc = presence_record(db, c->policy, state, until, cause, "cli");
 	if (rc != SQLITE_OK) {
 		fprintf(stderr, "breaktime: presence: cannot record the change in %s: %s\n",
 			c->store.database, sqlite3_errmsg(db));

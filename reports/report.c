@@ -67,14 +67,6 @@ static int report_usage(const char *fmt, ...)
 	return 2;
 }
 
-static int64_t today_local(const struct policy *p)
-{
-	time_t now = time(NULL);
-	const struct tz *tz = policy_tz(p);
-	int64_t l = (int64_t)now + (tz ? tz_offset(tz, now, NULL, NULL) : 0);
-	return tz_floordiv(l, 86400);
-}
-
 /* Create (or truncate) FILE as 0600 for the report. NULL with a message. */
 static FILE *open_output(const char *path)
 {
@@ -206,36 +198,19 @@ int cmd_report(const char *path, int argc, char **argv)
 	struct conf *c = cli_load(path);
 	if (!c)
 		return 1;
-	/* the period: by default the last 7 days up to today (user: today) */
-	int64_t today = today_local(c->policy);
-	if (from)
-		(void)period_parse_relative(from, today, &o.from);
-	if (to)
-		(void)period_parse_relative(to, today, &o.to);
-	if (!to)
-		o.to = from && strcmp(kind, "user") == 0 ? o.from : today;
-	if (!from)
-		o.from = strcmp(kind, "user") == 0 ? o.to : o.to - 6;
-	if (o.from > o.to) {
-		conf_unref(c);
-		return report_usage("%s", "--from is after --to");
-	}
-	/* retention: nothing older is shown (the store purges days before today - N) */
+	/* the period: by default the last 7 days up to today (user: today);
+	 * nothing older than retention is shown (the store purges it) */
+	int64_t today = report_local_day(c->policy, time(NULL), NULL);
 	bool clamped = false;
-	if (c->store.retention_days) {
-		o.kept_from = today - (int64_t)c->store.retention_days;
-		if (o.to < o.kept_from) {
-			char d[11];
-			period_format(o.kept_from, d, sizeof(d));
-			fprintf(stderr, "breaktime: report: the period ends before %s: the store keeps "
-					"%u days ([store] retention)\n", d, c->store.retention_days);
-			conf_unref(c);
-			return 1;
-		}
-		if (o.from < o.kept_from) {
-			o.from = o.kept_from;
-			clamped = true;
-		}
+	char perr[160];
+	int prc = period_resolve(c, today, from, to, strcmp(kind, "user") == 0, 0, &o, &clamped,
+				 "--", perr, sizeof(perr));
+	if (prc != 0) {
+		conf_unref(c);
+		if (prc == -1)
+			return report_usage("%s", perr);
+		fprintf(stderr, "breaktime: report: %s\n", perr);
+		return 1;
 	}
 	/* group-level reports (a group, nobody named) show pseudonyms unless --names */
 	o.pseudonymise = pseudo == 1 || (pseudo == -1 && o.group && !o.user);

@@ -23,11 +23,14 @@
 #define BREAKTIME_REPORT_H
 
 #include <stdbool.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 struct conf;
+struct policy;
+struct report_opts;
 struct sqlite3;
 
 /* ---- period.c ---- */
@@ -41,6 +44,32 @@ int period_parse_relative(const char *s, int64_t today, int64_t *days);
 void period_format(int64_t days, char *buf, size_t len);
 /* The period of the same length just before [from, to]. */
 void period_previous(int64_t from, int64_t to, int64_t *pfrom, int64_t *pto);
+
+/*
+ * The period of a report from --from/--to (or the web UI's from/to: NULL or
+ * "" when not given; YYYY-MM-DD, today, yesterday, today-N), the defaults
+ * (the seven days up to today; one_day: just the day) and the retention
+ * clamp: o->from, o->to and o->kept_from are set, *clamped when the start
+ * moved. 0; -1 (err: a usage error); -2 (err: the period ends before what
+ * the store keeps). max_days: a longer period is refused (0: no limit).
+ * opt: how the messages name the fields ("--" for the CLI's options).
+ */
+int period_resolve(const struct conf *c, int64_t today, const char *from, const char *to,
+		   bool one_day, unsigned max_days, struct report_opts *o, bool *clamped,
+		   const char *opt, char *err, size_t errlen);
+
+/* ---- presence_store.c ---- */
+
+/* The site-local day (days since 1970-01-01) of t, and its minute. */
+int64_t report_local_day(const struct policy *p, time_t t, unsigned *minute);
+/* HH:MM today in the site's zone, or tomorrow when that has passed: the
+ * Unix time; 0 when it is not a time HH:MM. */
+int64_t presence_parse_until(const struct policy *p, const char *s, time_t now);
+/* Record a manual change of "students present" (state on, off or auto;
+ * until: Unix time or 0; cause: who, as shown in the presence report;
+ * source: cli or web). An SQLite result code. */
+int presence_record(struct sqlite3 *db, const struct policy *p, const char *state, int64_t until,
+		    const char *cause, const char *source);
 
 /* ---- pseudonym.c ---- */
 

@@ -31,12 +31,7 @@
 
 int64_t web_local_day(const struct conf *c, time_t t, unsigned *minute)
 {
-	const struct tz *tz = policy_tz(c->policy);
-	int64_t l = (int64_t)t + (tz ? tz_offset(tz, t, NULL, NULL) : 0);
-	int64_t day = tz_floordiv(l, 86400);
-	if (minute)
-		*minute = (unsigned)((l - day * 86400) / 60);
-	return day;
+	return report_local_day(c->policy, t, minute);
 }
 
 static void local_text(const struct conf *c, int64_t t, char *buf, size_t len)
@@ -279,40 +274,15 @@ void web_page_today(struct evhttp_request *req, const struct conf *c, const stru
 
 /* ---- reports ---- */
 
-/* The period from the query (from, to: YYYY-MM-DD), with the CLI's defaults
- * and its retention clamp. NULL, or what is wrong. */
+/* The period from the query (from, to), with the CLI's defaults and its
+ * retention clamp (period_resolve). NULL, or what is wrong (in err). */
 static const char *period_of(const struct conf *c, const struct web_form *q, bool one_day,
-			     struct report_opts *o, bool *clamped)
+			     struct report_opts *o, bool *clamped, char *err, size_t errlen)
 {
-	const char *from = web_form_get(q, "from"), *to = web_form_get(q, "to");
 	int64_t today = web_local_day(c, time(NULL), NULL);
-
-	if (from && !*from)
-		from = NULL;
-	if (to && !*to)
-		to = NULL;
-	if (from && period_parse(from, &o->from) != 0)
-		return "`from` is not a date (YYYY-MM-DD)";
-	if (to && period_parse(to, &o->to) != 0)
-		return "`to` is not a date (YYYY-MM-DD)";
-	if (!to)
-		o->to = from && one_day ? o->from : today;
-	if (!from)
-		o->from = one_day ? o->to : o->to - 6;
-	if (o->from > o->to)
-		return "`from` is after `to`";
-	if (o->to - o->from > 366)
-		return "the period is longer than a year";
-	*clamped = false;
-	if (c->store.retention_days) {
-		o->kept_from = today - (int64_t)c->store.retention_days;
-		if (o->to < o->kept_from)
-			return "the period ends before the oldest day the store keeps ([store] retention)";
-		if (o->from < o->kept_from) {
-			o->from = o->kept_from;
-			*clamped = true;
-		}
-	}
+	if (period_resolve(c, today, web_form_get(q, "from"), web_form_get(q, "to"), one_day, 367,
+			   o, clamped, "", err, errlen) != 0)
+		return err;
 	return NULL;
 }
 
@@ -389,7 +359,8 @@ void web_page_excessive(struct evhttp_request *req, const struct conf *c,
 
 	if (group && !*group)
 		group = NULL;
-	const char *err = period_of(c, q, false, &o, &clamped);
+	char perr[160];
+	const char *err = period_of(c, q, false, &o, &clamped, perr, sizeof(perr));
 	if (err) {
 		web_error(req, 400, "Bad Request", err);
 		return;
@@ -477,7 +448,8 @@ void web_page_user(struct evhttp_request *req, const struct conf *c, const struc
 
 	if (name && !*name)
 		name = NULL;
-	const char *err = period_of(c, q, true, &o, &clamped);
+	char perr[160];
+	const char *err = period_of(c, q, true, &o, &clamped, perr, sizeof(perr));
 	if (err) {
 		web_error(req, 400, "Bad Request", err);
 		return;
@@ -588,28 +560,6 @@ void web_page_presence(struct evhttp_request *req, const struct conf *c,
 	page_send(&pg, req, NULL);
 }
 
-/* HH:MM today in the site's zone, or tomorrow when that has passed (as
- * `breaktime presence --until`); 0 when it is not a time. */
-static int64_t parse_until(const struct conf *c, const char *s, time_t now)
-{
-	unsigned hh, mm;
-	char extra;
-	if (sscanf(s, "%u:%u%c", &hh, &mm, &extra) != 2 || hh > 23 || mm > 59)
-		return 0;
-	const struct tz *tz = policy_tz(c->policy);
-	int64_t day = web_local_day(c, now, NULL);
-	for (int add = 0; add < 2; add++) {
-		int64_t local = (day + add) * 86400 + hh * 3600 + mm * 60;
-		int64_t out[2];
-		int n = tz ? tz_local_to_utc(tz, local, out) : (out[0] = local, 1);
-		if (n < 1)
-			continue; /* skipped by a clock change: try tomorrow */
-		if (out[0] > (int64_t)now)
-			return out[0];
-	}
-	return 0;
-}
-
 void web_post_presence(struct evhttp_request *req, const struct conf *c,
 		       const struct web_session *s, const struct web_form *f)
 {
@@ -627,7 +577,7 @@ void web_post_presence(struct evhttp_request *req, const struct conf *c,
 		web_error(req, 400, "Bad Request", "`Until` goes with on or off.");
 		return;
 	}
-	if (until_s && !(until = parse_until(c, until_s, now))) {
+	if (until_s && !(until = presence_parse_until(c->policy, until_s, now))) {
 		web_error(req, 400, "Bad Request", "`Until` is not a time HH:MM.");
 		return;
 	}
@@ -636,26 +586,9 @@ void web_post_presence(struct evhttp_request *req, const struct conf *c,
 		web_error(req, 503, "Service Unavailable", "The store cannot be written: see the log.");
 		return;
 	}
-	char cause[160], day[11];
+	char cause[160];
 	snprintf(cause, sizeof(cause), "%.63s (breaktime web)", s->user);
-	period_format(web_local_day(c, now, NULL), day, sizeof(day));
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, "INSERT INTO presence (ts_ms, day, state, expires_ms, cause, source) "
-				    "VALUES (?, ?, ?, ?, ?, 'web')", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		sqlite3_bind_int64(st, 1, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-		sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-		if (until)
-			sqlite3_bind_int64(st, 4, until * 1000);
-		else
-			sqlite3_bind_null(st, 4);
-		sqlite3_bind_text(st, 5, cause, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-	}
-	sqlite3_finalize(st);
+	int rc = presence_record(db, c->policy, state, until, cause, "web");
 	if (rc != SQLITE_OK) {
 		log_err("web: %s: cannot record the presence change: %s", c->store.database,
 			sqlite3_errmsg(db));

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "report.h"
 
 /* what a renderer writes, as a string (caller frees) */
@@ -57,6 +58,50 @@ START_TEST(test_period_relative)
 	ck_assert_int_eq(period_parse_relative("Today", today, &d), -1);
 	ck_assert_int_eq(period_parse_relative(NULL, today, &d), -1);
 	ck_assert(d == -1);
+}
+END_TEST
+
+START_TEST(test_period_resolve)
+{
+	struct conf c;
+	memset(&c, 0, sizeof(c));
+	int64_t today;
+	ck_assert_int_eq(period_parse("2026-11-25", &today), 0);
+	struct report_opts o;
+	bool clamped = true;
+	char err[160];
+
+	/* defaults: the seven days up to today; one_day: today */
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(period_resolve(&c, today, NULL, "", false, 0, &o, &clamped, "--", err,
+					sizeof(err)), 0);
+	ck_assert(o.from == today - 6 && o.to == today && !clamped && o.kept_from == 0);
+	ck_assert_int_eq(period_resolve(&c, today, "2026-11-02", NULL, true, 0, &o, &clamped, "--",
+					err, sizeof(err)), 0);
+	ck_assert(o.from == o.to && o.from == today - 23);
+	ck_assert_int_eq(period_resolve(&c, today, "today-7", "yesterday", false, 0, &o, &clamped,
+					"--", err, sizeof(err)), 0);
+	ck_assert(o.from == today - 7 && o.to == today - 1);
+
+	/* usage errors name the option as the caller does */
+	ck_assert_int_eq(period_resolve(&c, today, "2026-11-09", "2026-11-02", false, 0, &o,
+					&clamped, "--", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "--from is after --to");
+	ck_assert_int_eq(period_resolve(&c, today, "soon", NULL, false, 0, &o, &clamped, "", err,
+					sizeof(err)), -1);
+	ck_assert(strncmp(err, "from: `soon` is not a date", 26) == 0);
+	ck_assert_int_eq(period_resolve(&c, today, "2025-01-01", "2026-11-25", false, 367, &o,
+					&clamped, "", err, sizeof(err)), -1);
+
+	/* retention: the start moves to the first day kept; a period before it is refused */
+	c.store.retention_days = 30;
+	ck_assert_int_eq(period_resolve(&c, today, "2026-10-01", NULL, false, 0, &o, &clamped, "--",
+					err, sizeof(err)), 0);
+	ck_assert(clamped && o.from == today - 30 && o.kept_from == today - 30 && o.to == today);
+	ck_assert_int_eq(period_resolve(&c, today, "2026-09-01", "2026-09-30", false, 0, &o,
+					&clamped, "--", err, sizeof(err)), -2);
+	ck_assert_str_eq(err, "the period ends before 2026-10-26: the store keeps 30 days "
+			      "([store] retention)");
 }
 END_TEST
 
@@ -320,6 +365,7 @@ int main(void)
 	tcase_add_test(tc, test_period_previous);
 	tcase_add_test(tc, test_pseudonym);
 	tcase_add_test(tc, test_period_relative);
+	tcase_add_test(tc, test_period_resolve);
 	tcase_add_test(tc, test_csv_field);
 	tcase_add_test(tc, test_render_csv);
 	tcase_add_test(tc, test_render_json);
