@@ -46,7 +46,13 @@ START_TEST(test_values)
 			      "batch = 1000\n"
 			      "batch_interval = 100ms\n"
 			      "hold = 16M\n"
-			      "max_size = 2G\n", &e);
+			      "max_size = 2G\n"
+			      "[web]\n"
+			      "listen = [::1]:9443\n"
+			      "certificate = /etc/ssl/web.pem\n"
+			      "private_key = /etc/ssl/web.key\n"
+			      "session_timeout = 2h\n"
+			      "login_attempts = 3\n", &e);
 	ck_assert_msg(c != NULL, "%s", e.n ? e.msgs[0] : "");
 	ck_assert_uint_eq(c->proxy.n_listen, 2);
 	ck_assert_uint_eq(c->proxy.workers, 2);
@@ -63,6 +69,11 @@ START_TEST(test_values)
 	ck_assert_uint_eq(c->store.batch_interval_ms, 100);
 	ck_assert_uint_eq(c->store.hold, 16u << 20);
 	ck_assert(c->store.max_size == (uint64_t)2 << 30);
+	ck_assert_uint_eq(c->web.listen.u.sa.sa_family, AF_INET6);
+	ck_assert_str_eq(c->web.certificate, "/etc/ssl/web.pem");
+	ck_assert_str_eq(c->web.private_key, "/etc/ssl/web.key");
+	ck_assert_uint_eq(c->web.session_timeout_ms, 2u * 3600 * 1000);
+	ck_assert_uint_eq(c->web.login_attempts, 3);
 	conf_unref(c);
 	conf_errors_free(&e);
 }
@@ -88,6 +99,11 @@ static const struct {
 	{"[store]\nbatch_interval = 2m\n", "t.conf:2: batch_interval: `2m` is not a time from 10ms to 60s"},
 	{"[store]\nhold = 1k\n", "t.conf:2: hold: `1k` is not a size from 64k to 4G"},
 	{"[store]\nmax_size = 10k\n", "t.conf:2: max_size: `10k` is not a size of 1M or more (or none)"},
+	{"[web]\nlisten = 8443\n", "t.conf:2: listen: `8443` is not ADDRESS:PORT (IPv6 in brackets: [::1]:8443)"},
+	{"[web]\nsession_timeout = 8d\n", "t.conf:2: session_timeout: `8d` is not a duration from 1s to 7d (like 8h)"},
+	{"[web]\nlogin_attempts = 0\n", "t.conf:2: login_attempts: `0` is not a number from 1 to 1000"},
+	{"[web]\n\ncertificate = /x.pem\n", "t.conf:3: [web] needs both certificate and private_key"},
+	{"[web]\nport = 1\n", "t.conf:2: unknown key `port` in [web]"},
 	{"[proxy]\nallow_loopback_upstream = maybe\n", "t.conf:2: allow_loopback_upstream: `maybe` is not yes or no"},
 };
 
