@@ -135,11 +135,131 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *d
 		     h->caplen);
 }
 
-static int run_file(pcap_t *p, struct sensor *s, int linktype)
+/*
+ * Classic pcap files (version 2.4 in this machine's byte order, the format
+ * tcpdump and dumpcap -P write) are read here in large blocks and handed to
+ * the sensor in place: libpcap's two fread(3)s and a copy per record were
+ * ~460 instructions per packet, a quarter of the sensor's work. Any record
+ * that is not plain (longer than the snapshot length or 256 KiB, or cut
+ * short by the end of the file) hands the file back to libpcap at that
+ * record, which then reads, trims or reports it exactly as before;
+ * pcapng and other byte orders never come here.
+ */
+#define FAST_BUF (4 << 20)
+#define FAST_MAX_CAPLEN 262144
+/* frames between looks at the store's queue */
+#define FILE_BATCH 512
+
+/*
+ * A file is read as fast as the CPU allows, far faster than a network
+ * delivers it: when the store's queue is half full, wait for its writer
+ * instead of letting store_submit() drop records. (A live capture never
+ * waits: the kernel's ring would overflow instead.)
+ */
+static void file_backpressure(struct store *st)
+{
+	if (!st)
+		return;
+	struct store_stats ss;
+	store_stats(st, &ss);
+	if (ss.queued * 2 >= ss.queue_capacity)
+		store_flush(st, 60000);
+}
+
+struct fast_hdr {
+	int32_t sec, frac;
+	uint32_t caplen, len;
+};
+
+static bool fast_readable(pcap_t *p, int *nano)
+{
+	FILE *fp = pcap_file(p);
+	uint32_t magic;
+	if (!fp || pcap_major_version(p) != 2 || pcap_minor_version(p) != 4 ||
+	    pread(fileno(fp), &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return false;
+	if (magic != 0xa1b2c3d4 && magic != 0xa1b23c4d)
+		return false;   /* pcapng, or the other byte order */
+	*nano = magic == 0xa1b23c4d;
+	return true;
+}
+
+/* 0: the end of the file; 1: hand the rest to libpcap (file positioned); -1: error. */
+static int run_fast(pcap_t *p, struct sensor *s, struct store *st, int linktype, int nano)
+{
+	FILE *fp = pcap_file(p);
+	int fd = fileno(fp);
+	off_t off = ftello(fp);   /* just past the file header */
+	uint32_t snap = (uint32_t)pcap_snapshot(p);
+	uint8_t *buf = malloc(FAST_BUF);
+	if (!buf || off < 0) {
+		free(buf);
+		return 1;
+	}
+	size_t have = 0, pos = 0;
+	bool eof = false;
+	int rc = 0;
+	unsigned batch = 0;
+	while (!stop) {
+		if (have - pos < sizeof(struct fast_hdr) + FAST_MAX_CAPLEN && !eof) {
+			memmove(buf, buf + pos, have - pos);
+			off += (off_t)pos;
+			have -= pos;
+			pos = 0;
+			while (have < FAST_BUF && !eof) {
+				ssize_t n = pread(fd, buf + have, FAST_BUF - have, off + (off_t)have);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n < 0) {
+					log_err("capture: %s", strerror(errno));
+					rc = -1;
+					goto out;
+				}
+				if (n == 0)
+					eof = true;
+				have += (size_t)n;
+			}
+		}
+		if (pos == have)
+			goto out;   /* the end, at a record boundary */
+		struct fast_hdr h;
+		if (have - pos < sizeof(h))
+			break;
+		memcpy(&h, buf + pos, sizeof(h));
+		if (h.caplen > snap || h.caplen > FAST_MAX_CAPLEN ||
+		    have - pos - sizeof(h) < h.caplen)
+			break;
+		int64_t ts = (int64_t)h.sec * 1000000 + (nano ? h.frac / 1000 : h.frac);
+		sensor_frame(s, linktype, ts, buf + pos + sizeof(h), h.caplen);
+		pos += sizeof(h) + h.caplen;
+		if (++batch == FILE_BATCH) {
+			batch = 0;
+			file_backpressure(st);
+		}
+	}
+	if (!stop) {
+		/* not a plain record: libpcap takes over at it */
+		rc = fseeko(fp, off + (off_t)pos, SEEK_SET) == 0 ? 1 : -1;
+		if (rc < 0)
+			log_err("capture: %s", strerror(errno));
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+static int run_file(pcap_t *p, struct sensor *s, struct store *st, int linktype)
 {
 	struct run r = {s, linktype};
+	int nano;
+	if (fast_readable(p, &nano)) {
+		int rc = run_fast(p, s, st, linktype, nano);
+		if (rc <= 0)
+			return rc < 0;
+	}
 	while (!stop) {
-		int n = pcap_dispatch(p, 4096, on_packet, (u_char *)&r);
+		file_backpressure(st);
+		int n = pcap_dispatch(p, FILE_BATCH, on_packet, (u_char *)&r);
 		if (n == 0 || n == PCAP_ERROR_BREAK)
 			return 0;   /* end of the file, or a signal */
 		if (n < 0) {
@@ -302,7 +422,7 @@ int main(int argc, char **argv)
 	if (iface)
 		rc = run_live(p, s, linktype);
 	else
-		rc = run_file(p, s, linktype);
+		rc = run_file(p, s, store, linktype);
 
 	struct sensor_stats st;
 	sensor_get_stats(s, &st);
