@@ -94,6 +94,12 @@ def derive(raw):
                 # does not move it
                 m["connect_cpu_per_GB"] = statistics.median(
                     c["cpu_s"] / (c["bytes"] / 1e9) for c in runs)
+            sc = [c for c in runs if c.get("syscalls")]
+            if sc:
+                # system calls per MB (10^6 B), median over the downloads
+                for k in sc[0]["syscalls"]:
+                    m[f"connect_sc_{k}_per_MB"] = statistics.median(
+                        c["syscalls"].get(k, 0) / (c["bytes"] / 1e6) for c in sc)
         ts = str(r.get("tunnels_status", ""))
         if ts and "tunnel_rss_after_kib" in r:
             opened = int(ts.split("opened=")[1].split()[0])
@@ -130,6 +136,8 @@ ROWS = [
     ("connect_MBps", "CONNECT 1 GiB TLS: MB/s", "{:.0f}", False),
     ("connect_vs_direct", "CONNECT 1 GiB TLS: fraction of no-proxy", "{:.3f}", False),
     ("connect_cpu_per_GB", "CONNECT 1 GiB TLS: proxy CPU s/GB", "{:.3f}", True),
+    ("connect_sc_all_per_MB", "CONNECT 1 GiB TLS: proxy syscalls/MB", "{:.1f}", True),
+    ("connect_sc_context-switches_per_MB", "CONNECT 1 GiB TLS: proxy ctx switches/MB", "{:.1f}", True),
     ("tunnel_KiB", "idle CONNECT tunnel: KiB RSS each", "{:.1f}", True),
     ("rss_start_MiB", "RSS after start, MiB", "{:.1f}", True),
 ]

@@ -27,6 +27,8 @@
 #   NICE=0               e.g. NICE=-10 on a machine busy with other work: runs
 #                        proxies, load and origin at that nice level (root)
 #   KEEP_TMP=1           keep the temporary directory (logs, configs)
+#   (CONNECT downloads also count the proxy's system calls with perf when
+#   its tracepoints are readable: syscalls per MB in the table)
 #   AUTH=1               issue 5's setting: breaktimed with [auth] required and
 #                        an htpasswd file (bcrypt, htpasswd -B), the full
 #                        sample policy (config/breaktime.conf) and the store,
@@ -318,18 +320,49 @@ download() {
 # connect_once PROXY PROXYPORT|"" PID|"": one 1 GiB download, recorded as
 # "PROXY connect_run {speed, bytes, cpu_s}"
 connect_once() {
-    local p=$1 port=$2 pid=$3 out speed size code
+    local p=$1 port=$2 pid=$3 out speed size code sc=null
+    [ -n "$pid" ] && perf_begin "$pid"
     snap_begin "${pid:-$$}"
     out=$(download "$port")
     snap_end "$p" connect
+    [ -n "$pid" ] && perf_end && sc=$PERF_JSON
     read -r speed size code <<<"$out"
     if [ "${code:-}" != 200 ] || [ "${size:-0}" != "$BIG_SIZE" ]; then
         log "  $p connect: download failed (code ${code:-none}, ${size:-0} bytes): $(tail -1 "$T/curl.err" 2>/dev/null)"
         return 1
     fi
     [ -n "$pid" ] || D_CPU=null
-    put "$p" connect_run "{\"speed\": $speed, \"bytes\": $size, \"cpu_s\": $D_CPU}"
-    log "  $p connect 1 GiB: $(awk -v s="$speed" 'BEGIN{printf "%.0f", s/1e6}') MB/s${pid:+, proxy cpu $D_CPU s}"
+    put "$p" connect_run "{\"speed\": $speed, \"bytes\": $size, \"cpu_s\": $D_CPU, \"syscalls\": $sc}"
+    log "  $p connect 1 GiB: $(awk -v s="$speed" 'BEGIN{printf "%.0f", s/1e6}') MB/s${pid:+, proxy cpu $D_CPU s}${sc:+ syscalls $sc}"
+}
+
+# System calls of the proxy process (all its threads; not its child
+# processes) during a download, counted by perf on tracepoints when the
+# kernel lets us (perf_event_paranoid, tracefs): a steadier figure than MB/s
+# on a shared machine. perf_begin PID; ...; perf_end sets PERF_JSON to a
+# JSON object (event -> count) or null.
+PERF_EVENTS=raw_syscalls:sys_enter,context-switches
+for e in read readv recvfrom recvmsg write writev sendto sendmsg splice epoll_wait epoll_ctl; do
+    PERF_EVENTS+=,syscalls:sys_enter_$e
+done
+PERF_OK=0
+command -v perf >/dev/null && perf stat -x, -e "$PERF_EVENTS" -o /dev/null true 2>/dev/null && PERF_OK=1
+perf_begin() {
+    PERF_PID=""
+    [ "$PERF_OK" = 1 ] || return 0
+    rm -f "$T/perf.csv"
+    perf stat -x, -e "$PERF_EVENTS" -p "$1" -o "$T/perf.csv" 2>/dev/null &
+    PERF_PID=$!
+    sleep 0.3   # attached before the download starts
+}
+perf_end() {   # sets PERF_JSON (not in a subshell: it waits for perf)
+    PERF_JSON=null
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null
+    PERF_JSON=$(awk -F, 'BEGIN{printf "{"} $1 ~ /^[0-9]+$/ {n=$3; sub(/.*sys_enter_?/, "", n);
+        if (n == "") n = "all"; printf "%s\"%s\": %s", (k++ ? ", " : ""), n, $1}
+        END{printf "}"}' "$T/perf.csv" 2>/dev/null) || PERF_JSON=null
+    [ "$PERF_JSON" != "{}" ] || PERF_JSON=null
 }
 
 # run_tunnels PROXY PROXYPORT PID
