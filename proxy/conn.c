@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <event2/bufferevent_ssl.h>
@@ -62,6 +64,60 @@ static int64_t wall_us(void)
 size_t conn_high_watermark(const struct conn *c)
 {
 	return c->conf->proxy.tunnel_buffer_bytes;
+}
+
+/*
+ * libevent 2.1 reads at most 4 KiB per read event, whatever
+ * bufferevent_set_max_single_read says (EVBUFFER_MAX_READ in buffer.c;
+ * evbuffer_set_max_read() only came with 2.2): a bulk relay paid an
+ * epoll_wait, an ioctl and a readv per 4 KiB. Called from a read callback,
+ * this takes what else the socket already holds, up to room bytes, into the
+ * bufferevent's input with one readv. It reads no more than FIONREAD says is
+ * there, so an EOF or error behind the data stays for libevent to report.
+ * Plain sockets only: never a TLS bufferevent (its socket holds records).
+ */
+size_t conn_read_more(struct bufferevent *bev, size_t room)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int avail = 0;
+
+	if (room == 0 || fd < 0 || ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
+		return 0;
+	size_t want = (size_t)avail < room ? (size_t)avail : room;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v[4];
+	struct iovec iov[4];
+	/* libevent freezes the end of a bufferevent's input outside its own
+	 * reads: we are one of them for the moment */
+	evbuffer_unfreeze(in, 0);
+	int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 4);
+	if (nv <= 0) {
+		evbuffer_freeze(in, 0);
+		return 0;
+	}
+	size_t left = want;
+	int used = 0;
+	for (; used < nv && left > 0; used++) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+		iov[used].iov_base = v[used].iov_base;
+		iov[used].iov_len = v[used].iov_len;
+	}
+	ssize_t n;
+	do
+		n = readv(fd, iov, used);
+	while (n < 0 && errno == EINTR);
+	size_t got = n > 0 ? (size_t)n : 0;
+	int keep = 0;
+	for (size_t rest = got; keep < used && rest > 0; keep++) {
+		if (v[keep].iov_len > rest)
+			v[keep].iov_len = rest;
+		rest -= v[keep].iov_len;
+	}
+	evbuffer_commit_space(in, v, keep);
+	evbuffer_freeze(in, 0);
+	return got;
 }
 
 struct worker *conn_worker(struct conn *c)
@@ -1409,7 +1465,14 @@ static void conn_on_client_event(struct bufferevent *bev, short what, void *arg)
 static void conn_on_upstream_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	(void)bev;
+
+	if (c->resp_head_done && !c->resp_done) {
+		/* a body: take more than libevent's 4 KiB, within the watermark */
+		size_t held = evbuffer_get_length(bufferevent_get_output(c->client)) +
+			      evbuffer_get_length(bufferevent_get_input(bev));
+		size_t high = conn_high_watermark(c);
+		conn_read_more(bev, held < high ? high - held : 0);
+	}
 	pump_response(c);
 }
 

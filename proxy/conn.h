@@ -87,6 +87,7 @@ struct conn {
 	unsigned tls : 1;
 	unsigned in_social : 1;         /* on the social tunnel list */
 	unsigned enforced : 1;          /* closed by live enforcement */
+	unsigned no_splice : 1;         /* tunnels: pipes too small, keep the bufferevents */
 	unsigned dechunk : 1;           /* HTTP/1.0 client, chunked response: send the payload only */
 	const char *closing_reason;     /* CS_CLOSING: why, for the close log line */               /* the client came through tls_listen (HTTPS proxy) */           /* not in allow_clients: answer 403 to its request */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
@@ -119,5 +120,8 @@ void tunnel_splice_free(struct conn *c);
 /* tunnel.c: the ClientHello did not come within sni_timeout */
 void tunnel_peek_timeout(struct conn *c);
 size_t conn_high_watermark(const struct conn *c);
+/* From a read callback of a plain-socket bufferevent: read what else the
+ * socket holds (up to room bytes) into its input. Returns bytes read. */
+size_t conn_read_more(struct bufferevent *bev, size_t room);
 
 #endif

@@ -83,8 +83,14 @@ static void move(struct conn *c, struct bufferevent *src)
 	struct bufferevent *dst = other(c, src);
 	struct evbuffer *in = bufferevent_get_input(src);
 	struct evbuffer *out = bufferevent_get_output(dst);
-	size_t n = evbuffer_get_length(in);
 
+	if (src == c->up || !c->tls) {
+		/* plain socket: more than libevent's 4 KiB per wake-up, up to the mark */
+		size_t held = evbuffer_get_length(out) + evbuffer_get_length(in);
+		size_t high = conn_high_watermark(c);
+		conn_read_more(src, held < high ? high - held : 0);
+	}
+	size_t n = evbuffer_get_length(in);
 	if (n == 0)
 		return;
 	evbuffer_add_buffer(out, in);
@@ -196,7 +202,7 @@ static void tunnel_on_read(struct bufferevent *bev, void *arg)
 
 	move(c, bev);
 	/* last: to_splice may free the bufferevents, or the conn */
-	if (c->state == CS_TUNNEL && !c->tls && !c->client_eof && !c->up_eof &&
+	if (c->state == CS_TUNNEL && !c->tls && !c->no_splice && !c->client_eof && !c->up_eof &&
 	    c->bytes_up + c->bytes_down >= SPLICE_AFTER)
 		to_splice(c);
 }
@@ -274,6 +280,7 @@ struct splice_dir {
 	int src, dst;                   /* sockets */
 	int pipe[2];
 	size_t in_pipe;                 /* bytes in the pipe not yet written to dst */
+	size_t pipe_size;               /* its capacity (F_GETPIPE_SZ) */
 	struct event *rev, *wev;
 	bool eof, shut;
 	bool up;                        /* client -> origin */
@@ -286,6 +293,8 @@ struct splice_state {
 };
 
 #define PIPE_BYTES (1024 * 1024)
+/* smaller pipes than this (the pipe budget is spent): do not splice */
+#define PIPE_MIN (256 * 1024)
 
 static void splice_account(struct conn *c, const struct splice_dir *d, size_t n)
 {
@@ -349,8 +358,8 @@ static void splice_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	while (d->in_pipe < PIPE_BYTES) {
-		ssize_t n = splice(d->src, NULL, d->pipe[1], NULL, PIPE_BYTES - d->in_pipe,
+	while (d->in_pipe < d->pipe_size) {
+		ssize_t n = splice(d->src, NULL, d->pipe[1], NULL, d->pipe_size - d->in_pipe,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->in_pipe += (size_t)n;
@@ -456,11 +465,19 @@ static bool pipe_preload(struct splice_dir *d, struct evbuffer *b)
 
 static void to_splice(struct conn *c)
 {
-	/* switch only while little is buffered: it must fit a default-sized pipe */
-	if (evbuffer_get_length(bufferevent_get_output(c->up)) +
-	    evbuffer_get_length(bufferevent_get_input(c->client)) > 32768 ||
-	    evbuffer_get_length(bufferevent_get_output(c->client)) +
-	    evbuffer_get_length(bufferevent_get_input(c->up)) > 32768)
+	/*
+	 * What the bufferevents hold goes into the pipes first. With reads of
+	 * up to tunnel_buffer (conn_read_more) a direction often holds more
+	 * than a default 64 KiB pipe, so the pipes are enlarged first and the
+	 * switch waits only while a direction holds more than they do. (It
+	 * used to wait until at most 32 KiB was buffered each way, which a
+	 * client slower than its origin may not see for hundreds of MB.)
+	 */
+	size_t up_held = evbuffer_get_length(bufferevent_get_output(c->up)) +
+			 evbuffer_get_length(bufferevent_get_input(c->client));
+	size_t down_held = evbuffer_get_length(bufferevent_get_output(c->client)) +
+			   evbuffer_get_length(bufferevent_get_input(c->up));
+	if (up_held > PIPE_BYTES || down_held > PIPE_BYTES)
 		return;
 	struct splice_state *sp = calloc(1, sizeof(*sp));
 	struct event_base *base = worker_base(c->w);
@@ -474,7 +491,20 @@ static void to_splice(struct conn *c)
 		if (pipe2(sp->d[i].pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 			goto fail;
 		fcntl(sp->d[i].pipe[1], F_SETPIPE_SZ, PIPE_BYTES);
+		int size = fcntl(sp->d[i].pipe[1], F_GETPIPE_SZ);
+		if (size < PIPE_MIN) {
+			/* the user's pipe budget is spent (fs.pipe-user-pages-soft:
+			 * unprivileged users get 8 KiB pipes beyond it): splicing a
+			 * few KiB per call costs more than copying with large reads,
+			 * so this tunnel stays with its bufferevents */
+			log_debug("tunnel %s:%u: pipe of %d bytes only, no splice", c->host, c->port, size);
+			c->no_splice = 1;
+			goto fail;
+		}
+		sp->d[i].pipe_size = (size_t)size;
 	}
+	if (up_held > sp->d[0].pipe_size || down_held > sp->d[1].pipe_size)
+		goto fail;      /* try again after a read */
 	/* what is still buffered: client input and origin output go up, the rest down.
 	 * libevent keeps the start of a bufferevent's output frozen (only its
 	 * writer drains it); the bufferevents are about to go, so we take over. */
@@ -506,7 +536,8 @@ static void to_splice(struct conn *c)
 	}
 	sp->idle = evtimer_new(base, splice_on_idle, sp);
 	c->sp = sp;
-	log_debug("tunnel %s:%u: bulk transfer, moving to splice", c->host, c->port);
+	log_debug("tunnel %s:%u: bulk transfer, moving to splice after %llu bytes", c->host, c->port,
+		  (unsigned long long)(c->bytes_up + c->bytes_down));
 	for (int i = 0; i < 2; i++) {
 		struct splice_dir *d = &sp->d[i];
 		if (splice_flush(d) < 0) {

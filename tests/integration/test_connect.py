@@ -321,6 +321,47 @@ def test_large_download_back_pressure(t):
     c.close()
 
 
+def test_bulk_tunnel_splices_with_slow_client(t):
+    """A client slower than its origin keeps the proxy's output to it full: the
+    tunnel must still move to splice(2) (it used to wait for a read while at
+    most 32 KiB was buffered each way, which such a client never lets happen,
+    so the whole transfer was copied through the process), and every byte
+    must arrive in order."""
+    n = 32 << 20
+    src = t.tcp_origin('source:%d' % n)
+    p = t.proxy({'connect_ports': str(src.port), 'tunnel_buffer': '256k'})
+    c = tunnel(t, p.port, '127.0.0.1:%d' % src.port)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    c.send(b'go')  # not a ClientHello: relay starts at once
+    time.sleep(1)  # not reading: every buffer on the way fills up
+    first = bytes(c.rd.buf)
+    c.rd.buf.clear()
+    got = len(first)
+    bad = check_payload(first)
+    c.sock.settimeout(10)
+    start = time.monotonic()
+    rate = 48e6  # bytes/s, below what the origin sends
+    while True:
+        d = c.sock.recv(64 << 10)
+        if not d:
+            break
+        if bad < 0:
+            i = check_payload(d, got)
+            if i >= 0:
+                bad = got + i
+        got += len(d)
+        ahead = (got - len(first)) / rate - (time.monotonic() - start)
+        if ahead > 0:
+            time.sleep(ahead)
+    eq(got, n, 'bytes received')
+    eq(bad, -1, 'first corrupted byte')
+    c.close()
+    line = wait_for(lambda: next((ln for ln in p.log_lines() if 'moving to splice' in ln), None),
+                    5, what='the tunnel moved to splice')
+    at = int(line.split('after ')[1].split()[0])
+    check(at < n // 2, 'moved to splice only after %d of %d bytes' % (at, n))
+
+
 def test_large_upload_back_pressure(t):
     n = 64 << 20
     sink = t.tcp_origin('sink', delay=1.8)
