@@ -513,7 +513,8 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 			f->done = true;
 			f->protocol = k.proto == IPPROTO_UDP ? "udp" : "tcp";
 			emit_name(s, ts_us, &k, f->protocol, vpn, NULL, false, FLAG_VPN);
-		} else if ((dn && flags_doh_name(dn)) || flags_doh_addr(k.family, k.server)) {
+		} else if ((dn && flags_doh_name(dn)) ||
+			   (k.sport == 443 && flags_doh_addr(k.family, k.server))) {
 			f->flag = FLAG_DOH;
 		}
 	}
