@@ -81,10 +81,15 @@ size_t conn_read_more(struct bufferevent *bev, size_t room)
 	evutil_socket_t fd = bufferevent_getfd(bev);
 	int avail = 0;
 
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t wm_low, wm_high, len = evbuffer_get_length(in);
+
+	/* never past the read watermark libevent itself would respect */
+	if (bufferevent_getwatermark(bev, EV_READ, &wm_low, &wm_high) == 0 && wm_high > 0)
+		room = len >= wm_high ? 0 : room < wm_high - len ? room : wm_high - len;
 	if (room == 0 || fd < 0 || ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
 		return 0;
 	size_t want = (size_t)avail < room ? (size_t)avail : room;
-	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v[4];
 	struct iovec iov[4];
 	/* libevent freezes the end of a bufferevent's input outside its own
@@ -1399,6 +1404,13 @@ static void conn_on_client_read(struct bufferevent *bev, void *arg)
 		read_heads(c);
 		break;
 	case CS_FORWARD:
+		if (!c->tls && !c->req_done && c->up) {
+			/* an upload: more than libevent's 4 KiB, within the watermark */
+			size_t held = evbuffer_get_length(bufferevent_get_output(c->up)) +
+				      evbuffer_get_length(bufferevent_get_input(bev));
+			size_t high = conn_high_watermark(c);
+			conn_read_more(bev, held < high ? high - held : 0);
+		}
 		pump_request_body(c);
 		break;
 	case CS_PEEK:
