@@ -32,6 +32,7 @@
 #include "decode.h"
 #include "log.h"
 #include "policy.h"
+#include "pcapfile.h"
 #include "sensor.h"
 #include "store.h"
 #include "tz.h"
@@ -146,7 +147,6 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *d
  * pcapng and other byte orders never come here.
  */
 #define FAST_BUF (4 << 20)
-#define FAST_MAX_CAPLEN 262144
 /* frames between looks at the store's queue */
 #define FILE_BATCH 512
 
@@ -165,11 +165,6 @@ static void file_backpressure(struct store *st)
 	if (ss.queued * 2 >= ss.queue_capacity)
 		store_flush(st, 60000);
 }
-
-struct fast_hdr {
-	int32_t sec, frac;
-	uint32_t caplen, len;
-};
 
 static bool fast_readable(pcap_t *p, int *nano)
 {
@@ -201,7 +196,7 @@ static int run_fast(pcap_t *p, struct sensor *s, struct store *st, int linktype,
 	int rc = 0;
 	unsigned batch = 0;
 	while (!stop) {
-		if (have - pos < sizeof(struct fast_hdr) + FAST_MAX_CAPLEN && !eof) {
+		if (have - pos < PCAPFILE_HDR + PCAPFILE_MAX_CAPLEN && !eof) {
 			memmove(buf, buf + pos, have - pos);
 			off += (off_t)pos;
 			have -= pos;
@@ -222,16 +217,12 @@ static int run_fast(pcap_t *p, struct sensor *s, struct store *st, int linktype,
 		}
 		if (pos == have)
 			goto out;   /* the end, at a record boundary */
-		struct fast_hdr h;
-		if (have - pos < sizeof(h))
+		/* a block holds a whole record unless at the end: 0 is a cut record */
+		struct pcapfile_rec r;
+		if (pcapfile_record(buf + pos, have - pos, snap, nano, &r) <= 0)
 			break;
-		memcpy(&h, buf + pos, sizeof(h));
-		if (h.caplen > snap || h.caplen > FAST_MAX_CAPLEN ||
-		    have - pos - sizeof(h) < h.caplen)
-			break;
-		int64_t ts = (int64_t)h.sec * 1000000 + (nano ? h.frac / 1000 : h.frac);
-		sensor_frame(s, linktype, ts, buf + pos + sizeof(h), h.caplen);
-		pos += sizeof(h) + h.caplen;
+		sensor_frame(s, linktype, r.ts_us, r.data, r.caplen);
+		pos += r.size;
 		if (++batch == FILE_BATCH) {
 			batch = 0;
 			file_backpressure(st);
