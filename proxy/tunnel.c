@@ -350,15 +350,16 @@ static void splice_adjust(struct splice_state *sp, struct splice_dir *d)
 	(void)sp;
 }
 
-static void splice_on_read(evutil_socket_t fd, short what, void *arg)
+/*
+ * Source -> pipe -> destination until the source has nothing more, the pipe
+ * is full or the destination takes no more. Returns -1 when the tunnel was
+ * closed (sp is gone).
+ */
+static int splice_pump(struct splice_dir *d)
 {
-	struct splice_dir *d = arg;
-	struct splice_state *sp = d->sp;
-	struct conn *c = sp->c;
-	(void)fd;
-	(void)what;
+	struct conn *c = d->sp->c;
 
-	while (d->in_pipe < d->pipe_size) {
+	while (!d->eof && d->in_pipe < d->pipe_size) {
 		ssize_t n = splice(d->src, NULL, d->pipe[1], NULL, d->pipe_size - d->in_pipe,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
@@ -366,7 +367,7 @@ static void splice_on_read(evutil_socket_t fd, short what, void *arg)
 			splice_account(c, d, (size_t)n);
 			if (splice_flush(d) < 0) {
 				conn_close(c, d->up ? "upstream-error" : "client-error");
-				return;
+				return -1;
 			}
 			continue;
 		}
@@ -379,11 +380,23 @@ static void splice_on_read(evutil_socket_t fd, short what, void *arg)
 		if (errno == EAGAIN)
 			break;
 		conn_close(c, d->up ? "client-error" : "upstream-error");
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void splice_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct splice_dir *d = arg;
+	struct splice_state *sp = d->sp;
+	(void)fd;
+	(void)what;
+
+	if (splice_pump(d) < 0)
+		return;
 	splice_adjust(sp, d);
 	if (splice_finished(sp))
-		conn_close(c, "done");
+		conn_close(sp->c, "done");
 }
 
 static void splice_on_write(evutil_socket_t fd, short what, void *arg)
@@ -398,6 +411,12 @@ static void splice_on_write(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, d->up ? "upstream-error" : "client-error");
 		return;
 	}
+	/* the destination took everything: the source has most likely kept
+	 * sending meanwhile, so read it now instead of going back to epoll
+	 * to switch from waiting for "writable" to waiting for "readable"
+	 * (two epoll_ctl calls and a wake-up per pipe-full) */
+	if (d->in_pipe == 0 && splice_pump(d) < 0)
+		return;
 	splice_adjust(sp, d);
 	if (splice_finished(sp))
 		conn_close(c, "done");
