@@ -155,6 +155,21 @@ static void fill(const struct sensor *s, const struct flow *f, struct record *r)
 	}
 }
 
+/* At the end (sensor_finish) every open flow closes at once, far more
+ * records than the store's queue holds: wait for its writer when the queue
+ * is half full, as main.c does while reading a file. Never while capturing
+ * (the kernel's ring would overflow instead). */
+static void submit(struct sensor *s, const struct record *r)
+{
+	if (s->finishing) {
+		struct store_stats ss;
+		store_stats(s->o.store, &ss);
+		if (ss.queued * 2 >= ss.queue_capacity)
+			store_flush(s->o.store, 60000);
+	}
+	store_submit(s->o.store, r);
+}
+
 void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us)
 {
 	if (!f->user[0] && s->sessions) {
@@ -175,7 +190,7 @@ void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us)
 		r.duration_ms = end_us > f->prog_start_us ? (uint32_t)((end_us - f->prog_start_us) / 1000) : 0;
 		r.bytes_up = f->prog_up;
 		r.bytes_down = f->prog_down;
-		store_submit(s->o.store, &r);
+		submit(s, &r);
 		s->st.records++;
 	}
 	f->prog_start_us = end_us;
@@ -196,7 +211,7 @@ void bypass_on_close(void *ctx, struct flow *f, const char *why)
 	r.bytes_up = f->bytes_up;
 	r.bytes_down = f->bytes_down;
 	r.status = 0;
-	store_submit(s->o.store, &r);
+	submit(s, &r);
 	s->st.records++;
 	log_debug("%s: %s %s %s (%s)", r.reason, r.method, r.host, r.platform, why);
 }

@@ -118,13 +118,18 @@ struct flow_table *flow_table_create(size_t max, flow_close_fn *on_close, void *
 	return t;
 }
 
+void flow_close_all(struct flow_table *t, const char *why)
+{
+	for (int i = 0; i < 2; i++)
+		while (t->lists[i].head)
+			flow_close(t, t->lists[i].head, why);
+}
+
 void flow_table_destroy(struct flow_table *t)
 {
 	if (!t)
 		return;
-	for (int i = 0; i < 2; i++)
-		while (t->lists[i].head)
-			flow_close(t, t->lists[i].head, "exit");
+	flow_close_all(t, "exit");
 	free(t->buckets);
 	free(t);
 }

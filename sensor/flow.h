@@ -68,6 +68,8 @@ typedef void flow_close_fn(void *ctx, struct flow *f, const char *why);
 struct flow_table *flow_table_create(size_t max, flow_close_fn *on_close, void *ctx);
 /* Closes every flow (reason "exit") and frees the table. */
 void flow_table_destroy(struct flow_table *t);
+/* Close every flow now, with this reason. */
+void flow_close_all(struct flow_table *t, const char *why);
 /* The flow for key, or NULL. */
 struct flow *flow_find(struct flow_table *t, const struct flow_key *key);
 /* A new flow (the caller checked flow_find first); closes the oldest when full.

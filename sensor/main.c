@@ -415,9 +415,12 @@ int main(int argc, char **argv)
 	else
 		rc = run_file(p, s, store, linktype);
 
+	/* records every open flow; waits for the store's writer (the capture
+	 * has stopped, so nothing is lost by waiting) */
+	sensor_finish(s);
 	struct sensor_stats st;
 	sensor_get_stats(s, &st);
-	sensor_destroy(s);   /* records every open flow */
+	sensor_destroy(s);
 	log_info("frames %llu, decoded %llu, truncated %llu, fragments %llu, names %llu, "
 		 "flows %llu (evicted %llu), records %llu, quic initials %llu (failed %llu)",
 		 (unsigned long long)st.frames, (unsigned long long)st.decoded,

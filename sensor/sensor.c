@@ -68,10 +68,18 @@ struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
 	return s;
 }
 
+void sensor_finish(struct sensor *s)
+{
+	s->finishing = true;
+	flow_close_all(s->flows, "exit");
+}
+
 void sensor_destroy(struct sensor *s)
 {
 	if (!s)
 		return;
+	if (s->flows)
+		sensor_finish(s);
 	flow_table_destroy(s->flows);
 	dns_map_destroy(s->dns);
 	dnstcp_destroy(s->dnstcp);

@@ -49,7 +49,12 @@ struct sensor;
 
 /* conf: a reference is taken. NULL when out of memory. */
 struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o);
-/* Closes every flow (records are submitted) and frees. */
+/* The end of the capture: closes every open flow, submitting its records.
+ * Unlike the capture loop it waits for the store's writer whenever the
+ * queue is half full, so a burst of open flows (more than the queue holds)
+ * is not dropped. */
+void sensor_finish(struct sensor *s);
+/* Closes every flow still open (sensor_finish) and frees. */
 void sensor_destroy(struct sensor *s);
 /* One captured frame: linktype as pcap_datalink(), ts in microseconds. */
 void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *frame,

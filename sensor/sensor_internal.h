@@ -35,6 +35,7 @@ struct sensor {
 	int64_t now_us;              /* the packet being handled (dnstcp's callback) */
 	struct devmap *devices;      /* [auth] devices (common/devmap.c) */
 	struct sessions *sessions;   /* the proxy's recent sessions, or NULL (off) */
+	bool finishing;              /* sensor_finish(): records may wait for the store */
 };
 
 #define SENSOR_SCRATCH 65536

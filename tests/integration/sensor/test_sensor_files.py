@@ -501,6 +501,43 @@ def test_flags():
     return None
 
 
+def test_exit_flush():
+    """At the end of the file every open flow is closed at once: more social
+    flows than the store's queue holds (4096 records; each flow here is a
+    progress record and an event) must all be written, none dropped -- the
+    sensor waits for the store's writer as it does while reading."""
+    db = os.path.join(TMP, "flush.db")
+    conf = os.path.join(TMP, "flush.conf")
+    with open(conf, "w") as f:
+        f.write("[proxy]\nlisten = 10.9.9.9:3128\n"
+                "[store]\ndatabase = %s\n"
+                "[catalog]\nplatforms = %s/config/platforms.list\n" % (db, ROOT))
+    n = 5000
+    a = g.dns_answer(1, "www.facebook.com", addrs=["157.240.1.35"])
+    frames = [(T0, g.ether(g.ipv4("10.0.0.53", "10.60.0.1", 17, g.udp(53, 40000, a))))]
+    for i in range(n):
+        client = "10.60.%d.%d" % (1 + i // 250, 1 + i % 250)
+        frames.append((T0 + 1 + i / 1000.0,
+                       g.ether(tcp4(client, "157.240.1.35", 40000 + i % 20000, 443, i, "S"))))
+    path = os.path.join(TMP, "flush.pcap")
+    g.write_pcap(path, g.LINK_ETHERNET, frames)
+    r = subprocess.run([SENSOR, "-c", conf, "-r", path], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr)
+    if " 0 dropped" not in r.stderr:
+        return "the store dropped records:\n%s" % r.stderr
+    con = sqlite3.connect(db)
+    events = con.execute("SELECT count(*), count(DISTINCT client) FROM events"
+                         " WHERE kind = 'tunnel' AND platform = 'facebook'").fetchone()
+    if events != (n, n):
+        return "events: %s of %d flows recorded\n%s" % (events, n, r.stderr)
+    minutes = con.execute("SELECT count(*) FROM usage_minutes"
+                          " WHERE platform = 'facebook'").fetchone()
+    if minutes[0] == 0:
+        return "no usage minutes"
+    return None
+
+
 def main():
     failed = 0
     n = 0
@@ -512,7 +549,8 @@ def main():
         err = run_case(c)
         print("%s %s%s" % ("FAIL" if err else "ok  ", c[0], "\n     " + err if err else ""))
         failed += bool(err)
-    for name, fn in (("store", test_store), ("sessions", test_sessions), ("flags", test_flags)):
+    for name, fn in (("store", test_store), ("sessions", test_sessions), ("flags", test_flags),
+                     ("exit-flush", test_exit_flush)):
         n += 1
         err = fn()
         print("%s %s%s" % ("FAIL" if err else "ok  ", name, "\n     " + err if err else ""))
