@@ -94,6 +94,8 @@ struct conf_web {
 	char *private_key;            /* PEM key; NULL: not set */
 	unsigned session_timeout_ms;  /* a session's life from login, default 8h */
 	unsigned login_attempts;      /* failed logins a minute per address before 429 */
+	unsigned max_connections;     /* open connections at once, default 64 */
+	unsigned idle_timeout_ms;     /* a connection's silence, and a request's arrival, default 30s */
 };
 
 /* [sensor]: read by breaktime-sensor */

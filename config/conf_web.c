@@ -1,7 +1,8 @@
 /*
  * conf_web: the [web] section — where `breaktime web` listens, its
  * certificate and key (HTTPS only), how long a session lasts and how many
- * failed logins an address may make in a minute. Defaults live here and in
+ * failed logins an address may make in a minute, how many connections it
+ * keeps open and how long one may stay silent. Defaults live here and in
  * doc/breaktime.conf.5. The files are not read here: `breaktime web`
  * refuses to start without them, the other programs never need them.
  */
@@ -11,7 +12,8 @@
 #include <string.h>
 
 const char *const conf_web_keys[] = {
-	"listen", "certificate", "private_key", "session_timeout", "login_attempts", NULL,
+	"listen", "certificate", "private_key", "session_timeout", "login_attempts", "max_connections",
+	"idle_timeout", NULL,
 };
 
 void conf_web_defaults(struct conf *c)
@@ -21,6 +23,8 @@ void conf_web_defaults(struct conf *c)
 	sockaddr_parse("127.0.0.1:8443", &w->listen);
 	w->session_timeout_ms = 8 * 3600 * 1000;
 	w->login_attempts = 5;
+	w->max_connections = 64;
+	w->idle_timeout_ms = 30 * 1000;
 }
 
 static void set_path(char **out, const char *value)
@@ -57,6 +61,18 @@ int conf_web_key(struct conf_loader *ld, const char *key, const char *value)
 			conf_error(ld, "login_attempts: `%s` is not a number from 1 to 1000", value);
 		else
 			w->login_attempts = (unsigned)v;
+	} else if (strcmp(key, "max_connections") == 0) {
+		if (conf_parse_uint(value, 10000, &v) < 0 || v == 0)
+			conf_error(ld, "max_connections: `%s` is not a number from 1 to 10000", value);
+		else
+			w->max_connections = (unsigned)v;
+	} else if (strcmp(key, "idle_timeout") == 0) {
+		unsigned ms;
+		if (conf_parse_duration_ms(value, &ms) < 0 || ms < 1000 || ms > 3600000u)
+			conf_error(ld, "idle_timeout: `%s` is not a duration from 1s to 1h (like 30s)",
+				   value);
+		else
+			w->idle_timeout_ms = ms;
 	} else {
 		return 0;
 	}

@@ -40,7 +40,9 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "authhelper.h"
 #include "conf.h"
 #include "htpasswd.h"
 #include "log.h"
@@ -54,6 +56,23 @@
 #define WEB_FAIL_WINDOW 60
 #define WEB_LOGIN_COOKIE_AGE 3600
 #define WEB_MAX_BODY 16384
+#define WEB_HELPER_QUEUE 8      /* logins waiting for the [auth] helper */
+#define WEB_HELPER_TIMEOUT 5    /* seconds it may take to answer one */
+
+/* A login waiting for the [auth] helper's answer: the request stays open. */
+struct web_login {
+	struct evhttp_request *req;
+	char addr[64], key[64], user[64];
+	char pass[1025];
+};
+
+/* One accepted connection, hung on its SSL (ex_data): counted for
+ * [web] max_connections, and closed when no whole request has arrived
+ * [web] idle_timeout after it opened or after its last response. */
+struct web_conn {
+	struct event *deadline;
+	struct bufferevent *bev;
+};
 
 struct web_fail {
 	char addr[64];
@@ -70,6 +89,18 @@ struct web {
 	struct evhttp *http;
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	struct web_fail fails[WEB_FAIL_SLOTS];
+	const char *path;               /* the configuration file, for SIGHUP */
+	/* the [auth] helper: one child, one question at a time, a FIFO of logins */
+	struct authhelper *helper;
+	struct event *helper_ev, *helper_timer;
+	struct web_login logins[WEB_HELPER_QUEUE];
+	size_t login_head, login_n;
+	bool helper_busy;
+	/* connections */
+	struct evconnlistener *listener;
+	unsigned n_conns;
+	bool listener_off, stopping;
+	time_t full_logged;
 };
 
 static struct web web;          /* one per process: the signal callback finds it */
@@ -434,6 +465,156 @@ static int read_body(struct evhttp_request *req, struct web_form *f)
 	return rc;
 }
 
+/* The end of a login whose password was checked: answer is AUTHHELPER_OK,
+ * _REFUSED, or _ERROR (the [auth] helper gave no answer: nothing counted). */
+static void login_finish(struct evhttp_request *req, const char *addr, const char *key,
+			 const char *user, int answer)
+{
+	bool ok = answer == AUTHHELPER_OK;
+	if (answer == AUTHHELPER_ERROR) {
+		log_err("web: %s: login of %s not checked: the [auth] helper gave no answer",
+			addr, policy_group_of(web.conf->policy, user) == web.admin ? user : "a user");
+		web_error(req, 503, "Service Unavailable",
+			  "The password could not be checked (the login service did not answer). "
+			  "Try again in a moment.");
+		return;
+	}
+	const struct group *g = ok ? policy_group_of(web.conf->policy, user) : NULL;
+	if (!ok || g != web.admin) {
+		/* a name that is no user may be a password typed in the wrong box:
+		 * only known names are logged, and only printable bytes of them */
+		char shown[64];
+		bool known = ok || htpasswd_hash(web.users, user) ||
+			     policy_group_of(web.conf->policy, user) == web.admin;
+		web_log_name(known ? user : NULL, shown, sizeof(shown));
+		fail_count(key);
+		log_notice("web: %s: login refused for %s (%s)", addr, shown,
+			   ok ? "not in the admin group" : "wrong user name or password");
+		if (ok)
+			page_login(req, 403, "Forbidden", "This account is not an administrator "
+							  "(not in the admin group).");
+		else
+			page_login(req, 401, "Unauthorized", "Wrong user name or password.");
+		return;
+	}
+	struct web_session *s = session_create(user);
+	if (!s) {
+		web_error(req, 503, "Service Unavailable", "No session could be made: see the log.");
+		return;
+	}
+	log_info("web: %s: %s logged in", addr, user);
+	set_cookie(req, "bt_session", s->id, web.conf->web.session_timeout_ms / 1000);
+	set_cookie(req, "bt_login", "", 0);
+	web_redirect(req, "/");
+}
+
+/* ---- the [auth] helper ---- */
+
+static void helper_stop(void)
+{
+	if (web.helper_ev)
+		event_free(web.helper_ev);
+	web.helper_ev = NULL;
+	authhelper_stop(web.helper);
+	web.helper = NULL;
+}
+
+/* Answer the login at the head of the queue and drop it. */
+static void helper_answer(int answer)
+{
+	struct web_login *l = &web.logins[web.login_head];
+	if (web.helper_timer)
+		evtimer_del(web.helper_timer);
+	web.helper_busy = false;
+	OPENSSL_cleanse(l->pass, sizeof(l->pass));
+	login_finish(l->req, l->addr, l->key, l->user, answer);
+	memset(l, 0, sizeof(*l));
+	web.login_head = (web.login_head + 1) % WEB_HELPER_QUEUE;
+	web.login_n--;
+}
+
+static void on_helper_read(evutil_socket_t fd, short what, void *arg);
+
+/* Ask the helper about the login at the head of the queue, if it is free. */
+static void helper_next(void)
+{
+	while (!web.helper_busy && web.login_n > 0) {
+		struct web_login *l = &web.logins[web.login_head];
+		const char *cmd = policy_auth(web.conf->policy)->helper;
+		if (web.helper && (!cmd || strcmp(authhelper_cmd(web.helper), cmd) != 0))
+			helper_stop(); /* SIGHUP named another */
+		if (!web.helper && cmd && (web.helper = authhelper_start(cmd))) {
+			web.helper_ev = event_new(web.base, authhelper_fd(web.helper), EV_READ | EV_PERSIST,
+						  on_helper_read, NULL);
+			if (!web.helper_ev || event_add(web.helper_ev, NULL) < 0)
+				helper_stop();
+		}
+		if (!web.helper || authhelper_send(web.helper, l->user, l->pass) < 0) {
+			log_err("web: the [auth] helper %s cannot be asked", cmd ? cmd : "(none)");
+			helper_stop();
+			helper_answer(AUTHHELPER_ERROR);
+			continue;
+		}
+		OPENSSL_cleanse(l->pass, sizeof(l->pass));
+		web.helper_busy = true;
+		struct timeval tv = {WEB_HELPER_TIMEOUT, 0};
+		evtimer_add(web.helper_timer, &tv);
+	}
+}
+
+static void on_helper_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	int r = authhelper_read(web.helper);
+	if (r == AUTHHELPER_AGAIN)
+		return;
+	if (!web.helper_busy || r == AUTHHELPER_ERROR) {
+		/* it died, or said something unasked or unreadable: a new one next time */
+		log_warn("web: the [auth] helper %s %s: stopped", authhelper_cmd(web.helper),
+			 web.helper_busy ? "gave no usable answer" : "spoke unasked or exited");
+		helper_stop();
+	}
+	if (web.helper_busy)
+		helper_answer(r);
+	helper_next();
+}
+
+static void on_helper_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_err("web: the [auth] helper %s did not answer in %d s: stopped (a new one starts "
+		"for the next login)", web.helper ? authhelper_cmd(web.helper) : "?",
+		WEB_HELPER_TIMEOUT);
+	helper_stop();
+	if (web.helper_busy)
+		helper_answer(AUTHHELPER_ERROR);
+	helper_next();
+}
+
+/* Queue a login for the helper; the page is the answer's (or 503 when full). */
+static void helper_queue(struct evhttp_request *req, const char *addr, const char *key,
+			 const char *user, const char *pass)
+{
+	if (web.login_n == WEB_HELPER_QUEUE) {
+		log_warn("web: %s: %d logins already wait for the [auth] helper: refused", addr,
+			 WEB_HELPER_QUEUE);
+		web_error(req, 503, "Service Unavailable", "Too many logins at once: try again.");
+		return;
+	}
+	struct web_login *l = &web.logins[(web.login_head + web.login_n) % WEB_HELPER_QUEUE];
+	l->req = req;
+	str_copy(l->addr, sizeof(l->addr), addr);
+	str_copy(l->key, sizeof(l->key), key);
+	str_copy(l->user, sizeof(l->user), user);
+	str_copy(l->pass, sizeof(l->pass), pass);
+	web.login_n++;
+	helper_next();
+}
+
 static void post_login(struct evhttp_request *req)
 {
 	char addr[64], key[64], token[WEB_TOKEN_HEX + 1];
@@ -466,35 +647,15 @@ static void post_login(struct evhttp_request *req)
 		page_login(req, 400, "Bad Request", "Give a user name and a password.");
 		return;
 	}
+	if (!htpasswd_hash(web.users, user) && policy_auth(web.conf->policy)->helper) {
+		/* not in the htpasswd file: the helper answers, off this call */
+		helper_queue(req, addr, key, user, pass);
+		web_form_free(&f);
+		return;
+	}
 	bool ok = htpasswd_check(web.users, user, pass);
-	const struct group *g = ok ? policy_group_of(web.conf->policy, user) : NULL;
-	if (!ok || g != web.admin) {
-		/* a name that is no user may be a password typed in the wrong box:
-		 * only known names are logged, and only printable bytes of them */
-		char shown[64];
-		web_log_name(htpasswd_hash(web.users, user) ? user : NULL, shown, sizeof(shown));
-		fail_count(key);
-		log_notice("web: %s: login refused for %s (%s)", addr, shown,
-			   ok ? "not in the admin group" : "wrong user name or password");
-		if (ok)
-			page_login(req, 403, "Forbidden", "This account is not an administrator "
-							  "(not in the admin group).");
-		else
-			page_login(req, 401, "Unauthorized", "Wrong user name or password.");
-		web_form_free(&f);
-		return;
-	}
-	struct web_session *s = session_create(user);
-	if (!s) {
-		web_form_free(&f);
-		web_error(req, 503, "Service Unavailable", "No session could be made: see the log.");
-		return;
-	}
-	log_info("web: %s: %s logged in", addr, user);
+	login_finish(req, addr, key, user, ok ? AUTHHELPER_OK : AUTHHELPER_REFUSED);
 	web_form_free(&f);
-	set_cookie(req, "bt_session", s->id, web.conf->web.session_timeout_ms / 1000);
-	set_cookie(req, "bt_login", "", 0);
-	web_redirect(req, "/");
 }
 
 /* The form of a POST from a logged-in session, its CSRF token checked: 0, or -1 answered. */
@@ -518,6 +679,91 @@ static int post_form(struct evhttp_request *req, const struct web_session *s, st
 	return 0;
 }
 
+/* ---- connections: the limit and the request deadline ---- */
+
+static int conn_index = -1;     /* SSL ex_data index of a struct web_conn */
+
+static struct web_conn *conn_of(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = req ? evhttp_request_get_connection(req) : NULL;
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	return ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
+}
+
+/* Stop accepting at [web] max_connections (the kernel's backlog holds the
+ * rest), start again below it. */
+static void listener_update(void)
+{
+	if (!web.listener || web.stopping)
+		return;
+	bool full = web.n_conns >= web.conf->web.max_connections;
+	if (full && !web.listener_off) {
+		evconnlistener_disable(web.listener);
+		web.listener_off = true;
+		time_t now = time(NULL);
+		if (now - web.full_logged >= 60) {
+			web.full_logged = now;
+			log_warn("web: %u connections open ([web] max_connections): new ones wait",
+				 web.n_conns);
+		}
+	} else if (!full && web.listener_off) {
+		evconnlistener_enable(web.listener);
+		web.listener_off = false;
+	}
+}
+
+static void on_conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct web_conn *wc = ptr;
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (!wc)
+		return;
+	event_free(wc->deadline);
+	free(wc);
+	web.n_conns--;
+	listener_update();
+}
+
+static void deadline_arm(struct web_conn *wc)
+{
+	struct timeval tv = {web.conf->web.idle_timeout_ms / 1000,
+			     (web.conf->web.idle_timeout_ms % 1000) * 1000};
+	evtimer_add(wc->deadline, &tv);
+}
+
+/* No whole request in time (slowloris, a stalled handshake): shut the
+ * socket, evhttp sees the end and frees the connection. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_conn *wc = arg;
+	(void)fd;
+	(void)what;
+	evutil_socket_t s = bufferevent_getfd(wc->bev);
+	if (s >= 0)
+		shutdown(s, SHUT_RDWR);
+}
+
+static void on_request_complete(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
+	struct web_conn *wc = conn_of(req);
+	if (wc)
+		deadline_arm(wc); /* the next request must arrive in time too */
+}
+
+static void conn_request_started(struct evhttp_request *req)
+{
+	struct web_conn *wc = conn_of(req);
+	if (wc)
+		evtimer_del(wc->deadline);
+	evhttp_request_set_on_complete_cb(req, on_request_complete, NULL);
+}
+
 /* ---- routing ---- */
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -529,6 +775,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	bool post = method == EVHTTP_REQ_POST;
 	(void)arg;
 
+	conn_request_started(req);
 	if (!path || !*path)
 		path = "/";
 	if (strcmp(path, "/style.css") == 0 && !post) {
@@ -597,24 +844,31 @@ static void on_request(struct evhttp_request *req, void *arg)
 static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
 {
 	SSL *ssl = SSL_new(web.ssl);
+	struct web_conn *wc = calloc(1, sizeof(*wc));
 	(void)arg;
-	if (!ssl)
-		return NULL;
+	if (ssl && wc)
+		wc->deadline = evtimer_new(base, on_deadline, wc);
+	if (!ssl || !wc || !wc->deadline) {
+		/* NULL would make evhttp serve plain HTTP on this socket: fail
+		 * closed (systemd restarts the unit) */
+		log_err("web: out of memory for a connection: stopping rather than serve it "
+			"without TLS");
+		abort();
+	}
 	struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
 								  BEV_OPT_CLOSE_ON_FREE);
-	if (bev)
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	else
-		SSL_free(ssl);
+	if (!bev) {
+		log_err("web: out of memory for a connection: stopping rather than serve it "
+			"without TLS");
+		abort();
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	wc->bev = bev;
+	SSL_set_ex_data(ssl, conn_index, wc); /* on_conn_free() when the SSL goes */
+	web.n_conns++;
+	deadline_arm(wc);
+	listener_update();
 	return bev;
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)what;
-	(void)arg;
-	log_info("web: signal %d: stopping", (int)sig);
-	event_base_loopexit(web.base, NULL);
 }
 
 static void ssl_errors(const char *what)
@@ -688,6 +942,104 @@ static int web_usage(void)
 	return 2;
 }
 
+/* What a configuration needs for the web UI, made from it: the htpasswd
+ * users (NULL: none, the [auth] helper only), the admin group, the TLS
+ * context. -1, logged, when it cannot serve. */
+static int web_prepare(const struct conf *c, const char *path, struct htpasswd **users,
+		       const struct group **admin, SSL_CTX **ssl)
+{
+	const struct conf_web *w = &c->web;
+	const struct policy_auth *auth = policy_auth(c->policy);
+	*users = NULL;
+	*ssl = NULL;
+	if (!w->certificate || !w->private_key) {
+		log_err("web: %s: [web] certificate and private_key are needed: the web UI serves "
+			"HTTPS only", path);
+		return -1;
+	}
+	if (!auth || (!auth->htpasswd && !auth->helper)) {
+		log_err("web: %s: [auth] htpasswd or helper is needed: administrators log in with it",
+			path);
+		return -1;
+	}
+	*admin = policy_group_find(c->policy, "admin");
+	if (!*admin || policy_group_n_members(*admin) == 0) {
+		log_err("web: %s: no one is in the admin group ([group admin] members): no one "
+			"could log in", path);
+		return -1;
+	}
+	if (auth->htpasswd && !(*users = htpasswd_load(auth->htpasswd)))
+		return -1;
+	if (!(*ssl = tls_create(w))) {
+		htpasswd_free(*users);
+		*users = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGHUP: the configuration, the htpasswd file and the certificate again,
+ * all or nothing. Sessions stay, but those of users no longer in the admin
+ * group end; open connections keep their TLS session, new ones get the new
+ * certificate. The listener stays (a new address needs a restart). */
+static void reload(void)
+{
+	struct conf_errors errs = {0};
+	struct htpasswd *users;
+	const struct group *admin;
+	SSL_CTX *ssl;
+
+	log_notice("web: reloading %s", web.path);
+	struct conf *c = conf_load(web.path, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		log_err("%s", errs.msgs[i]);
+	conf_errors_free(&errs);
+	if (!c) {
+		log_err("web: reload refused: the configuration above has errors; the running one "
+			"stays");
+		return;
+	}
+	if (web_prepare(c, web.path, &users, &admin, &ssl) < 0) {
+		log_err("web: reload refused: see above; the running configuration stays");
+		conf_unref(c);
+		return;
+	}
+	if (!sockaddr_equal(&c->web.listen.u.sa, &web.conf->web.listen.u.sa))
+		log_warn("web: [web] listen changes take effect at the next restart");
+	size_t ended = 0;
+	for (size_t i = 0; i < WEB_MAX_SESSIONS; i++) {
+		struct web_session *s = &web.sessions[i];
+		if (s->id[0] && policy_group_of(c->policy, s->user) != admin) {
+			OPENSSL_cleanse(s, sizeof(*s));
+			ended++;
+		}
+	}
+	htpasswd_free(web.users);
+	SSL_CTX_free(web.ssl); /* open connections hold their own reference */
+	conf_unref(web.conf);
+	web.conf = c;
+	web.users = users;
+	web.admin = admin;
+	web.ssl = ssl;
+	evhttp_set_timeout(web.http, (int)((c->web.idle_timeout_ms + 999) / 1000));
+	listener_update();
+	log_notice("web: configuration reloaded (%zu users in the htpasswd file, admin group: "
+		   "%zu members; %zu sessions ended)", htpasswd_count(users),
+		   policy_group_n_members(admin), ended);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	if (sig == SIGHUP) {
+		reload();
+		return;
+	}
+	log_info("web: signal %d: stopping", (int)sig);
+	event_base_loopexit(web.base, NULL);
+}
+
 int cmd_web(const char *path, int argc, char **argv)
 {
 	int ret = 1;
@@ -698,6 +1050,7 @@ int cmd_web(const char *path, int argc, char **argv)
 	if (argc > 0)
 		return web_usage();
 	memset(&web, 0, sizeof(web));
+	web.path = path;
 	struct conf_errors errs = {0};
 	web.conf = conf_load(path, &errs);
 	if (!web.conf) {
@@ -708,33 +1061,20 @@ int cmd_web(const char *path, int argc, char **argv)
 	}
 	conf_errors_free(&errs);
 	const struct conf_web *w = &web.conf->web;
-	const struct policy_auth *auth = policy_auth(web.conf->policy);
-	if (!w->certificate || !w->private_key) {
-		log_err("web: %s: [web] certificate and private_key are needed: the web UI serves "
-			"HTTPS only", path);
+	if (web_prepare(web.conf, path, &web.users, &web.admin, &web.ssl) < 0)
+		goto out;
+	if (conn_index < 0)
+		conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, on_conn_free);
+	if (conn_index < 0) {
+		log_err("web: SSL_get_ex_new_index failed");
 		goto out;
 	}
-	if (!auth || !auth->htpasswd) {
-		log_err("web: %s: [auth] htpasswd is needed: administrators log in with it", path);
-		goto out;
-	}
-	web.admin = policy_group_find(web.conf->policy, "admin");
-	if (!web.admin || policy_group_n_members(web.admin) == 0) {
-		log_err("web: %s: no one is in the admin group ([group admin] members): no one "
-			"could log in", path);
-		goto out;
-	}
-	web.users = htpasswd_load(auth->htpasswd);
-	if (!web.users)
-		goto out;
-	web.ssl = tls_create(w);
-	if (!web.ssl)
-		goto out;
 	csp_build();
 	signal(SIGPIPE, SIG_IGN);
 	web.base = event_base_new();
 	web.http = web.base ? evhttp_new(web.base) : NULL;
-	if (!web.http) {
+	web.helper_timer = web.base ? evtimer_new(web.base, on_helper_timeout, NULL) : NULL;
+	if (!web.http || !web.helper_timer) {
 		log_err("web: cannot create the event loop");
 		goto out;
 	}
@@ -743,7 +1083,7 @@ int cmd_web(const char *path, int argc, char **argv)
 	evhttp_set_allowed_methods(web.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	evhttp_set_max_headers_size(web.http, 16384);
 	evhttp_set_max_body_size(web.http, WEB_MAX_BODY);
-	evhttp_set_timeout(web.http, 30);
+	evhttp_set_timeout(web.http, (int)((w->idle_timeout_ms + 999) / 1000));
 	lev = evconnlistener_new_bind(web.base, NULL, NULL,
 				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 				      128, &w->listen.u.sa, (int)w->listen.len);
@@ -758,23 +1098,31 @@ int cmd_web(const char *path, int argc, char **argv)
 		evconnlistener_free(lev);
 		goto out;
 	}
-	lev = NULL; /* evhttp owns it now */
-	/* SIGHUP: nothing to reload without a restart (the listener, the certificate) */
-	signal(SIGHUP, SIG_IGN);
-	int signums[2] = {SIGTERM, SIGINT};
-	for (int i = 0; i < 2; i++) {
+	web.listener = lev; /* evhttp owns it now */
+	lev = NULL;
+	int signums[3] = {SIGTERM, SIGINT, SIGHUP};
+	for (int i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(web.base, signums[i], on_signal, NULL);
 		if (sigs[i])
 			event_add(sigs[i], NULL);
 	}
-	log_info("web: serving https://%s/ (%zu users in the htpasswd file, admin group: %zu members)",
-		 where, htpasswd_count(web.users), policy_group_n_members(web.admin));
+	log_info("web: serving https://%s/ (%zu users in the htpasswd file%s, admin group: %zu "
+		 "members)", where, htpasswd_count(web.users),
+		 policy_auth(web.conf->policy)->helper ? ", then the [auth] helper" : "",
+		 policy_group_n_members(web.admin));
 	event_base_dispatch(web.base);
 	ret = 0;
 out:
+	/* logins still waiting for the helper get their answer before the end */
+	while (web.login_n > 0)
+		helper_answer(AUTHHELPER_ERROR);
+	helper_stop();
+	web.stopping = true;
 	for (int i = 0; i < 3; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
+	if (web.helper_timer)
+		event_free(web.helper_timer);
 	if (web.http)
 		evhttp_free(web.http);
 	if (web.base)

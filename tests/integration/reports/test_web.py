@@ -625,6 +625,246 @@ def test_login_limit():
     assert r.status == 303, r.status
 
 
+# ---- SIGHUP, the [auth] helper, connection limits ----
+
+def extra_server(name, replace=(), append=""):
+    """A second `breaktime web` on its own port from CONF edited: (process, port, log path)."""
+    port = free_port()
+    conf = os.path.join(TMP, name + ".conf")
+    with open(CONF) as f:
+        text = f.read().replace("127.0.0.1:%d" % PORT, "127.0.0.1:%d" % port)
+    for a, b in replace:
+        assert a in text, a
+        text = text.replace(a, b)
+    with open(conf, "w") as f:
+        f.write(text + append)
+    logpath = os.path.join(TMP, name + ".log")
+    log = open(logpath, "w")
+    p = subprocess.Popen([BIN, "-c", conf, "web"], stdout=log, stderr=log)
+    log.close()
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p, port, logpath
+        except OSError:
+            if p.poll() is not None:
+                raise AssertionError("breaktime web exited: " + open(logpath).read())
+            time.sleep(0.1)
+    p.kill()
+    raise AssertionError("breaktime web did not start: " + open(logpath).read())
+
+
+def stop_server(p, logpath):
+    p.terminate()
+    rc = p.wait(timeout=30)
+    text = open(logpath).read()
+    assert rc == 0 and "Sanitizer" not in text and "runtime error" not in text, (rc, text)
+    return text
+
+
+def wait_log(path, needle, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        text = open(path).read()
+        if needle in text:
+            return text
+        time.sleep(0.05)
+    raise AssertionError("no %r in the log:\n%s" % (needle, open(path).read()))
+
+
+def peer_cert(port=None):
+    with socket.create_connection(("127.0.0.1", port or PORT), timeout=10) as s:
+        with CTX.wrap_socket(s) as t:
+            return t.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_the_certificate_keeping_sessions():
+    r, d = login(ADMIN, ADMIN_PW, src="127.0.0.6")
+    assert r.status == 303, r.status
+    cookie = set_cookies(r)["bt_session"][0]
+    # a connection open before the reload, kept alive across it
+    old_conn = http.client.HTTPSConnection(HOST, PORT, context=CTX, timeout=30)
+    old_conn.request("GET", "/", headers={"Cookie": "bt_session=" + cookie})
+    old_resp = old_conn.getresponse()
+    old_resp.read()
+    assert old_resp.status == 200
+    before = peer_cert()
+    cert, key = os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key + ".new",
+                    "-out", cert + ".new", "-days", "2", "-subj", "/CN=reloaded.localhost"],
+                   check=True, capture_output=True)
+    new_der = ssl.PEM_cert_to_DER_cert(open(cert + ".new").read())
+    assert new_der != before
+    os.replace(key + ".new", key)
+    os.replace(cert + ".new", cert)
+    SERVER.send_signal(1)  # SIGHUP
+    wait_log(LOG, "configuration reloaded")
+    assert SERVER.poll() is None
+    assert peer_cert() == new_der  # a new connection: the new certificate
+    r, d = request("GET", "/", cookies={"bt_session": cookie})
+    assert r.status == 200, r.status  # the session outlived the reload
+    old_conn.request("GET", "/", headers={"Cookie": "bt_session=" + cookie})
+    old_resp = old_conn.getresponse()
+    old_resp.read()
+    assert old_resp.status == 200  # and so did the open connection
+    old_conn.close()
+    SESSION["reload"] = cookie
+
+
+def test_sighup_bad_config_keeps_the_old_one():
+    with open(CONF) as f:
+        good = f.read()
+    bad_line = good.count("\n") + 2
+    try:
+        with open(CONF, "a") as f:
+            f.write("[web]\nmax_connections = lots\n")
+        SERVER.send_signal(1)
+        text = wait_log(LOG, "reload refused: the configuration above has errors")
+        assert "%s:%d:" % (CONF, bad_line) in text and "max_connections" in text, text
+        time.sleep(0.2)
+        assert SERVER.poll() is None
+        r, d = request("GET", "/", cookies={"bt_session": SESSION["reload"]})
+        assert r.status == 200, r.status
+        # a certificate that cannot be read: refused too, the old one serves on
+        with open(CONF, "w") as f:
+            f.write(good.replace(os.path.join(TMP, "cert.pem"), os.path.join(TMP, "none.pem")))
+        SERVER.send_signal(1)
+        wait_log(LOG, "reload refused: see above")
+        assert "none.pem: cannot use it" in open(LOG).read()
+        assert SERVER.poll() is None
+        r, d = request("GET", "/", cookies={"bt_session": SESSION["reload"]})
+        assert r.status == 200, r.status
+    finally:
+        with open(CONF, "w") as f:
+            f.write(good)
+
+
+NCSA = "/usr/lib/squid/basic_ncsa_auth"  # squid (tools/deps.sh TEST_PACKAGES)
+
+
+def test_login_through_the_auth_helper():
+    assert os.access(NCSA, os.X_OK), NCSA + " is missing: apt-get install squid"
+    users = os.path.join(TMP, "users.htpasswd")
+    p, port, logpath = extra_server(
+        "helper", [("htpasswd = " + users, "helper = %s %s" % (NCSA, users))])
+    global PORT
+    saved = PORT
+    try:
+        PORT = port
+        r, d = login(ADMIN, "wrong", src="127.0.0.7")
+        assert r.status == 401, r.status
+        assert "bt_session" not in set_cookies(r)
+        r, d = login("alice", STAFF_PW, src="127.0.0.7")  # right password, not an admin
+        assert r.status == 403, r.status
+        r, d = login(ADMIN, ADMIN_PW, src="127.0.0.7")
+        assert r.status == 303, (r.status, d)
+        cookie = set_cookies(r)["bt_session"][0]
+        r, d = request("GET", "/", cookies={"bt_session": cookie})
+        assert r.status == 200, r.status
+    finally:
+        PORT = saved
+        text = stop_server(p, logpath)
+    assert "root logged in" in text and "login refused for root (wrong" in text, text
+    assert "login refused for alice (not in the admin group)" in text, text
+    assert ADMIN_PW not in text and STAFF_PW not in text
+
+
+def test_hung_auth_helper_does_not_freeze_the_ui():
+    hung = os.path.join(TMP, "hung_helper.py")
+    with open(hung, "w") as f:
+        f.write("import sys, time\nsys.stdin.readline()\ntime.sleep(3600)\n")
+    users = os.path.join(TMP, "users.htpasswd")
+    p, port, logpath = extra_server(
+        "hung", [("htpasswd = " + users, "helper = %s %s" % (sys.executable, hung))])
+    global PORT
+    saved = PORT
+    result = {}
+    try:
+        PORT = port
+        token = login_form("127.0.0.8")
+
+        def slow_login():
+            t0 = time.monotonic()
+            r, d = request("POST", "/login", {"csrf": token, "user": ADMIN, "password": ADMIN_PW},
+                           {"bt_login": token}, src="127.0.0.8")
+            result["status"], result["took"] = r.status, time.monotonic() - t0
+
+        th = threading.Thread(target=slow_login)
+        th.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        for _ in range(3):  # the UI answers while the helper hangs
+            r, d = request("GET", "/login")
+            assert r.status == 200, r.status
+        fast = time.monotonic() - t0
+        th.join(timeout=30)
+        assert fast < 1.5, fast
+        assert result.get("status") == 503 and 4 <= result["took"] < 9, result
+    finally:
+        PORT = saved
+        text = stop_server(p, logpath)
+    assert "did not answer in 5 s" in text, text
+
+
+def test_connection_limit_and_request_deadline():
+    p, port, logpath = extra_server("limits", append="max_connections = 2\nidle_timeout = 2s\n")
+    try:
+        # two silent connections fill [web] max_connections = 2
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        time.sleep(0.3)
+        third = socket.create_connection(("127.0.0.1", port), timeout=1)  # the kernel's backlog
+        try:
+            CTX.wrap_socket(third)
+            raise AssertionError("a third connection was served over max_connections = 2")
+        except (socket.timeout, TimeoutError):
+            pass
+        third.close()
+        # idle_timeout = 2s closes the silent ones (no request, no handshake)...
+        t0 = time.monotonic()
+        for s in idle:
+            s.settimeout(10)
+            assert s.recv(1) == b""
+        took = time.monotonic() - t0
+        assert took < 4, took
+        # ...and then a new connection is served at once
+        assert peer_cert(port)
+        # slowloris: a request trickling in a byte every 0.4 s is cut at 2 s all the same
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            t = CTX.wrap_socket(raw)
+            t0 = time.monotonic()
+            closed = False
+            for ch in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+                try:
+                    t.send(bytes([ch]))
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.4)
+                if time.monotonic() - t0 > 8:
+                    break
+            if not closed:
+                t.settimeout(5)
+                try:
+                    closed = t.recv(1) == b""
+                except OSError:
+                    closed = True
+            took = time.monotonic() - t0
+            assert closed and took < 5, (closed, took)
+        # a keep-alive client that asks in time is served twice on one connection
+        c = http.client.HTTPSConnection("127.0.0.1", port, context=CTX, timeout=10)
+        for _ in range(2):
+            c.request("GET", "/login")
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+            time.sleep(0.5)
+        c.close()
+    finally:
+        text = stop_server(p, logpath)
+    assert "2 connections open ([web] max_connections)" in text, text
+
+
 def test_passwords_never_logged():
     SERVER.terminate()
     assert SERVER.wait(timeout=30) == 0
