@@ -10,13 +10,30 @@
  * the form). It is refused with 429 once an address has failed
  * [web] login_attempts times in the current minute, before any hashing.
  * The password is checked against the [auth] htpasswd file with
- * common/htpasswd.c and the user must be in the policy's `admin` group.
+ * common/htpasswd.c, or, for a name that file does not hold, by the
+ * [auth] helper (common/authhelper.c: one child, one question at a time;
+ * the login's request stays open in a small FIFO while the loop serves
+ * others, and a helper silent for WEB_HELPER_TIMEOUT is killed and the
+ * login answered 503); the user must be in the policy's `admin` group.
  * A session is 256 random bits (RAND_bytes) in a cookie that is HttpOnly,
  * Secure, SameSite=Strict, Path=/, held in a fixed table here with an
  * absolute expiry ([web] session_timeout), and carries its own CSRF token,
  * which every POST form repeats and which is compared with CRYPTO_memcmp.
  * Every response says: no scripts, no framing, styles only from here and
  * the report's own inline stylesheet (by its SHA-256).
+ *
+ * Connections: each accepted one hangs a struct web_conn on its SSL
+ * (ex_data, freed with it), so they are counted; at [web] max_connections
+ * the listener is disabled until one closes. evhttp's own timeout only
+ * measures silence, so a request trickling in a byte at a time would live
+ * forever: a per-connection deadline ([web] idle_timeout from the accept,
+ * and again from each response; paused while a request is being answered)
+ * shuts the socket when no whole request has arrived by then.
+ *
+ * SIGHUP: the configuration, the htpasswd file and a new SSL_CTX, all
+ * checked before any is used; on any error the old ones stay. Sessions
+ * stay (those of users no longer admins end); open connections keep
+ * the SSL_CTX they hold a reference to.
  *
  * Runs on one thread; nothing here is shared. Never logs a password.
  */

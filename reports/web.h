@@ -5,8 +5,9 @@
  *   web_form.c   form and query decoding (the parser the fuzzer exercises)
  *   web.c        the server: TLS (evhttp + bufferevent_openssl), routing,
  *                security headers, login against the [auth] htpasswd file
- *                for members of the `admin` group, sessions, CSRF tokens,
- *                the per-address login limit
+ *                or helper for members of the `admin` group, sessions,
+ *                CSRF tokens, the per-address login limit, the connection
+ *                limit and request deadline, SIGHUP reload
  *   web_pages.c  the pages: today at a glance, the excessive-use report
  *                (query.c + render_html.c, the same report as the CLI) with
  *                its CSV/HTML downloads, a person's timeline, the presence
@@ -15,7 +16,9 @@
  * One process, one thread, one event loop. Reports open the store
  * read-only per request; only the presence toggle writes. Password checks
  * (bcrypt) run on the loop thread: this is a handful of administrators,
- * and the login limit bounds what a stranger can make it spend.
+ * and the login limit bounds what a stranger can make it spend. The
+ * [auth] helper is asked without blocking (the login's request waits,
+ * others are served) and is stopped when it takes over 5 s.
  * Passwords are never logged, kept or echoed.
  */
 #ifndef BREAKTIME_WEB_H
