@@ -125,7 +125,7 @@ size_t accesslog_format(const struct record *r, const char *client, char *buf, s
 	if (r->uri[0] && !tunnel)
 		put_field(url, sizeof(url), r->uri);
 	else if (r->host[0] && tunnel)
-		snprintf(url, sizeof(url), "%s:%u", r->host, r->port ? r->port : 443);
+		snprintf(url, sizeof(url), "%s:%u", r->host, r->port ? (unsigned)r->port : 443u);
 	else if (r->host[0])
 		snprintf(url, sizeof(url), "http://%s/", r->host);
 	else

@@ -166,7 +166,7 @@ static struct usage_user *add_user(struct usage_today *t, const char *user)
 	}
 	struct usage_user **slot = find_slot(t->slots, t->cap, user);
 	if (*slot)
-		return *slot;
+		return *slot; /* cppcheck-suppress identicalInnerCondition ; not a condition: the user already has an entry */
 	struct usage_user *u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
