@@ -148,7 +148,8 @@ static void emit_name(struct sensor *s, int64_t ts_us, const struct flow_key *k,
 	else
 		fputs("null", f);
 	fputs("}\n", f);
-	fflush(f);
+	/* no fflush here: main.c buffers a file's output fully and flushes a
+	 * live capture's at each wake-up */
 }
 
 /* ---- DNS ---- */

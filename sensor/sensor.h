@@ -31,7 +31,8 @@ struct sensor_options {
 	size_t dns_entries;          /* 0: DNS_MAP_DEFAULT */
 	unsigned tcp_idle_s;         /* 0: 300 */
 	unsigned udp_idle_s;         /* 0: 60 */
-	FILE *json;                  /* print names here (and write nothing to the store) */
+	FILE *json;                  /* print names here (and write nothing to the store);
+				      * never flushed here: the caller flushes */
 	struct store *store;         /* NULL: no records */
 };
 

@@ -13,6 +13,7 @@ second run writes to the store.
 """
 import http.server
 import json
+import select
 import os
 import shutil
 import socket
@@ -115,6 +116,22 @@ def traffic():
     u.close()
 
 
+def read_lines(p, n, timeout):
+    """What the running sensor printed until n lines (or timeout seconds)."""
+    fd = p.stdout.fileno()
+    got = b""
+    end = time.monotonic() + timeout
+    while got.count(b"\n") < n and time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        if not r:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        got += chunk
+    return got.decode()
+
+
 def stop(p):
     p.terminate()
     out, _ = p.communicate(timeout=30)
@@ -128,8 +145,14 @@ def main():
         # 1. --json: one line per name, nothing in the store
         p, err = start_sensor(True)
         traffic()
-        time.sleep(1)
+        # the lines arrive while the sensor runs (flushed at each wake-up,
+        # not only at exit): a person watching sees them promptly
+        early = read_lines(p, 3, 5.0)
         rc, out = stop(p)
+        out = early + out
+        if early.count("\n") < 3:
+            print("FAIL json: only %r within 5 s of the traffic (output not flushed)" % early)
+            failed += 1
         got = sorted((d["protocol"], d["name"], d["platform"], d["client"], d["server"], d["ech"])
                      for d in map(json.loads, out.splitlines()))
         want = [("http", "www.facebook.com", "facebook", "127.0.0.1", "127.0.0.1", False),
