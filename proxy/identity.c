@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authhelper.h"
 #include "conn.h"
 #include "devmap.h"
 #include "htpasswd.h"
@@ -167,115 +168,37 @@ static bool queue_stop;
 static pthread_t verifiers[VERIFIERS];
 static int n_verifiers;
 
-/* One helper child per verifier thread, started on first use. */
-struct helper_proc {
-	pid_t pid;
-	FILE *to, *from;
-	char cmd[512];
-};
+/* One helper child per verifier thread (common/authhelper.c), started on
+ * first use. One that gives no answer in HELPER_TIMEOUT_MS is stopped, so a
+ * hung helper cannot hold a verifier (and the htpasswd checks queued
+ * behind it) for ever. */
+#define HELPER_TIMEOUT_MS 5000
 
-static void helper_close(struct helper_proc *h)
+static bool ask_helper(struct authhelper **h, const char *cmd, const char *user, const char *pass)
 {
-	if (h->to)
-		fclose(h->to);
-	if (h->from)
-		fclose(h->from);
-	if (h->pid > 0) {
-		kill(h->pid, SIGTERM);
-		waitpid(h->pid, NULL, 0);
-	}
-	memset(h, 0, sizeof(*h));
-}
-
-static int helper_open(struct helper_proc *h, const char *cmd)
-{
-	int in[2], out[2];
-	char *argv[32];
-	char buf[512];
-	int argc = 0;
-
-	snprintf(buf, sizeof(buf), "%s", cmd);
-	for (char *save = NULL, *t = strtok_r(buf, " \t", &save); t && argc < 31;
-	     t = strtok_r(NULL, " \t", &save))
-		argv[argc++] = t;
-	argv[argc] = NULL;
-	if (argc == 0 || pipe2(in, O_CLOEXEC) < 0)
-		return -1;
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		close(in[0]);
-		close(in[1]);
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(in[0]); close(in[1]); close(out[0]); close(out[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	h->pid = pid;
-	h->to = fdopen(in[1], "w");
-	h->from = fdopen(out[0], "r");
-	snprintf(h->cmd, sizeof(h->cmd), "%s", cmd);
-	return h->to && h->from ? 0 : -1;
-}
-
-/* Squid helpers read RFC 1738-escaped fields. */
-static void url_escape(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-	for (; *in && o + 4 < outlen; in++) {
-		unsigned char ch = (unsigned char)*in;
-		if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == '@') {
-			out[o++] = (char)ch;
-		} else {
-			snprintf(out + o, outlen - o, "%%%02X", ch);
-			o += 3;
-		}
-	}
-	out[o] = '\0';
-}
-
-static bool ask_helper(struct helper_proc *h, const char *cmd, const char *user, const char *pass)
-{
-	char u[200], p[800], reply[256];
-
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!h->pid || strcmp(h->cmd, cmd) != 0) {
-			helper_close(h);
-			if (helper_open(h, cmd) < 0) {
-				log_err("auth helper %s could not be started", cmd);
-				helper_close(h);
-				return false;
-			}
+		if (*h && strcmp(authhelper_cmd(*h), cmd) != 0) {
+			authhelper_stop(*h);
+			*h = NULL;
 		}
-		url_escape(user, u, sizeof(u));
-		url_escape(pass, p, sizeof(p));
-		if (fprintf(h->to, "%s %s\n", u, p) > 0 && fflush(h->to) == 0 &&
-		    fgets(reply, sizeof(reply), h->from)) {
-			OPENSSL_cleanse(p, sizeof(p));
-			if (strncmp(reply, "OK", 2) == 0)
-				return true;
-			if (strncmp(reply, "BH", 2) == 0)
-				log_warn("auth helper %s: broken helper answer", cmd);
+		if (!*h && !(*h = authhelper_start(cmd))) {
+			log_err("auth helper %s could not be started", cmd);
 			return false;
 		}
-		OPENSSL_cleanse(p, sizeof(p));
-		log_warn("auth helper %s stopped answering: restarting it", cmd);
-		helper_close(h);
+		int r = authhelper_ask(*h, user, pass, HELPER_TIMEOUT_MS);
+		if (r != AUTHHELPER_ERROR)
+			return r == AUTHHELPER_OK;
+		log_warn("auth helper %s gave no usable answer in %d ms: restarting it", cmd,
+			 HELPER_TIMEOUT_MS);
+		authhelper_stop(*h);
+		*h = NULL;
 	}
 	return false;
 }
 
 static void *verifier_main(void *arg)
 {
-	struct helper_proc helper = {0};
+	struct authhelper *helper = NULL;
 	(void)arg;
 
 	for (;;) {
@@ -309,7 +232,7 @@ static void *verifier_main(void *arg)
 		ssize_t n = write(ic->pipe[1], "j", 1);
 		(void)n;
 	}
-	helper_close(&helper);
+	authhelper_stop(helper);
 	return NULL;
 }
 
