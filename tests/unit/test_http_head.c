@@ -405,6 +405,37 @@ static void check_scan_steps(const char *raw, size_t len)
 	}
 }
 
+/* Random heads over a CR/LF-heavy alphabet, fed in random steps. */
+START_TEST(test_head_scan_random)
+{
+	static const char alphabet[] = "\r\n\r\nA: ";
+	uint32_t seed = 12345;
+	char buf[96];
+
+	for (int round = 0; round < 20000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t len = (seed >> 16) % sizeof(buf);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		struct http_head_scan s = {0, 0};
+		size_t n = 0;
+		for (;;) {
+			size_t want = http_head_length(buf, n);
+			size_t got = http_head_scan(&s, buf, n);
+			ck_assert_msg(got == want, "round %d prefix %zu: %zu, want %zu", round, n, got, want);
+			if (got || n == len)
+				break;
+			seed = seed * 1103515245u + 12345u;
+			n += 1 + (seed >> 16) % 5;
+			if (n > len)
+				n = len;
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_head_scan_table)
 {
 	check_scan_steps(req_cases[_i].raw, req_cases[_i].len);
@@ -848,6 +879,7 @@ int main(void)
 	tcase_add_test(tc, test_head_length);
 	tcase_add_loop_test(tc, test_head_scan_table, 0, (int)(sizeof(req_cases) / sizeof(req_cases[0])));
 	tcase_add_test(tc, test_head_scan);
+	tcase_add_test(tc, test_head_scan_random);
 	tcase_add_loop_test(tc, test_response_table, 0, (int)(sizeof(resp_cases) / sizeof(resp_cases[0])));
 	tcase_add_test(tc, test_response_fields);
 	tcase_add_test(tc, test_tokens);
