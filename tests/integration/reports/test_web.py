@@ -757,8 +757,11 @@ def test_login_through_the_auth_helper():
         assert "bt_session" not in set_cookies(r)
         r, d = login("alice", STAFF_PW, src="127.0.0.7")  # right password, not an admin
         assert r.status == 403, r.status
+        t0 = time.monotonic()
         r, d = login(ADMIN, ADMIN_PW, src="127.0.0.7")
         assert r.status == 303, (r.status, d)
+        print("     login through basic_ncsa_auth (bcrypt): %.3f s (form and POST)"
+              % (time.monotonic() - t0))
         cookie = set_cookies(r)["bt_session"][0]
         r, d = request("GET", "/", cookies={"bt_session": cookie})
         assert r.status == 200, r.status
@@ -801,6 +804,8 @@ def test_hung_auth_helper_does_not_freeze_the_ui():
         th.join(timeout=30)
         assert fast < 1.5, fast
         assert result.get("status") == 503 and 4 <= result["took"] < 9, result
+        print("     hung helper: 3 GET /login in %.3f s meanwhile; the login 503 after %.2f s"
+              % (fast, result["took"]))
     finally:
         PORT = saved
         text = stop_server(p, logpath)
@@ -827,6 +832,7 @@ def test_connection_limit_and_request_deadline():
             assert s.recv(1) == b""
         took = time.monotonic() - t0
         assert took < 4, took
+        print("     2 silent connections closed %.2f s after the third gave up" % took)
         # ...and then a new connection is served at once
         assert peer_cert(port)
         # slowloris: a request trickling in a byte every 0.4 s is cut at 2 s all the same
@@ -851,6 +857,7 @@ def test_connection_limit_and_request_deadline():
                     closed = True
             took = time.monotonic() - t0
             assert closed and took < 5, (closed, took)
+            print("     slowloris (a byte every 0.4 s) cut after %.2f s" % took)
         # a keep-alive client that asks in time is served twice on one connection
         c = http.client.HTTPSConnection("127.0.0.1", port, context=CTX, timeout=10)
         for _ in range(2):
