@@ -227,17 +227,22 @@ void bypass_identify(struct sensor *s, struct flow *f, int64_t ts_us)
 	f->group = user ? policy_group_of(s->policy, user) : policy_default_group(s->policy);
 }
 
-void bypass_presence(struct sensor *s, const struct flow_key *k, const struct group *g,
-		     int64_t ts_us)
+bool bypass_detects(const struct sensor *s, const struct flow_key *k, const struct group *g)
 {
 	struct sockaddr_any sa;
 	flow_key_sockaddr(k, true, &sa);
-	if (!presence_detects(s->policy, g, &sa.u.sa))
-		return;
+	return presence_detects(s->policy, g, &sa.u.sa);
+}
+
+void bypass_presence(struct sensor *s, const struct flow_key *k, const struct group *g,
+		     int64_t ts_us)
+{
 	/* half of detect_idle, so that a reader of the store never sees a gap */
 	int64_t idle_us = (int64_t)policy_detect_idle(s->policy) * 500000;
 	if (s->last_detected_us && ts_us - s->last_detected_us < idle_us && ts_us >= s->last_detected_us)
 		return;
+	struct sockaddr_any sa;
+	flow_key_sockaddr(k, true, &sa);
 	s->last_detected_us = ts_us;
 	s->st.presence++;
 	char addr[64], cause[96];

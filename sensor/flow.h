@@ -52,6 +52,8 @@ struct flow {
 	const char *flag;                  /* FLAG_DOH, FLAG_VPN (flags.h), or NULL */
 	char user[64];                     /* from the device map; empty: the address */
 	const struct group *group;         /* the user's group, or the default group */
+	bool detects;                      /* presence: its client marks students present
+					    * (at creation, again at each minute boundary) */
 	bool tcp_base_set;
 	uint32_t tcp_base;                 /* sequence number of the first stream byte */
 	struct reasm stream;               /* client -> server bytes until a name is found */

@@ -481,15 +481,16 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		s->st.unsupported++;
 		return;
 	}
-	if (bypass_is_proxy(s, &k)) {
-		s->st.skipped_proxy++;
-		return;
-	}
 	if (k.sport == 53) {
+		if (bypass_is_proxy(s, &k)) {
+			s->st.skipped_proxy++;
+			return;
+		}
 		struct flow tmp;
 		tmp.key = k;
 		bypass_identify(s, &tmp, ts_us);
-		bypass_presence(s, &k, tmp.group, ts_us);
+		if (bypass_detects(s, &k, tmp.group))
+			bypass_presence(s, &k, tmp.group, ts_us);
 		if (p.proto == IPPROTO_TCP) {
 			/* length-prefixed messages in a byte stream (dnstcp.c) */
 			s->now_us = ts_us;
@@ -501,13 +502,20 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		return;
 	}
 
+	/* the proxy's own traffic never makes a flow, so a flow found is not
+	 * the proxy's: the check runs on a miss only, not on every packet */
 	struct flow *f = flow_find(s->flows, &k);
 	if (!f) {
+		if (bypass_is_proxy(s, &k)) {
+			s->st.skipped_proxy++;
+			return;
+		}
 		f = flow_create(s->flows, &k, ts_us);
 		if (!f)
 			return;
 		s->st.flows++;
 		bypass_identify(s, f, ts_us);
+		f->detects = bypass_detects(s, &k, f->group);
 		/* named from DNS until (and unless) it names itself */
 		const char *dn = dns_map_lookup(s->dns, k.family, k.server, (time_t)(ts_us / 1000000));
 		if (dn) {
@@ -527,10 +535,15 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 			f->flag = FLAG_DOH;
 		}
 	}
-	bypass_presence(s, &k, f->group, ts_us);
-	/* usage minutes: a progress record at each minute boundary */
-	if (minute_of(ts_us) > minute_of(f->prog_start_us))
+	if (f->detects)
+		bypass_presence(s, &k, f->group, ts_us);
+	/* usage minutes: a progress record at each minute boundary; the
+	 * client's group may change there (bypass_progress), and with it
+	 * whether it marks students present */
+	if (minute_of(ts_us) > minute_of(f->prog_start_us)) {
 		bypass_progress(s, f, minute_of(ts_us));
+		f->detects = bypass_detects(s, &k, f->group);
+	}
 	flow_touch(s->flows, f, ts_us);
 	f->packets += from_client && p.payload_len > 0;
 	if (from_client) {

@@ -51,7 +51,11 @@ void bypass_on_close(void *ctx, struct flow *f, const char *why);
  * proxy authenticated from the address within [sensor] session_window, else
  * none (the address); and the user's group. */
 void bypass_identify(struct sensor *s, struct flow *f, int64_t ts_us);
-/* Presence detection for traffic from this client (of group g, may be NULL) at ts. */
+/* Whether traffic from this client (of group g, may be NULL) marks students
+ * present: [presence] detect_subnets and detect_groups. */
+bool bypass_detects(const struct sensor *s, const struct flow_key *k, const struct group *g);
+/* Traffic at ts from a client that bypass_detects(): a detection, at most
+ * one per half detect_idle. */
 void bypass_presence(struct sensor *s, const struct flow_key *k, const struct group *g,
 		     int64_t ts_us);
 void flow_key_sockaddr(const struct flow_key *k, bool client, struct sockaddr_any *out);

@@ -538,6 +538,48 @@ def test_exit_flush():
     return None
 
 
+def test_presence():
+    """Presence from a long flow of a student subnet's client: a detection
+    at its first packet, then at the first packet at least half detect_idle
+    (here 60 s) after the last one; nothing from other clients, nor from the
+    proxy's own upstream traffic (its address is in the subnet too), which
+    is not recorded either."""
+    db = os.path.join(TMP, "presence.db")
+    conf = os.path.join(TMP, "presence.conf")
+    with open(conf, "w") as f:
+        f.write("[proxy]\nlisten = 10.50.0.1:3128\n"
+                "[store]\ndatabase = %s\n"
+                "[catalog]\nplatforms = %s/config/platforms.list\n"
+                "[presence]\ndetect_subnets = 10.50.0.0/24\ndetect_idle = 2m\n" % (db, ROOT))
+    h = hello("openssl-tls12")
+    frames = [
+        # the proxy's own upstream connection, first of all
+        (T0 - 5, g.ether(tcp4("10.50.0.1", "157.240.1.35", 50000, 443, 1, "S"))),
+        (T0 - 4.9, g.ether(tcp4("10.50.0.1", "157.240.1.35", 50000, 443, 2, "PA", h))),
+        (T0 - 4.8, g.ether(tcp4("157.240.1.35", "10.50.0.1", 443, 50000, 1, "PA", b"x" * 100))),
+    ]
+    for i in range(13):   # 0, 25, ... 300 s
+        t = T0 + 25 * i
+        frames.append((t, g.ether(tcp4("10.50.0.7", "157.240.1.35", 42000, 443, 1 + i, "A"))))
+        frames.append((t + 1, g.ether(tcp4("10.60.0.1", "157.240.1.35", 42001, 443, 1 + i, "A"))))
+        frames.append((t + 2, g.ether(tcp4("157.240.1.35", "10.50.0.7", 443, 42000, 1 + i, "A"))))
+    path = os.path.join(TMP, "presence.pcap")
+    g.write_pcap(path, g.LINK_ETHERNET, frames)
+    r = subprocess.run([SENSOR, "-c", conf, "-r", path], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr)
+    con = sqlite3.connect(db)
+    pres = con.execute("SELECT ts_ms, state, cause, source FROM presence ORDER BY ts_ms").fetchall()
+    want = [(int((T0 + t) * 1000), "detected", "10.50.0.7 (guests, sensor)", "sensor")
+            for t in (0, 75, 150, 225, 300)]
+    if pres != want:
+        return "presence: expected %s\n got %s" % (want, pres)
+    ev = con.execute("SELECT count(*) FROM events WHERE client = '10.50.0.1'").fetchone()[0]
+    if ev:
+        return "the proxy's own traffic was recorded (%d events)" % ev
+    return None
+
+
 def main():
     failed = 0
     n = 0
@@ -550,7 +592,8 @@ def main():
         print("%s %s%s" % ("FAIL" if err else "ok  ", c[0], "\n     " + err if err else ""))
         failed += bool(err)
     for name, fn in (("store", test_store), ("sessions", test_sessions), ("flags", test_flags),
-                     ("exit-flush", test_exit_flush)):
+                     ("exit-flush", test_exit_flush),
+                     ("presence", test_presence)):
         n += 1
         err = fn()
         print("%s %s%s" % ("FAIL" if err else "ok  ", name, "\n     " + err if err else ""))
