@@ -1400,9 +1400,16 @@ static void conn_on_client_read(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	switch (c->state) {
-	case CS_HEAD:
+	case CS_HEAD: {
+		/* a head over libevent's 4 KiB per read (long cookies): the rest
+		 * in one readv, never past max_header_size */
+		size_t len = evbuffer_get_length(bufferevent_get_input(bev));
+		size_t max = c->conf->proxy.max_header_bytes;
+		if (!c->tls && len >= 4096 && len < max)
+			conn_read_more(bev, max - len);
 		read_heads(c);
 		break;
+	}
 	case CS_FORWARD:
 		if (!c->tls && !c->req_done && c->up) {
 			/* an upload: more than libevent's 4 KiB, within the watermark */
