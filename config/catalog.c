@@ -110,7 +110,7 @@ struct catalog {
 
 static inline const struct record *slot_record(const struct slot *sl)
 {
-	return (const struct record *)(sl->rec & ~SLOT_PARENT);
+	return (const struct record *)(sl->rec & ~SLOT_PARENT); /* NOLINT(performance-no-int-to-ptr): tagged pointer */
 }
 
 /* ---- memory ---- */
@@ -342,7 +342,7 @@ static int add_normalised(struct catalog *cat, const char *d, size_t len, const 
 		if (sl->hash != m)
 			continue;
 		parent |= sl->rec & SLOT_PARENT;
-		struct record *r = (struct record *)(sl->rec & ~SLOT_PARENT);
+		struct record *r = (struct record *)(sl->rec & ~SLOT_PARENT); /* NOLINT(performance-no-int-to-ptr): tagged pointer */
 		if (!r) {
 			if (!marker)
 				marker = sl;
@@ -529,7 +529,7 @@ static void psl_init(void)
 		size_t n = strlen(dafsa);
 		if (n > 6 && strcmp(dafsa + n - 6, ".dafsa") == 0 && n + 1 < sizeof(dat)) {
 			memcpy(dat, dafsa, n - 6);
-			strcpy(dat + n - 6, ".dat");
+			strcpy(dat + n - 6, ".dat"); /* NOLINT(clang-analyzer-security.insecureAPI.strcpy): n + 1 < sizeof(dat) */
 		}
 	}
 	if (*dat) {

@@ -15,7 +15,7 @@ int period_parse(const char *s, int64_t *days)
 {
 	int y, n = 0;
 	unsigned m, d;
-	if (!s || sscanf(s, "%4d-%2u-%2u%n", &y, &m, &d, &n) != 3 || n != 10 || s[n] != '\0')
+	if (!s || sscanf(s, "%4d-%2u-%2u%n", &y, &m, &d, &n) != 3 || n != 10 || s[n] != '\0') /* NOLINT(cert-err34-c): fixed width */
 		return -1;
 	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31)
 		return -1;

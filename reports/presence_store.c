@@ -33,7 +33,8 @@ int64_t presence_parse_until(const struct policy *p, const char *s, time_t now)
 {
 	unsigned hh, mm;
 	char extra;
-	if (!s || sscanf(s, "%u:%u%c", &hh, &mm, &extra) != 2 || hh > 23 || mm > 59)
+	/* two digits each: a wider %u wraps (4294967296:00 was 00:00) */
+	if (!s || sscanf(s, "%2u:%2u%c", &hh, &mm, &extra) != 2 || hh > 23 || mm > 59) /* NOLINT(cert-err34-c): fixed width */
 		return 0;
 	int64_t day = report_local_day(p, now, NULL);
 	const struct tz *tz = p ? policy_tz(p) : NULL;

@@ -35,7 +35,7 @@ static int from_hex(const char *s, unsigned char out[32])
 		return -1;
 	for (int i = 0; i < 32; i++) {
 		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+		if (sscanf(s + 2 * i, "%2x", &v) != 1) /* NOLINT(cert-err34-c): two hex digits */
 			return -1;
 		out[i] = (unsigned char)v;
 	}

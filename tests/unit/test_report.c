@@ -142,6 +142,31 @@ START_TEST(test_period_parse)
 }
 END_TEST
 
+/* presence --until HH:MM: the next such minute (UTC without a policy) */
+START_TEST(test_presence_parse_until)
+{
+	const time_t now = 1774864800; /* 2026-03-30 10:00:00 UTC */
+	static const struct {
+		const char *s;
+		int64_t until;
+	} cases[] = {
+		{"10:30", 1774866600},
+		{"9:00", 1774947600},          /* tomorrow */
+		{"09:00", 1774947600},
+		{"10:00", 1774951200},         /* now is not after now: tomorrow */
+		{"24:00", 0},
+		{"10:60", 0},
+		{"10:30x", 0},
+		{"", 0},
+		{"4294967296:00", 0},          /* %u wrapped this to 00:00 */
+		{"10:4294967326", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(presence_parse_until(NULL, cases[i].s, now) == cases[i].until,
+			      "%s", cases[i].s);
+}
+END_TEST
+
 START_TEST(test_period_previous)
 {
 	int64_t f, t, pf, pt;
@@ -363,6 +388,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_period_parse);
 	tcase_add_test(tc, test_period_previous);
+	tcase_add_test(tc, test_presence_parse_until);
 	tcase_add_test(tc, test_pseudonym);
 	tcase_add_test(tc, test_period_relative);
 	tcase_add_test(tc, test_period_resolve);
