@@ -202,8 +202,10 @@ static struct ack *ack_slot(const char *person, const char *platform, char key[1
 		a = 100;
 	if (b > 50)
 		b = 50;
+	/* NOLINTBEGIN(bugprone-not-null-terminated-result): a zero-filled binary key */
 	memcpy(key, person, a);
 	memcpy(key + a + 1, platform, b);
+	/* NOLINTEND(bugprone-not-null-terminated-result) */
 	unsigned h = 2166136261u;
 	for (size_t i = 0; i < a + 1 + b; i++)
 		h = (h ^ (unsigned char)key[i]) * 16777619u;

@@ -359,14 +359,18 @@ int main(int argc, char **argv)
 	}
 	size_t n_listen = conf->proxy.n_listen;
 	server.listen = calloc(n_listen, sizeof(*server.listen));
+	int *fds = calloc(n_listen * n_workers, sizeof(int));
+	if (!server.listen || !fds)
+		fatal("out of memory");
 	memcpy(server.listen, conf->proxy.listen, n_listen * sizeof(*server.listen));
 	server.n_listen = n_listen;
-	int *fds = calloc(n_listen * n_workers, sizeof(int));
 	for (size_t l = 0; l < n_listen; l++) {
 		for (unsigned w = 0; w < n_workers; w++) {
 			int fd = bind_one(&server.listen[l]);
-			if (fd < 0)
+			if (fd < 0) {
+				free(fds);
 				return 1;
+			}
 			fds[w * n_listen + l] = fd;
 		}
 		char text[64];
@@ -375,15 +379,20 @@ int main(int argc, char **argv)
 	}
 	size_t n_tls = conf->proxy.n_tls_listen;
 	server.tls_listen = calloc(n_tls + 1, sizeof(*server.tls_listen));
+	int *tls_fds = calloc(n_tls * n_workers + 1, sizeof(int));
+	if (!server.tls_listen || !tls_fds)
+		fatal("out of memory");
 	if (n_tls)
 		memcpy(server.tls_listen, conf->proxy.tls_listen, n_tls * sizeof(*server.tls_listen));
 	server.n_tls_listen = n_tls;
-	int *tls_fds = calloc(n_tls * n_workers + 1, sizeof(int));
 	for (size_t l = 0; l < n_tls; l++) {
 		for (unsigned w = 0; w < n_workers; w++) {
 			int fd = bind_one(&server.tls_listen[l]);
-			if (fd < 0)
+			if (fd < 0) {
+				free(fds);
+				free(tls_fds);
 				return 1;
+			}
 			tls_fds[w * n_tls + l] = fd;
 		}
 		char text[64];
@@ -418,6 +427,8 @@ int main(int argc, char **argv)
 
 	server.n_workers = n_workers;
 	server.workers = calloc(n_workers, sizeof(*server.workers));
+	if (!server.workers)
+		fatal("out of memory");
 	for (unsigned w = 0; w < n_workers; w++) {
 		server.workers[w] = worker_create(w, fds + w * n_listen, n_listen,
 						  tls_fds + w * n_tls, n_tls);
