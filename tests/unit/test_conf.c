@@ -52,7 +52,9 @@ START_TEST(test_values)
 			      "certificate = /etc/ssl/web.pem\n"
 			      "private_key = /etc/ssl/web.key\n"
 			      "session_timeout = 2h\n"
-			      "login_attempts = 3\n", &e);
+			      "login_attempts = 3\n"
+			      "max_connections = 16\n"
+			      "idle_timeout = 45s\n", &e);
 	ck_assert_msg(c != NULL, "%s", e.n ? e.msgs[0] : "");
 	ck_assert_uint_eq(c->proxy.n_listen, 2);
 	ck_assert_uint_eq(c->proxy.workers, 2);
@@ -74,6 +76,8 @@ START_TEST(test_values)
 	ck_assert_str_eq(c->web.private_key, "/etc/ssl/web.key");
 	ck_assert_uint_eq(c->web.session_timeout_ms, 2u * 3600 * 1000);
 	ck_assert_uint_eq(c->web.login_attempts, 3);
+	ck_assert_uint_eq(c->web.max_connections, 16);
+	ck_assert_uint_eq(c->web.idle_timeout_ms, 45000);
 	conf_unref(c);
 	conf_errors_free(&e);
 }
@@ -104,6 +108,8 @@ static const struct {
 	{"[web]\nlogin_attempts = 0\n", "t.conf:2: login_attempts: `0` is not a number from 1 to 1000"},
 	{"[web]\n\ncertificate = /x.pem\n", "t.conf:3: [web] needs both certificate and private_key"},
 	{"[web]\nport = 1\n", "t.conf:2: unknown key `port` in [web]"},
+	{"[web]\nmax_connections = 0\n", "t.conf:2: max_connections: `0` is not a number from 1 to 10000"},
+	{"[web]\nidle_timeout = 2h\n", "t.conf:2: idle_timeout: `2h` is not a duration from 1s to 1h (like 30s)"},
 	{"[proxy]\nallow_loopback_upstream = maybe\n", "t.conf:2: allow_loopback_upstream: `maybe` is not yes or no"},
 };
 
