@@ -459,6 +459,8 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
 	w->minute_timer = evtimer_new(w->base, worker_on_minute, w);
 	minute_timer_arm(w);
 	w->listeners = calloc(n_fds + n_tls_fds + 1, sizeof(*w->listeners));
+	if (!w->listeners)
+		goto fail;
 	for (size_t i = 0; i < n_fds + n_tls_fds; i++) {
 		bool tls = i >= n_fds;
 		w->listeners[i] = evconnlistener_new(w->base, tls ? worker_on_accept_tls : worker_on_accept,

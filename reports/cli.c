@@ -403,6 +403,7 @@ static int cmd_explain(const char *path, int argc, char **argv)
 		return rc;
 
 	char host[HOSTNAME_MAX + 1];
+	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_explain_args sets host or fails */
 	if (hostname_normalise(a.host, strlen(a.host), host) == HOST_INVALID) {
 		fprintf(stderr, "%s: explain: `%s` is not a valid host name\n", prog, a.host);
 		return 2;
