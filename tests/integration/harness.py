@@ -42,6 +42,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -383,10 +384,45 @@ def end_all_procs():
     _procs.clear()
 
 
-def clean_env():
-    env = {k: v for k, v in os.environ.items() if 'proxy' not in k.lower()}
-    env['LC_ALL'] = 'C'
+def clean_env(extra=None, minimal=False):
+    """The environment of the processes the kit starts: this one without proxy
+    variables, LC_ALL=C. minimal: only PATH, LANG, TZ=UTC and the sanitizer
+    settings (no user config at all; ASAN_OPTIONS gets verify_asan_link_order=0
+    because libfaketime may be preloaded before ASan's runtime). extra: more."""
+    if minimal:
+        env = {'PATH': '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', 'LANG': 'C.UTF-8', 'TZ': 'UTC'}
+        for k in ('UBSAN_OPTIONS', 'LSAN_OPTIONS'):
+            if k in os.environ:
+                env[k] = os.environ[k]
+        asan = os.environ.get('ASAN_OPTIONS', '')
+        env['ASAN_OPTIONS'] = (asan + ':' if asan else '') + 'verify_asan_link_order=0'
+    else:
+        env = {k: v for k, v in os.environ.items() if 'proxy' not in k.lower()}
+        env['LC_ALL'] = 'C'
+    if extra:
+        env.update(extra)
     return env
+
+
+def listening(port, host=LOOPBACK):
+    """True when something listens on the TCP port (read from /proc, no connection made)."""
+    want = ':%04X' % port
+    for table in ('/proc/net/tcp6', '/proc/net/tcp') if ':' in host else ('/proc/net/tcp',):
+        with open(table) as f:
+            for ln in f:
+                parts = ln.split()
+                if len(parts) > 3 and parts[1].endswith(want) and parts[3] == '0A':
+                    return True
+    return False
+
+
+def wait_port(port, proc=None, timeout=5, what='a listener', host=LOOPBACK):
+    """Wait until port listens; fails early when proc (the process that should listen) exited."""
+    def up():
+        if proc is not None and proc.poll() is not None:
+            raise TestFailure('%s exited with %s before listening on %d' % (what, proc.returncode, port))
+        return listening(port, host)
+    return wait_for(up, timeout, what='%s on port %d' % (what, port))
 
 
 # --------------------------------------------------------------------------
@@ -402,9 +438,10 @@ class Origin:
     kept in .requests (a Request with .conn_id, .body, .framing); every
     connection gets an id (header X-Conn-Id), so reuse can be seen."""
 
-    def __init__(self, host=LOOPBACK, port=0):
+    def __init__(self, host=LOOPBACK, port=0, hello=False):
         fam = socket.AF_INET6 if ':' in host else socket.AF_INET
         self.host = host
+        self.hello = hello
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -435,6 +472,12 @@ class Origin:
     def paths(self):
         with self.lock:
             return [r.target for r in self.requests]
+
+    @property
+    def hits(self):
+        """(Host, target, headers) of every request seen."""
+        with self.lock:
+            return [(r.get('host', ''), r.target, dict(r.headers)) for r in self.requests]
 
     def stop(self):
         self.closing = True
@@ -540,6 +583,12 @@ class Origin:
         def ka():
             return not wants_close
 
+        if self.hello:
+            # hello=True: every path answers 200 with what it was asked for
+            self._read_body(c, rd, req)
+            body = ('origin says hello: %s %s\n' % (req.get('host', ''), req.target)).encode()
+            self._send(c, req, 200, [('Content-Type', 'text/plain'), ('Content-Length', str(len(body))), cid_h], body)
+            return ka()
         if p.startswith('/size/'):
             self._read_body(c, rd, req)
             n = int(p.split('/')[2])
@@ -724,7 +773,7 @@ class TcpOrigin:
     """mode: echo | source:N | sink | banner | halfclose. .sessions holds one dict
     per connection: received (bytes count), eof (client FIN seen), done."""
 
-    def __init__(self, mode='echo', host=LOOPBACK, delay=0.0):
+    def __init__(self, mode='echo', host=LOOPBACK, delay=0.0, timeout=30):
         fam = socket.AF_INET6 if ':' in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -734,6 +783,7 @@ class TcpOrigin:
         self.port = self.sock.getsockname()[1]
         self.mode = mode
         self.delay = delay
+        self.timeout = timeout
         self.sessions = []
         self.lock = threading.Lock()
         self.closing = False
@@ -758,7 +808,7 @@ class TcpOrigin:
             threading.Thread(target=self._serve, args=(c, s), daemon=True).start()
 
     def _serve(self, c, s):
-        c.settimeout(30)
+        c.settimeout(self.timeout)
         try:
             m = self.mode
             if m == 'echo':
@@ -834,45 +884,43 @@ class TcpOrigin:
 # openssl s_server as a TLS origin
 
 
+def make_cert(d, cn='tls.test', names=('tls.test', 'social.test'), prefix='tls-'):
+    """A throwaway self-signed EC certificate for cn, names and 127.0.0.1 in
+    directory d (made once): returns (cert path, key path)."""
+    key, crt = os.path.join(d, prefix + 'key.pem'), os.path.join(d, prefix + 'cert.pem')
+    if not os.path.exists(crt):
+        alt = ','.join(['DNS:' + n for n in names] + ['IP:127.0.0.1'])
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                        '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=' + cn,
+                        '-addext', 'subjectAltName=' + alt],
+                       check=True, capture_output=True, timeout=30, env=clean_env())
+    return crt, key
+
+
 class TlsOrigin:
     """openssl s_server on 127.0.0.1 with a fresh self-signed certificate.
-    mode '-www' answers GET with a status page; '-WWW' serves files from root."""
+    mode '-www' answers GET with a status page; '-WWW' serves files from root.
+    cert: (cert, key) from make_cert (default: one for tls.test)."""
 
-    def __init__(self, tmp, mode='-www', root=None):
+    def __init__(self, tmp, mode='-www', root=None, cert=None, naccept=100000):
         self.tmp = tmp
-        self.key = os.path.join(tmp, 'tls-key.pem')
-        self.cert = os.path.join(tmp, 'tls-cert.pem')
-        if not os.path.exists(self.cert):
-            subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-                            '-nodes', '-keyout', self.key, '-out', self.cert, '-days', '2', '-subj', '/CN=tls.test',
-                            '-addext', 'subjectAltName=DNS:tls.test,DNS:social.test,IP:127.0.0.1'],
-                           check=True, capture_output=True, timeout=30)
+        self.cert, self.key = cert or make_cert(tmp)
         last = None
         for _ in range(5):
             self.port = free_port()
             self.log = open(os.path.join(tmp, 's_server-%d.log' % self.port), 'wb')
             self.proc = _track(subprocess.Popen(
                 ['openssl', 's_server', '-accept', '%s:%d' % (LOOPBACK, self.port), '-cert', self.cert,
-                 '-key', self.key, mode, '-naccept', '100000'],
+                 '-key', self.key, mode, '-naccept', str(naccept)],
                 cwd=root or tmp, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=clean_env()))
             try:
-                wait_for(lambda: self._listening(), 5, what='s_server to listen')
+                wait_port(self.port, self.proc, 5, 'openssl s_server')
                 return
             except TestFailure as e:
-                last = e
+                last = TestFailure('%s: %s' % (e, open(self.log.name, 'rb').read()[-500:]))
                 _end_proc(self.proc)
+                self.log.close()
         raise last
-
-    def _listening(self):
-        if self.proc.poll() is not None:
-            raise TestFailure('s_server exited: %s' % open(self.log.name, 'rb').read()[-500:])
-        with open('/proc/net/tcp') as f:
-            want = ':%04X' % self.port
-            for ln in f:
-                parts = ln.split()
-                if len(parts) > 3 and parts[1].endswith(want) and parts[3] == '0A':
-                    return True
-        return False
 
     def stop(self):
         _end_proc(self.proc)
@@ -997,13 +1045,28 @@ def parse_record(line):
     return rec
 
 
+def store_rows(db, sql='SELECT * FROM events ORDER BY id', args=(), timeout=5):
+    """Rows of a store as dicts (read-only; fine while the daemon runs, WAL)."""
+    c = sqlite3.connect('file:%s?mode=ro' % db, uri=True, timeout=timeout)
+    try:
+        c.row_factory = sqlite3.Row
+        return [dict(r) for r in c.execute(sql, args)]
+    finally:
+        c.close()
+
+
 class Breaktimed:
-    """breaktimed with a temporary config. conf: {key: value} for [proxy]
-    (None removes a default), store: {key: value} for [store]."""
+    """breaktimed with a temporary config in its own directory, started with
+    clean_env() and ended by PID. conf: {key: value} for [proxy] (None removes
+    a default: h.default_conf()), store: {key: value} for [store], extra_conf:
+    text after them (other sections). env(): the daemon's environment."""
 
     kind = 'breaktimed'
+    db_name = 'store.db'
+    conf_origin = 'tests/integration/harness.py'
 
-    def __init__(self, h, conf=None, store=None, args=('-v', '-d'), name=None, raw_conf=None, nofile=None):
+    def __init__(self, h, conf=None, store=None, args=('-v', '-d'), name=None, raw_conf=None, nofile=None,
+                 extra_conf=''):
         self.h = h
         self.name = name or 'bt%d' % h.next_id()
         self.dir = os.path.join(h.tmp, self.name)
@@ -1013,8 +1076,10 @@ class Breaktimed:
         self.args = list(args)
         self.conf = h.default_conf()
         self.conf.update(conf or {})
-        self.store = {'database': os.path.join(self.dir, 'store.db')}
+        self.store = {'database': os.path.join(self.dir, self.db_name)}
         self.store.update(store or {})
+        self.db = self.store['database']
+        self.extra_conf = extra_conf
         self.raw_conf = raw_conf
         self.nofile = nofile
         self.proc = None
@@ -1027,11 +1092,25 @@ class Breaktimed:
             return self.raw_conf
         conf = conf if conf is not None else self.conf
         store = store if store is not None else self.store
-        out = ['# written by tests/integration/harness.py', '[proxy]']
+        out = ['# written by ' + self.conf_origin, '[proxy]']
         out += ['%s = %s' % (k, v) for k, v in conf.items() if v is not None]
         out += ['', '[store]']
         out += ['%s = %s' % (k, v) for k, v in store.items() if v is not None]
-        return '\n'.join(out) + '\n'
+        return '\n'.join(out) + '\n' + self.extra_conf
+
+    def env(self):
+        return clean_env()
+
+    def preexec(self):
+        """What the child runs before exec (None: nothing): limits (nofile)."""
+        if not self.nofile:
+            return None
+        import resource
+        lim = self.nofile
+
+        def pre():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
+        return pre
 
     def write_conf(self, text=None):
         with open(self.conf_path + '.tmp', 'w') as f:
@@ -1043,16 +1122,9 @@ class Breaktimed:
             raise TestFailure('no breaktimed binary at %s (set BREAKTIMED)' % BREAKTIMED)
         self.logf = open(self.log_path, 'ab')
         self.log_start = self.logf.tell()
-        pre = None
-        if self.nofile:
-            import resource
-            lim = self.nofile
-
-            def pre():
-                resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
         self.proc = _track(subprocess.Popen([BREAKTIMED, '-c', self.conf_path] + self.args,
                                             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
-                                            cwd=self.dir, env=clean_env(), preexec_fn=pre))
+                                            cwd=self.dir, env=self.env(), preexec_fn=self.preexec()))
         self.h.register(self)
         end = time.monotonic() + timeout
         while True:
@@ -1065,13 +1137,14 @@ class Breaktimed:
                 raise TestFailure('breaktimed not ready within %ds:\n%s' % (timeout, text[-3000:]))
             time.sleep(0.02)
         self.listeners = []
-        for m in re.finditer(r'listening on (\S+)', text):
+        self.tls_listeners = []
+        for m in re.finditer(r'listening on (\S+)( \(HTTPS proxy\))?', text):
             a = m.group(1)
             if a.startswith('['):
                 host, port = a[1:].rsplit(']:', 1)
             else:
                 host, port = a.rsplit(':', 1)
-            self.listeners.append((host, int(port)))
+            (self.tls_listeners if m.group(2) else self.listeners).append((host, int(port)))
         if not self.listeners:
             raise TestFailure('breaktimed logged no "listening on" line:\n' + text[-2000:])
         return self
@@ -1082,7 +1155,12 @@ class Breaktimed:
 
     @property
     def port(self):
-        return self.listeners[0][1]
+        return self.listeners[0][1] if self.listeners else None
+
+    @property
+    def tls_port(self):
+        """The port of the first HTTPS proxy listener (None without one)."""
+        return self.tls_listeners[0][1] if self.tls_listeners else None
 
     @property
     def host(self):
@@ -1118,6 +1196,25 @@ class Breaktimed:
 
     def send_signal(self, sig):
         os.kill(self.proc.pid, sig)
+
+    def rows(self, sql='SELECT * FROM events ORDER BY id', args=()):
+        return store_rows(self.db, sql, args)
+
+    def events(self, **where):
+        """Rows of the events table whose columns equal where."""
+        return [r for r in self.rows() if all(r.get(k) == v for k, v in where.items())]
+
+    def wait_event(self, timeout=5, **where):
+        def find():
+            try:
+                return self.events(**where)
+            except sqlite3.Error:
+                return None
+        try:
+            return wait_for(find, timeout, step=0.1, what='store row %r' % where)
+        except TestFailure:
+            raise TestFailure('no events row with %r within %ss; rows:\n%s' % (
+                where, timeout, '\n'.join(map(str, self.rows()))[-4000:]))
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         if self.proc is None:
@@ -1218,15 +1315,10 @@ class RefProxy:
                                             stderr=self.logf, cwd=self.dir, env=clean_env()))
         self.h.register(self)
 
-        def up():
-            if self.proc.poll() is not None:
-                raise TestFailure('%s exited: %s' % (REF, open(self.log_path).read()[-2000:]))
-            try:
-                socket.create_connection((LOOPBACK, self.port), 0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_for(up, timeout, what=REF)
+        try:
+            wait_port(self.port, self.proc, timeout, REF)
+        except TestFailure as e:
+            raise TestFailure('%s: %s' % (e, open(self.log_path).read()[-2000:]))
         return self
 
     pid = property(lambda self: self.proc.pid)
@@ -1278,8 +1370,9 @@ class CurlResult:
 _seq = [0]
 
 
-def curl(proxy, *args, timeout=20, proxy_url=None, tmp=None, stdin=None):
-    """Run curl through the proxy. Returns a CurlResult (rc, code, body, head)."""
+def curl(proxy, *args, timeout=20, proxy_url=None, tmp=None, stdin=None, env=None):
+    """Run curl through the proxy (none: proxy None and no proxy_url), with
+    env (default clean_env()). Returns a CurlResult (rc, code, body, head)."""
     _seq[0] += 1
     tmp = tmp or H.tmp
     bodyf = os.path.join(tmp, 'curl-%d.body' % _seq[0])
@@ -1291,7 +1384,7 @@ def curl(proxy, *args, timeout=20, proxy_url=None, tmp=None, stdin=None):
         cmd += ['-x', px]
     cmd += list(args)
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, timeout=timeout + 10, env=clean_env(), input=stdin)
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout + 10, env=env or clean_env(), input=stdin)
     el = time.monotonic() - t0
     body = open(bodyf, 'rb').read() if os.path.exists(bodyf) else b''
     hdr = open(hdrf, 'rb').read() if os.path.exists(hdrf) else b''
@@ -1374,12 +1467,21 @@ def http_get(origin, path, extra='', version='HTTP/1.1', method='GET'):
 
 
 class Harness:
+    """The per-module context: a temporary directory, the peers, the daemons of
+    one test (per_test, stopped and checked at its end) and the shared ones."""
+
+    tmp_prefix = 'bt-it-'
+    keep_env = 'IT_KEEP'
+
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix='bt-it-')
+        self.tmp = tempfile.mkdtemp(prefix=self.tmp_prefix)
         self._id = 0
         self._shared = None
         self.per_test = []
         self.cleanups = []
+        self.make_peers()
+
+    def make_peers(self):
         self.dns = DnsServer({'origin.test': [LOOPBACK], 'dns-only.test': [LOOPBACK],
                               'v6.test': ['::1'], 'v6dns.test': ['::1'], 'dual.test': [LOOPBACK, '::1'],
                               'tls.test': [LOOPBACK]}, silent={'silent.test'})
@@ -1413,6 +1515,19 @@ class Harness:
 
     def register(self, p):
         self.per_test.append(p)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def write(self, name, text):
+        p = self.path(name)
+        with open(p, 'w') as f:
+            f.write(text)
+        return p
+
+    def shared_procs(self):
+        """The daemons kept across tests (checked after each test, stopped at the end)."""
+        return [self._shared] if self._shared is not None else []
 
     def proxy(self, conf=None, start=True, **kw):
         """A proxy for this test only (stopped at its end)."""
@@ -1458,8 +1573,8 @@ class Harness:
         self.cleanups = []
         for p in self.per_test:
             problems += self._check_proc(p, stop=True)
-        if self._shared is not None:
-            problems += self._check_proc(self._shared, stop=False)
+        for p in self.shared_procs():
+            problems += self._check_proc(p, stop=False)
         self.per_test = []
         if self._shared is not None and not self._shared.alive():
             self._shared = None
@@ -1491,19 +1606,22 @@ class Harness:
     def close(self):
         """Stop everything; returns problems seen when the shared proxy stopped."""
         problems = []
-        for p in self.per_test + ([self._shared] if self._shared else []):
+        for p in self.per_test + self.shared_procs():
             try:
                 problems += self._check_proc(p, stop=True)
             except Exception as e:
                 problems.append('stopping %s: %r' % (getattr(p, 'name', p.kind), e))
         end_all_procs()
-        self.origin.stop()
-        self.dns.stop()
-        if os.environ.get('IT_KEEP'):
+        self.stop_peers()
+        if os.environ.get(self.keep_env):
             print('kept', self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
         return problems
+
+    def stop_peers(self):
+        self.origin.stop()
+        self.dns.stop()
 
 
 H = None
@@ -1545,11 +1663,10 @@ def binary_sanitized(path=None):
     return b'__asan_init' in data or b'__ubsan_handle' in data
 
 
-def load_pending():
+def load_pending(path=os.path.join(HERE, 'pending.txt')):
     """pending.txt: `test_file::test_name reason`, or `[sanitizer] test_file::test_name reason`
     for a failure that only a sanitizer build shows (skipped only there)."""
     out = {}
-    path = os.path.join(HERE, 'pending.txt')
     sanitized = None
     if os.path.exists(path):
         for ln in open(path):
@@ -1571,29 +1688,32 @@ def _alarm(signum, frame):
     raise TestTimeout('test took longer than %ds' % TEST_TIME_LIMIT)
 
 
-def run(glb):
-    """Run the test_* functions of a module in definition order."""
+def run(glb, context=Harness, pending_file=None, run_pending_env='IT_RUN_PENDING', all_skipped_rc=0, ref=None):
+    """Run the test_* functions of a module in definition order, each with the
+    module's context (context(): a Harness); exit 0, 1 (a failure) or, when
+    every test was skipped, all_skipped_rc. ref: IT_PROXY by default."""
     global H
+    ref = REF if ref is None else ref
     mod = os.path.splitext(os.path.basename(glb['__file__']))[0]
     tests = [(n, f) for n, f in glb.items() if n.startswith('test_') and callable(f)]
     tests.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
     filters = sys.argv[1:]
     if filters:
         tests = [(n, f) for n, f in tests if any(x in n for x in filters)]
-    pending = load_pending()
-    run_pending = os.environ.get('IT_RUN_PENDING') == '1'
+    pending = load_pending(pending_file) if pending_file else load_pending()
+    run_pending = os.environ.get(run_pending_env) == '1'
     signal.signal(signal.SIGALRM, _alarm)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     passed = failed = skipped = 0
     failures = []
-    print('# %s against %s' % (mod, REF or BREAKTIMED), flush=True)
-    H = Harness()
+    print('# %s against %s' % (mod, ref or BREAKTIMED), flush=True)
+    H = context()
     try:
         for name, fn in tests:
             tid = '%s::%s' % (mod, name)
-            if REF and not getattr(fn, 'ref_ok', False):
+            if ref and not getattr(fn, 'ref_ok', False):
                 continue
-            if tid in pending and not run_pending and not REF:
+            if tid in pending and not run_pending and not ref:
                 skipped += 1
                 print('SKIP %s (pending: %s)' % (tid, pending[tid]), flush=True)
                 continue
@@ -1638,4 +1758,4 @@ def run(glb):
     if failures:
         print('failed: ' + ' '.join(failures))
     print('%d passed, %d failed, %d skipped' % (passed, failed, skipped), flush=True)
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed else (all_skipped_rc if skipped and not passed else 0))

@@ -19,69 +19,43 @@ The preload goes straight onto breaktimed, not through the `faketime`
 wrapper, which forks and would leave us the wrapper's PID instead of the
 daemon's.
 
-Processes are started here and ended here, by PID; the temporary directory
-(tempfile.mkdtemp) is removed at exit unless E2E_KEEP=1.
+It builds on the one integration kit, ../harness.py: the daemon (Daemon is a
+harness.Breaktimed with the [catalog] and policy sections and a fake clock),
+the origins (harness.Origin with hello=True, harness.TcpOrigin echo,
+harness.TlsOrigin), curl, store rows, the clean environment, the process
+bookkeeping (ended by PID) and the runner (with the checks after every test:
+a daemon died, a sanitizer reported, or a daemon exited non-zero on SIGTERM).
+The temporary directory is removed at exit unless E2E_KEEP=1.
 
 Environment: BREAKTIMED (the daemon), SOURCE_ROOT (the source tree).
 """
 
 import datetime
 import glob
-import http.server
 import os
 import re
 import select
 import shutil
-import signal
 import socket
-import sqlite3
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import harness  # noqa: E402
+from harness import TestFailure as Fail, TestSkip as Skip, check, eq, wait_for  # noqa: E402,F401
+
 SOURCE_ROOT = os.environ.get('SOURCE_ROOT') or os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-BREAKTIMED = os.environ.get('BREAKTIMED') or os.path.join(SOURCE_ROOT, 'build-e2e', 'proxy', 'breaktimed')
+BREAKTIMED = harness.BREAKTIMED
 BREAKTIME = os.environ.get('BREAKTIME') or os.path.join(os.path.dirname(os.path.dirname(BREAKTIMED)), 'reports', 'breaktime')
 PLATFORMS = os.path.join(SOURCE_ROOT, 'config', 'platforms.list')
 SITE_TZ = 'Europe/London'
-TEST_TIME_LIMIT = 90
 
 # names the proxy resolves through its hosts file, all to 127.0.0.1
 NAMES = ['www.facebook.com', 'm.facebook.com', 'www.youtube.com', 'www.instagram.com',
          'www.example.org', 'intranet.example.org', 'www.friendface.test']
-
-
-class Fail(AssertionError):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise Fail('%s: expected %r, got %r' % (what, want, got))
-
-
-def wait_for(pred, timeout, step=0.05, what='condition'):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise Fail('timed out after %.1fs waiting for %s' % (timeout, what))
-        time.sleep(step)
 
 
 def need(program):
@@ -115,159 +89,18 @@ def site_to_utc(local):
 
 def clean_env(extra=None):
     """No proxy variables, no user config: clients go only where we say."""
-    env = {'PATH': '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', 'LANG': 'C.UTF-8', 'TZ': 'UTC'}
-    # a sanitizer build keeps its settings; libfaketime may be preloaded before ASan's runtime
-    for k in ('UBSAN_OPTIONS', 'LSAN_OPTIONS'):
-        if k in os.environ:
-            env[k] = os.environ[k]
-    asan = os.environ.get('ASAN_OPTIONS', '')
-    env['ASAN_OPTIONS'] = (asan + ':' if asan else '') + 'verify_asan_link_order=0'
-    if extra:
-        env.update(extra)
-    return env
-
-
-# --------------------------------------------------------------------------
-# peers
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    server_version = 'e2e-origin'
-
-    def do_GET(self):
-        body = ('origin says hello: %s %s\n' % (self.headers.get('Host', ''), self.path)).encode()
-        self.send_response(200)
-        self.send_header('Content-Type', 'text/plain')
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        if self.command != 'HEAD':
-            self.wfile.write(body)
-        self.server.hits.append((self.headers.get('Host', ''), self.path, dict(self.headers)))
-
-    do_HEAD = do_GET
-
-    def log_message(self, *a):
-        pass
-
-
-class HttpOrigin:
-    """A tiny threaded HTTP/1.1 origin on 127.0.0.1 that remembers what it saw."""
-
-    def __init__(self):
-        self.srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
-        self.srv.daemon_threads = True
-        self.srv.hits = []
-        self.port = self.srv.server_address[1]
-        self.t = threading.Thread(target=self.srv.serve_forever, kwargs={'poll_interval': 0.1}, daemon=True)
-        self.t.start()
-
-    @property
-    def hits(self):
-        return self.srv.hits
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
-
-
-class EchoOrigin:
-    """A TCP echo peer on 127.0.0.1 for CONNECT tunnels."""
-
-    def __init__(self):
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(('127.0.0.1', 0))
-        self.ls.listen(64)
-        self.port = self.ls.getsockname()[1]
-        self.stopping = False
-        self.conns = []
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self):
-        while not self.stopping:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        try:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        except OSError:
-            pass
-        finally:
-            try:
-                c.close()
-            except OSError:
-                pass
-
-    def stop(self):
-        self.stopping = True
-        try:
-            self.ls.close()
-        except OSError:
-            pass
-        for c in self.conns:
-            try:
-                c.close()
-            except OSError:
-                pass
+    return harness.clean_env(extra, minimal=True)
 
 
 def make_cert(d, cn='www.example.org'):
-    key, crt = os.path.join(d, 'key.pem'), os.path.join(d, 'cert.pem')
-    if not os.path.exists(crt):
-        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-                        '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=' + cn,
-                        '-addext', 'subjectAltName=DNS:%s,DNS:www.facebook.com,IP:127.0.0.1' % cn],
-                       check=True, capture_output=True, timeout=30, env=clean_env())
-    return crt, key
-
-
-class TlsOrigin:
-    """`openssl s_server -www` on 127.0.0.1 with a throwaway certificate."""
-
-    def __init__(self, kit):
-        crt, key = make_cert(kit.tmp)
-        for _ in range(5):
-            s = socket.socket()
-            s.bind(('127.0.0.1', 0))
-            self.port = s.getsockname()[1]
-            s.close()
-            self.log = open(os.path.join(kit.tmp, 's_server.%d.log' % self.port), 'wb')
-            self.proc = kit.spawn(['openssl', 's_server', '-accept', '127.0.0.1:%d' % self.port, '-cert', crt,
-                                   '-key', key, '-www', '-naccept', '1000000'],
-                                  stdout=self.log, stderr=subprocess.STDOUT)
-            end = time.monotonic() + 5
-            while time.monotonic() < end and self.proc.poll() is None:
-                try:
-                    socket.create_connection(('127.0.0.1', self.port), timeout=0.5).close()
-                    return
-                except OSError:
-                    time.sleep(0.05)
-            kit.end(self.proc)
-        raise Fail('openssl s_server did not start')
+    return harness.make_cert(d, cn, (cn, 'www.facebook.com'), prefix='')
 
 
 # --------------------------------------------------------------------------
 # the daemon
 
 
-def parse_record(line):
-    m = re.search(r'record (.*)$', line)
-    if not m:
-        return None
-    return dict(tok.partition('=')[::2] for tok in m.group(1).split())
-
-
-class Daemon:
+class Daemon(harness.Breaktimed):
     """breaktimed with a config written from parts; optionally on a fake clock.
 
     proxy: extra [proxy] keys; store: extra [store] keys; policy: the rest of
@@ -275,51 +108,21 @@ class Daemon:
     at: the site-local moment ('2026-11-23 10:44:50') the daemon starts at.
     """
 
+    db_name = 'bt.db'
+    conf_origin = 'tests/integration/enforce/e2e.py'
+
     def __init__(self, kit, policy='', proxy=None, store=None, at=None, speed=None, fake_env=None,
                  args=('-v', '-d'), name=None, catalog=None):
+        extra = '\n[catalog]\nplatforms = %s\n' % PLATFORMS
+        extra += ''.join('%s = %s\n' % (k, v) for k, v in (catalog or {}).items()) + '\n'
+        super().__init__(kit, conf=proxy, store=store, args=args, name=name, extra_conf=extra + policy)
         self.kit = kit
-        self.name = name or 'bt%d' % kit.next_id()
-        self.dir = os.path.join(kit.tmp, self.name)
-        os.makedirs(self.dir)
-        self.conf_path = os.path.join(self.dir, 'breaktime.conf')
-        self.log_path = os.path.join(self.dir, 'stderr.log')
-        self.db = os.path.join(self.dir, 'bt.db')
         self.at = at
         self.speed = speed
         self.fake_env = fake_env or {}
-        self.args = list(args)
-        p = {
-            'listen': '127.0.0.1:0',
-            'workers': '2',
-            'allow_loopback_upstream': 'yes',
-            'hosts_file': kit.hosts_file,
-            'dns_servers': '127.0.0.1:1',
-            'dns_timeout': '1s',
-            'connect_timeout': '2s',
-            'sni_timeout': '1s',
-            'shutdown_grace': '1s',
-            'visible_hostname': 'bt-e2e',
-            'connect_ports': '443',
-        }
-        p.update(proxy or {})
-        s = {'database': self.db}
-        s.update(store or {})
-        self.db = s['database']
-        text = '# written by tests/integration/enforce/e2e.py\n[proxy]\n'
-        text += ''.join('%s = %s\n' % (k, v) for k, v in p.items() if v is not None)
-        text += '\n[store]\n' + ''.join('%s = %s\n' % (k, v) for k, v in s.items() if v is not None)
-        text += '\n[catalog]\nplatforms = %s\n' % PLATFORMS
-        text += ''.join('%s = %s\n' % (k, v) for k, v in (catalog or {}).items()) + '\n'
-        text += policy
-        with open(self.conf_path, 'w') as f:
-            f.write(text)
-        self.proc = None
-        self.port = self.tls_port = None
         self.spawned_mono = None
 
-    def start(self, timeout=10):
-        if not os.path.exists(BREAKTIMED):
-            raise Fail('no breaktimed at %s (set BREAKTIMED)' % BREAKTIMED)
+    def env(self):
         extra = {}
         if self.at:
             extra['LD_PRELOAD'] = libfaketime()
@@ -328,27 +131,11 @@ class Daemon:
                 extra['FAKETIME'] += ' x%s' % self.speed
             extra['FAKETIME_DONT_RESET'] = '1'
             extra.update(self.fake_env)
-        self.logf = open(self.log_path, 'ab')
+        return clean_env(extra)
+
+    def start(self, timeout=10):
         self.spawned_mono = time.monotonic()
-        self.proc = self.kit.spawn([BREAKTIMED, '-c', self.conf_path] + self.args, stdout=self.logf,
-                                   stderr=self.logf, cwd=self.dir, env=clean_env(extra))
-        end = time.monotonic() + timeout
-        while True:
-            text = self.log()
-            if re.search(r'^<\d>ready\b', text, re.M):
-                break
-            if self.proc.poll() is not None:
-                raise Fail('breaktimed exited with %s before ready:\n%s' % (self.proc.returncode, text[-3000:]))
-            if time.monotonic() > end:
-                raise Fail('breaktimed not ready within %ds:\n%s' % (timeout, text[-3000:]))
-            time.sleep(0.02)
-        for m in re.finditer(r'listening on 127\.0\.0\.1:(\d+)( \(HTTPS proxy\))?', text):
-            if m.group(2):
-                self.tls_port = int(m.group(1))
-            elif self.port is None:
-                self.port = int(m.group(1))
-        check(self.port, 'no "listening on" line:\n' + text[-2000:])
-        return self
+        return super().start(timeout)
 
     def fake_now(self):
         """The daemon's wall clock now, as a site-local naive datetime (at + elapsed)."""
@@ -396,64 +183,6 @@ class Daemon:
         check(rc == 0, 'breaktime %s: exit %d: %s' % (' '.join(args), rc, out[-500:]))
         return out
 
-    def log(self):
-        try:
-            with open(self.log_path, 'rb') as f:
-                return f.read().decode('utf-8', 'replace')
-        except FileNotFoundError:
-            return ''
-
-    def records(self):
-        return [r for r in (parse_record(ln) for ln in self.log().splitlines()) if r]
-
-    def wait_record(self, pred, timeout=5, what='record'):
-        def find():
-            for r in self.records():
-                if pred(r):
-                    return r
-            return None
-        try:
-            return wait_for(find, timeout, what=what)
-        except Fail:
-            raise Fail('no %s within %ss; records:\n%s' % (what, timeout, '\n'.join(
-                ln for ln in self.log().splitlines() if 'record ' in ln)[-3000:]))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        """SIGTERM, wait for the store to drain; returns the exit code."""
-        if self.proc is None:
-            return None
-        rc = self.kit.end(self.proc)
-        self.logf.close()
-        return rc
-
-    def rows(self, sql='SELECT * FROM events ORDER BY id', args=()):
-        """Rows of the store as dicts (read-only; fine while the daemon runs, WAL)."""
-        c = sqlite3.connect('file:%s?mode=ro' % self.db, uri=True, timeout=5)
-        try:
-            c.row_factory = sqlite3.Row
-            return [dict(r) for r in c.execute(sql, args)]
-        finally:
-            c.close()
-
-    def events(self, **where):
-        rows = self.rows()
-        return [r for r in rows if all(r.get(k) == v for k, v in where.items())]
-
-    def wait_event(self, timeout=5, **where):
-        def find():
-            try:
-                return self.events(**where)
-            except sqlite3.Error:
-                return None
-        try:
-            return wait_for(find, timeout, step=0.1, what='store row %r' % where)
-        except Fail:
-            raise Fail('no events row with %r within %ss; rows:\n%s' % (
-                where, timeout, '\n'.join(map(str, self.rows()))[-4000:]))
-
 
 # --------------------------------------------------------------------------
 # clients
@@ -475,20 +204,10 @@ class CurlResult:
 
 
 def curl(kit, *args, timeout=20):
-    """curl with no environment proxy settings; returns status, headers and body."""
-    hdr = os.path.join(kit.tmp, 'curl-h-%d' % kit.next_id())
-    body = os.path.join(kit.tmp, 'curl-b-%d' % kit.next_id())
-    cmd = ['curl', '-sS', '--noproxy', '', '-o', body, '-D', hdr, '-w', '%{http_code}', '--max-time', str(timeout)]
-    p = subprocess.run(cmd + list(args), capture_output=True, timeout=timeout + 10,
-                       env=clean_env({'HOME': kit.tmp}))
-    out = CurlResult(p.returncode, int(p.stdout.decode()[-3:] or 0) if p.stdout else 0,
-                     open(hdr, 'rb').read().decode('latin-1') if os.path.exists(hdr) else '',
-                     open(body, 'rb').read().decode('utf-8', 'replace') if os.path.exists(body) else '',
-                     p.stderr.decode('utf-8', 'replace'))
-    for f in (hdr, body):
-        if os.path.exists(f):
-            os.unlink(f)
-    return out
+    """harness.curl with no environment proxy settings; status, headers and body as text."""
+    r = harness.curl(None, '--noproxy', '', *args, timeout=timeout, tmp=kit.tmp, env=clean_env({'HOME': kit.tmp}))
+    return CurlResult(r.rc, r.code, r.raw_headers.decode('latin-1'), r.body.decode('utf-8', 'replace'),
+                      r.err.decode('utf-8', 'replace'))
 
 
 def raw_request(port, data, src='127.0.0.1', timeout=5):
@@ -584,63 +303,57 @@ class Tunnel:
 # the per-module kit and the runner
 
 
-class Kit:
-    def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix='bt-e2e-')
-        self._id = 0
-        self.procs = []
-        self.daemons = []
+class Kit(harness.Harness):
+    """harness.Harness with the enforcement tests' peers: the hosts file of
+    NAMES, a hello origin, an echo peer, a TLS origin (made on first use); no
+    DNS server (dns_servers = 127.0.0.1:1, where nothing listens)."""
+
+    tmp_prefix = 'bt-e2e-'
+    keep_env = 'E2E_KEEP'
+
+    def make_peers(self):
+        self.dns = None
         self.shared_daemons = {}
-        self.cleanups = []
-        self.hosts_file = os.path.join(self.tmp, 'hosts')
-        with open(self.hosts_file, 'w') as f:
-            f.write('127.0.0.1 %s\n' % ' '.join(NAMES))
-        self.origin = HttpOrigin()
-        self.echo = EchoOrigin()
+        self.hosts_file = self.write('hosts', '127.0.0.1 %s\n' % ' '.join(NAMES))
+        self.origin = harness.Origin(hello=True)
+        self.echo = harness.TcpOrigin('echo', timeout=None)
         self._tls = None
 
-    def next_id(self):
-        self._id += 1
-        return self._id
+    def default_conf(self):
+        return {
+            'listen': '127.0.0.1:0',
+            'workers': '2',
+            'allow_loopback_upstream': 'yes',
+            'hosts_file': self.hosts_file,
+            'dns_servers': '127.0.0.1:1',
+            'dns_timeout': '1s',
+            'connect_timeout': '2s',
+            'sni_timeout': '1s',
+            'shutdown_grace': '1s',
+            'visible_hostname': 'bt-e2e',
+            'connect_ports': '443',
+        }
 
     @property
     def tls(self):
         if self._tls is None:
-            self._tls = TlsOrigin(self)
+            self._tls = harness.TlsOrigin(self.tmp, cert=make_cert(self.tmp), naccept=1000000)
         return self._tls
-
-    def path(self, name):
-        return os.path.join(self.tmp, name)
-
-    def write(self, name, text):
-        p = self.path(name)
-        with open(p, 'w') as f:
-            f.write(text)
-        return p
 
     def spawn(self, cmd, **kw):
         kw.setdefault('stdin', subprocess.DEVNULL)
         kw.setdefault('env', clean_env({'HOME': self.tmp}))
-        p = subprocess.Popen(cmd, **kw)
-        self.procs.append(p)
-        return p
+        return harness._track(subprocess.Popen(cmd, **kw))
 
     def end(self, p, timeout=10):
         """End a process we started, by its PID: SIGTERM, then SIGKILL."""
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGTERM)
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-        if p in self.procs:
-            self.procs.remove(p)
-        return p.returncode
+        for d in self.per_test + self.shared_procs():
+            if d.proc is p:
+                d.expected_exit = True
+        return harness._end_proc(p, timeout=timeout)
 
     def daemon(self, policy='', start=True, **kw):
         d = Daemon(self, policy, **kw)
-        self.daemons.append(d)
         if start:
             d.start()
         return d
@@ -651,119 +364,31 @@ class Kit:
         d = self.shared_daemons.get(key)
         if d is None or not d.alive():
             d = make(self)
-            self.daemons.remove(d)
+            self.per_test = [x for x in self.per_test if x is not d]
             self.shared_daemons[key] = d
         return d
 
-    def defer(self, fn):
-        self.cleanups.append(fn)
+    def shared_procs(self):
+        return list(self.shared_daemons.values())
 
     def end_test(self):
-        problems = []
-        for fn in reversed(self.cleanups):
-            try:
-                fn()
-            except Exception as e:
-                problems.append('cleanup: %r' % e)
-        self.cleanups = []
-        for d in self.daemons + list(self.shared_daemons.values()):
-            if d.proc is not None and d.proc.poll() is not None and d.proc in self.procs:
-                problems.append('breaktimed %s died with %s:\n%s' % (d.name, d.proc.returncode, d.log()[-2000:]))
-                self.procs.remove(d.proc)
-        for d in self.daemons:
-            if d.proc is not None and d.alive():
-                d.stop()
-        self.daemons = []
-        return '\n'.join(problems)
+        problems = super().end_test()
+        self.shared_daemons = {k: d for k, d in self.shared_daemons.items() if d.alive()}
+        return problems
 
-    def close(self):
-        self.end_test()
-        for d in self.shared_daemons.values():
-            if d.alive():
-                d.stop()
-        for p in list(self.procs):
-            self.end(p)
+    def stop_peers(self):
         if self._tls:
-            self._tls.log.close()
+            self._tls.stop()
         self.origin.stop()
         self.echo.stop()
-        if os.environ.get('E2E_KEEP'):
-            print('kept', self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def load_pending():
-    """pending.txt: tests of behaviour breaktimed does not have yet (a known bug);
-    skipped with their reason unless E2E_RUN_PENDING=1."""
-    out = {}
-    path = os.path.join(HERE, 'pending.txt')
-    if os.path.exists(path):
-        for ln in open(path):
-            ln = ln.strip()
-            if ln and not ln.startswith('#'):
-                tid, _, reason = ln.partition(' ')
-                out[tid] = reason.strip()
-    return out
-
-
-def _alarm(signum, frame):
-    raise Fail('test took longer than %ds' % TEST_TIME_LIMIT)
 
 
 def run(glb):
-    """Run the module's test_* functions in order; exit 0, 1 (a failure) or 77 (all skipped)."""
-    mod = os.path.splitext(os.path.basename(glb['__file__']))[0]
-    tests = sorted(((n, f) for n, f in glb.items() if n.startswith('test_') and callable(f)),
-                   key=lambda nf: nf[1].__code__.co_firstlineno)
-    if sys.argv[1:]:
-        tests = [(n, f) for n, f in tests if any(a in n for a in sys.argv[1:])]
-    pending = load_pending()
-    run_pending = os.environ.get('E2E_RUN_PENDING') == '1'
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    print('# %s against %s' % (mod, BREAKTIMED), flush=True)
-    kit = Kit()
-    passed = failed = skipped = 0
-    try:
-        for name, fn in tests:
-            tid = '%s::%s' % (mod, name)
-            if tid in pending and not run_pending:
-                skipped += 1
-                print('SKIP %s (pending: %s)' % (tid, pending[tid]), flush=True)
-                continue
-            t0 = time.monotonic()
-            err = msg = None
-            signal.alarm(TEST_TIME_LIMIT)
-            try:
-                fn(kit)
-            except Skip as e:
-                err, msg = 'skip', str(e)
-            except Exception as e:
-                err = 'fail'
-                where = ' <- '.join('%s:%d' % (os.path.basename(fr.filename), fr.lineno)
-                                    for fr in reversed(traceback.extract_tb(e.__traceback__)[1:]))
-                msg = '%s%s\n  at %s' % ('' if isinstance(e, Fail) else type(e).__name__ + ': ', e, where)
-            finally:
-                signal.alarm(0)
-            problem = kit.end_test()
-            if problem:
-                msg = (msg + '\n' if msg and err == 'fail' else '') + problem
-                err = 'fail'
-            dt = time.monotonic() - t0
-            if err is None:
-                passed += 1
-                print('ok   %s (%.2fs)' % (tid, dt), flush=True)
-            elif err == 'skip':
-                skipped += 1
-                print('SKIP %s (%s)' % (tid, msg), flush=True)
-            else:
-                failed += 1
-                print('FAIL %s (%.2fs)\n     %s' % (tid, dt, msg.replace('\n', '\n     ')), flush=True)
-    finally:
-        kit.close()
-    print('%d passed, %d failed, %d skipped' % (passed, failed, skipped), flush=True)
-    sys.exit(1 if failed else (77 if skipped and not passed else 0))
+    """Run the module's test_* functions in order; exit 0, 1 (a failure) or 77 (all skipped).
+    pending.txt here lists tests of behaviour breaktimed does not have yet
+    (E2E_RUN_PENDING=1 runs them)."""
+    harness.run(glb, context=Kit, pending_file=os.path.join(HERE, 'pending.txt'),
+                run_pending_env='E2E_RUN_PENDING', all_skipped_rc=77, ref='')
 
 
 def via(kit, d, host, src='127.0.0.1', path='/', port=None, args=()):

@@ -28,36 +28,20 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import harness  # noqa: E402
-from harness import (LOOPBACK, TestFailure, TestSkip, _end_proc, _track, check, clean_env, eq,  # noqa: E402
+from harness import (LOOPBACK, TestSkip, check, clean_env, eq,  # noqa: E402
                      run, wait_for)
 
 
-class Daemon:
-    """breaktimed with a [store] of our own; limits (RLIMIT_FSIZE) set before exec."""
+class Daemon(harness.Breaktimed):
+    """harness.Breaktimed with a [store] of our own; limits (RLIMIT_FSIZE) set before exec."""
 
-    kind = 'breaktimed'
+    db_name = 'bt.db'
 
     def __init__(self, t, store=None, args=('-v',), fsize=None):
-        self.t = t
-        self.name = 'store%d' % t.next_id()
-        self.dir = os.path.join(t.tmp, self.name)
-        os.makedirs(self.dir)
-        self.db = os.path.join(self.dir, 'bt.db')
-        self.conf_path = os.path.join(self.dir, 'breaktime.conf')
-        self.log_path = os.path.join(self.dir, 'stderr.log')
-        conf = t.default_conf()
-        st = {'database': self.db}
-        st.update(store or {})
-        self.db = st['database']
-        with open(self.conf_path, 'w') as f:
-            f.write('[proxy]\n' + ''.join('%s = %s\n' % kv for kv in conf.items()) +
-                    '\n[store]\n' + ''.join('%s = %s\n' % kv for kv in st.items()))
-        self.args = list(args)
+        super().__init__(t, store=store, args=args, name='store%d' % t.next_id())
         self.fsize = fsize
-        self.proc = None
-        self.expected_exit = False
 
-    def start(self, timeout=15):
+    def preexec(self):
         fsize = self.fsize
 
         def pre():
@@ -66,49 +50,21 @@ class Daemon:
                 # process being killed by SIGXFSZ (SIG_IGN survives exec)
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
                 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, resource.RLIM_INFINITY))
-        self.logf = open(self.log_path, 'ab')
-        self.proc = _track(subprocess.Popen([harness.BREAKTIMED, '-c', self.conf_path] + self.args,
-                                            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
-                                            cwd=self.dir, env=clean_env(), preexec_fn=pre))
-        self.t.register(self)
-        end = time.monotonic() + timeout
-        while not re.search(r'^<\d>ready\b', self.log(), re.M):
-            if self.proc.poll() is not None:
-                raise TestFailure('breaktimed exited with %s:\n%s' % (self.proc.returncode, self.log()[-3000:]))
-            if time.monotonic() > end:
-                raise TestFailure('breaktimed not ready:\n' + self.log()[-3000:])
-            time.sleep(0.02)
-        m = re.search(r'listening on 127\.0\.0\.1:(\d+)', self.log())
-        check(m, 'no "listening on" line')
-        self.port = int(m.group(1))
-        return self
+        return pre
 
-    def log(self):
-        try:
-            with open(self.log_path, 'rb') as f:
-                return f.read().decode('utf-8', 'replace')
-        except FileNotFoundError:
-            return ''
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+    def start(self, timeout=15):
+        return super().start(timeout)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
-        self.expected_exit = True
-        rc = _end_proc(self.proc, sig, timeout)
-        self.logf.close()
-        return rc
+        return super().stop(sig, timeout)
 
     def wait_exit(self, timeout):
         self.expected_exit = True
         return self.proc.wait(timeout)
 
     def rows(self, sql='SELECT count(*) FROM events'):
-        con = sqlite3.connect('file:%s?mode=ro' % self.db, uri=True, timeout=10)
-        try:
-            return con.execute(sql).fetchone()[0]
-        finally:
-            con.close()
+        """The one value sql selects."""
+        return next(iter(harness.store_rows(self.db, sql, timeout=10)[0].values()))
 
 
 class Load:
