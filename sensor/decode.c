@@ -33,8 +33,8 @@ static enum decode_result decode_transport(uint8_t proto, const uint8_t *p, size
 		pkt->sport = rd16(p);
 		pkt->dport = rd16(p + 2);
 		size_t ulen = rd16(p + 4);
-		/* the UDP length may only shorten (a first fragment announces the whole datagram) */
-		if (ulen < 8 || (!pkt->fragment && ulen > wire))
+		/* the UDP length may only shorten */
+		if (ulen < 8 || ulen > wire)
 			return DECODE_MALFORMED;
 		if (ulen < wire)
 			wire = ulen;
@@ -42,7 +42,7 @@ static enum decode_result decode_transport(uint8_t proto, const uint8_t *p, size
 			caplen = wire;
 		pkt->payload = p + 8;
 		pkt->payload_len = caplen - 8;
-		pkt->wire_len = (pkt->fragment ? ulen : wire) - 8;
+		pkt->wire_len = wire - 8;
 		return DECODE_OK;
 	}
 	if (proto == IPPROTO_TCP) {
@@ -88,13 +88,24 @@ static enum decode_result decode_ipv4(const uint8_t *p, size_t caplen, struct pa
 	memcpy(pkt->dst, p + 16, 4);
 	pkt->ip_len = total;
 	uint16_t frag = rd16(p + 6);
-	if (frag & 0x1fff)
-		return DECODE_FRAGMENT;
-	pkt->fragment = (frag & 0x2000) != 0;
 	if (caplen > total)
 		caplen = total;
+	if (frag & 0x3fff) {
+		/* a fragment: reassembled by ipfrag.c */
+		pkt->proto = p[9];
+		pkt->frag_id = rd16(p + 4);
+		pkt->frag_off = (uint32_t)(frag & 0x1fff) * 8;
+		pkt->frag_more = (frag & 0x2000) != 0;
+		pkt->payload = p + ihl;
+		pkt->payload_len = caplen - ihl;
+		pkt->wire_len = total - ihl;
+		return DECODE_FRAGMENT;
+	}
 	return decode_transport(p[9], p + ihl, caplen - ihl, total - ihl, pkt);
 }
+
+static enum decode_result ipv6_chain(uint8_t next, const uint8_t *p, size_t caplen, size_t wire,
+				     bool reassembled, struct packet *pkt);
 
 static enum decode_result decode_ipv6(const uint8_t *p, size_t caplen, struct packet *pkt)
 {
@@ -107,11 +118,17 @@ static enum decode_result decode_ipv6(const uint8_t *p, size_t caplen, struct pa
 	memcpy(pkt->src, p + 8, 16);
 	memcpy(pkt->dst, p + 24, 16);
 	pkt->ip_len = wire + 40;
-	uint8_t next = p[6];
-	p += 40;
 	caplen -= 40;
 	if (caplen > wire)
 		caplen = wire;
+	return ipv6_chain(p[6], p + 40, caplen, wire, false, pkt);
+}
+
+/* The headers after IPv6's fixed header (or, reassembled, after its
+ * fragment header): extension headers, then the transport. */
+static enum decode_result ipv6_chain(uint8_t next, const uint8_t *p, size_t caplen, size_t wire,
+				     bool reassembled, struct packet *pkt)
+{
 	/* at most 8 extension headers: more is an attack, not a packet */
 	for (int i = 0; i < 8; i++) {
 		size_t len;
@@ -133,13 +150,24 @@ static enum decode_result decode_ipv6(const uint8_t *p, size_t caplen, struct pa
 			len = ((size_t)p[1] + 2) * 4;
 			break;
 		case IPPROTO_FRAGMENT:
+			if (reassembled)
+				return DECODE_MALFORMED;   /* a fragment inside a fragment */
 			if (caplen < 8)
 				return DECODE_TRUNCATED;
-			if (rd16(p + 2) & 0xfff8)
-				return DECODE_FRAGMENT;
-			pkt->fragment = (p[3] & 1) != 0;
-			len = 8;
-			break;
+			if (8 > wire)
+				return DECODE_MALFORMED;
+			if ((rd16(p + 2) & 0xfff9) == 0) {
+				len = 8;   /* atomic (offset 0, no more): a whole datagram */
+				break;
+			}
+			pkt->proto = p[0];
+			pkt->frag_id = rd32(p + 4);
+			pkt->frag_off = rd16(p + 2) & 0xfff8;
+			pkt->frag_more = (p[3] & 1) != 0;
+			pkt->payload = p + 8;
+			pkt->payload_len = caplen - 8;
+			pkt->wire_len = wire - 8;
+			return DECODE_FRAGMENT;
 		default:
 			return DECODE_UNSUPPORTED;
 		}
@@ -232,6 +260,19 @@ enum decode_result decode_frame(int linktype, const uint8_t *f, size_t caplen, s
 	}
 	}
 	return DECODE_UNSUPPORTED;
+}
+
+enum decode_result decode_reassembled(const uint8_t *data, size_t len, struct packet *pkt)
+{
+	uint8_t next = pkt->proto;
+	pkt->fragment = false;
+	pkt->frag_id = pkt->frag_off = 0;
+	pkt->frag_more = false;
+	pkt->payload = NULL;
+	pkt->payload_len = pkt->wire_len = 0;
+	if (pkt->family == AF_INET6)
+		return ipv6_chain(next, data, len, len, true, pkt);
+	return decode_transport(next, data, len, len, pkt);
 }
 
 const char *decode_result_name(enum decode_result r)

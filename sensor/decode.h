@@ -8,8 +8,10 @@
  *
  * Pure: no allocation, safe on any thread, never reads past caplen (the
  * captured length, which a small snaplen makes shorter than the frame).
- * Non-first IP fragments carry no transport header and are skipped; a
- * first fragment is decoded and its payload is what it carries.
+ * An IP fragment (IPv4 with an offset or "more fragments"; IPv6 with a
+ * fragment header that is not atomic) is DECODE_FRAGMENT with the
+ * addresses, the frag_* fields and its data as the payload: ipfrag.c puts
+ * the datagram together and decode_reassembled() decodes it.
  */
 #ifndef BREAKTIME_SENSOR_DECODE_H
 #define BREAKTIME_SENSOR_DECODE_H
@@ -34,7 +36,7 @@ enum decode_result {
 	DECODE_OK,          /* pkt is filled */
 	DECODE_TRUNCATED,   /* the headers did not fit in the captured bytes */
 	DECODE_UNSUPPORTED, /* another link type, ethertype or transport */
-	DECODE_FRAGMENT,    /* a non-first IP fragment: no transport header */
+	DECODE_FRAGMENT,    /* an IP fragment: frag_*, payload is its data */
 	DECODE_MALFORMED,   /* a length or version field that cannot be right */
 };
 
@@ -45,7 +47,10 @@ struct packet {
 	uint16_t sport, dport;
 	uint32_t seq;               /* TCP */
 	uint8_t tcp_flags;          /* TCP: FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10 */
-	bool fragment;              /* a first fragment: more of the payload follows */
+	bool fragment;              /* unused: fragments are DECODE_FRAGMENT (always false) */
+	uint32_t frag_id;           /* DECODE_FRAGMENT: the identification */
+	uint32_t frag_off;          /* ... the data's offset in the datagram, in bytes */
+	bool frag_more;             /* ... more fragments follow */
 	const uint8_t *payload;     /* the captured part of the transport payload */
 	size_t payload_len;
 	size_t wire_len;            /* the payload length the IP header announces */
@@ -58,6 +63,11 @@ struct packet {
 
 enum decode_result decode_frame(int linktype, const uint8_t *frame, size_t caplen,
 				struct packet *pkt);
+
+/* A datagram ipfrag_add() completed: pkt as the fragment filled it (family,
+ * addresses, proto: the next header after the IP or fragment header), data
+ * the reassembled payload. Fills the transport fields like decode_frame(). */
+enum decode_result decode_reassembled(const uint8_t *data, size_t len, struct packet *pkt);
 
 const char *decode_result_name(enum decode_result r);
 bool decode_linktype_supported(int linktype);

@@ -42,10 +42,12 @@
 /* stdout's buffer for --json with -r (flushed when full and at exit) */
 #define JSON_BUF_SIZE (256 << 10)
 
-/* what sensor.c parses, and the VPN ports of flags.c */
+/* what sensor.c parses, the VPN ports of flags.c, and IP fragments (the
+ * later ones carry no ports; ipfrag.c puts the datagrams together) */
 #define SENSOR_FILTER "udp port 53 or udp port 443 or tcp port 53 or tcp port 80 or tcp port 443" \
 	" or udp port 1194 or tcp port 1194 or udp port 51820 or udp port 500 or udp port 4500" \
-	" or udp port 1701 or tcp port 1723 or udp port 41641"
+	" or udp port 1701 or tcp port 1723 or udp port 41641" \
+	" or (ip and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)"
 
 static volatile sig_atomic_t stop;
 static pcap_t *capture;
@@ -432,10 +434,11 @@ int main(int argc, char **argv)
 	struct sensor_stats st;
 	sensor_get_stats(s, &st);
 	sensor_destroy(s);
-	log_info("frames %llu, decoded %llu, truncated %llu, fragments %llu, names %llu, "
+	log_info("frames %llu, decoded %llu, truncated %llu, fragments %llu (datagrams %llu), names %llu, "
 		 "flows %llu (evicted %llu), records %llu, quic initials %llu (failed %llu)",
 		 (unsigned long long)st.frames, (unsigned long long)st.decoded,
 		 (unsigned long long)st.truncated, (unsigned long long)st.fragments,
+		 (unsigned long long)st.reassembled,
 		 (unsigned long long)st.names, (unsigned long long)st.flows,
 		 (unsigned long long)st.evicted, (unsigned long long)st.records,
 		 (unsigned long long)st.quic_initials, (unsigned long long)st.quic_failed);

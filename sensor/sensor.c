@@ -58,10 +58,12 @@ struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
 	s->dns = dns_map_create(s->o.dns_entries);
 	s->scratch = malloc(SENSOR_SCRATCH);
 	s->dnstcp = dnstcp_create(sensor_dns_tcp, s);
+	s->frags = ipfrag_create();
 	s->devices = devmap_load(policy_auth(s->policy)->devices);
 	s->sessions = o->store ? sessions_create(conf->store.database, conf->sensor.session_window_s)
 			       : NULL;
-	if (!s->flows || !s->dns || !s->scratch || !s->dnstcp || !s->devices || bypass_init(s) < 0) {
+	if (!s->flows || !s->dns || !s->scratch || !s->dnstcp || !s->frags || !s->devices ||
+	    bypass_init(s) < 0) {
 		sensor_destroy(s);
 		return NULL;
 	}
@@ -83,6 +85,7 @@ void sensor_destroy(struct sensor *s)
 	flow_table_destroy(s->flows);
 	dns_map_destroy(s->dns);
 	dnstcp_destroy(s->dnstcp);
+	ipfrag_destroy(s->frags);
 	free(s->scratch);
 	free(s->proxy);
 	devmap_free(s->devices);
@@ -95,6 +98,9 @@ void sensor_get_stats(const struct sensor *s, struct sensor_stats *out)
 {
 	*out = s->st;
 	out->evicted = flow_evicted(s->flows);
+	struct ipfrag_stats fs;
+	ipfrag_get_stats(s->frags, &fs);
+	out->reassembled = fs.reassembled;
 }
 
 /* ---- output ---- */
@@ -434,29 +440,47 @@ static bool reverse_seen(struct sensor *s, const struct packet *p)
 	return flow_find(s->flows, &r) != NULL;
 }
 
+static bool decoded(struct sensor *s, enum decode_result r)
+{
+	switch (r) {
+	case DECODE_OK:
+		s->st.decoded++;
+		return true;
+	case DECODE_TRUNCATED:
+		s->st.truncated++;
+		return false;
+	case DECODE_FRAGMENT:
+		s->st.fragments++;
+		return false;
+	case DECODE_MALFORMED:
+		s->st.malformed++;
+		return false;
+	default:
+		s->st.unsupported++;
+		return false;
+	}
+}
+
 void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *frame,
 		  size_t caplen)
 {
 	struct packet p;
 	s->st.frames++;
 	sensor_tick(s, ts_us);
-	switch (decode_frame(linktype, frame, caplen, &p)) {
-	case DECODE_OK:
-		break;
-	case DECODE_TRUNCATED:
-		s->st.truncated++;
-		return;
-	case DECODE_FRAGMENT:
+	enum decode_result r = decode_frame(linktype, frame, caplen, &p);
+	if (r == DECODE_FRAGMENT) {
+		/* the datagram, once its last fragment is in: ipfrag.c */
 		s->st.fragments++;
-		return;
-	case DECODE_MALFORMED:
-		s->st.malformed++;
-		return;
-	default:
-		s->st.unsupported++;
-		return;
+		const uint8_t *data;
+		size_t len;
+		if (ipfrag_add(s->frags, &p, ts_us, &data, &len) != 1)
+			return;
+		r = decode_reassembled(data, len, &p);
+		if (r == DECODE_FRAGMENT)
+			r = DECODE_MALFORMED;
 	}
-	s->st.decoded++;
+	if (!decoded(s, r))
+		return;
 
 	struct flow_key k;
 	bool from_client;

@@ -40,6 +40,7 @@ struct sensor_options {
 
 struct sensor_stats {
 	uint64_t frames, decoded, truncated, unsupported, fragments, malformed;
+	uint64_t reassembled;        /* datagrams put together from fragments */
 	uint64_t skipped_proxy;      /* traffic to or from the proxy's own addresses */
 	uint64_t names, dns_queries, dns_answers;
 	uint64_t quic_initials, quic_failed;

@@ -8,6 +8,7 @@
 #include "dns.h"
 #include "dnstcp.h"
 #include "flow.h"
+#include "ipfrag.h"
 #include "sensor.h"
 #include "sessions.h"
 
@@ -35,6 +36,7 @@ struct sensor {
 	int64_t now_us;              /* the packet being handled (dnstcp's callback) */
 	struct devmap *devices;      /* [auth] devices (common/devmap.c) */
 	struct sessions *sessions;   /* the proxy's recent sessions, or NULL (off) */
+	struct ipfrag *frags;        /* IP fragments being reassembled */
 	bool finishing;              /* sensor_finish(): records may wait for the store */
 };
 

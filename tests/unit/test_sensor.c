@@ -21,6 +21,7 @@
 #include "dnstcp.h"
 #include "flags.h"
 #include "flow.h"
+#include "ipfrag.h"
 #include "quic.h"
 #include "reasm.h"
 #include "sni.h"
@@ -166,12 +167,160 @@ START_TEST(decode_fragments_and_lengths)
 	n = unhex("4500000000010000401100000a0000010a00000204d20035000c000061626364", f, sizeof(f));
 	ck_assert_int_eq(decode_frame(DECODE_DLT_RAW, f, n, &p), DECODE_OK);
 	ck_assert_uint_eq(p.payload_len, 4);
+	/* a first IPv4 fragment (more follow): a fragment too, its data the payload */
+	n = unhex("4500002000152000401100000a0000010a00000204d20035000c000061626364", f, sizeof(f));
+	ck_assert_int_eq(decode_frame(DECODE_DLT_RAW, f, n, &p), DECODE_FRAGMENT);
+	ck_assert_uint_eq(p.frag_id, 0x15);
+	ck_assert_uint_eq(p.frag_off, 0);
+	ck_assert(p.frag_more);
+	ck_assert_uint_eq(p.proto, IPPROTO_UDP);
+	ck_assert_uint_eq(p.payload_len, 12);
+	ck_assert_uint_eq(p.wire_len, 12);
+	/* ... and, as if complete, decoded as UDP from its first byte */
+	ck_assert_int_eq(decode_reassembled(p.payload, 12, &p), DECODE_OK);
+	ck_assert_uint_eq(p.sport, 1234);
+	ck_assert_uint_eq(p.dport, 53);
+	ck_assert_uint_eq(p.payload_len, 4);
 	/* an IPv6 non-first fragment */
 	n = unhex("6000000000102c40" "20010db8000000000000000000000001"
 		  "20010db8000000000000000000000002" "1100000800000007" "04d2003500100000", f, sizeof(f));
 	ck_assert_int_eq(decode_frame(DECODE_DLT_RAW, f, n, &p), DECODE_FRAGMENT);
+	ck_assert_uint_eq(p.frag_id, 7);
+	ck_assert_uint_eq(p.frag_off, 8);
+	ck_assert(!p.frag_more);
+	ck_assert_uint_eq(p.payload_len, 8);
 	/* unknown link type */
 	ck_assert_int_eq(decode_frame(9999, f, n, &p), DECODE_UNSUPPORTED);
+}
+END_TEST
+
+/* ---- IP fragments ---- */
+
+static struct packet frag(int family, uint32_t id, uint8_t proto, uint32_t off, bool more,
+			  const uint8_t *data, size_t len)
+{
+	struct packet p;
+	memset(&p, 0, sizeof(p));
+	p.family = family;
+	p.src[0] = 10;
+	p.dst[0] = 11;
+	p.proto = proto;
+	p.frag_id = id;
+	p.frag_off = off;
+	p.frag_more = more;
+	p.payload = data;
+	p.payload_len = p.wire_len = len;
+	p.ip_len = len + 20;
+	return p;
+}
+
+START_TEST(ipfrag_reassembly)
+{
+	struct ipfrag *t = ipfrag_create();
+	uint8_t d[64];
+	for (size_t i = 0; i < sizeof(d); i++)
+		d[i] = (uint8_t)i;
+	const uint8_t *out;
+	size_t len;
+	/* three pieces out of order, a repeat of one */
+	struct packet p = frag(AF_INET, 1, IPPROTO_UDP, 48, false, d + 48, 16);
+	ck_assert_int_eq(ipfrag_add(t, &p, 1000, &out, &len), 0);
+	p = frag(AF_INET, 1, IPPROTO_UDP, 0, true, d, 16);
+	ck_assert_int_eq(ipfrag_add(t, &p, 2000, &out, &len), 0);
+	ck_assert_int_eq(ipfrag_add(t, &p, 2500, &out, &len), 0);
+	ck_assert_uint_eq(ipfrag_count(t), 1);
+	p = frag(AF_INET, 1, IPPROTO_UDP, 16, true, d + 16, 32);
+	ck_assert_int_eq(ipfrag_add(t, &p, 3000, &out, &len), 1);
+	ck_assert_uint_eq(len, 64);
+	ck_assert(memcmp(out, d, 64) == 0);
+	ck_assert_uint_eq(p.ip_len, 16 + 20 + 16 + 20 + 32 + 20);
+	ck_assert_uint_eq(ipfrag_count(t), 0);
+	ck_assert_uint_eq(ipfrag_bytes(t), 0);
+
+	/* an overlap with other bytes drops the datagram */
+	uint8_t x[16];
+	memset(x, 0xee, sizeof(x));
+	p = frag(AF_INET, 2, IPPROTO_UDP, 0, true, d, 16);
+	ck_assert_int_eq(ipfrag_add(t, &p, 4000, &out, &len), 0);
+	p = frag(AF_INET, 2, IPPROTO_UDP, 8, true, x, 16);
+	ck_assert_int_eq(ipfrag_add(t, &p, 4001, &out, &len), -1);
+	ck_assert_uint_eq(ipfrag_count(t), 0);
+	/* ... and the rest then completes nothing */
+	p = frag(AF_INET, 2, IPPROTO_UDP, 16, false, d + 16, 48);
+	ck_assert_int_eq(ipfrag_add(t, &p, 4002, &out, &len), 0);
+	/* a last fragment that ends before a piece already held */
+	p = frag(AF_INET, 2, IPPROTO_UDP, 0, false, d, 8);
+	ck_assert_int_eq(ipfrag_add(t, &p, 4003, &out, &len), -1);
+	/* the same id and addresses with another protocol (IPv4) is another datagram */
+	p = frag(AF_INET, 3, IPPROTO_UDP, 0, true, d, 8);
+	ck_assert_int_eq(ipfrag_add(t, &p, 4004, &out, &len), 0);
+	p = frag(AF_INET, 3, IPPROTO_TCP, 8, false, d + 8, 8);
+	ck_assert_int_eq(ipfrag_add(t, &p, 4005, &out, &len), 0);
+	ck_assert_uint_eq(ipfrag_count(t), 2);
+
+	/* not usable: not a multiple of 8 with more to come, cut by the
+	 * snaplen, past 64 KiB */
+	p = frag(AF_INET, 4, IPPROTO_UDP, 0, true, d, 12);
+	ck_assert_int_eq(ipfrag_add(t, &p, 5000, &out, &len), -1);
+	p = frag(AF_INET, 4, IPPROTO_UDP, 0, true, d, 16);
+	p.wire_len = 1480;
+	ck_assert_int_eq(ipfrag_add(t, &p, 5001, &out, &len), -1);
+	p = frag(AF_INET, 4, IPPROTO_UDP, 65528, false, d, 16);
+	ck_assert_int_eq(ipfrag_add(t, &p, 5002, &out, &len), -1);
+
+	/* IPv6: the protocol is the offset-0 fragment's next header */
+	p = frag(AF_INET6, 9, IPPROTO_DSTOPTS, 8, false, d + 8, 8);
+	ck_assert_int_eq(ipfrag_add(t, &p, 6000, &out, &len), 0);
+	p = frag(AF_INET6, 9, IPPROTO_UDP, 0, true, d, 8);
+	ck_assert_int_eq(ipfrag_add(t, &p, 6001, &out, &len), 1);
+	ck_assert_uint_eq(p.proto, IPPROTO_UDP);
+	ck_assert_uint_eq(len, 16);
+
+	/* the timeout: 30 s after its first fragment a datagram is gone */
+	struct ipfrag_stats st;
+	ipfrag_get_stats(t, &st);
+	uint64_t expired = st.expired;
+	p = frag(AF_INET, 5, IPPROTO_UDP, 0, true, d, 8);
+	ck_assert_int_eq(ipfrag_add(t, &p, 4000 + IPFRAG_TIMEOUT_US + 10, &out, &len), 0);
+	ipfrag_get_stats(t, &st);
+	ck_assert_uint_eq(st.expired, expired + 2);
+	ck_assert_uint_eq(ipfrag_count(t), 1);
+	ck_assert_uint_eq(st.reassembled, 2);
+	ipfrag_destroy(t);
+}
+END_TEST
+
+START_TEST(ipfrag_bounded)
+{
+	struct ipfrag *t = ipfrag_create();
+	uint8_t d[16] = {0};
+	const uint8_t *out;
+	size_t len;
+	/* more datagrams than entries: the oldest go */
+	for (uint32_t i = 0; i < IPFRAG_MAX_ENTRIES + 44; i++) {
+		struct packet p = frag(AF_INET, i, IPPROTO_UDP, 0, true, d, 16);
+		ck_assert_int_eq(ipfrag_add(t, &p, 1000 + i, &out, &len), 0);
+		ck_assert_uint_le(ipfrag_count(t), IPFRAG_MAX_ENTRIES);
+	}
+	struct ipfrag_stats st;
+	ipfrag_get_stats(t, &st);
+	ck_assert_uint_eq(st.evicted, 44);
+	ck_assert_uint_eq(ipfrag_count(t), IPFRAG_MAX_ENTRIES);
+	/* pieces near the end of 64 KiB datagrams: the byte budget holds */
+	for (uint32_t i = 0; i < 200; i++) {
+		struct packet p = frag(AF_INET6, 100000 + i, IPPROTO_UDP, 65000, true, d, 16);
+		ck_assert_int_eq(ipfrag_add(t, &p, 2000 + i, &out, &len), 0);
+		ck_assert_uint_le(ipfrag_bytes(t), IPFRAG_MAX_BYTES);
+	}
+	ck_assert_uint_ge(ipfrag_bytes(t), (IPFRAG_MAX_BYTES / 65016 - 1) * 65016);
+	/* too many pieces in one datagram */
+	int rc = 0;
+	for (uint32_t i = 0; i <= IPFRAG_MAX_PIECES && rc == 0; i++) {
+		struct packet p = frag(AF_INET, 7777, IPPROTO_UDP, i * 16, true, d, 8);
+		rc = ipfrag_add(t, &p, 3000, &out, &len);
+	}
+	ck_assert_int_eq(rc, -1);
+	ipfrag_destroy(t);
 }
 END_TEST
 
@@ -549,6 +698,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, dnstcp_stream);
 	tcase_add_test(tc, dnstcp_bounded);
 	tcase_add_test(tc, flags_doh_and_vpn);
+	tcase_add_test(tc, ipfrag_reassembly);
+	tcase_add_test(tc, ipfrag_bounded);
 	tcase_add_test(tc, flow_limit_and_idle);
 	tcase_add_test(tc, flow_stream_budget);
 	tcase_add_test(tc, quic_rfc9001_keys);

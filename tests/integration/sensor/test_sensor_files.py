@@ -172,16 +172,38 @@ case("truncated-snaplen", g.LINK_ETHERNET, [
     (T0 + 8.3, g.ether(g.ipv4("10.0.0.10", "192.0.2.10", 17, g.udp(50003, 443, rfc_initial())))),
 ], [], snaplen=60)
 
-# 10. IP fragments: a first fragment carries a whole query (the UDP length
-#     says more follows); a later fragment is skipped, v4 and v6
+# 10. IP fragments, reassembled (ipfrag.c): a DNS query over IPv4 in two
+#     fragments, the second first; one over IPv6 in three, out of order, with
+#     a repeat; a datagram whose fragments overlap with different bytes is
+#     dropped, its last fragment then completes nothing; a first fragment
+#     whose rest never comes names nothing (it is not read on its own)
 q2 = g.dns_query(9, "www.instagram.com")
-u = g.udp(40003, 53, q2, length=8 + len(q2) + 64)
+u = g.udp(40003, 53, q2)
+q3 = g.dns_query(10, "www.tumblr.com")
+u3 = g.udp(40004, 53, q3)
+q4 = g.dns_query(11, "www.tiktok.com")
+u4 = g.udp(40005, 53, q4)
+u5 = g.udp(40006, 53, g.dns_query(12, "www.facebook.com"))
+
+
+def frag6(payload, off, more, ident):
+    return g.ether(g.ipv6("2001:db8::11", "2001:db8::53", 17, payload,
+                          ext=[(44, g.fragment_hdr(off // 8, more, ident=ident))]), v6=True)
+
+
 case("fragments", g.LINK_ETHERNET, [
-    (T0 + 9, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, u, mf=True))),
-    (T0 + 9.1, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, b"\xff" * 64, frag=(8 + len(q2)) // 8))),
-    (T0 + 9.2, g.ether(g.ipv6("2001:db8::11", "2001:db8::53", 17, g.udp(40004, 53, q2)[:8] + b"\xff" * 40,
-                              ext=[(44, g.fragment_hdr(100, False))]), v6=True)),
-], [line(ts(9), "10.0.0.11", "10.0.0.53", "dns", "www.instagram.com", "instagram")])
+    (T0 + 9, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, u[24:], frag=3, ident=21))),
+    (T0 + 9.1, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, u[:24], mf=True, ident=21))),
+    (T0 + 9.2, frag6(u3[32:], 32, False, 30)),
+    (T0 + 9.3, frag6(u3[:16], 0, True, 30)),
+    (T0 + 9.35, frag6(u3[:16], 0, True, 30)),
+    (T0 + 9.4, frag6(u3[16:32], 16, True, 30)),
+    (T0 + 9.5, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, u4[:16], mf=True, ident=22))),
+    (T0 + 9.6, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, b"\xee" * 8, mf=True, frag=1, ident=22))),
+    (T0 + 9.7, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, u4[16:], frag=2, ident=22))),
+    (T0 + 9.8, g.ether(g.ipv4("10.0.0.11", "10.0.0.53", 17, u5[:32], mf=True, ident=23))),
+], [line(ts(9.1), "10.0.0.11", "10.0.0.53", "dns", "www.instagram.com", "instagram"),
+    line(ts(9.4), "2001:db8::11", "2001:db8::53", "dns", "www.tumblr.com", "tumblr")])
 
 # 11. pcapng, the same HTTP request without tags
 case("http-pcapng", g.LINK_ETHERNET, [

@@ -2,7 +2,10 @@
 """breaktime-sensor live on the loopback interface, while this test makes the
 traffic itself: curl to a local HTTP server with Host: www.facebook.com,
 openssl s_client -servername www.instagram.com to a local s_server, and the
-RFC 9001 client Initial as one UDP datagram. Only 127.0.0.1 is ever contacted.
+RFC 9001 client Initial as one UDP datagram, and a DNS query sent as two IPv4
+fragments through a raw socket (the later one has no ports: the capture
+filter must pass it, and the sensor reassemble them). Only 127.0.0.1 is ever
+contacted.
 
 usage: test_sensor_live.py BREAKTIME_SENSOR SOURCE_ROOT
 
@@ -23,6 +26,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcapgen as g  # noqa: E402
 
 SENSOR, ROOT = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="bt-sensor-live-")
@@ -114,6 +120,12 @@ def traffic():
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.sendto(initial, ("127.0.0.1", 443))
     u.close()
+    # a DNS query in two IPv4 fragments, the second (no ports) first
+    dgram = g.udp(40053, 53, g.dns_query(0x5150, "www.tumblr.com"))
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    r.sendto(g.ipv4("127.0.0.1", "127.0.0.1", 17, dgram[16:], frag=2, ident=0x5150), ("127.0.0.1", 0))
+    r.sendto(g.ipv4("127.0.0.1", "127.0.0.1", 17, dgram[:16], mf=True, ident=0x5150), ("127.0.0.1", 0))
+    r.close()
 
 
 def read_lines(p, n, timeout):
@@ -147,15 +159,16 @@ def main():
         traffic()
         # the lines arrive while the sensor runs (flushed at each wake-up,
         # not only at exit): a person watching sees them promptly
-        early = read_lines(p, 3, 5.0)
+        early = read_lines(p, 4, 5.0)
         rc, out = stop(p)
         out = early + out
-        if early.count("\n") < 3:
+        if early.count("\n") < 4:
             print("FAIL json: only %r within 5 s of the traffic (output not flushed)" % early)
             failed += 1
         got = sorted((d["protocol"], d["name"], d["platform"], d["client"], d["server"], d["ech"])
                      for d in map(json.loads, out.splitlines()))
-        want = [("http", "www.facebook.com", "facebook", "127.0.0.1", "127.0.0.1", False),
+        want = [("dns", "www.tumblr.com", "tumblr", "127.0.0.1", "127.0.0.1", False),
+                ("http", "www.facebook.com", "facebook", "127.0.0.1", "127.0.0.1", False),
                 ("quic", "example.com", None, "127.0.0.1", "127.0.0.1", False),
                 ("tls", "www.instagram.com", "instagram", "127.0.0.1", "127.0.0.1", False)]
         ok = rc == 0 and got == want and not os.path.exists(os.path.join(TMP, "bt.db"))
