@@ -8,7 +8,10 @@
  *   - a parsed request points only into the input, has a host for the
  *     forwarding forms, never claims two framings, never HTTP_BODY_CLOSE;
  *   - a head the parser accepts is exactly what http_head_length() finds,
- *     and parsing is deterministic.
+ *     and parsing is deterministic;
+ *   - http_head_scan(), fed the same bytes in steps (sizes taken from the
+ *     input itself), finds exactly what http_head_length() finds at every
+ *     step, as conn.c relies on.
  * Seeds: tests/data/fuzz/fuzz_http_request/. Must never touch the network
  * or keep state between inputs.
  */
@@ -81,6 +84,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t hl = http_head_length(buf, size);
 
 	if (hl > size || (hl && (hl < 4 || memcmp(buf + hl - 4, "\r\n\r\n", 4) != 0)))
+		abort();
+
+	/* the incremental scan, in steps of 1..16 bytes chosen by the data */
+	struct http_head_scan sc = {0, 0};
+	size_t got = 0;
+	for (size_t have = 0; have < size && !got;) {
+		have += 1 + (size_t)(data[have] & 15);
+		if (have > size)
+			have = size;
+		got = http_head_scan(&sc, buf, have);
+		if (got != http_head_length(buf, have))
+			abort();
+	}
+	if (got != hl)
 		abort();
 
 	size_t max_uri = (size & 1) ? 64 : 0;
