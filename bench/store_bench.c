@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 	c.store.database = db;
 	c.store.retention_days = 180;
 	c.store.active_bytes = 2048;
+	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): getopt sets optarg for "m:" */
 	c.store.log_other = strcmp(mode, "hosts") == 0 ? LOG_OTHER_HOSTS : LOG_OTHER_COUNTS;
 	c.store.access_log = access ? alog : NULL;
 	o.no_purge_timer = true;

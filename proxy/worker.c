@@ -515,7 +515,7 @@ void worker_destroy(struct worker *w)
 	while (w->conns)
 		conn_close(w->conns, "shutdown");
 	for (size_t i = 0; i < w->n_listeners; i++)
-		evconnlistener_free(w->listeners[i]);
+		evconnlistener_free(w->listeners[i]); /* NOLINT(clang-analyzer-core.NullDereference): n_listeners counts its entries */
 	free(w->listeners);
 	upstream_pool_destroy(w->pool);
 	identity_cache_destroy(w->identity);

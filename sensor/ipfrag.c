@@ -74,6 +74,7 @@ static struct entry *oldest(struct ipfrag *t, const struct entry *except)
 	struct entry *o = NULL;
 	for (size_t i = 0; i < IPFRAG_MAX_ENTRIES; i++) {
 		struct entry *e = &t->e[i];
+		/* cppcheck-suppress nullPointerRedundantCheck ; e points into t->e[], never NULL */
 		if (e->used && e != except && (!o || e->first_us < o->first_us))
 			o = e;
 	}
