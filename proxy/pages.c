@@ -11,6 +11,8 @@
  */
 #include "proxy.h"
 
+#include "htmlesc.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -40,27 +42,13 @@ const char *pages_reason(int status)
 
 void pages_escape_html(struct evbuffer *b, const char *s)
 {
-	static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 	const char *run = s;
 
 	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		const char *rep;
 		size_t len;
-		switch (ch) {
-		case '&': rep = "&amp;"; len = 5; break;
-		case '<': rep = "&lt;"; len = 4; break;
-		case '>': rep = "&gt;"; len = 4; break;
-		case '"': rep = "&quot;"; len = 6; break;
-		case '\'': rep = "&#39;"; len = 5; break;
-		default:
-			/* UTF-8 and other bytes >= 0x80 pass; C0 controls other
-			 * than tab, LF and CR, and DEL, are not text */
-			if ((ch >= 0x20 && ch != 0x7f) || ch == '\t' || ch == '\n' || ch == '\r')
-				continue;
-			rep = replacement;
-			len = sizeof(replacement) - 1;
-		}
+		const char *rep = html_escape_byte((unsigned char)*s, &len);
+		if (!rep)
+			continue;
 		evbuffer_add(b, run, (size_t)(s - run));
 		evbuffer_add(b, rep, len);
 		run = s + 1;

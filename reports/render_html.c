@@ -5,6 +5,8 @@
  */
 #include "report.h"
 
+#include "htmlesc.h"
+
 static const char STYLE[] =
 	"@page{size:A4;margin:14mm}"
 	"body{font:10pt/1.35 system-ui,sans-serif;color:#111;max-width:182mm;margin:1em auto}"
@@ -21,27 +23,18 @@ static const char STYLE[] =
 
 void render_html_text(const char *v, FILE *out)
 {
-	for (const char *p = v ? v : ""; *p; p++) {
-		switch (*p) {
-		case '&':
-			fputs("&amp;", out);
-			break;
-		case '<':
-			fputs("&lt;", out);
-			break;
-		case '>':
-			fputs("&gt;", out);
-			break;
-		case '"':
-			fputs("&quot;", out);
-			break;
-		case '\'':
-			fputs("&#39;", out);
-			break;
-		default:
-			fputc(*p, out);
-		}
+	const char *p = v ? v : "", *run = p;
+
+	for (; *p; p++) {
+		size_t len;
+		const char *rep = html_escape_byte((unsigned char)*p, &len);
+		if (!rep)
+			continue;
+		fwrite(run, 1, (size_t)(p - run), out);
+		fwrite(rep, 1, len, out);
+		run = p + 1;
 	}
+	fwrite(run, 1, (size_t)(p - run), out);
 }
 
 int render_html(const struct rtable *t, FILE *out)

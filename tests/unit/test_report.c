@@ -346,6 +346,13 @@ START_TEST(test_html)
 	fclose(fp);
 	ck_assert_str_eq(buf, "&lt;b&gt;&amp;&quot;x&#39;&lt;/b&gt;");
 	free(buf);
+	/* the proxy's rule (common/htmlesc.h): controls are not text, UTF-8 is */
+	fp = open_memstream(&buf, &len);
+	render_html_text("a\x01" "b\x7f\tc\r\n caf\xc3\xa9", fp);
+	render_html_text(NULL, fp);
+	fclose(fp);
+	ck_assert_str_eq(buf, "a\xef\xbf\xbd" "b\xef\xbf\xbd\tc\r\n caf\xc3\xa9");
+	free(buf);
 
 	struct rtable t;
 	small_table(&t);
