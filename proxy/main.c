@@ -12,9 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +27,7 @@
 
 #include "identity.h"
 #include "log.h"
+#include "privdrop.h"
 #include "policy.h"
 #include "presence.h"
 #include "tz.h"
@@ -206,21 +205,6 @@ static int bind_one(struct sockaddr_any *sa)
 		getsockname(fd, &sa->u.sa, &sa->len);
 	}
 	return fd;
-}
-
-static void drop_privileges(const char *user)
-{
-	if (!user || geteuid() != 0)
-		return;
-	struct passwd *pw = getpwnam(user);
-	if (!pw)
-		fatal("user %s: no such user", user);
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0)
-		fatal("cannot drop privileges to %s: %s", user, strerror(errno));
-	if (setuid(0) == 0)
-		fatal("privileges could be regained after dropping them to %s", user);
-	log_info("running as %s", user);
 }
 
 static bool same_listeners(const struct conf *a, const struct conf *b)

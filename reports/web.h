@@ -94,9 +94,6 @@ void web_page_presence(struct evhttp_request *req, const struct conf *c,
 void web_post_presence(struct evhttp_request *req, const struct conf *c,
 		       const struct web_session *s, const struct web_form *f);
 
-/* The site-local day (days since 1970) and minute of the day at t. */
-int64_t web_local_day(const struct conf *c, time_t t, unsigned *minute);
-
 /* cli.c: `breaktime web` */
 int cmd_web(const char *path, int argc, char **argv);
 

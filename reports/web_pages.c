@@ -29,15 +29,10 @@
 
 #define NOW_MINUTES 5 /* "using it now": active in the last five minutes */
 
-int64_t web_local_day(const struct conf *c, time_t t, unsigned *minute)
-{
-	return report_local_day(c->policy, t, minute);
-}
-
 static void local_text(const struct conf *c, int64_t t, char *buf, size_t len)
 {
 	unsigned m;
-	int64_t day = web_local_day(c, (time_t)t, &m);
+	int64_t day = report_local_day(c->policy, (time_t)t, &m);
 	char d[11];
 	period_format(day, d, sizeof(d));
 	snprintf(buf, len, "%.10s %02u:%02u", d, m / 60, m % 60);
@@ -175,7 +170,7 @@ static void presence_block(FILE *out, const struct presence_now *pn)
 void web_page_today(struct evhttp_request *req, const struct conf *c, const struct web_session *s)
 {
 	unsigned nowmin;
-	int64_t today = web_local_day(c, time(NULL), &nowmin);
+	int64_t today = report_local_day(c->policy, time(NULL), &nowmin);
 	char day[11];
 	struct page pg;
 	sqlite3 *db = store_open(c, false);
@@ -279,7 +274,7 @@ void web_page_today(struct evhttp_request *req, const struct conf *c, const stru
 static const char *period_of(const struct conf *c, const struct web_form *q, bool one_day,
 			     struct report_opts *o, bool *clamped, char *err, size_t errlen)
 {
-	int64_t today = web_local_day(c, time(NULL), NULL);
+	int64_t today = report_local_day(c->policy, time(NULL), NULL);
 	if (period_resolve(c, today, web_form_get(q, "from"), web_form_get(q, "to"), one_day, 367,
 			   o, clamped, "", err, errlen) != 0)
 		return err;

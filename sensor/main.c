@@ -15,11 +15,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +29,7 @@
 #include "conf.h"
 #include "decode.h"
 #include "log.h"
+#include "privdrop.h"
 #include "policy.h"
 #include "pcapfile.h"
 #include "sensor.h"
@@ -70,21 +69,6 @@ static void usage(FILE *f)
 		   "      --max-flows N     flow table limit (default %d)\n"
 		   "  -v, --verbose         log each record\n"
 		   "  -V, --version\n", SYSCONFDIR, SENSOR_DEFAULT_MAX_FLOWS);
-}
-
-static void drop_privileges(const char *user)
-{
-	if (!user || geteuid() != 0)
-		return;
-	struct passwd *pw = getpwnam(user);
-	if (!pw)
-		fatal("user %s: no such user", user);
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0)
-		fatal("cannot drop privileges to %s: %s", user, strerror(errno));
-	if (setuid(0) == 0)
-		fatal("privileges could be regained after dropping them to %s", user);
-	log_info("running as %s", user);
 }
 
 static pcap_t *open_live(const char *iface)
