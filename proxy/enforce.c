@@ -16,6 +16,10 @@
 #include "log.h"
 #include "strutil.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +47,15 @@ void enforce_presence_override(int override, int64_t until)
 {
 	__atomic_store_n(&live_override_until, until, __ATOMIC_RELAXED);
 	__atomic_store_n(&live_override, override, __ATOMIC_RELEASE);
+}
+
+/* The newest detection in the store (breaktime-sensor's, or this proxy's own): never moves back. */
+void enforce_presence_detected(int64_t at)
+{
+	int64_t old = __atomic_load_n(&live_last_detected, __ATOMIC_RELAXED);
+	while (at > old && !__atomic_compare_exchange_n(&live_last_detected, &old, at, true,
+							 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 static void presence_snapshot(struct presence_state *ps)
@@ -262,6 +275,124 @@ static void url_encode(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
+/*
+ * The Continue link. Following it changes state (an acknowledgement for
+ * the day, a warn-continued record), and it is a plain GET that any page
+ * could make a browser fetch (<img src>), so it carries a token only the
+ * interstitial knows:
+ *
+ *     t = hex(HMAC-SHA256(key, person NUL platform NUL local-day NUL target-authority))
+ *
+ * person is whom usage counts for (the user, else the client address), the
+ * day is the site's local day, the target authority is the host[:port] of
+ * the `to` URL, lower case. The key is random, made once per process: a
+ * restart invalidates the links, and the interstitial is simply shown again.
+ * The redirect goes only to `to`, and only when `to` is a plain http(s) URL
+ * of visible ASCII whose authority is the one the token was made for.
+ */
+#define CONTINUE_KEY_LEN 32
+#define CONTINUE_TOKEN_HEX (2 * 32)
+#define CONTINUE_TO_MAX 800            /* the longest `to` accepted (c->uri encoded fits) */
+
+static unsigned char continue_key[CONTINUE_KEY_LEN];
+static bool continue_key_ok;
+static pthread_once_t continue_key_once = PTHREAD_ONCE_INIT;
+
+static void continue_key_init(void)
+{
+	continue_key_ok = RAND_bytes(continue_key, sizeof(continue_key)) == 1;
+	if (!continue_key_ok)
+		log_err("no random bytes for the Continue links' key: Continue is refused");
+}
+
+/* The token as 64 lower-case hex digits into hex[65]; false without a key. */
+static bool continue_token(const char *person, const char *platform, int64_t day,
+			   const char *authority, char hex[CONTINUE_TOKEN_HEX + 1])
+{
+	unsigned char msg[64 + 1 + 64 + 1 + 24 + 1 + HOSTNAME_MAX + 8], mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+
+	pthread_once(&continue_key_once, continue_key_init);
+	if (!continue_key_ok)
+		return false;
+	int n = snprintf((char *)msg, sizeof(msg), "%s%c%s%c%lld%c%s", person, 0, platform, 0,
+			 (long long)day, 0, authority);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return false;
+	if (!HMAC(EVP_sha256(), continue_key, sizeof(continue_key), msg, (size_t)n, mac, &maclen) ||
+	    maclen * 2 != CONTINUE_TOKEN_HEX)
+		return false;
+	for (unsigned i = 0; i < maclen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+	return true;
+}
+
+/*
+ * Is to a URL the Continue page may redirect to: "http://" or "https://",
+ * an authority of host characters only (no userinfo: no '@'), then visible
+ * ASCII (no controls, no space, no DEL, no bytes above 0x7e), at most
+ * CONTINUE_TO_MAX bytes? The authority, lower case, goes into authority.
+ */
+static bool continue_target(const char *to, char *authority, size_t alen)
+{
+	size_t skip;
+
+	if (strncmp(to, "http://", 7) == 0)
+		skip = 7;
+	else if (strncmp(to, "https://", 8) == 0)
+		skip = 8;
+	else
+		return false;
+	if (strlen(to) > CONTINUE_TO_MAX)
+		return false;
+	const char *a = to + skip;
+	size_t n = strcspn(a, "/?#");
+	if (n == 0 || n >= alen)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = a[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+			  ch == ':' || ch == '[' || ch == ']' || (ch >= 'A' && ch <= 'Z');
+		if (!ok)
+			return false;
+		authority[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+	}
+	authority[n] = '\0';
+	for (const char *p = a + n; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return false;
+	return true;
+}
+
+/* The host of an authority as catalog_lookup wants it: no port, no brackets. */
+static void authority_host(const char *authority, char *host, size_t len)
+{
+	const char *end;
+
+	if (authority[0] == '[') {
+		end = strchr(authority, ']');
+		authority++;
+	} else {
+		end = strrchr(authority, ':');
+	}
+	size_t n = end ? (size_t)(end - authority) : strlen(authority);
+	snprintf(host, len, "%.*s", (int)n, authority);
+}
+
+/* Where Continue leads back to: the blocked URL, or https://host[:port]/ for a CONNECT. */
+static void continue_to(const struct conn *c, bool is_connect, char *to, size_t len)
+{
+	if (!is_connect) {
+		snprintf(to, len, "%s", c->uri);
+		return;
+	}
+	bool v6 = c->host_kind == HOST_IPV6;
+	char port[8] = "";
+	if (c->port != 443)
+		snprintf(port, sizeof(port), ":%u", c->port);
+	snprintf(to, len, "https://%s%s%s%s/", v6 ? "[" : "", c->host, v6 ? "]" : "", port);
+}
+
 static const char page_style[] =
 	"<style>body{font-family:system-ui,sans-serif;max-width:38em;margin:3em auto;padding:0 1em;"
 	"color:#222}h1{font-size:1.4em}table{border-collapse:collapse}td,th{padding:.2em .8em;"
@@ -271,26 +402,50 @@ static const char page_style[] =
 void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bool keep_alive)
 {
 	struct evbuffer *b = evbuffer_new();
-	char enc_to[700], enc_p[100], link[1000];
+	char to[300], enc_to[CONTINUE_TO_MAX + 1], enc_p[100], link[1200];
+	char person[64], authority[HOSTNAME_MAX + 8], token[CONTINUE_TOKEN_HEX + 1];
 	const char *vh = c->conf->proxy.visible_hostname;
 
-	url_encode(c->uri, enc_to, sizeof(enc_to));
+	continue_to(c, is_connect, to, sizeof(to));
+	person_key(c, person, sizeof(person));
+	/* no token, no link: what cannot be continued is not offered */
+	bool can = continue_target(to, authority, sizeof(authority)) &&
+		   continue_token(person, c->decision.platform, local_day(c, time(NULL)), authority, token);
+	url_encode(to, enc_to, sizeof(enc_to));
 	url_encode(c->decision.platform, enc_p, sizeof(enc_p));
-	snprintf(link, sizeof(link), "http://%s/continue?p=%s&to=%s", vh, enc_p,
-		 is_connect ? "" : enc_to);
+	snprintf(link, sizeof(link), "http://%s/continue?p=%s&t=%s&to=%s", vh, enc_p,
+		 can ? token : "", enc_to);
 	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>"
 			    "Allowance used</title>%s</head><body><h1>You have used today's allowance for "
 			    "social media</h1><p>", page_style);
 	pages_escape_html(b, c->decision.platform[0] ? c->decision.platform : "This site");
-	evbuffer_add_printf(b, " counts towards your daily allowance, which is used up. You may "
-			    "continue: this once a day, and it is recorded.</p><p><a class=\"button\" href=\"");
-	pages_escape_html(b, link);
-	evbuffer_add_printf(b, "\">Continue</a></p><p><a href=\"http://%s/status\">Your usage "
+	evbuffer_add_printf(b, " counts towards your daily allowance, which is used up.");
+	if (can) {
+		evbuffer_add_printf(b, " You may continue: this once a day, and it is recorded.</p>"
+				    "<p><a class=\"button\" href=\"");
+		pages_escape_html(b, link);
+		evbuffer_add_printf(b, "\">Continue</a>");
+	}
+	evbuffer_add_printf(b, "</p><p><a href=\"http://%s/status\">Your usage "
 			    "today</a></p><hr><small>breaktime</small></body></html>\n", vh);
 	pages_send_html(out, 403, b, NULL, keep_alive, false);
 	evbuffer_free(b);
 }
 
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
+		return (ch | 0x20) - 'a' + 10;
+	return -1;
+}
+
+/*
+ * The first name=value of a query, percent-decoded into out. False when
+ * absent, when it does not fit (never a silently shortened value), or when
+ * an escape is malformed or decodes to NUL.
+ */
 static bool query_param(const char *q, size_t len, const char *name, char *out, size_t outlen)
 {
 	size_t nlen = strlen(name);
@@ -301,14 +456,15 @@ static bool query_param(const char *q, size_t len, const char *name, char *out, 
 		const char *stop = amp ? amp : end;
 		if ((size_t)(stop - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
 			size_t o = 0;
-			for (const char *p = q + nlen + 1; p < stop && o + 1 < outlen; p++) {
-				if (*p == '%' && stop - p > 2) {
-					char hex[3] = {p[1], p[2], 0};
-					char *e;
-					long v = strtol(hex, &e, 16);
-					if (*e || v <= 0)
+			for (const char *p = q + nlen + 1; p < stop; p++) {
+				if (o + 1 >= outlen)
+					return false;
+				if (*p == '%') {
+					int hi = stop - p > 2 ? hex_digit(p[1]) : -1;
+					int lo = stop - p > 2 ? hex_digit(p[2]) : -1;
+					if (hi < 0 || lo < 0 || (hi | lo) == 0)
 						return false;
-					out[o++] = (char)v;
+					out[o++] = (char)(hi * 16 + lo);
 					p += 2;
 				} else {
 					out[o++] = *p == '+' ? ' ' : *p;
@@ -325,40 +481,58 @@ static bool query_param(const char *q, size_t len, const char *name, char *out, 
 int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, size_t len,
 		     bool keep_alive)
 {
-	char platform[64], to[600];
+	char platform[64], to[CONTINUE_TO_MAX + 2], token[CONTINUE_TOKEN_HEX + 2];
+	char want[CONTINUE_TOKEN_HEX + 1], person[64], authority[HOSTNAME_MAX + 8], host[HOSTNAME_MAX + 8];
 	const struct policy *p = c->conf->policy;
 	const struct catalog *cat = p ? policy_catalog(p) : NULL;
+	const char *interned;
 
-	if (!query || !query_param(query, len, "p", platform, sizeof(platform)) || !cat ||
-	    !catalog_platform(cat, platform)) {
-		pages_error(out, c->conf, 400, "Bad Request", "This link is not valid.", keep_alive);
+	person_key(c, person, sizeof(person));
+	/* nothing is recorded or acknowledged unless every check passes */
+	if (!query || !cat || !query_param(query, len, "p", platform, sizeof(platform)) ||
+	    !(interned = catalog_platform(cat, platform)) ||
+	    !query_param(query, len, "t", token, sizeof(token)) || strlen(token) != CONTINUE_TOKEN_HEX ||
+	    !query_param(query, len, "to", to, sizeof(to)) ||
+	    !continue_target(to, authority, sizeof(authority)) ||
+	    !continue_token(person, interned, local_day(c, time(NULL)), authority, want) ||
+	    CRYPTO_memcmp(token, want, CONTINUE_TOKEN_HEX) != 0) {
+		pages_error(out, c->conf, 400, "Bad Request", "This link is not valid (it may be from "
+			    "another day: open the page again).", keep_alive);
 		return 400;
 	}
-	warn_ack(c, platform);
-	c->decision.verdict = "warn";
-	c->decision.reason = "warn-continued";
-	snprintf(c->decision.platform, sizeof(c->decision.platform), "%.31s", platform);
-	log_info("%s chose to continue to %s over the allowance",
-		 c->user[0] ? c->user : "an unidentified client", platform);
-	bool has_to = query_param(query, len, "to", to, sizeof(to)) &&
-		      strncmp(to, "http://", 7) == 0 && !strpbrk(to, "\r\n\"<> ");
+	/*
+	 * Decide again for the target: only a person who is over the allowance
+	 * with over_allowance = warn has something to acknowledge. Anything
+	 * else (organisational or sanctioned use, an allowance that is back, a
+	 * block) is just sent back to the page, and nothing is recorded: a
+	 * warn-continued record counts as personal use.
+	 */
+	struct decision_hook d;
+	authority_host(authority, host, sizeof(host));
+	enforce_decide(c, host, NULL, &d);
+	if (strcmp(d.verdict, "warn") == 0 && strcmp(d.platform, interned) == 0) {
+		warn_ack(c, interned);
+		c->decision.verdict = "warn";
+		c->decision.reason = "warn-continued";
+		snprintf(c->decision.platform, sizeof(c->decision.platform), "%.31s", interned);
+		str_copy(c->decision.category, sizeof(c->decision.category), d.category);
+		log_info("%s chose to continue to %s over the allowance",
+			 c->user[0] ? c->user : "an unidentified client", interned);
+	}
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Continue"
 			    "</title>%s</head><body><h1>You may continue</h1><p>Use of ", page_style);
-	pages_escape_html(b, platform);
-	evbuffer_add_printf(b, " over your allowance is allowed for the rest of today and recorded.</p>");
-	if (has_to) {
-		evbuffer_add_printf(b, "<p><a href=\"");
-		pages_escape_html(b, to);
-		evbuffer_add_printf(b, "\">Back to the page</a></p>");
-	}
-	evbuffer_add_printf(b, "</body></html>\n");
-	char loc[700] = "";
-	if (has_to)
-		snprintf(loc, sizeof(loc), "Location: %s\r\n", to);
-	pages_send_html(out, has_to ? 302 : 200, b, loc, keep_alive, false);
+	pages_escape_html(b, interned);
+	evbuffer_add_printf(b, " over your allowance is allowed for the rest of today and recorded.</p>"
+			    "<p><a href=\"");
+	pages_escape_html(b, to);
+	evbuffer_add_printf(b, "\">Back to the page</a></p></body></html>\n");
+	char loc[CONTINUE_TO_MAX + 16];
+	/* to is visible ASCII only (continue_target): nothing can end the header early */
+	snprintf(loc, sizeof(loc), "Location: %s\r\n", to);
+	pages_send_html(out, 302, b, loc, keep_alive, false);
 	evbuffer_free(b);
-	return has_to ? 302 : 200;
+	return 302;
 }
 
 /* ---- the person's own status page ---- */

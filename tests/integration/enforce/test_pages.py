@@ -8,8 +8,10 @@ shim of the PAC helper functions (no DNS: names are never resolved);
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import check, clean_env, curl, eq, need, raw_request, run, via, wait_for  # noqa: E402
@@ -261,6 +263,189 @@ def test_status_link_of_the_block_page(kit):
     eq((r.code, r.body), (200, 'ok\n'), 'GET http://bt-e2e/healthz through the proxy (its visible_hostname)')
     r = curl(kit, '-x', 'http://127.0.0.1:%d' % d.port, 'http://bt-e2e/status')
     eq(r.code, 200, 'GET http://bt-e2e/status through the proxy (the link on the block page)')
+
+
+# ---- the warn interstitial's Continue link (hardening item 5) ----
+#
+# Over the allowance with over_allowance = warn, the interstitial's Continue
+# link records a warn-continued choice and lets the person through for the
+# rest of the day. The link carries a token bound to the person, the
+# platform, the site-local day and the target host; a link without one (an
+# <img src=http://bt-e2e/continue?p=facebook> on any page) records nothing,
+# and the redirect only ever leads back to the blocked URL's own host.
+
+WARN_PEOPLE = {'wendy': '127.0.0.3', 'walt': '127.0.0.4', 'carol': '127.0.0.5'}
+
+WARN_POLICY = """
+[site]
+timezone = Europe/London
+[auth]
+default_group = guests
+devices = %s
+[group warned]
+members = wendy, walt
+social = always
+allowance = 0m
+over_allowance = warn
+[group comms]
+members = carol
+organisational = yes
+platforms = facebook
+social = always
+allowance = 1m
+over_allowance = warn
+"""
+
+
+def warn_daemon(kit, **kw):
+    devices = kit.write('warn-devices', ''.join('%s %s\n' % (a, u) for u, a in WARN_PEOPLE.items()))
+    return kit.daemon(WARN_POLICY % devices, **kw)
+
+
+def as_person(kit, d, who, url):
+    """A URL through the proxy from who's address, as the browser asks for it (no redirects followed)."""
+    return curl(kit, '-x', 'http://127.0.0.1:%d' % d.port, '--interface', WARN_PEOPLE[who], url)
+
+
+def interstitial_link(kit, d, who, host='www.facebook.com', path='/feed'):
+    r = as_person(kit, d, who, 'http://%s:%d%s' % (host, kit.origin.port, path))
+    eq(r.code, 403, '%s over the allowance (warn): the interstitial' % who)
+    m = re.search(r'href="(http://bt-e2e/continue\?[^"]+)"', r.body)
+    check(m, 'no Continue link on the interstitial:\n%s' % r.body)
+    return m.group(1).replace('&amp;', '&')
+
+
+def settle(kit, d, who='walt'):
+    """A barrier: a social request of who's, recorded after everything sent before it."""
+    n = len(d.events(user=who))
+    as_person(kit, d, who, 'http://www.youtube.com:%d/barrier' % kit.origin.port)
+    wait_for(lambda: len(d.events(user=who)) > n, 5, what='the barrier row of %s' % who)
+
+
+def continued(d, who):
+    return [x for x in d.events(user=who) if x['reason'] == 'warn-continued']
+
+
+def minutes(d, who):
+    return d.rows("SELECT platform, purpose, requests FROM usage_minutes WHERE user = ?", (who,))
+
+
+def test_continue_forged_records_nothing(kit):
+    d = warn_daemon(kit)
+    # what an <img src> on any page makes the browser of whoever views it fetch
+    for who in ('wendy', 'carol'):
+        for query in ('p=facebook', 'p=facebook&to=http://www.facebook.com/',
+                      'p=facebook&t=&to=http://www.facebook.com/', 'p=facebook&t=00&to=http://www.facebook.com/'):
+            r = as_person(kit, d, who, 'http://bt-e2e/continue?' + query)
+            eq(r.code, 400, 'forged continue (%s) by %s' % (query, who))
+    # origin-form straight to the proxy, as a page on the LAN could also make it
+    st, head, body = own(d, '/continue?p=facebook', src=WARN_PEOPLE['wendy'])
+    eq(st, 400, 'forged origin-form continue')
+    settle(kit, d)
+    eq(continued(d, 'wendy') + continued(d, 'carol'), [], 'warn-continued rows from forged links')
+    eq(minutes(d, 'wendy') + minutes(d, 'carol'), [], 'usage minutes from forged links')
+    # and wendy still sees the interstitial: nothing was acknowledged for her
+    interstitial_link(kit, d, 'wendy')
+    check('chose to continue' not in d.log(), 'a forged continue was logged as a choice:\n%s' % d.log()[-2000:])
+
+
+def test_continue_token_is_bound(kit):
+    d = warn_daemon(kit)
+    link = interstitial_link(kit, d, 'wendy')
+    check(re.search(r'[?&]t=[0-9a-f]{64}(&|$)', link), 'no token in the Continue link %s' % link)
+    # wendy's link is not walt's
+    eq(as_person(kit, d, 'walt', link).code, 400, "walt following wendy's link")
+    # nor another platform's
+    eq(as_person(kit, d, 'wendy', link.replace('p=facebook', 'p=youtube')).code, 400, 'the token with p=youtube')
+    # nor another target host, nor a URL that is not a plain http(s) one
+    port = kit.origin.port
+    bad_targets = ['http://evil.example/', 'http://evil.example:%d/feed' % port,
+                   'http://www.facebook.com:%d@evil.example/' % port,
+                   'http://www.facebook.com:%d/%%09x' % port, 'http://www.facebook.com:%d/%%01' % port,
+                   'http://www.facebook.com:%d/%%7f' % port, 'http://www.facebook.com:%d/a%%20b' % port,
+                   'http://www.facebook.com:%d/%%0d%%0aSet-Cookie:x=1' % port,
+                   'javascript:alert(1)//www.facebook.com:%d/' % port,
+                   '//www.facebook.com:%d/' % port, 'http://www.facebook.com:%d/' % port + 'a' * 3000]
+    for to in bad_targets:
+        bad = re.sub(r'to=[^&]*', lambda m: 'to=' + to, link)
+        r = as_person(kit, d, 'wendy', bad)
+        eq(r.code, 400, 'Continue to %r' % to)
+        check(not r.header('Location'), 'a Location for %r: %s' % (to, r.header('Location')))
+    settle(kit, d)
+    eq(continued(d, 'wendy') + continued(d, 'walt'), [], 'warn-continued rows from refused links')
+    eq([m for m in minutes(d, 'wendy') if m['platform'] == 'facebook'], [], "wendy's facebook minutes")
+
+
+def test_continue_day_bound(kit):
+    # a link from 23:59 is no good after midnight (the interstitial comes again)
+    d = warn_daemon(kit, at='2026-11-23 23:59:52', speed=4)
+    link = interstitial_link(kit, d, 'wendy')
+    d.wait_fake('23:59:59')
+    time.sleep(1)
+    check(d.fake_now().hour == 0, 'the fake clock is past midnight: %s' % d.fake_now())
+    eq(as_person(kit, d, 'wendy', link).code, 400, "yesterday's Continue link")
+    link = interstitial_link(kit, d, 'wendy')
+    eq(as_person(kit, d, 'wendy', link).code, 302, "today's Continue link")
+
+
+def test_continue_real_flow(kit):
+    d = warn_daemon(kit)
+    link = interstitial_link(kit, d, 'wendy', path='/feed?x=1')
+    r = as_person(kit, d, 'wendy', link)
+    eq(r.code, 302, 'following the Continue link')
+    eq(r.header('Location'), 'http://www.facebook.com:%d/feed?x=1' % kit.origin.port, 'Location after Continue')
+    r = as_person(kit, d, 'wendy', r.header('Location'))
+    eq(r.code, 200, 'the original URL after continuing')
+    check('origin says hello' in r.body, 'body after continuing: %s' % r.body[:300])
+    wait_for(lambda: continued(d, 'wendy'), 5, what='the warn-continued row of wendy')
+    check('wendy chose to continue to facebook' in d.log(), 'the continue is not logged')
+    # the same link again is harmless (the choice holds for the day)
+    eq(as_person(kit, d, 'wendy', link).code, 302, 'the Continue link a second time')
+    # a CONNECT's interstitial leads back to https://host/
+    t = raw_request(d.port, b'CONNECT www.instagram.com:443 HTTP/1.1\r\nHost: www.instagram.com:443\r\n\r\n',
+                    src=WARN_PEOPLE['walt'])
+    m = re.search(rb'href="(http://bt-e2e/continue\?[^"]+)"', t)
+    check(m, 'no Continue link on the CONNECT interstitial:\n%r' % t[:2000])
+    r = as_person(kit, d, 'walt', m.group(1).decode().replace('&amp;', '&'))
+    eq((r.code, r.header('Location')), (302, 'https://www.instagram.com/'), 'Continue after a CONNECT')
+
+
+def test_continue_never_counts_organisational_use(kit):
+    # carol (comms) uses facebook for the organisation: no interstitial there, and a
+    # continue (forged, or her instagram token turned to facebook) never writes a
+    # personal facebook minute for her
+    d = warn_daemon(kit)
+    eq(as_person(kit, d, 'carol', 'http://www.facebook.com:%d/' % kit.origin.port).code, 200, 'carol on facebook')
+    eq(as_person(kit, d, 'carol', 'http://bt-e2e/continue?p=facebook').code, 400, 'carol: forged continue')
+    link = None
+    for _ in range(25):
+        # her instagram minutes are personal: over her 1 minute she gets the interstitial
+        r = as_person(kit, d, 'carol', 'http://www.instagram.com:%d/' % kit.origin.port)
+        if r.code == 403:
+            link = re.search(r'href="(http://bt-e2e/continue\?[^"]+)"', r.body).group(1).replace('&amp;', '&')
+            break
+        time.sleep(3)
+    check(link, 'carol never reached the instagram interstitial')
+    eq(as_person(kit, d, 'carol', link.replace('p=instagram', 'p=facebook')).code, 400,
+       'the instagram token for facebook')
+    settle(kit, d)
+    personal = [m for m in minutes(d, 'carol') if m['platform'] == 'facebook' and m['purpose'] != 'organisational']
+    eq(personal, [], "carol's personal facebook minutes")
+    eq(continued(d, 'carol'), [], "carol's warn-continued rows")
+    # a valid link whose person has become organisational since (a reload moved wendy
+    # to comms): it leads back to the page, and records nothing personal
+    link = interstitial_link(kit, d, 'wendy')
+    with open(d.conf_path) as f:
+        conf = f.read()
+    with open(d.conf_path, 'w') as f:
+        f.write(conf.replace('members = wendy, walt', 'members = walt').replace('members = carol', 'members = carol, wendy'))
+    d.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'configuration reloaded' in d.log(), 5, what='the reload')
+    r = as_person(kit, d, 'wendy', link)
+    eq(r.code, 302, 'a valid link after wendy became organisational')
+    settle(kit, d)
+    eq(continued(d, 'wendy'), [], "wendy's warn-continued rows (organisational now)")
+    eq([m for m in minutes(d, 'wendy') if m['platform'] == 'facebook'], [], "wendy's facebook minutes")
 
 
 if __name__ == '__main__':
