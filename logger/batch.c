@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "safetext.h"
 
 #define BLOCK_ROWS 512
 /* sessions: the same person from the same address within this is one */
@@ -36,6 +37,7 @@ struct event_row {
 	int32_t status;
 	uint16_t port;
 	uint8_t kind, source;
+	uint64_t count;                       /* records the row stands for (events.count) */
 	const char *verdict, *reason, *close; /* static strings of the proxy */
 	uint32_t str[S_N];                    /* offsets into the block's arena */
 };
@@ -44,6 +46,7 @@ struct block {
 	struct block *next;
 	struct event_row rows[BLOCK_ROWS];
 	unsigned n;
+	unsigned refusal_rows;  /* rows of counted refusals among them */
 	char *arena;
 	size_t alen, acap;
 	uint64_t records;      /* records taken while this block was the last one */
@@ -66,6 +69,7 @@ struct batch {
 	struct block *head, *tail;
 	size_t block_bytes;
 	uint64_t event_rows;
+	uint64_t committed_refusals;   /* refusal rows of the last commit */
 	struct rowmap usage, other, sessions;
 	struct presence_row *pres;
 	size_t n_pres, cap_pres;
@@ -205,6 +209,13 @@ void batch_count_record(struct batch *b)
 	 * were dropped with a warning where they failed */
 }
 
+void batch_count_records(struct batch *b, uint64_t count)
+{
+	struct block *k = tail_block(b, false);
+	if (k)
+		k->records += count;
+}
+
 uint64_t batch_records(const struct batch *b)
 {
 	uint64_t n = 0;
@@ -252,17 +263,18 @@ static uint32_t arena_add(struct batch *b, struct block *k, const char *s)
 	return off;
 }
 
-void batch_add_event(struct batch *b, const struct store *s, const struct record *r,
-		     const char *user, const char *client)
+static struct event_row *add_event(struct batch *b, const struct store *s, const struct record *r,
+				   const char *user, const char *client)
 {
 	struct block *k = tail_block(b, true);
 	int minute;
 
 	if (!k) {
 		log_warn("store: out of memory: an event row is lost");
-		return;
+		return NULL;
 	}
 	struct event_row *e = &k->rows[k->n++];
+	e->count = 1;
 	e->ts_ms = r->start_us / 1000;
 	store_local(s, store_sec(e->ts_ms), &e->day, &minute);
 	e->up = r->bytes_up;
@@ -275,15 +287,40 @@ void batch_add_event(struct batch *b, const struct store *s, const struct record
 	e->verdict = r->verdict;
 	e->reason = r->reason;
 	e->close = r->close_reason;
-	e->str[S_USER] = arena_add(b, k, user);
-	e->str[S_GRP] = arena_add(b, k, r->group);
-	e->str[S_CLIENT] = arena_add(b, k, client);
-	e->str[S_METHOD] = arena_add(b, k, r->method);
-	e->str[S_HOST] = arena_add(b, k, r->host);
-	e->str[S_SNI] = arena_add(b, k, r->sni);
-	e->str[S_PLATFORM] = arena_add(b, k, r->platform);
-	e->str[S_CATEGORY] = arena_add(b, k, r->category);
+	/* each text field keeps only what its grammar allows (safetext.h):
+	 * whatever the producer copied, no control byte reaches the store */
+	char t[HOSTNAME_MAX + 1];
+	e->str[S_USER] = arena_add(b, k, safetext_name(user, t, sizeof(t)));
+	e->str[S_GRP] = arena_add(b, k, safetext_name(r->group, t, sizeof(t)));
+	e->str[S_CLIENT] = arena_add(b, k, safetext_name(client, t, sizeof(t)));
+	e->str[S_METHOD] = arena_add(b, k, safetext_token(r->method, t, sizeof(t)));
+	e->str[S_HOST] = arena_add(b, k, safetext_host(r->host, t, sizeof(t)));
+	e->str[S_SNI] = arena_add(b, k, safetext_host(r->sni, t, sizeof(t)));
+	e->str[S_PLATFORM] = arena_add(b, k, safetext_name(r->platform, t, sizeof(t)));
+	e->str[S_CATEGORY] = arena_add(b, k, safetext_name(r->category, t, sizeof(t)));
 	b->event_rows++;
+	return e;
+}
+
+void batch_add_event(struct batch *b, const struct store *s, const struct record *r,
+		     const char *user, const char *client)
+{
+	add_event(b, s, r, user, client);
+}
+
+void batch_add_refusals(struct batch *b, const struct store *s, const struct record *r,
+			const char *user, const char *client, uint64_t count)
+{
+	struct event_row *e = add_event(b, s, r, user, client);
+	if (e) {
+		e->count = count;
+		b->tail->refusal_rows++;
+	}
+}
+
+uint64_t batch_committed_aggregates(const struct batch *b)
+{
+	return b->committed_refusals;
 }
 
 struct usage_row *batch_usage_row(struct batch *b, const struct usage_row_key *k)
@@ -341,8 +378,8 @@ int writer_db_prepare(struct writer_db *w)
 		{offsetof(struct writer_db, ins_event),
 		 "INSERT INTO events (ts_ms, day, kind, source, user, grp, client, method, host, port,"
 		 " sni, platform, category, verdict, reason, status, bytes_up, bytes_down, duration_ms,"
-		 " close) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-		 " ?16, ?17, ?18, ?19, ?20)"},
+		 " close, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+		 " ?15, ?16, ?17, ?18, ?19, ?20, ?21)"},
 		{offsetof(struct writer_db, up_usage),
 		 "INSERT INTO usage_minutes (day, minute, user, platform, purpose, source, grp, active,"
 		 " requests, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -443,6 +480,18 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/* A user name, group or cause of an aggregate row (safetext_name: no control
+ * bytes); opt: NULL when empty (else "", for the NOT NULL key columns). */
+static void bind_name(sqlite3_stmt *st, int i, const char *s, bool opt)
+{
+	char t[256];
+	safetext_name(s, t, sizeof(t));
+	if (t[0] || !opt)
+		sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
 static int insert_block(struct writer_db *w, const struct block *k, struct daycache *dc)
 {
 	sqlite3_stmt *st = w->ins_event;
@@ -475,6 +524,7 @@ static int insert_block(struct writer_db *w, const struct block *k, struct dayca
 		sqlite3_bind_int64(st, 18, (int64_t)e->down);
 		sqlite3_bind_int64(st, 19, e->dur);
 		bind_opt(st, 20, e->close);
+		sqlite3_bind_int64(st, 21, (int64_t)e->count);
 		int rc = run(st);
 		if (rc != SQLITE_OK)
 			return rc;
@@ -491,11 +541,11 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 		sqlite3_stmt *st = w->up_usage;
 		sqlite3_bind_text(st, 1, day_text(dc, u->k.day), -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, u->k.minute);
-		sqlite3_bind_text(st, 3, u->k.user, -1, SQLITE_STATIC);
+		bind_name(st, 3, u->k.user, false);
 		sqlite3_bind_text(st, 4, u->k.platform, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 5, usage_purpose_name(u->k.purpose), -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 6, source_name(u->k.source), -1, SQLITE_STATIC);
-		bind_opt(st, 7, u->grp);
+		bind_name(st, 7, u->grp, true);
 		/* rows of today were judged on today's table; a late row of an
 		 * earlier day on what this batch holds, and the upsert adds what
 		 * the table already has */
@@ -512,9 +562,9 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 		const struct other_row *o = (const struct other_row *)(b->other.rows + i * b->other.size);
 		sqlite3_stmt *st = w->up_other;
 		sqlite3_bind_text(st, 1, day_text(dc, o->k.day), -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, o->k.user, -1, SQLITE_STATIC);
+		bind_name(st, 2, o->k.user, false);
 		sqlite3_bind_text(st, 3, source_name(o->k.source), -1, SQLITE_STATIC);
-		bind_opt(st, 4, o->grp);
+		bind_name(st, 4, o->grp, true);
 		sqlite3_bind_int64(st, 5, (int64_t)o->requests);
 		sqlite3_bind_int64(st, 6, (int64_t)o->tunnels);
 		sqlite3_bind_int64(st, 7, (int64_t)o->bytes_up);
@@ -528,7 +578,7 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 		sqlite3_stmt *st = w->up_session;
 		for (int pass = 0; pass < 2; pass++) {
 			sqlite3_bind_text(st, 1, r->k.client, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, r->k.user, -1, SQLITE_STATIC);
+			bind_name(st, 2, r->k.user, false);
 			sqlite3_bind_int64(st, 3, r->first_ms);
 			sqlite3_bind_int64(st, 4, r->last_ms);
 			sqlite3_bind_text(st, 5, day_text(dc, r->day), -1, SQLITE_STATIC);
@@ -551,7 +601,7 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 			sqlite3_bind_int64(st, 4, p->p.expires_us / 1000);
 		else
 			sqlite3_bind_null(st, 4);
-		bind_opt(st, 5, p->p.cause);
+		bind_name(st, 5, p->p.cause, true);
 		sqlite3_bind_text(st, 6, source_name(p->p.source), -1, SQLITE_STATIC);
 		if ((rc = run(st)) != SQLITE_OK)
 			return rc;
@@ -586,12 +636,14 @@ int batch_commit(struct batch *b, struct writer_db *w, uint64_t max_rows, uint64
 
 	/* committed: forget what it wrote */
 	uint64_t records = 0;
+	b->committed_refusals = 0;
 	if (last) {
 		struct block *stop = last->next;
 		while (b->head != stop) {
 			k = b->head;
 			b->head = k->next;
 			records += k->records;
+			b->committed_refusals += k->refusal_rows;
 			b->event_rows -= k->n;
 			b->block_bytes -= sizeof(*k) + k->acap;
 			block_free(k);

@@ -113,6 +113,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  last_ms  INTEGER NOT NULL);"
 	"CREATE INDEX sessions_client ON sessions (client, last_ms);"
 	"CREATE INDEX sessions_last ON sessions (last_ms);",
+
+	/* 4: how many refusals a row stands for: refusals that carry no
+	 * identity (407, 429, allow_clients) are counted per client, reason
+	 * and minute into one row (logger/refusals.c); every other row is 1 */
+	"ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;",
 };
 
 int store_schema_version(sqlite3 *db)
@@ -378,6 +383,7 @@ static void store_free(struct store *s)
 	if (!s)
 		return;
 	writer_destroy(s->writer);
+	refusals_destroy(s->refusals);
 	usage_today_destroy(s->today);
 	accesslog_close(s->alog);
 	free(s->pieces);
@@ -414,8 +420,9 @@ struct store *store_open_opts(const struct conf *c, const struct store_options *
 	s->max_pages_requested = -1;
 	s->today = usage_today_create(s->active_bytes);
 	s->writer = writer_create(s, s->opt.queue_len);
+	s->refusals = refusals_create(s->opt.refusal_keys);
 	s->pieces = calloc(USAGE_MAX_PIECES, sizeof(*s->pieces));
-	if (!s->path || !s->today || !s->writer || !s->pieces ||
+	if (!s->path || !s->today || !s->writer || !s->refusals || !s->pieces ||
 	    (c->store.access_log && !s->access_log)) {
 		log_err("store: out of memory");
 		goto fail;
@@ -529,6 +536,16 @@ void store_submit(struct store *s, const struct record *r)
 		record_format(r, line, sizeof(line));
 		log_msg(LOG_INFO, "%s", line);
 	}
+	if (refusals_match(r)) {
+		/* counted per client and minute, never a queue slot: a flood of
+		 * them cannot push out the records of identified people */
+		int rc = refusals_add(s->refusals, r);
+		if (rc > 0)
+			writer_wake(s->writer);
+		else if (rc < 0)
+			__atomic_add_fetch(&s->n.dropped, 1, __ATOMIC_RELAXED);
+		return;
+	}
 	writer_submit(s->writer, ITEM_RECORD, r, sizeof(*r));
 }
 
@@ -570,6 +587,9 @@ void store_stats(struct store *s, struct store_stats *out)
 	out->purged = LOAD(s->n.purged);
 	out->access_log_lines = LOAD(s->n.access_log_lines);
 	out->writer_cpu_ms = LOAD(s->n.writer_cpu_ms);
+	out->aggregated = refusals_added(s->refusals);
+	out->aggregate_rows = LOAD(s->n.aggregate_rows);
+	out->aggregating = refusals_pending(s->refusals);
 	out->failing = LOAD(s->n.failing) != 0;
 }
 

@@ -12,6 +12,8 @@
  *                local day, minute) and today's table for allowance checks
  *   retention.c  the daily purge, in small transactions
  *   accesslog.c  the optional Squid native access.log
+ *   refusals.c   refusals without identity (407, 429, allow_clients), counted
+ *                per client, reason and minute instead of queued one by one
  *
  * Threads: store_submit(), store_submit_presence(), store_stats(),
  * store_reopen() and store_usage_today() may be called from any thread and
@@ -22,7 +24,9 @@
  * kept because log_other says so (still counted as written), dropped because
  * the queue was full (counted in `dropped`, logged), or — only when the
  * database refused writes until store_close() gave up — counted in `lost`
- * and logged.
+ * and logged. Refusals that carry no identity (407, 429, allow_clients'
+ * 403) take no queue slot: they are counted per client, reason and minute
+ * into rows with a count (refusals.c), and written as those rows.
  */
 #ifndef BREAKTIME_STORE_H
 #define BREAKTIME_STORE_H
@@ -54,6 +58,9 @@ struct store_stats {
 	uint64_t purged;       /* rows removed by retention */
 	uint64_t access_log_lines;
 	uint64_t writer_cpu_ms;  /* CPU time of the writer thread, at its last commit */
+	uint64_t aggregated;     /* identity-less refusals counted into rows (not queued) */
+	uint64_t aggregate_rows; /* ... the events rows that count them, committed */
+	uint64_t aggregating;    /* ... counted, not yet taken by the writer */
 	bool failing;          /* the last transaction failed; the writer is retrying */
 };
 
@@ -82,6 +89,7 @@ struct store_options {
 	unsigned close_timeout_ms; /* store_close() retries a refusing database this long */
 	int64_t max_pages;         /* PRAGMA max_page_count (0: SQLite's default) */
 	bool no_purge_timer;       /* no automatic daily purge (tests: store_purge_now) */
+	unsigned refusal_keys;     /* identity-less refusals: (client, minute, ...) keys held */
 };
 
 #define STORE_DEFAULT_QUEUE_LEN 4096

@@ -168,8 +168,14 @@ struct batch *batch_create(void);
 void batch_destroy(struct batch *b);
 /* Writer: one more record taken from the queue (for `held` and `written`). */
 void batch_count_record(struct batch *b);
+/* ... or `count` records that make one row (counted refusals) */
+void batch_count_records(struct batch *b, uint64_t count);
 void batch_add_event(struct batch *b, const struct store *s, const struct record *r,
 		     const char *user, const char *client);
+/* One row standing for `count` refusals (refusals.c); user and client NULL
+ * for "other clients". */
+void batch_add_refusals(struct batch *b, const struct store *s, const struct record *r,
+			const char *user, const char *client, uint64_t count);
 struct usage_row *batch_usage_row(struct batch *b, const struct usage_row_key *k);
 struct other_row *batch_other_row(struct batch *b, const struct other_row_key *k);
 struct session_row *batch_session_row(struct batch *b, const struct session_row_key *k);
@@ -198,6 +204,8 @@ void writer_db_finish(struct writer_db *w);
  * still held (the transaction was rolled back).
  */
 int batch_commit(struct batch *b, struct writer_db *w, uint64_t max_rows, uint64_t *committed);
+/* Rows of counted refusals (batch_add_refusals) the last batch_commit() wrote. */
+uint64_t batch_committed_aggregates(const struct batch *b);
 
 /* ---- retention (retention.c) ---- */
 
@@ -227,6 +235,41 @@ void accesslog_close(struct accesslog *a);
 /* One Squid native line (with "\n") into buf; its length. */
 size_t accesslog_format(const struct record *r, const char *client, char *buf, size_t len);
 
+/* ---- refusals without identity, counted per client and minute (refusals.c) ---- */
+
+#define REFUSALS_DEFAULT_MAX 4096
+
+/* What one events row of counted refusals says. */
+struct refusal_row {
+	struct record sample;         /* the key's first refusal */
+	uint64_t count;               /* refusals the row stands for (>= 1) */
+	int64_t first_us, last_us;    /* start of the first, end of the last */
+	uint64_t bytes_up, bytes_down;
+	bool other;                   /* "other clients": the table was full (no address) */
+};
+
+struct refusal_rows {                 /* the writer's copy of what it took */
+	struct refusal_row *v;
+	size_t n, cap;
+};
+
+struct refusals;
+struct refusals *refusals_create(unsigned max_keys);
+void refusals_destroy(struct refusals *a);
+/* An identity-less refusal (407, 429, allow_clients' 403 with no user)? */
+bool refusals_match(const struct record *r);
+/* Any thread: count r in. 1: a new key (wake the writer), 0: counted, -1:
+ * the table is full even for "other clients" (the caller counts a drop). */
+int refusals_add(struct refusals *a, const struct record *r);
+/* Writer: the rows due at wall_ms (new keys, minutes that are over; all:
+ * everything counted) into out, replacing what out held. */
+void refusals_take(struct refusals *a, int64_t wall_ms, bool all, struct refusal_rows *out);
+bool refusals_due(struct refusals *a, int64_t wall_ms, bool all);
+/* Wall ms when refusals_take() has something (0: now, INT64_MAX: nothing). */
+int64_t refusals_next_ms(struct refusals *a);
+uint64_t refusals_added(struct refusals *a);   /* refusals counted in, ever */
+uint64_t refusals_pending(struct refusals *a); /* ... not taken yet */
+
 /* ---- the writer (writer.c) ---- */
 
 struct writer;
@@ -245,7 +288,7 @@ uint64_t writer_queued(struct writer *w);
 
 /* ---- the schema (store.c) ---- */
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* Bring db forward to schema `target` (tests: an older schema). 0 or -1 (logged). */
 int store_schema_migrate(sqlite3 *db, int target);
 int store_schema_version(sqlite3 *db);
@@ -255,6 +298,7 @@ int store_schema_version(sqlite3 *db);
 struct store_counters {          /* all atomic */
 	uint64_t submitted, dropped, written, lost, held, transactions;
 	uint64_t retries, busy_errors, full_errors, purged, access_log_lines, writer_cpu_ms;
+	uint64_t aggregate_rows;     /* events rows of counted refusals, committed */
 	int failing;
 };
 
@@ -269,6 +313,7 @@ struct store {
 	unsigned retention_days;
 
 	struct writer *writer;
+	struct refusals *refusals;     /* identity-less refusals, counted (refusals.c) */
 	struct usage_today *today;
 	struct store_counters n;
 

@@ -22,6 +22,12 @@
  * slots) up to hold_bytes, so the queue holds for long outages; past that
  * the ring fills and new records are dropped, counted and logged.
  *
+ * Refusals that carry no identity never enter the ring: store_submit()
+ * counts them into refusals.c's table and wakes the writer for a new key;
+ * the writer takes the rows that are due (a new key at once, the rest of a
+ * minute when it is over, everything when flushing or stopping) as it
+ * takes ring slots, each row held as the `count` records it stands for.
+ *
  * store_close() sets `stopping`: the writer takes everything left, commits,
  * and exits; if the database still refuses writes after close_timeout_ms
  * it gives up, logs and counts what it held as lost.
@@ -59,6 +65,7 @@ struct writer {
 	uint64_t queued;              /* atomic copy of tail - head, for stats */
 	uint64_t wake_at;             /* sleeping: signal when this many are queued (0: don't) */
 	uint64_t done;                /* items before this are committed */
+	uint64_t refusals_done;       /* counted refusals committed (refusals_added() terms) */
 	unsigned flush_waiters;
 	bool stopping;
 
@@ -75,6 +82,8 @@ struct writer {
 	int64_t retention_retry_at;
 	uint64_t drops_logged;
 	int64_t drop_logged_at;
+	struct refusal_rows taken;    /* what refusals_take() handed over */
+	uint64_t refusals_taken;      /* counted refusals taken into the batch */
 };
 
 struct writer *writer_create(struct store *s, unsigned queue_len)
@@ -113,6 +122,7 @@ void writer_destroy(struct writer *w)
 	pthread_cond_destroy(&w->wake);
 	pthread_cond_destroy(&w->flushed);
 	batch_destroy(w->batch);
+	free(w->taken.v);
 	free(w->slots);
 	free(w);
 }
@@ -163,13 +173,14 @@ int writer_flush(struct writer *w, unsigned timeout_ms)
 	int rc = 0;
 
 	abs_deadline(&ts, store_mono_ms() + timeout_ms);
+	uint64_t refusals = refusals_added(w->s->refusals);
 	pthread_mutex_lock(&w->lock);
 	uint64_t target = w->tail;
 	w->flush_waiters++;
 	pthread_cond_signal(&w->wake);
-	while (w->done < target) {
+	while (w->done < target || w->refusals_done < refusals) {
 		if (pthread_cond_timedwait(&w->flushed, &w->lock, &ts) == ETIMEDOUT) {
-			rc = w->done < target ? -1 : 0;
+			rc = w->done < target || w->refusals_done < refusals ? -1 : 0;
 			break;
 		}
 	}
@@ -278,6 +289,38 @@ static void process_item(struct writer *w, const struct item *it)
 	w->held++;
 }
 
+/* The counted refusals that are due, into the batch: one events row (and
+ * one access.log line) each, held as the records they stand for. */
+static void take_refusals(struct writer *w, bool all)
+{
+	struct store *s = w->s;
+
+	refusals_take(s->refusals, store_wall_ms(), all, &w->taken);
+	for (size_t i = 0; i < w->taken.n; i++) {
+		const struct refusal_row *row = &w->taken.v[i];
+		struct record r = row->sample;
+		char client[64];
+		const char *who = NULL;
+
+		/* the row: from the first refusal's start to the last one's end */
+		int64_t span = (row->last_us - row->first_us) / 1000;
+		r.start_us = row->first_us;
+		r.duration_ms = span < 0 ? 0 : span > UINT32_MAX ? UINT32_MAX : (uint32_t)span;
+		r.bytes_up = row->bytes_up;
+		r.bytes_down = row->bytes_down;
+		if (!row->other)
+			who = store_user_key(NULL, &r.client.u.sa, client, sizeof(client));
+		batch_add_refusals(w->batch, s, &r, who, who, row->count);
+		if (s->alog) {
+			accesslog_write(s->alog, &r, who ? who : "-");
+			__atomic_add_fetch(&s->n.access_log_lines, 1, __ATOMIC_RELAXED);
+		}
+		batch_count_records(w->batch, row->count);
+		w->held += row->count;
+		w->refusals_taken += row->count;
+	}
+}
+
 /* ---- transactions ---- */
 
 /* Why a transaction failed, for the log: SQLite's words and, for an I/O
@@ -340,6 +383,8 @@ static void try_commit(struct writer *w, int64_t now)
 	if (rc == SQLITE_OK) {
 		w->held -= committed;
 		__atomic_add_fetch(&s->n.written, committed, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->n.aggregate_rows, batch_committed_aggregates(w->batch),
+				   __ATOMIC_RELAXED);
 		__atomic_add_fetch(&s->n.transactions, 1, __ATOMIC_RELAXED);
 		struct timespec cpu;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
@@ -360,6 +405,7 @@ static void try_commit(struct writer *w, int64_t now)
 			w->first_ms = 0;
 			pthread_mutex_lock(&w->lock);
 			w->done = w->head;
+			w->refusals_done = w->refusals_taken;
 			if (w->flush_waiters)
 				pthread_cond_broadcast(&w->flushed);
 			pthread_mutex_unlock(&w->lock);
@@ -455,6 +501,14 @@ static int64_t next_deadline(struct writer *w, int64_t now)
 
 	if (w->held || !batch_empty(w->batch))
 		d = w->failing ? w->retry_at : w->first_ms + s->opt.batch_ms;
+	int64_t r = refusals_next_ms(s->refusals);
+	if (r != INT64_MAX) {
+		/* a wall-clock moment (a minute is over), as a monotonic one */
+		int64_t wall = store_wall_ms();
+		int64_t t = r <= wall ? now : now + (r - wall);
+		if (t < d)
+			d = t;
+	}
 	if (retention_running(&s->ret) && !w->failing)
 		d = d < w->retention_retry_at ? d : w->retention_retry_at;
 	else if (s->ret.next_mono_ms < d)
@@ -472,7 +526,7 @@ static int64_t next_deadline(struct writer *w, int64_t now)
 static void give_up(struct writer *w)
 {
 	struct store *s = w->s;
-	uint64_t lost = w->held + (w->tail - w->head);
+	uint64_t lost = w->held + (w->tail - w->head) + refusals_pending(s->refusals);
 
 	log_err("store: giving up after %u ms: %s still refuses writes; %" PRIu64
 		" records are lost", s->opt.close_timeout_ms, s->path, lost);
@@ -502,11 +556,14 @@ static void wait_for_work(struct writer *w, int64_t *now, bool *stopping, bool *
 		bool room = has_room(w);
 		bool holding = w->held || !batch_empty(w->batch);
 		bool can_commit = holding && !(w->failing && *now < w->retry_at);
+		bool refusals = refusals_due(s->refusals, store_wall_ms(), *stopping || *flushing);
 		if (__atomic_load_n(&s->reopen_requested, __ATOMIC_RELAXED) ||
 		    __atomic_load_n(&s->purge_requested, __ATOMIC_RELAXED) ||
 		    __atomic_load_n(&s->max_pages_requested, __ATOMIC_RELAXED) >= 0)
 			return;
-		if (*stopping && !q && !holding)
+		if (refusals && room)
+			return;
+		if (*stopping && !q && !holding && !refusals)
 			return;
 		if ((*stopping || *flushing) && ((q && room) || can_commit))
 			return;
@@ -590,6 +647,12 @@ static void *writer_main(void *arg)
 			__atomic_store_n(&w->queued, w->tail - w->head, __ATOMIC_RELAXED);
 			pthread_mutex_unlock(&w->lock);
 		}
+		if (has_room(w) && refusals_due(s->refusals, store_wall_ms(), stopping || flushing)) {
+			if (w->held == 0)
+				w->first_ms = now;
+			take_refusals(w, stopping || flushing);
+			__atomic_store_n(&s->n.held, w->held, __ATOMIC_RELAXED);
+		}
 
 		now = store_mono_ms();
 		/* Stopping: take everything queued, then commit. The batch's time
@@ -606,7 +669,8 @@ static void *writer_main(void *arg)
 		log_drops(w, now, false);
 
 		if (stopping) {
-			if (writer_queued(w) == 0 && w->held == 0 && batch_empty(w->batch))
+			if (writer_queued(w) == 0 && w->held == 0 && batch_empty(w->batch) &&
+			    refusals_pending(s->refusals) == 0)
 				break;
 			if (w->failing && now >= w->stop_deadline) {
 				give_up(w);
@@ -619,6 +683,7 @@ static void *writer_main(void *arg)
 	/* no flush waits for ever */
 	pthread_mutex_lock(&w->lock);
 	w->done = UINT64_MAX;
+	w->refusals_done = UINT64_MAX;
 	pthread_cond_broadcast(&w->flushed);
 	pthread_mutex_unlock(&w->lock);
 	writer_db_finish(&s->wdb);

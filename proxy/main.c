@@ -30,9 +30,9 @@
 #include "privdrop.h"
 #include "policy.h"
 #include "presence.h"
+#include "storeq.h"
 #include "tz.h"
 
-#include <sqlite3.h>
 #include "proxy.h"
 
 static const char *conf_path = SYSCONFDIR "/breaktime/breaktime.conf";
@@ -66,97 +66,69 @@ static void on_libevent_log(int severity, const char *msg)
 }
 
 /*
- * The presence override is written to the store by `breaktime presence`
- * (another process); the main thread reads the newest manual change every
- * few seconds with its own read-only connection (WAL: never blocks the
- * writer) and hands it to the workers as atomics.
+ * "Students present" as the store records it: the newest change by hand
+ * (`breaktime presence`, the web UI: other processes) and the newest
+ * detection (this proxy's own, or breaktime-sensor's from traffic that never
+ * passes the proxy). The main thread reads both every POLL_PRESENCE_S with
+ * its own read-only connection (WAL: never blocks the writer) and hands them
+ * to the workers as atomics.
  */
-static sqlite3 *presence_db;
+#define POLL_PRESENCE_S 2
+static struct sqlite3 *presence_db;
 static struct event *presence_timer;
 
 static void poll_presence(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = {2, 0};
-	sqlite3_stmt *st = NULL;
+	struct timeval tv = {POLL_PRESENCE_S, 0};
+	struct store_presence sp;
+	static int last_o = -1;
+	static int64_t last_until = -1;
+	static time_t last_detected;
 	(void)fd;
 	(void)what;
 	(void)arg;
 
 	if (!presence_db) {
 		struct conf *c = server_conf_get();
-		if (sqlite3_open_v2(c->store.database, &presence_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-			sqlite3_close(presence_db);
-			presence_db = NULL;
-		} else {
-			sqlite3_busy_timeout(presence_db, 100);
-		}
+		presence_db = store_db_open(c->store.database, false, 100);
 		conf_unref(c);
 	}
-	if (presence_db &&
-	    sqlite3_prepare_v2(presence_db,
-			       "SELECT state, COALESCE(expires_ms, 0) FROM presence "
-			       "WHERE state IN ('on', 'off', 'auto') ORDER BY ts_ms DESC, id DESC LIMIT 1",
-			       -1, &st, NULL) == SQLITE_OK) {
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			const char *state = (const char *)sqlite3_column_text(st, 0);
-			int64_t until = sqlite3_column_int64(st, 1) / 1000;
-			int o = PRESENCE_AUTO;
-			if (state && strcmp(state, "on") == 0)
-				o = PRESENCE_ON;
-			else if (state && strcmp(state, "off") == 0)
-				o = PRESENCE_OFF;
-			static int last_o = -1;
-			static int64_t last_until = -1;
-			if (o != last_o || until != last_until) {
-				log_notice("presence override: %s%s", state ? state : "auto",
-					   until ? " (with an expiry)" : "");
-				last_o = o;
-				last_until = until;
-			}
-			enforce_presence_override(o, until);
+	if (presence_db && store_presence_latest(presence_db, time(NULL), &sp) == 0) {
+		if ((int)sp.ps.override != last_o || (int64_t)sp.ps.override_until != last_until) {
+			if (sp.state[0])
+				log_notice("presence override: %s%s", sp.state,
+					   sp.ps.override_until ? " (with an expiry)" : "");
+			last_o = (int)sp.ps.override;
+			last_until = (int64_t)sp.ps.override_until;
 		}
+		if (sp.ps.last_detected != last_detected) {
+			log_debug("students detected at %lld: %s", (long long)sp.ps.last_detected,
+				  sp.detected_cause);
+			last_detected = sp.ps.last_detected;
+		}
+		enforce_presence_override((int)sp.ps.override, (int64_t)sp.ps.override_until);
+		enforce_presence_detected((int64_t)sp.ps.last_detected);
 	}
-	sqlite3_finalize(st);
 	evtimer_add(presence_timer, &tv);
+}
+
+static void restore_one_ack(void *ctx, const char *person, const char *platform)
+{
+	enforce_warn_restore(person, platform, *(const int64_t *)ctx);
 }
 
 /* The warn interstitial is once a day: restore today's "continue" choices after a restart. */
 static void restore_warn_acks(const struct conf *c)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
 	const struct tz *tz = c->policy ? policy_tz(c->policy) : NULL;
 	time_t now = time(NULL);
 	int64_t day = tz_floordiv((int64_t)now + (tz ? tz_offset(tz, now, NULL, NULL) : 0), 86400);
-	int64_t y;
-	unsigned m, d;
-	char text[16];
-	int n = 0;
+	struct sqlite3 *db = store_db_open(c->store.database, false, 1000);
+	int n = db ? store_warn_acks_today(db, day, restore_one_ack, &day) : 0;
 
-	tz_civil_from_days(day, &y, &m, &d);
-	snprintf(text, sizeof(text), "%04lld-%02u-%02u", (long long)y, m, d);
-	if (sqlite3_open_v2(c->store.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_busy_timeout(db, 1000);
-	if (sqlite3_prepare_v2(db, "SELECT DISTINCT COALESCE(user, client), platform FROM events "
-			       "WHERE day = ? AND reason = 'warn-continued' AND platform IS NOT NULL",
-			       -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *who = (const char *)sqlite3_column_text(st, 0);
-		const char *platform = (const char *)sqlite3_column_text(st, 1);
-		if (who && platform) {
-			enforce_warn_restore(who, platform, day);
-			n++;
-		}
-	}
-	if (n)
+	if (n > 0)
 		log_info("restored %d warn acknowledgements of today", n);
-out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	store_db_close(db);
 }
 
 static void usage(FILE *f)
@@ -444,7 +416,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 4; i++)
 		event_free(sigev[i]);
 	event_free(presence_timer);
-	sqlite3_close(presence_db);
+	store_db_close(presence_db);
 	event_base_free(main_base);
 	server_conf_set(NULL);
 	free(server.listen);

@@ -346,6 +346,14 @@ void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
 			    "breaktime_store_records_total{state=\"lost\"} %llu\n",
 			    (unsigned long long)st.submitted, (unsigned long long)st.written,
 			    (unsigned long long)st.dropped, (unsigned long long)st.lost);
+	evbuffer_add_printf(b, "# HELP breaktime_store_records_aggregated_total Refusals without identity "
+			    "(407, 429, allow_clients) counted into one row per client, reason and minute.\n"
+			    "# TYPE breaktime_store_records_aggregated_total counter\n"
+			    "breaktime_store_records_aggregated_total %llu\n"
+			    "# HELP breaktime_store_aggregate_rows_total Store rows written for them.\n"
+			    "# TYPE breaktime_store_aggregate_rows_total counter\n"
+			    "breaktime_store_aggregate_rows_total %llu\n",
+			    (unsigned long long)st.aggregated, (unsigned long long)st.aggregate_rows);
 	evbuffer_add_printf(b, "# HELP breaktime_decisions_total Requests and tunnels by verdict and reason.\n"
 			    "# TYPE breaktime_decisions_total counter\n");
 	for (unsigned i = 0; i < DECISION_SLOTS; i++) {

@@ -209,6 +209,8 @@ struct decision_hook {
 
 /* The manual presence override (enum presence_override, until unix time; 0 none). Any thread. */
 void enforce_presence_override(int override, int64_t until);
+/* The newest detection of students in the store (unix time; 0 none). Any thread. */
+void enforce_presence_detected(int64_t at);
 /* At start: a "continue" chosen earlier today (from the store). day: local days since 1970. */
 void enforce_warn_restore(const char *person, const char *platform, int64_t day);
 

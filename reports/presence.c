@@ -4,8 +4,9 @@
  * breaktimed picks it up within seconds, and where the presence report
  * finds who changed it and when. Without arguments it shows the state.
  *
- * A short-lived command: it writes one row with SQLite directly (WAL: the
- * daemon's writer is not disturbed beyond the busy timeout).
+ * A short-lived command: it writes one row through the store's API
+ * (logger/storeq.h) on its own connection (WAL: the daemon's writer is not
+ * disturbed beyond the busy timeout).
  */
 #include "cli.h"
 
@@ -20,6 +21,7 @@
 #include "policy.h"
 #include "presence.h"
 #include "report.h"
+#include "storeq.h"
 #include "tz.h"
 
 static int64_t local_offset(const struct policy *p, time_t t)
@@ -45,32 +47,22 @@ static void local_text(const struct policy *p, int64_t t, char *buf, size_t len,
 
 static int show(sqlite3 *db, const struct conf *c)
 {
-	sqlite3_stmt *st;
 	const struct policy *p = c->policy;
 	time_t now = time(NULL);
-	struct presence_state ps = {0};
+	struct store_presence sp;
 	char when[32];
 
-	if (sqlite3_prepare_v2(db, "SELECT state, COALESCE(expires_ms, 0), ts_ms, COALESCE(cause, '') "
-			       "FROM presence WHERE state IN ('on', 'off', 'auto') "
-			       "ORDER BY ts_ms DESC, id DESC LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW) {
-		const char *state = (const char *)sqlite3_column_text(st, 0);
-		ps.override = strcmp(state, "on") == 0 ? PRESENCE_ON :
-			      strcmp(state, "off") == 0 ? PRESENCE_OFF : PRESENCE_AUTO;
-		ps.override_until = (time_t)(sqlite3_column_int64(st, 1) / 1000);
-		local_text(p, sqlite3_column_int64(st, 2) / 1000, when, sizeof(when), true);
-		printf("last change: %s at %s by %s\n", state, when,
-		       (const char *)sqlite3_column_text(st, 3));
+	if (store_presence_latest(db, now, &sp) < 0) {
+		fprintf(stderr, "breaktime: %s: %s\n", c->store.database, sqlite3_errmsg(db));
+		return 1;
+	}
+	if (sp.state[0]) {
+		local_text(p, sp.changed_ms / 1000, when, sizeof(when), true);
+		printf("last change: %s at %s by %s\n", sp.state, when, sp.cause);
 	} else {
 		printf("last change: none (the timetable and detection decide)\n");
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT MAX(ts_ms) FROM presence WHERE state = 'detected'", -1, &st,
-			       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		ps.last_detected = (time_t)(sqlite3_column_int64(st, 0) / 1000);
-	sqlite3_finalize(st);
+	struct presence_state ps = sp.ps;
 	if (!p)
 		return 0;
 	enum presence_source src;
@@ -137,7 +129,7 @@ int cmd_presence(const char *path, int argc, char **argv)
 	char cause[160];
 	const char *who = by ? by : getenv("SUDO_USER") ? getenv("SUDO_USER") : getenv("USER");
 	snprintf(cause, sizeof(cause), "%s (breaktime presence)", who && *who ? who : "unknown");
-	rc = presence_record(db, c->policy, state, until, cause, "cli");
+	rc = store_presence_add(db, c->policy, state, until, cause, "cli");
 	if (rc != SQLITE_OK) {
 		fprintf(stderr, "breaktime: presence: cannot record the change in %s: %s\n",
 			c->store.database, sqlite3_errmsg(db));

@@ -1,12 +1,13 @@
 /*
- * presence_store: recording a change of "students present" by hand, for
+ * presence_store: the times of a change of "students present" by hand, for
  * `breaktime presence` (presence.c) and the web UI's toggle (web_pages.c):
- * the same row in the same table, so breaktimed applies both alike and the
- * presence report shows who did it and from where (source `cli` or `web`).
+ * --until HH:MM in the site's zone, and the site-local day. The change
+ * itself is written by the store's owner, logger/ (store_presence_add() in
+ * storeq.h): the same row from both, so breaktimed applies them alike and
+ * the presence report shows who did it and from where (`cli` or `web`).
  */
 #include "report.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -48,30 +49,4 @@ int64_t presence_parse_until(const struct policy *p, const char *s, time_t now)
 			return out[0];
 	}
 	return 0;
-}
-
-int presence_record(sqlite3 *db, const struct policy *p, const char *state, int64_t until,
-		    const char *cause, const char *source)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	char day[11];
-	period_format(report_local_day(p, ts.tv_sec, NULL), day, sizeof(day));
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, "INSERT INTO presence (ts_ms, day, state, expires_ms, cause, "
-				    "source) VALUES (?, ?, ?, ?, ?, ?)", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-		sqlite3_bind_text(st, 2, day, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-		if (until)
-			sqlite3_bind_int64(st, 4, until * 1000);
-		else
-			sqlite3_bind_null(st, 4);
-		sqlite3_bind_text(st, 5, cause, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, source, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-	}
-	sqlite3_finalize(st);
-	return rc;
 }

@@ -430,7 +430,7 @@ int query_excessive(sqlite3 *db, const struct conf *c, const struct report_opts 
 		goto out;
 
 	/* blocked attempts while students were present */
-	if (prepare(db, "SELECT user, count(*) FROM events WHERE day BETWEEN ?1 AND ?2 "
+	if (prepare(db, "SELECT user, SUM(count) FROM events WHERE day BETWEEN ?1 AND ?2 "
 			"AND (?3 IS NULL OR user = ?3) AND kind = 'blocked' "
 			"AND reason = 'students-present' GROUP BY user",
 		    &st, o, o->from, o->to) != 0)
@@ -748,7 +748,7 @@ int query_breaches(sqlite3 *db, const struct conf *c, const struct report_opts *
 	int rc;
 
 	set_common(t, o, db);
-	if (prepare(db, "SELECT day, user, MAX(grp), platform, reason, count(*), MIN(ts_ms), "
+	if (prepare(db, "SELECT day, user, MAX(grp), platform, reason, SUM(count), MIN(ts_ms), "
 			"MAX(ts_ms), group_concat(DISTINCT host) FROM events "
 			"WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR user = ?3) "
 			"AND ((kind = 'blocked' AND reason IN ('students-present', 'outside-allowed-time')) "
@@ -827,7 +827,7 @@ static int unclassified(sqlite3 *db, const struct report_opts *o, struct rtable 
 	struct domain_count *v = NULL;
 	size_t n = 0, cap = 0;
 
-	if (prepare(db, "SELECT host, count(*), SUM(bytes_up + bytes_down) FROM events "
+	if (prepare(db, "SELECT host, SUM(count), SUM(bytes_up + bytes_down) FROM events "
 			"WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR user = ?3) "
 			"AND platform IS NULL AND host IS NOT NULL AND (?4 IS NULL OR grp = ?4) "
 			"GROUP BY host",

@@ -16,7 +16,10 @@
  *   svg.c          with inline SVG charts
  *
  * A report never writes to the store, with one exception: the site secret
- * for pseudonyms is created in `meta` on first use (pseudonym.c).
+ * for pseudonyms is created in `meta` on first use (pseudonym.c). A change
+ * of "students present" by hand (`breaktime presence`, the web UI) is no
+ * report: it is written, and the state in force read, through the store's
+ * own API (logger/storeq.h).
  * Nothing here is used by breaktimed; single-threaded.
  */
 #ifndef BREAKTIME_REPORT_H
@@ -65,11 +68,6 @@ int64_t report_local_day(const struct policy *p, time_t t, unsigned *minute);
 /* HH:MM today in the site's zone, or tomorrow when that has passed: the
  * Unix time; 0 when it is not a time HH:MM. */
 int64_t presence_parse_until(const struct policy *p, const char *s, time_t now);
-/* Record a manual change of "students present" (state on, off or auto;
- * until: Unix time or 0; cause: who, as shown in the presence report;
- * source: cli or web). An SQLite result code. */
-int presence_record(struct sqlite3 *db, const struct policy *p, const char *state, int64_t until,
-		    const char *cause, const char *source);
 
 /* ---- pseudonym.c ---- */
 

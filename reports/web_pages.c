@@ -7,9 +7,10 @@
  * rtable and render_html.c draws it (its body goes into the page, its
  * inline stylesheet is allowed by hash in web.c's CSP), render_csv.c
  * writes the CSV download. The store is opened read-only for every page;
- * the presence toggle opens it read-write for one INSERT, the same row
- * `breaktime presence` writes (reports/presence.c), with the logged-in
- * administrator as the one who changed it.
+ * the presence toggle opens it read-write for one row written through the
+ * store's API (logger/storeq.h), the same row `breaktime presence` writes
+ * (reports/presence.c), with the logged-in administrator as the one who
+ * changed it.
  *
  * Runs on web.c's one loop thread. Everything shown is HTML-escaped.
  */
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "policy.h"
 #include "report.h"
+#include "storeq.h"
 #include "tz.h"
 
 #define NOW_MINUTES 5 /* "using it now": active in the last five minutes */
@@ -105,30 +107,17 @@ struct presence_now {
 
 static void presence_now(sqlite3 *db, const struct conf *c, struct presence_now *pn)
 {
-	sqlite3_stmt *st = NULL;
-	struct presence_state ps = {0};
+	struct store_presence sp;
 	time_t now = time(NULL);
 
 	memset(pn, 0, sizeof(*pn));
-	if (sqlite3_prepare_v2(db, "SELECT state, COALESCE(expires_ms, 0), ts_ms, COALESCE(cause, '') "
-				   "FROM presence WHERE state IN ('on', 'off', 'auto') "
-				   "ORDER BY ts_ms DESC, id DESC LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW) {
-		const char *state = (const char *)sqlite3_column_text(st, 0);
-		ps.override = strcmp(state, "on") == 0 ? PRESENCE_ON :
-			      strcmp(state, "off") == 0 ? PRESENCE_OFF : PRESENCE_AUTO;
-		ps.override_until = (time_t)(sqlite3_column_int64(st, 1) / 1000);
-		snprintf(pn->last_state, sizeof(pn->last_state), "%.7s", state);
-		local_text(c, sqlite3_column_int64(st, 2) / 1000, pn->last_when, sizeof(pn->last_when));
-		snprintf(pn->last_cause, sizeof(pn->last_cause), "%.159s",
-			 (const char *)sqlite3_column_text(st, 3));
+	store_presence_latest(db, now, &sp);   /* on an error: no change, nothing detected */
+	struct presence_state ps = sp.ps;
+	if (sp.state[0]) {
+		snprintf(pn->last_state, sizeof(pn->last_state), "%.7s", sp.state);
+		local_text(c, sp.changed_ms / 1000, pn->last_when, sizeof(pn->last_when));
+		snprintf(pn->last_cause, sizeof(pn->last_cause), "%.159s", sp.cause);
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT MAX(ts_ms) FROM presence WHERE state = 'detected'", -1, &st,
-			       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		ps.last_detected = (time_t)(sqlite3_column_int64(st, 0) / 1000);
-	sqlite3_finalize(st);
 	pn->present = policy_students_present(c->policy, &ps, now, &pn->source);
 	if (ps.override != PRESENCE_AUTO && ps.override_until > now)
 		local_text(c, ps.override_until, pn->until, sizeof(pn->until));
@@ -583,7 +572,7 @@ void web_post_presence(struct evhttp_request *req, const struct conf *c,
 	}
 	char cause[160];
 	snprintf(cause, sizeof(cause), "%.63s (breaktime web)", s->user);
-	int rc = presence_record(db, c->policy, state, until, cause, "web");
+	int rc = store_presence_add(db, c->policy, state, until, cause, "web");
 	if (rc != SQLITE_OK) {
 		log_err("web: %s: cannot record the presence change: %s", c->store.database,
 			sqlite3_errmsg(db));

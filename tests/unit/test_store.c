@@ -1,7 +1,8 @@
 /*
  * Unit tests: the store — schema and migrations, the queue (full, drain,
  * shutdown), batching, log_other, a locked and a full database, retention,
- * presence and the Squid access log. Real SQLite files in temporary
+ * presence, refusals without identity counted per client and minute, and
+ * the Squid access log. Real SQLite files in temporary
  * directories; a second connection plays the other process.
  */
 #include <pthread.h>
@@ -674,6 +675,222 @@ START_TEST(test_accesslog_reopen)
 }
 END_TEST
 
+/* ---- refusals without identity: counted per client, reason and minute ---- */
+
+/* A refusal without identity (a 407, 429 or allow_clients' 403) from
+ * 10.0.0.<host> at t_us. */
+static struct record refusal(int host, const char *reason, int64_t t_us)
+{
+	struct record r = rec(RECORD_BLOCKED, t_us, NULL, "origin.test", NULL, 400, 0);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&r.client.u.sa;
+	sin->sin_addr.s_addr = htonl(0x0a000000u | (unsigned)host);
+	snprintf(r.method, sizeof(r.method), "GET");
+	r.port = 80;
+	r.status = strcmp(reason, "auth-rate-limited") == 0 ? 429 :
+		   strcmp(reason, "client-not-allowed") == 0 ? 403 : 407;
+	r.group[0] = '\0';
+	r.reason = reason;
+	return r;
+}
+
+/* The start of a whole minute some minutes ago. */
+static int64_t minute_ago_us(int minutes)
+{
+	return (now_us() / 60000000 - minutes) * 60000000;
+}
+
+/* Refusals from 3 addresses, 2 reasons, 2 (past) minutes: one or two rows
+ * per key whose counts are exactly what was submitted; refusals that carry
+ * an identity, and other blocked records, stay rows of their own. */
+START_TEST(test_refusals_keyed)
+{
+	static const char *const reasons[] = {"auth-required", "auth-failed"};
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	t.conf.store.access_log = t.log;
+	struct store_options o = {.batch_ms = 20};
+	struct store *s = open_opts(&t, &o);
+	int64_t m0 = minute_ago_us(10);
+	unsigned total = 0;
+
+	for (int m = 0; m < 2; m++)
+		for (int host = 1; host <= 3; host++)
+			for (int k = 0; k < 2; k++) {
+				unsigned n = (unsigned)(100 * host + 10 * k + m + 1);
+				for (unsigned i = 0; i < n; i++) {
+					struct record r = refusal(host, reasons[k],
+								  m0 + m * 60000000LL + i * 1000);
+					store_submit(s, &r);
+				}
+				total += n;
+			}
+	/* an identified person's 407 is not counted in, nor a policy block */
+	struct record who = refusal(1, "auth-failed", m0 + 5000);
+	snprintf(who.user, sizeof(who.user), "alice");
+	store_submit(s, &who);
+	struct record pol = rec(RECORD_BLOCKED, m0, NULL, "www.tiktok.com", "tiktok", 0, 2);
+	store_submit(s, &pol);
+	store_close(s);
+
+	sqlite3 *db = peek_open(&t);
+	ck_assert_int_eq(q1(db, "SELECT sum(count) FROM events WHERE user IS NOT 'alice' AND "
+				"reason IN ('auth-required', 'auth-failed')"), total);
+	for (int m = 0; m < 2; m++)
+		for (int host = 1; host <= 3; host++)
+			for (int k = 0; k < 2; k++) {
+				char sql[512];
+				snprintf(sql, sizeof(sql),
+					 "SELECT sum(count), count(*), max(client = user), min(status),"
+					 " max(duration_ms) FROM events WHERE client = '10.0.0.%d' AND"
+					 " reason = '%s' AND ts_ms / 60000 = %lld AND user IS NOT 'alice'",
+					 host, reasons[k], (long long)(m0 / 60000000 + m));
+				sqlite3_stmt *st;
+				ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+				ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+				ck_assert_int_eq(sqlite3_column_int(st, 0), 100 * host + 10 * k + m + 1);
+				ck_assert_int_ge(sqlite3_column_int(st, 1), 1);
+				ck_assert_int_le(sqlite3_column_int(st, 1), 2);
+				ck_assert_int_eq(sqlite3_column_int(st, 2), 1);  /* user: the address */
+				ck_assert_int_eq(sqlite3_column_int(st, 3), 407);
+				ck_assert_int_lt(sqlite3_column_int(st, 4), 1000); /* first to last */
+				sqlite3_finalize(st);
+			}
+	int64_t rows = q1(db, "SELECT count(*) FROM events WHERE user IS NOT 'alice' AND "
+			      "reason IN ('auth-required', 'auth-failed')");
+	ck_assert_int_le(rows, 24);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM events WHERE user = 'alice'"), 1);
+	ck_assert_int_eq(q1(db, "SELECT count FROM events WHERE user = 'alice'"), 1);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM events WHERE reason = 'outside-allowed-time'"), 1);
+	sqlite3_close(db);
+
+	/* one access.log line per row */
+	FILE *f = fopen(t.log, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[1024];
+	int64_t lines = 0;
+	while (fgets(line, sizeof(line), f))
+		lines++;
+	fclose(f);
+	ck_assert_int_eq(lines, rows + 2);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* The stats: what was counted in, the rows that count it, and nothing
+ * dropped or lost; a new key is a row at once, the rest of its minute
+ * waits for the minute's end (or a flush). */
+START_TEST(test_refusals_first_row_at_once)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.batch_ms = 20};
+	struct store *s = open_opts(&t, &o);
+	/* not within 5 s of a minute's end: the minute must last the test */
+	while (now_us() % 60000000 > 54000000)
+		sleep_ms(200);
+
+	struct record r = refusal(7, "auth-required", now_us());
+	store_submit(s, &r);
+	WAIT_FOR(s, st_.aggregate_rows >= 1, 5000);
+	ck_assert_int_eq(count(&t, "SELECT sum(count) FROM events WHERE client = '10.0.0.7'"), 1);
+	for (int i = 0; i < 9; i++) {
+		r = refusal(7, "auth-required", now_us());
+		store_submit(s, &r);
+	}
+	sleep_ms(300);
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.aggregated, 10);
+	ck_assert_uint_eq(st.aggregating, 9);
+	ck_assert_uint_eq(st.aggregate_rows, 1);
+	ck_assert_uint_eq(st.queued, 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 1);
+
+	ck_assert_int_eq(store_flush(s, 5000), 0);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.aggregating, 0);
+	ck_assert_uint_eq(st.aggregate_rows, 2);
+	ck_assert_uint_eq(st.written, 10);
+	ck_assert_int_eq(count(&t, "SELECT sum(count) FROM events WHERE client = '10.0.0.7'"), 10);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 2);
+
+	/* and on close, whatever the minute holds */
+	for (int i = 0; i < 5; i++) {
+		r = refusal(8, "client-not-allowed", now_us());
+		store_submit(s, &r);
+	}
+	store_close(s);
+	ck_assert_int_eq(count(&t, "SELECT sum(count) FROM events WHERE client = '10.0.0.8' AND "
+				   "status = 403"), 5);
+	ck_assert_int_eq(count(&t, "SELECT sum(count) FROM events"), 15);
+	tstore_finish(&t);
+}
+END_TEST
+
+/* The table is bounded: past refusal_keys keys, the minute's refusals of
+ * further clients go into one "other clients" row per reason (no address),
+ * so nothing is lost and memory stays fixed. */
+START_TEST(test_refusals_bounded)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.batch_ms = 20, .refusal_keys = 16};
+	struct store *s = open_opts(&t, &o);
+	int64_t m0 = minute_ago_us(3);
+	for (int host = 1; host <= 200; host++)
+		for (int i = 0; i < 3; i++) {
+			struct record r = refusal(host, i == 2 ? "auth-rate-limited" : "auth-required",
+						  m0 + host * 1000 + i);
+			store_submit(s, &r);
+		}
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.aggregated, 600);
+	ck_assert_uint_eq(st.dropped, 0);
+	store_close(s);
+
+	ck_assert_int_eq(count(&t, "SELECT sum(count) FROM events"), 600);
+	ck_assert_int_le(count(&t, "SELECT count(DISTINCT client) FROM events WHERE client IS NOT NULL"), 16);
+	ck_assert_int_gt(count(&t, "SELECT sum(count) FROM events WHERE client IS NULL"), 500);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events WHERE client IS NULL AND "
+				   "(user IS NOT NULL OR host IS NOT NULL)"), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(DISTINCT reason) FROM events WHERE client IS NULL"), 2);
+	ck_assert_int_le(count(&t, "SELECT count(*) FROM events"), 2 * (16 + 2));
+	tstore_finish(&t);
+}
+END_TEST
+
+/* The point of it all: a flood of refusals while the writer cannot write
+ * takes no queue slot, so the records of identified people still fit. */
+START_TEST(test_refusals_take_no_slot)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.queue_len = 64, .hold_bytes = 1, .batch_records = 10};
+	struct store *s = open_opts(&t, &o);
+	sqlite3 *other = peek_open(&t);
+	ck_assert_int_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+	for (int i = 0; i < 20000; i++) {
+		struct record r = refusal(1 + i % 50, "auth-required", now_us());
+		store_submit(s, &r);
+	}
+	submit_social(s, 60, now_us());
+	struct store_stats st;
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.aggregated, 20000);
+
+	ck_assert_int_eq(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	store_close(s);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events WHERE user = 'alice'"), 60);
+	ck_assert_int_eq(count(&t, "SELECT sum(count) FROM events WHERE reason = 'auth-required'"), 20000);
+	ck_assert_int_le(count(&t, "SELECT count(*) FROM events WHERE reason = 'auth-required'"), 4 * 50);
+	tstore_finish(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -709,6 +926,14 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_presence);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("refusals");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_refusals_keyed);
+	tcase_add_test(tc, test_refusals_first_row_at_once);
+	tcase_add_test(tc, test_refusals_bounded);
+	tcase_add_test(tc, test_refusals_take_no_slot);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("accesslog");

@@ -12,13 +12,26 @@ daemon's fake clock (e2e.Daemon.set_presence). Fake clock: Monday 2026-11-23, th
 break 10:30-10:45 with no students on the timetable.
 """
 import os
+import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import Tunnel, check, eq, run, via, wait_for  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'sensor'))
+import e2e  # noqa: E402
+import pcapgen  # noqa: E402
+from e2e import Skip, Tunnel, check, eq, run, via, wait_for  # noqa: E402
+
+# breaktime-sensor of the same build (BREAKTIME_SENSOR, else next to breaktimed's directory)
+SENSOR = os.environ.get('BREAKTIME_SENSOR') or os.path.join(
+    os.path.dirname(os.path.dirname(e2e.BREAKTIMED)), 'sensor', 'breaktime-sensor')
 
 ALICE, SAM, STUDENT_DEVICE = '127.0.0.2', '127.0.0.4', '127.0.0.70'
+OTHER_DEVICE = '127.0.0.30'   # outside detect_subnets
+# the proxy reads the store every 2 s; `breaktime presence` and the sensor's
+# detections apply within this (doc/breaktime.1: "within seconds")
+APPLY_S = 5
 
 
 def policy(kit, idle='1m'):
@@ -138,6 +151,66 @@ def test_detection_from_a_student_group(kit):
     eq(row_reason(d, 403), 'students-present', 'reason')
     rows = wait_for(lambda: d.rows("SELECT * FROM presence WHERE state = 'detected'"), 5, what='a detected row')
     check('students' in (rows[0]['cause'] or '') or SAM in (rows[0]['cause'] or ''), 'cause: %r' % rows[0])
+
+
+def sensor_run(kit, d, name, flows):
+    """breaktime-sensor -r on a capture of TLS flows (client address, site-local
+    naive datetime of its first packet), on the daemon's configuration and
+    store and on its fake clock. Returns the real time it ended."""
+    if not os.path.exists(SENSOR):
+        raise Skip('no breaktime-sensor at %s (BREAKTIME_SENSOR)' % SENSOR)
+    frames = []
+    for i, (client, when) in enumerate(flows):
+        t = d.fake_ms(when) / 1000.0
+        sport = 42000 + i
+        frames += [
+            (t, pcapgen.ipv4(client, '192.0.2.80', 6, pcapgen.tcp(sport, 443, 1, 'S'))),
+            (t + 0.1, pcapgen.ipv4('192.0.2.80', client, 6, pcapgen.tcp(443, sport, 1, 'SA', ack=2))),
+            (t + 0.2, pcapgen.ipv4(client, '192.0.2.80', 6, pcapgen.tcp(sport, 443, 2, 'PA', b'x' * 100))),
+        ]
+    frames.sort(key=lambda f: f[0])
+    path = os.path.join(kit.tmp, name + '.pcap')
+    pcapgen.write_pcap(path, pcapgen.LINK_RAW, frames)
+    env = {'LD_PRELOAD': e2e.libfaketime(),
+           'FAKETIME': '@' + e2e.site_to_utc(d.fake_now().strftime('%Y-%m-%d %H:%M:%S')).strftime('%Y-%m-%d %H:%M:%S')}
+    p = subprocess.run([SENSOR, '-c', d.conf_path, '-r', path], capture_output=True, timeout=60,
+                       env=e2e.clean_env(env), cwd=d.dir)
+    check(p.returncode == 0, 'breaktime-sensor: exit %d: %s' % (p.returncode, p.stderr[-500:]))
+    return time.monotonic()
+
+
+def test_detection_by_the_sensor(kit):
+    # issue 12: the sensor sees a student device (its traffic never passes the
+    # proxy); the proxy must count that as students present within APPLY_S
+    # and allow staff again detect_idle after the detection.
+    import datetime
+    d = kit.daemon(policy(kit, idle='15s'), at='2026-11-23 10:35:00')
+    eq(facebook(kit, d), 200, 'alice in the break, nobody present')
+    # a stale detection (an hour ago) and a device outside detect_subnets: nobody present
+    now = d.fake_now()
+    sensor_run(kit, d, 'stale', [(STUDENT_DEVICE, now - datetime.timedelta(hours=1)), (OTHER_DEVICE, now)])
+    eq([(r['state'], r['source']) for r in d.rows('SELECT state, source FROM presence')],
+       [('detected', 'sensor')], 'the stale detection in the store')
+    time.sleep(APPLY_S)
+    eq(facebook(kit, d), 200, 'alice after a detection older than detect_idle')
+    # the student device now
+    seen = d.fake_now()
+    ended = sensor_run(kit, d, 'student', [(STUDENT_DEVICE, seen)])
+    rows = d.rows("SELECT ts_ms, cause FROM presence WHERE source = 'sensor' ORDER BY ts_ms")
+    check(len(rows) == 2 and STUDENT_DEVICE in (rows[-1]['cause'] or ''), 'sensor rows: %r' % rows)
+    wait_for(lambda: facebook(kit, d) == 403, APPLY_S + 1, step=0.25,
+             what="the sensor's detection to make students present")
+    took = time.monotonic() - ended
+    print('  detection applied %.1fs after the sensor wrote it' % took)
+    check(took <= APPLY_S, "the sensor's detection took %.1fs to apply (at most %ds)" % (took, APPLY_S))
+    eq(row_reason(d, 403), 'students-present', 'reason after the sensor saw a student')
+    rc, out = d.breaktime('presence')
+    check('students present now: yes (detection)' in out, 'breaktime presence shows: %s' % out)
+    # detect_idle (15 s) after the detection, with nothing newer: allowed again
+    until_status(kit, d, 200, 25, 'the detection to lapse after detect_idle')
+    lapsed = (d.fake_now() - seen).total_seconds()
+    check(lapsed >= 14, 'presence lapsed after only %.1f s (detect_idle = 15s)' % lapsed)
+    eq(row_reason(d, 200), 'allowed', 'reason after the detection lapsed')
 
 
 def test_presence_command(kit):

@@ -13,6 +13,7 @@ Traffic goes to loopback only; the daemons are started and ended here by PID.
 Run: BREAKTIMED=build/proxy/breaktimed python3 tests/integration/store/test_store_daemon.py
 """
 
+import base64
 import http.client
 import os
 import re
@@ -37,8 +38,8 @@ class Daemon(harness.Breaktimed):
 
     db_name = 'bt.db'
 
-    def __init__(self, t, store=None, args=('-v',), fsize=None):
-        super().__init__(t, store=store, args=args, name='store%d' % t.next_id())
+    def __init__(self, t, store=None, args=('-v',), fsize=None, extra_conf=''):
+        super().__init__(t, store=store, args=args, name='store%d' % t.next_id(), extra_conf=extra_conf)
         self.fsize = fsize
 
     def preexec(self):
@@ -253,6 +254,120 @@ def test_sarg_reads_access_log(t):
     check('origin.test' in text, 'our site origin.test is not in the report')
     top = open(os.path.join(out, [x for x in os.listdir(out) if x[0].isdigit()][0], 'topsites.html')).read()
     check('origin.test' in top, 'origin.test is not among the top sites')
+
+
+def htpasswd(t, user, password):
+    """An htpasswd file with one SHA-crypt ($5$) entry (openssl passwd)."""
+    h = subprocess.run(['openssl', 'passwd', '-5', password], capture_output=True, check=True,
+                       env=clean_env()).stdout.decode().strip()
+    path = os.path.join(t.tmp, 'users%d.htpasswd' % t.next_id())
+    with open(path, 'w') as f:
+        f.write('%s:%s\n' % (user, h))
+    return path
+
+
+def flood_407(port, url, host, total, conns=4, burst=250, deadline=90.0):
+    """total requests without credentials, pipelined `burst` at a time on
+    `conns` keep-alive connections; returns how many 407s came back (bounded
+    by deadline seconds)."""
+    head = ('GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: bt-flood\r\n\r\n' % (url, host)).encode()
+    got = [0] * conns
+    end = time.monotonic() + deadline
+
+    def one(i):
+        import socket
+        left = total // conns + (1 if i < total % conns else 0)
+        while left > 0 and time.monotonic() < end:
+            s = socket.create_connection((LOOPBACK, port), timeout=10)
+            try:
+                while left > 0 and time.monotonic() < end:
+                    n = min(burst, left)
+                    s.sendall(head * n)
+                    buf = b''
+                    seen = 0
+                    while seen < n:
+                        data = s.recv(1 << 16)
+                        if not data:
+                            break
+                        buf += data
+                        seen = buf.count(b'HTTP/1.1 407 ')
+                    got[i] += seen
+                    left -= seen
+                    if seen < n:
+                        break  # the proxy closed: a new connection
+            finally:
+                s.close()
+
+    ths = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(conns)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(deadline + 15)
+    return sum(got)
+
+
+def metric(port, name):
+    """One value of breaktimed's /metrics (the proxy's own page, from loopback)."""
+    c = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
+    try:
+        c.request('GET', '/metrics')
+        body = c.getresponse().read().decode()
+    finally:
+        c.close()
+    m = re.search(r'^%s (\d+)$' % re.escape(name), body, re.M)
+    check(m, 'no %s in /metrics:\n%s' % (name, body[-2000:]))
+    return int(m.group(1))
+
+
+def test_flood_keeps_evidence(t):
+    # issue 11: an unauthenticated flood wrote a row per 407 and pushed the
+    # records of signed-in people out of a full queue. Now refusals without an
+    # identity are counted per client, reason and minute: a few rows, every
+    # legitimate request still a row, the flood's 407s all counted.
+    pw = 'Flood-test-pw-3Kq'
+    d = Daemon(t, store={'log_other': 'hosts', 'queue': '64'}, args=(),
+               extra_conf='[auth]\nrequired = yes\nhtpasswd = %s\n' % htpasswd(t, 'alice', pw)).start()
+    url, host = origin_url(t)
+    auth = 'Basic ' + base64.b64encode(('alice:' + pw).encode()).decode()
+    legit = {'done': 0, 'statuses': {}}
+
+    def person():
+        c = http.client.HTTPConnection(LOOPBACK, d.port, timeout=10)
+        for _ in range(200):
+            c.request('GET', url, headers={'Host': host, 'Proxy-Authorization': auth})
+            r = c.getresponse()
+            r.read()
+            legit['statuses'][r.status] = legit['statuses'].get(r.status, 0) + 1
+            legit['done'] += 1
+            time.sleep(0.01)
+        c.close()
+
+    th = threading.Thread(target=person, daemon=True)
+    t0 = time.monotonic()
+    th.start()
+    sent = flood_407(d.port, url, host, 20000)
+    th.join(60)
+    took = time.monotonic() - t0
+    eq(legit['statuses'], {200: 200}, 'the signed-in person')
+    check(sent >= 19000, 'only %d of 20000 407s within the time limit' % sent)
+    try:
+        aggregated = metric(d.port, 'breaktime_store_records_aggregated_total')
+    except harness.TestFailure as e:
+        aggregated = -1
+        missing_metric = str(e)
+    eq(d.stop(), 0, 'exit code')
+    people = d.rows("SELECT count(*) FROM events WHERE user = 'alice' AND status = 200")
+    rows = d.rows("SELECT count(*) FROM events WHERE reason = 'auth-required'")
+    print('     %d 407s and 200 signed-in requests in %.1f s: %d rows of the person, %d auth-required '
+          'rows, %d aggregated in /metrics' % (sent, took, people, rows, aggregated), flush=True)
+    eq(people, 200, "the person's rows (none dropped)")
+    check(rows <= 20, '%d auth-required rows for one client (at most 2 per key and minute)' % rows)
+    eq(d.rows("SELECT sum(count) FROM events WHERE reason = 'auth-required'"), sent,
+       'the 407s counted in auth-required rows')
+    check(aggregated >= 0, missing_metric if aggregated < 0 else '')
+    eq(aggregated, sent, 'breaktime_store_records_aggregated_total')
+    check(re.search(r'closed: \d+ records submitted, \d+ written, 0 dropped \(queue full\), 0 lost', d.log()),
+          'closing line:\n' + d.log()[-800:])
 
 
 if __name__ == '__main__':
