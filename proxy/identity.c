@@ -8,16 +8,32 @@
  * for the verifier threads, which run crypt(3) against the htpasswd hash
  * or ask their own helper child process (one line out, one line back, as
  * Squid's basic_ncsa_auth, basic_ldap_auth and basic_pam_auth speak it),
- * then hand the job back to the worker through its pipe. The worker caches
- * the answer under SHA-256(user NUL password) and re-runs the waiting
- * request. A job whose connection closed meanwhile is simply freed.
+ * then hand the answer back to each waiting connection's worker through its
+ * pipe. The worker caches the answer under SHA-256(user NUL password) and
+ * re-runs the waiting request. A waiter whose connection closed meanwhile
+ * is simply freed.
+ *
+ * Guessing. Per client address: at most FAIL_MAX failures in FAIL_WINDOW,
+ * a guess charged when it is queued (given back when it verifies), so
+ * guesses sent at once cannot all be in flight before the first failure is
+ * counted; at most AUTH_INFLIGHT_MAX verifications queued or running, more
+ * are answered 429 at once (not held: a connection waiting for nothing
+ * would still be a connection); the same credentials from the same address
+ * while one is pending join it (a browser's parallel connections). The
+ * verifiers serve the addresses round robin, so a burst from one address
+ * cannot starve another's sign-in.
+ *
+ * User names follow common/username.h: `Alice` signs in as alice, is cached,
+ * asked about and recorded as alice.
  *
  * Threads: identity_db is immutable and refcounted (any thread); the cache
- * and failure table belong to one worker; the job queue is a mutex and a
- * condition variable. Credentials live only in jobs, which are wiped.
+ * belongs to one worker; the address table and the job queue share one
+ * mutex and a condition variable. Credentials live only in jobs, which are
+ * wiped.
  */
 #include "identity.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,13 +57,17 @@
 #include "log.h"
 #include "policy.h"
 #include "strutil.h"
+#include "username.h"
 
 #define CACHE_SLOTS 1024
 #define CACHE_TTL_OK 300
 #define CACHE_TTL_FAIL 30
-#define FAIL_SLOTS 256
 #define FAIL_WINDOW 60
-#define FAIL_MAX 10
+#define FAIL_MAX 10             /* failed sign-ins per address per FAIL_WINDOW */
+#define AUTH_INFLIGHT_MAX 2     /* verifications queued or running per address */
+#define JOB_WAITERS_MAX 64      /* connections sharing one verification */
+#define ADDR_SLOTS 1024         /* addresses with failures or verifications pending */
+#define ADDR_PROBE 8            /* slots an address may take, from its hash on */
 #define VERIFIERS 2
 
 /* ---- the database ---- */
@@ -113,23 +133,66 @@ bool identity_required(const struct identity_db *db)
 	return db && db->required;
 }
 
+bool identity_verifies(const struct identity_db *db)
+{
+	return db && (db->users || db->helper);
+}
+
 const char *identity_device_user(const struct identity_db *db, const struct sockaddr *sa)
 {
 	return db ? devmap_user(db->devices, sa) : NULL;
 }
 
-/* ---- jobs and verifier threads ---- */
+/* ---- per-address state, jobs and verifier threads ---- */
+
+/*
+ * A waiter is one connection waiting for a verification; a job is one
+ * verification (one user name and password from one address), with every
+ * connection that sent those same credentials from that address while it
+ * was pending (a browser sends its new credentials on all its connections
+ * at once: they cost one hash, not six). Both belong to the queue until the
+ * verifier hands the waiters back to their workers, then each waiter
+ * belongs to its worker, which frees it.
+ */
+struct waiter {
+	struct waiter *next;
+	struct identity_cache *ic;
+	struct conn *c;             /* NULL once the connection closed: worker thread only */
+	uint8_t key[32];
+	char user[64];
+	bool ok;                    /* written by the verifier before the hand-back */
+};
+
+struct addr_slot;
 
 struct job {
-	struct job *next;
-	struct identity_cache *ic;
-	struct conn *c;             /* NULL once the connection closed */
+	struct addr_slot *slot;
+	struct waiter *waiters;
+	unsigned n_waiters;
+	bool started;
+	time_t window;              /* the failure window it was charged to */
 	uint8_t key[32];
 	char user[64];
 	char pass[256];
 	char hash[256];             /* htpasswd hash, or "" to ask the helper */
 	char helper[512];
-	bool ok;
+};
+
+/*
+ * One client address: its failures in the current window and its jobs.
+ * Failures are counted when a guess is queued (a guess in flight already
+ * counts against the limit: checking the count first and counting after the
+ * verification let 250 concurrent guesses through) and given back when it
+ * verifies. The verifier threads take jobs one address after another, round
+ * robin, so one address's burst delays another's sign-in by at most about
+ * one verification per busy address, never by the whole burst.
+ */
+struct addr_slot {
+	uint8_t addr[16];
+	time_t window;              /* start of the failure window */
+	unsigned count;             /* failures (and guesses in flight) in it */
+	unsigned n_jobs;            /* queued or running, at most AUTH_INFLIGHT_MAX */
+	struct job *jobs[AUTH_INFLIGHT_MAX]; /* oldest first */
 };
 
 struct cache_entry {
@@ -140,30 +203,24 @@ struct cache_entry {
 	bool used;
 };
 
-struct fail_entry {
-	uint8_t addr[16];
-	time_t window;
-	unsigned count;
-};
-
 struct identity_cache {
 	struct worker *w;
 	int pipe[2];
 	struct event *ev;
 	pthread_mutex_t lock;
-	struct job *done;           /* finished jobs, for this worker */
+	struct waiter *done;        /* answered waiters, for this worker */
+	const struct conn *rerun;   /* identity_on_wake: the conn whose answer is being replayed */
 	struct cache_entry cache[CACHE_SLOTS];
 };
 
-/* Failed sign-ins per address, for all workers together (a client's
- * connections land on different workers). Touched only on failures and on
- * checks of requests that carry credentials. */
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fail_entry fails[FAIL_SLOTS];
-
+/* The address table and the queue, for all workers together (a client's
+ * connections land on different workers). Touched only by requests that
+ * carry credentials and are not answered from the cache, and by verifiers. */
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
-static struct job *queue_head, *queue_tail;
+static struct addr_slot slots[ADDR_SLOTS];
+static unsigned queued;         /* jobs not started, all addresses */
+static unsigned rr_next;        /* the slot the next round-robin scan starts at */
 static bool queue_stop;
 static pthread_t verifiers[VERIFIERS];
 static int n_verifiers;
@@ -196,6 +253,89 @@ static bool ask_helper(struct authhelper **h, const char *cmd, const char *user,
 	return false;
 }
 
+static void addr_of(const struct sockaddr *sa, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	if (sa->sa_family == AF_INET)
+		memcpy(addr + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+}
+
+static bool slot_idle(const struct addr_slot *s, time_t now)
+{
+	return s->n_jobs == 0 && (s->count == 0 || now - s->window >= FAIL_WINDOW);
+}
+
+/*
+ * The address's slot (queue_lock held): its own, or a free one near its
+ * hash, or the idle one with the oldest window (its failures are
+ * forgotten), or NULL when all ADDR_PROBE candidates have jobs running.
+ */
+static struct addr_slot *slot_get(const struct sockaddr *sa, time_t now)
+{
+	uint8_t addr[16];
+	struct addr_slot *take = NULL;
+	unsigned h = 2166136261u;
+
+	addr_of(sa, addr);
+	for (int i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	for (unsigned i = 0; i < ADDR_PROBE; i++) {
+		struct addr_slot *s = &slots[(h + i) % ADDR_SLOTS];
+		if (memcmp(s->addr, addr, 16) == 0 && (s->n_jobs || s->count))
+			return s;
+		if (slot_idle(s, now) && (!take || !slot_idle(take, now) || s->window < take->window))
+			take = s;
+	}
+	if (!take)
+		return NULL;
+	memset(take, 0, sizeof(*take));
+	memcpy(take->addr, addr, 16);
+	take->window = now;
+	return take;
+}
+
+/* Start a new failure window when the old one is over (queue_lock held). */
+static void slot_window(struct addr_slot *s, time_t now)
+{
+	if (now - s->window >= FAIL_WINDOW) {
+		s->window = now;
+		s->count = 0;
+	}
+}
+
+/* The oldest unstarted job, one address after another (queue_lock held). */
+static struct job *queue_take(void)
+{
+	for (unsigned n = 0; n < ADDR_SLOTS; n++) {
+		struct addr_slot *s = &slots[(rr_next + n) % ADDR_SLOTS];
+		for (unsigned i = 0; i < s->n_jobs; i++) {
+			if (!s->jobs[i]->started) {
+				s->jobs[i]->started = true;
+				rr_next = (rr_next + n + 1) % ADDR_SLOTS;
+				queued--;
+				return s->jobs[i];
+			}
+		}
+	}
+	return NULL;
+}
+
+/* The job is done: off its address, its guess given back if it was right (queue_lock held). */
+static void job_finish(struct job *j, bool ok)
+{
+	struct addr_slot *s = j->slot;
+	unsigned i = 0;
+	while (i < s->n_jobs && s->jobs[i] != j)
+		i++;
+	assert(i < s->n_jobs);
+	memmove(&s->jobs[i], &s->jobs[i + 1], (s->n_jobs - i - 1) * sizeof(s->jobs[0]));
+	s->n_jobs--;
+	if (ok && s->window == j->window && s->count > 0)
+		s->count--;
+}
+
 static void *verifier_main(void *arg)
 {
 	struct authhelper *helper = NULL;
@@ -203,34 +343,44 @@ static void *verifier_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&queue_lock);
-		while (!queue_head && !queue_stop)
+		while (!queued && !queue_stop)
 			pthread_cond_wait(&queue_cond, &queue_lock);
-		if (!queue_head && queue_stop) {
-			pthread_mutex_unlock(&queue_lock);
-			break;
-		}
-		struct job *j = queue_head;
-		queue_head = j->next;
-		if (!queue_head)
-			queue_tail = NULL;
+		struct job *j = queue_take();
+		pthread_mutex_unlock(&queue_lock);
+		if (!j)
+			break; /* stopping, and nothing is left */
+
+		bool ok;
+		if (j->hash[0])
+			ok = htpasswd_verify(j->hash, j->pass);
+		else if (j->helper[0])
+			ok = ask_helper(&helper, j->helper, j->user, j->pass);
+		else
+			ok = false;
+		OPENSSL_cleanse(j->pass, sizeof(j->pass));
+		if (!ok)
+			__atomic_add_fetch(&server.auth_failures, 1, __ATOMIC_RELAXED);
+
+		/* after this no connection joins the job: its waiters are final */
+		pthread_mutex_lock(&queue_lock);
+		job_finish(j, ok);
 		pthread_mutex_unlock(&queue_lock);
 
-		if (j->hash[0]) {
-			j->ok = htpasswd_verify(j->hash, j->pass);
-		} else if (j->helper[0]) {
-			j->ok = ask_helper(&helper, j->helper, j->user, j->pass);
-		} else {
-			j->ok = false;
+		struct waiter *wt = j->waiters;
+		while (wt) {
+			struct waiter *next = wt->next;
+			struct identity_cache *ic = wt->ic;
+			wt->ok = ok;
+			pthread_mutex_lock(&ic->lock);
+			wt->next = ic->done;
+			ic->done = wt;
+			pthread_mutex_unlock(&ic->lock);
+			ssize_t n = write(ic->pipe[1], "j", 1);
+			(void)n;
+			wt = next;
 		}
-		OPENSSL_cleanse(j->pass, sizeof(j->pass));
-
-		struct identity_cache *ic = j->ic;
-		pthread_mutex_lock(&ic->lock);
-		j->next = ic->done;
-		ic->done = j;
-		pthread_mutex_unlock(&ic->lock);
-		ssize_t n = write(ic->pipe[1], "j", 1);
-		(void)n;
+		OPENSSL_cleanse(j, sizeof(*j));
+		free(j);
 	}
 	authhelper_stop(helper);
 	return NULL;
@@ -275,25 +425,29 @@ static void identity_on_wake(evutil_socket_t fd, short what, void *arg)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	pthread_mutex_lock(&ic->lock);
-	struct job *j = ic->done;
+	struct waiter *wt = ic->done;
 	ic->done = NULL;
 	pthread_mutex_unlock(&ic->lock);
-	while (j) {
-		struct job *next = j->next;
-		struct cache_entry *e = cache_find(ic, j->key);
-		memcpy(e->key, j->key, 32);
-		memcpy(e->user, j->user, sizeof(e->user));
-		e->ok = j->ok;
+	while (wt) {
+		struct waiter *next = wt->next;
+		struct cache_entry *e = cache_find(ic, wt->key);
+		memcpy(e->key, wt->key, 32);
+		memcpy(e->user, wt->user, sizeof(e->user));
+		e->ok = wt->ok;
 		e->used = true;
-		e->expires = time(NULL) + (j->ok ? CACHE_TTL_OK : CACHE_TTL_FAIL);
-		struct conn *c = j->c;
-		OPENSSL_cleanse(j, sizeof(*j));
-		free(j);
+		e->expires = time(NULL) + (wt->ok ? CACHE_TTL_OK : CACHE_TTL_FAIL);
+		struct conn *c = wt->c;
+		OPENSSL_cleanse(wt, sizeof(*wt));
+		free(wt);
 		if (c) {
 			c->auth_pending = NULL;
+			/* its request runs again now and meets this answer in the
+			 * cache: a failure it was charged for when it was queued */
+			ic->rerun = c;
 			conn_identity_done(c);
+			ic->rerun = NULL;
 		}
-		j = next;
+		wt = next;
 	}
 }
 
@@ -317,13 +471,13 @@ void identity_cache_destroy(struct identity_cache *ic)
 {
 	if (!ic)
 		return;
-	/* the verifier threads have stopped: finished jobs need no answer */
-	struct job *j = ic->done;
-	while (j) {
-		struct job *next = j->next;
-		OPENSSL_cleanse(j, sizeof(*j));
-		free(j);
-		j = next;
+	/* the verifier threads have stopped: answered waiters need no answer */
+	struct waiter *wt = ic->done;
+	while (wt) {
+		struct waiter *next = wt->next;
+		OPENSSL_cleanse(wt, sizeof(*wt));
+		free(wt);
+		wt = next;
 	}
 	if (ic->ev)
 		event_free(ic->ev);
@@ -336,53 +490,102 @@ void identity_cache_destroy(struct identity_cache *ic)
 
 void identity_detach(struct conn *c, void *pending)
 {
-	struct job *j = pending;
+	struct waiter *wt = pending;
 	(void)c;
-	if (j)
-		j->c = NULL; /* worker thread only; the verifier never reads j->c */
+	if (wt)
+		wt->c = NULL; /* worker thread only; the verifier never reads wt->c */
 }
 
-static struct fail_entry *fail_slot(const struct sockaddr *sa, uint8_t addr[16])
+/* Over the failure limit? (the check before the cache: a limited address
+ * gets no answer at all, not even a cached right one) */
+static bool fail_limited(const struct sockaddr *sa)
 {
-	memset(addr, 0, 16);
-	if (sa->sa_family == AF_INET)
-		memcpy(addr + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	else if (sa->sa_family == AF_INET6)
-		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	uint8_t addr[16];
+	time_t now = time(NULL);
+	bool limited = false;
+
+	addr_of(sa, addr);
+	pthread_mutex_lock(&queue_lock);
 	unsigned h = 2166136261u;
 	for (int i = 0; i < 16; i++)
 		h = (h ^ addr[i]) * 16777619u;
-	return &fails[h % FAIL_SLOTS];
-}
-
-static bool fail_limited(struct identity_cache *ic, const struct sockaddr *sa)
-{
-	uint8_t addr[16];
-	time_t now = time(NULL);
-	(void)ic;
-	pthread_mutex_lock(&fail_lock);
-	struct fail_entry *f = fail_slot(sa, addr);
-	bool limited = memcmp(f->addr, addr, 16) == 0 && now - f->window < FAIL_WINDOW &&
-		       f->count >= FAIL_MAX;
-	pthread_mutex_unlock(&fail_lock);
+	for (unsigned i = 0; i < ADDR_PROBE; i++) {
+		const struct addr_slot *s = &slots[(h + i) % ADDR_SLOTS];
+		if (memcmp(s->addr, addr, 16) == 0 && (s->n_jobs || s->count)) {
+			limited = now - s->window < FAIL_WINDOW && s->count >= FAIL_MAX;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&queue_lock);
 	return limited;
 }
 
-static void fail_count(struct identity_cache *ic, const struct sockaddr *sa)
+/* A failure that needed no verification: an unknown user, a cached wrong password. */
+static void fail_count(const struct sockaddr *sa)
 {
-	uint8_t addr[16];
 	time_t now = time(NULL);
-	(void)ic;
-	pthread_mutex_lock(&fail_lock);
-	struct fail_entry *f = fail_slot(sa, addr);
-	if (memcmp(f->addr, addr, 16) != 0 || now - f->window >= FAIL_WINDOW) {
-		memcpy(f->addr, addr, 16);
-		f->window = now;
-		f->count = 0;
+	pthread_mutex_lock(&queue_lock);
+	struct addr_slot *s = slot_get(sa, now);
+	if (s) {
+		slot_window(s, now);
+		s->count++;
 	}
-	f->count++;
-	pthread_mutex_unlock(&fail_lock);
+	pthread_mutex_unlock(&queue_lock);
 	__atomic_add_fetch(&server.auth_failures, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Queue a verification for wt (its key and user set), or join the pending
+ * one for the same credentials from the same address. The guess is charged
+ * to the address now. false: the address is at its failure limit, has
+ * AUTH_INFLIGHT_MAX verifications pending, or the table is full -- answer
+ * 429 and verify nothing.
+ */
+static bool queue_submit(const struct sockaddr *sa, struct waiter *wt, const char *pass,
+			 const char *hash, const char *helper)
+{
+	time_t now = time(NULL);
+	bool queued_ok = false;
+
+	pthread_mutex_lock(&queue_lock);
+	struct addr_slot *s = slot_get(sa, now);
+	if (!s)
+		goto out;
+	for (unsigned i = 0; i < s->n_jobs; i++) {
+		struct job *j = s->jobs[i];
+		if (memcmp(j->key, wt->key, 32) == 0 && j->n_waiters < JOB_WAITERS_MAX) {
+			wt->next = j->waiters;
+			j->waiters = wt;
+			j->n_waiters++;
+			queued_ok = true;
+			goto out;
+		}
+	}
+	slot_window(s, now);
+	if (s->count >= FAIL_MAX || s->n_jobs >= AUTH_INFLIGHT_MAX)
+		goto out;
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		goto out;
+	j->slot = s;
+	j->window = s->window;
+	j->waiters = wt;
+	j->n_waiters = 1;
+	memcpy(j->key, wt->key, 32);
+	str_copy(j->user, sizeof(j->user), wt->user);
+	str_copy(j->pass, sizeof(j->pass), pass);
+	if (hash)
+		str_copy(j->hash, sizeof(j->hash), hash);
+	else
+		str_copy(j->helper, sizeof(j->helper), helper);
+	s->jobs[s->n_jobs++] = j;
+	s->count++;
+	queued++;
+	pthread_cond_signal(&queue_cond);
+	queued_ok = true;
+out:
+	pthread_mutex_unlock(&queue_lock);
+	return queued_ok;
 }
 
 enum identity_result identity_check(struct worker *w, struct conn *c,
@@ -425,12 +628,17 @@ enum identity_result identity_check(struct worker *w, struct conn *c,
 		return IDENTITY_ERROR;
 	}
 	*colon = '\0';
-	const char *name = decoded, *pass = colon + 1;
+	/* one person, whatever case they type their name in (username.h): the
+	 * canonical name is looked up, cached, asked about and recorded */
+	const char *name = username_canon(decoded), *pass = colon + 1;
 	if (strlen(pass) >= 256) {
 		OPENSSL_cleanse(decoded, sizeof(decoded));
 		return IDENTITY_ERROR;
 	}
-	if (fail_limited(ic, peer)) {
+	/* a request whose verification was admitted gets its answer, even when
+	 * its own failure (counted at admission) reached the limit */
+	bool rerun = ic->rerun == c;
+	if (!rerun && fail_limited(peer)) {
 		OPENSSL_cleanse(decoded, sizeof(decoded));
 		return IDENTITY_LIMITED;
 	}
@@ -451,36 +659,29 @@ enum identity_result identity_check(struct worker *w, struct conn *c,
 			memcpy(user, e->user, 64);
 			return IDENTITY_OK;
 		}
-		fail_count(ic, peer);
+		if (!rerun)
+			fail_count(peer);
 		return IDENTITY_CHALLENGE;
 	}
 
 	const char *u = htpasswd_hash(db->users, name);
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j || (!u && !db->helper)) {
-		free(j);
+	struct waiter *wt = calloc(1, sizeof(*wt));
+	if (!wt || (!u && !db->helper)) {
+		free(wt);
 		OPENSSL_cleanse(decoded, sizeof(decoded));
-		fail_count(ic, peer);
+		fail_count(peer);
 		return IDENTITY_CHALLENGE;
 	}
-	j->ic = ic;
-	j->c = c;
-	memcpy(j->key, key, 32);
-	str_copy(j->user, sizeof(j->user), name);
-	str_copy(j->pass, sizeof(j->pass), pass);
-	if (u)
-		str_copy(j->hash, sizeof(j->hash), u);
-	else
-		str_copy(j->helper, sizeof(j->helper), db->helper);
+	wt->ic = ic;
+	wt->c = c;
+	memcpy(wt->key, key, 32);
+	str_copy(wt->user, sizeof(wt->user), name);
+	bool queued_ok = queue_submit(peer, wt, pass, u, db->helper);
 	OPENSSL_cleanse(decoded, sizeof(decoded));
-	c->auth_pending = j;
-	pthread_mutex_lock(&queue_lock);
-	if (queue_tail)
-		queue_tail->next = j;
-	else
-		queue_head = j;
-	queue_tail = j;
-	pthread_cond_signal(&queue_cond);
-	pthread_mutex_unlock(&queue_lock);
+	if (!queued_ok) {
+		free(wt);
+		return IDENTITY_LIMITED;
+	}
+	c->auth_pending = wt;
 	return IDENTITY_PENDING;
 }

@@ -10,7 +10,11 @@
  * a child process per worker) and the answer comes back to the worker
  * through its wake-up pipe. Results are cached per worker for auth_ttl
  * under a SHA-256 of the credentials (never the credentials themselves).
- * Failed attempts are rate-limited per client address.
+ * Failed attempts are rate-limited per client address, guesses in flight
+ * included; an address has at most two verifications pending, and the
+ * verifier threads serve addresses in turn (identity.c says how).
+ * User names are case-insensitive; the recorded user is lower case
+ * (common/username.h).
  * Credentials are never logged, stored or put in a record.
  */
 #ifndef BREAKTIME_IDENTITY_H
@@ -34,19 +38,21 @@ void identity_db_unref(struct identity_db *db);
 /* The device map's user for a client address, or NULL. Any thread. */
 const char *identity_device_user(const struct identity_db *db, const struct sockaddr *sa);
 bool identity_required(const struct identity_db *db);
+/* Does [auth] check passwords at all (an htpasswd file or a helper)? */
+bool identity_verifies(const struct identity_db *db);
 
 enum identity_result {
 	IDENTITY_OK,          /* user set */
 	IDENTITY_NONE,        /* no credentials and not required: unidentified */
 	IDENTITY_CHALLENGE,   /* answer 407 */
 	IDENTITY_PENDING,     /* verification running; identity_on_done re-runs the request */
-	IDENTITY_LIMITED,     /* too many failures from this address: 429 */
+	IDENTITY_LIMITED,     /* too many failures, or verifications pending, from this address: 429 */
 	IDENTITY_ERROR,       /* malformed credentials: 400 */
 };
 
 /*
  * Check a Proxy-Authorization value (NULL when absent). On IDENTITY_OK the
- * user name is copied to user (64 bytes). IDENTITY_PENDING means the conn
+ * user name, lower case, is copied to user (64 bytes). IDENTITY_PENDING means the conn
  * will get conn_identity_done() later on its worker's thread.
  */
 enum identity_result identity_check(struct worker *w, struct conn *c,

@@ -13,7 +13,9 @@ never -- identity is seen to drive the policy, not just to open the door.
 import base64
 import os
 import re
+import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -216,6 +218,134 @@ def test_failure_rate_limit_across_workers(kit):
     check(429 in codes, '12 failures from one address over 4 workers, one connection each: got %s, expected a 429 '
           'by the 11th' % codes)
     check(codes.index(429) == 10, 'first 429 at attempt %d: %s' % (codes.index(429) + 1, codes))
+
+
+FAIL_MAX = 10          # proxy/identity.c: failed sign-ins per address per minute
+INFLIGHT_MAX = 2       # proxy/identity.c: verifications queued or running per address
+SLOW_PW = 'Carol-bcrypt10-Rt5'
+
+
+def slow_daemon(kit):
+    """A daemon whose only user, carol, has a bcrypt cost-10 hash (tens of ms a check)."""
+    need('htpasswd')
+    line = subprocess.run(['htpasswd', '-nbB', '-C', '10', 'carol', SLOW_PW], capture_output=True, check=True,
+                          env=clean_env()).stdout.decode().strip()
+    check(line.startswith('carol:$2y$10$'), 'cost-10 hash: %s' % line)
+    path = kit.write('slow.htpasswd', line + '\n')
+    text = policy(kit).replace('htpasswd = %s' % htpasswd_file(kit), 'htpasswd = %s' % path)
+    return kit.daemon(text, at=AT, proxy={'max_connections_per_client': '1000'})
+
+
+def auth_failures(d):
+    out = raw_request(d.port, b'GET /metrics HTTP/1.1\r\nHost: bt-e2e\r\nConnection: close\r\n\r\n')
+    m = re.search(rb'^breaktime_auth_failures_total (\d+)', out, re.M)
+    check(m, '/metrics without breaktime_auth_failures_total: %r' % out[:300])
+    return int(m.group(1))
+
+
+def cpu_seconds(d):
+    """The daemon's CPU time so far (user + system), from /proc."""
+    fields = open('/proc/%d/stat' % d.proc.pid).read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def guess_burst(kit, d, src, n, user, pw=None):
+    """n connections from src at once, each with its own wrong password (or
+    all with pw); the sockets, their requests sent and nothing read yet."""
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(10)
+        s.connect(('127.0.0.1', d.port))
+        cred = base64.b64encode(('%s:%s' % (user, pw or '%s-%d' % (WRONG, i))).encode()).decode()
+        s.sendall(('GET http://www.example.org:%d/ HTTP/1.1\r\nHost: www.example.org:%d\r\n'
+                   'Proxy-Authorization: Basic %s\r\nConnection: close\r\n\r\n'
+                   % (kit.origin.port, kit.origin.port, cred)).encode())
+        socks.append(s)
+    return socks
+
+
+def burst_statuses(socks, timeout):
+    """The status code each socket got (0: none within timeout), then closed."""
+    got = {s: b'' for s in socks}
+    end = time.monotonic() + timeout
+    open_ = set(socks)
+    while open_ and time.monotonic() < end:
+        ready, _, _ = select.select(list(open_), [], [], max(0.0, end - time.monotonic()))
+        for s in ready:
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b''
+            got[s] += data
+            if not data or b'\r\n' in got[s]:
+                open_.discard(s)
+    codes = []
+    for s in socks:
+        m = re.match(rb'HTTP/1\.1 (\d{3})', got[s])
+        codes.append(int(m.group(1)) if m else 0)
+        s.close()
+    return codes
+
+
+def test_guess_burst_bounded_and_fair(kit):
+    # 250 concurrent wrong passwords from one address: the guesses in flight
+    # count against the limit, so at most FAIL_MAX are verified (checking
+    # the count before and counting after let all 250 be hashed), and the
+    # address has at most INFLIGHT_MAX verifications queued at once, so
+    # another address's sign-in during the burst waits for at most about
+    # one of them (it waited for the whole burst: ~26 s)
+    d = kit.shared('slow', slow_daemon)
+    eq(get(kit, d, user='carol', pw=SLOW_PW, src='127.0.0.4').code, 200, 'carol before the burst')
+    # what one verification costs the daemon: the CPU time of 5 wrong guesses
+    # (the burst's verifications are counted by the CPU time they take: the
+    # 407s and the failure counter do not show the hashes whose answers came
+    # back over the limit as 429)
+    cpu0 = cpu_seconds(d)
+    eq([get(kit, d, user='carol', pw='%s-probe-%d' % (WRONG, i), src='127.0.0.7').code for i in range(5)],
+       [407] * 5, 'five wrong guesses from 127.0.0.7')
+    per_check = max((cpu_seconds(d) - cpu0) / 5, 0.005)
+    failures0 = auth_failures(d)
+    cpu0 = cpu_seconds(d)
+    socks = guess_burst(kit, d, '127.0.0.2', 250, 'carol')
+    t0 = time.monotonic()
+    r = get(kit, d, user='carol', pw=SLOW_PW, src='127.0.0.3')
+    legit = time.monotonic() - t0
+    codes = burst_statuses(socks, 120)
+    hashed = (cpu_seconds(d) - cpu0) / per_check
+    counted = auth_failures(d) - failures0
+    n407, n429 = codes.count(407), codes.count(429)
+    print('one verification: %.0f ms CPU; burst of 250 from 127.0.0.2: %d x 407, %d x 429, %d other, '
+          '~%.1f verifications (CPU), %d failures counted; sign-in from 127.0.0.3 during it: %.3f s'
+          % (per_check * 1000, n407, n429, len(codes) - n407 - n429, hashed, counted, legit))
+    eq(r.code, 200, 'carol from 127.0.0.3 during the burst: %r' % r)
+    eq(n407 + n429, 250, 'every guess answered 407 or 429: %s' % sorted(set(codes)))
+    check(hashed <= FAIL_MAX + INFLIGHT_MAX and n407 <= FAIL_MAX + INFLIGHT_MAX,
+          'the burst cost ~%.0f verifications of CPU, %d guesses answered 407: at most %d + %d a minute'
+          % (hashed, n407, FAIL_MAX, INFLIGHT_MAX))
+    check(legit < 2.0, 'a sign-in from another address took %.2f s during the burst' % legit)
+    # guesses one at a time after the burst: together with the burst's, the
+    # address gets FAIL_MAX answers from a verification a minute, then 429
+    after = [get(kit, d, user='carol', pw='%s-after-%d' % (WRONG, i), src='127.0.0.2').code
+             for i in range(FAIL_MAX + 2 - n407)]
+    eq(n407 + after.count(407), FAIL_MAX, 'verified guesses from 127.0.0.2 in the minute (burst %d, then %s)'
+       % (n407, after))
+    eq(after[-2:], [429, 429], 'the guesses over the limit')
+    eq(get(kit, d, user='carol', pw=SLOW_PW, src='127.0.0.2').code, 429, 'right password from the guessing address')
+    eq(get(kit, d, user='carol', pw=SLOW_PW, src='127.0.0.3').code, 200, 'carol from 127.0.0.3 again')
+
+
+def test_parallel_sign_in_of_one_browser(kit):
+    # a browser sends the credentials just typed on all its connections at
+    # once: one verification answers them all, none is refused by the
+    # per-address cap on verifications in flight
+    d = slow_daemon(kit)  # nothing cached yet
+    codes = burst_statuses(guess_burst(kit, d, '127.0.0.8', 6, 'carol', pw=SLOW_PW), 30)
+    eq(codes, [200] * 6, 'six connections with the same new credentials')
+    # and six different wrong ones: INFLIGHT_MAX verified, the rest refused at once
+    codes = burst_statuses(guess_burst(kit, d, '127.0.0.8', 6, 'carol'), 30)
+    eq(sorted(codes), [407] * INFLIGHT_MAX + [429] * (6 - INFLIGHT_MAX), 'six different guesses at once')
 
 
 def test_squid_basic_ncsa_auth_helper(kit):
