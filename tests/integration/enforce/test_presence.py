@@ -8,7 +8,9 @@ within 5 seconds; open social tunnels are closed at the next minute when
 students arrive.
 
 The override is set with the real `breaktime presence` command, run on the
-daemon's fake clock (e2e.Daemon.set_presence). Fake clock: Monday 2026-11-23, the staff
+daemon's fake clock (e2e.Daemon.set_presence). A detection by
+breaktime-sensor (a capture of a student device read with -r into the
+daemon's store, on its fake clock) counts too, within the same few seconds. Fake clock: Monday 2026-11-23, the staff
 break 10:30-10:45 with no students on the timetable.
 """
 import os
