@@ -28,9 +28,9 @@
  *
  * Threads: refusals_add() on any thread, refusals_take() on the writer
  * thread; both under the table's mutex, which is held for a hash lookup or
- * a copy and never while waiting for anything. Lock order: the writer may
- * take this mutex while holding the queue's (through refusals_due(), which
- * takes none); a producer never holds it while taking the queue's.
+ * a copy and never while waiting for anything or taking another lock.
+ * refusals_due(), refusals_next_ms() and the counters read atomics only, so
+ * the writer asks them under the queue's lock without nesting the two.
  */
 #include "store_internal.h"
 
@@ -185,6 +185,8 @@ static void other_key(struct refusal_key *k, const struct record *r, int64_t min
 static uint32_t find(struct refusals *a, const struct refusal_key *k, uint32_t b)
 {
 	for (uint32_t i = a->bucket[b]; i != NONE; i = a->e[i].next)
+		/* every key is memset whole, padding too, before it is filled */
+		/* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c) */
 		if (memcmp(&a->e[i].k, k, sizeof(*k)) == 0)
 			return i;
 	return NONE;
@@ -345,8 +347,9 @@ void refusals_take(struct refusals *a, int64_t wall_ms, bool all, struct refusal
 	if (all || a->sweep_ms <= wall_ms) {
 		/* minutes that are over: their rest, and the entries go */
 		int64_t next = INT64_MAX;
-		/* the free list reuses the lowest slots: up to hwm is all there
-		 * is (and untouched memory stays untouched) */
+		/* freed slots go back to the head of the free list, so entries
+		 * in use are all below hwm: the sweep leaves the never-used
+		 * rest of the table untouched (not resident) */
 		for (uint32_t i = 0; i < a->hwm; i++) {
 			struct refusal *e = &a->e[i];
 			if (e->k.reason[0] == '\0')

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "safetext.h"
 #include "store_internal.h"
 #include "test_store_util.h"
 
@@ -743,7 +744,7 @@ START_TEST(test_refusals_keyed)
 					 "SELECT sum(count), count(*), max(client = user), min(status),"
 					 " max(duration_ms) FROM events WHERE client = '10.0.0.%d' AND"
 					 " reason = '%s' AND ts_ms / 60000 = %lld AND user IS NOT 'alice'",
-					 host, reasons[k], (long long)(m0 / 60000000 + m));
+					 host, reasons[k], (long long)(m0 / 60000000) + m);
 				sqlite3_stmt *st;
 				ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 				ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
@@ -891,6 +892,142 @@ START_TEST(test_refusals_take_no_slot)
 }
 END_TEST
 
+/* ---- stored text keeps only what each field's grammar allows (safetext.h) ---- */
+
+START_TEST(test_safetext_fields)
+{
+	static const struct {
+		char *(*fn)(const char *, char *, size_t);
+		const char *in, *want;
+	} cases[] = {
+		{safetext_token, "GET", "GET"},
+		{safetext_token, "M-SEARCH", "M-SEARCH"},
+		{safetext_token, "=1+1\r\n\x1b[31mX", ""},
+		{safetext_token, "GE T", ""},
+		{safetext_token, "G\x7f", ""},
+		{safetext_token, "", ""},
+		{safetext_host, "www.facebook.com", "www.facebook.com"},
+		{safetext_host, "2001:db8::1", "2001:db8::1"},
+		{safetext_host, "[::1]", "[::1]"},
+		{safetext_host, "my_host.lan", "my_host.lan"},
+		{safetext_host, "www.\x1b[2Jfacebook.com", ""},
+		{safetext_host, "a b", ""},
+		{safetext_host, "\xc3\xa9t\xc3\xa9.fr", ""},
+		{safetext_name, "alice", "alice"},
+		{safetext_name, "SCHOOL\\alice", "SCHOOL\\alice"},
+		{safetext_name, "Zo\xc3\xab \xe6\x97\xa5", "Zo\xc3\xab \xe6\x97\xa5"},
+		{safetext_name, "\x1b[31mX", "?[31mX"},
+		{safetext_name, "a\tb\nc\rd\x7f", "a?b?c?d?"},
+		{safetext_name, "c1 \xc2\x9b" "1m", "c1 ?1m"},      /* U+009B CSI */
+		{safetext_name, "lone \x9b" "1m", "lone ?1m"},      /* 8-bit CSI */
+		{safetext_name, "bad \xc3(", "bad ?("},
+		{safetext_name, "overlong \xc0\xaf", "overlong ??"},
+		{safetext_name, "surrogate \xed\xa0\x80", "surrogate ???"},
+		{safetext_uri, "http://x/a b", "http://x/a%20b"},
+		{safetext_uri, "http://x/\x1b[1m\t\x7f\xff", "http://x/%1B[1m%09%7F%FF"},
+		{safetext_uri, "http://x/%41?q=1", "http://x/%41?q=1"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[256];
+		memset(out, 'Z', sizeof(out));
+		ck_assert_ptr_eq(cases[i].fn(cases[i].in, out, sizeof(out)), out);
+		ck_assert_msg(strcmp(out, cases[i].want) == 0, "case %zu: \"%s\" -> \"%s\", want \"%s\"",
+			      i, cases[i].in, out, cases[i].want);
+	}
+	/* cut short, never overflowed, never inside a UTF-8 sequence or an escape */
+	char small[6];
+	ck_assert_str_eq(safetext_name("ab\xe6\x97\xa5\xe6\x97\xa5", small, sizeof(small)), "ab\xe6\x97\xa5");
+	ck_assert_str_eq(safetext_name("abcd\xe6\x97\xa5", small, sizeof(small)), "abcd");
+	ck_assert_str_eq(safetext_uri("abc\x01" "d", small, sizeof(small)), "abc");
+	ck_assert_str_eq(safetext_uri("a\x01" "bcd", small, sizeof(small)), "a%01b");
+	ck_assert_str_eq(safetext_token("GETGETGET", small, sizeof(small)), ""); /* a token is whole or not at all */
+	ck_assert_str_eq(safetext_name(NULL, small, sizeof(small)), "");
+}
+END_TEST
+
+START_TEST(test_terminal_escape)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"alice", "alice"},
+		{"\x1b[31mX", "\\x1b[31mX"},
+		{"a\tb\nc", "a\\x09b\\x0ac"},
+		{"del\x7f", "del\\x7f"},
+		{"c1 \xc2\x9b", "c1 \\xc2\\x9b"},
+		{"lone \x9b", "lone \\x9b"},
+		{"Zo\xc3\xab \xe6\x97\xa5", "Zo\xc3\xab \xe6\x97\xa5"},
+		{"SCHOOL\\alice", "SCHOOL\\alice"},
+		{"", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		ck_assert_ptr_nonnull(f);
+		safetext_fputs(cases[i].in, f);
+		fclose(f);
+		ck_assert_msg(strcmp(buf, cases[i].want) == 0, "case %zu: -> \"%s\", want \"%s\"", i, buf,
+			      cases[i].want);
+		ck_assert_uint_eq(safetext_shown_len(cases[i].in), strlen(buf));
+		free(buf);
+	}
+}
+END_TEST
+
+/* A record whose text fields carry raw bytes (a malformed request line, a
+ * hostile user name): the events and usage rows hold only clean text. */
+START_TEST(test_stored_text_clean)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_HOSTS);
+	struct store *s = open_opts(&t, NULL);
+	struct record r = rec(RECORD_REQUEST, now_us(), "al\x1b[31mice", "www.facebook.com", "facebook",
+			      1000, 5);
+	snprintf(r.method, sizeof(r.method), "=1+1\r\n\x1b[31mX");
+	snprintf(r.group, sizeof(r.group), "st\x07" "aff");
+	store_submit(s, &r);
+	r = rec(RECORD_BLOCKED, now_us(), "bob", "x\x1b.example", NULL, 0, 1);
+	snprintf(r.sni, sizeof(r.sni), "evil\r\n.example");
+	store_submit(s, &r);
+	ck_assert_int_eq(store_flush(s, 10000), 0);
+	store_close(s);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 2);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events WHERE user = 'al?[31mice' AND "
+			 "grp = 'st?aff' AND method IS NULL AND host = 'www.facebook.com'"), 1);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events WHERE user = 'bob' AND host IS NULL "
+			 "AND sni IS NULL AND method = 'CONNECT'"), 1);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM usage_minutes WHERE user = 'al?[31mice'"), 1);
+	/* nothing anywhere holds a control byte */
+	static const char *const sql[] = {
+		"SELECT count(*) FROM events WHERE user GLOB '*[\x01-\x1f\x7f]*' OR grp GLOB "
+		"'*[\x01-\x1f\x7f]*' OR method GLOB '*[\x01-\x1f\x7f]*' OR host GLOB '*[\x01-\x1f\x7f]*' "
+		"OR sni GLOB '*[\x01-\x1f\x7f]*'",
+		"SELECT count(*) FROM usage_minutes WHERE user GLOB '*[\x01-\x1f\x7f]*' OR grp GLOB "
+		"'*[\x01-\x1f\x7f]*'",
+	};
+	for (size_t i = 0; i < 2; i++)
+		ck_assert_int_eq(count(&t, sql[i]), 0);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(test_accesslog_clean)
+{
+	char line[1024];
+	struct record r = rec(RECORD_REQUEST, 1732540000000000LL, "al\x1bice", "www.\x1b.example", NULL, 10, 1);
+	snprintf(r.method, sizeof(r.method), "=1+1\r\n\x1b[31mX");
+	snprintf(r.uri, sizeof(r.uri), "http://x.example/a\tb\x1b[2J\xc2\x9b");
+	snprintf(r.content_type, sizeof(r.content_type), "text/html\x1b\xc2\x9b");
+	size_t n = accesslog_format(&r, "10.0.0.5", line, sizeof(line));
+	ck_assert_uint_eq(n, strlen(line));
+	for (size_t i = 0; i + 1 < n; i++)
+		ck_assert_msg((unsigned char)line[i] >= 0x20 && (unsigned char)line[i] < 0x7f,
+			      "byte 0x%02x at %zu of %s", (unsigned char)line[i], i, line);
+	ck_assert_ptr_nonnull(strstr(line, " NONE http://x.example/a%09b%1B[2J%C2%9B al%1Bice HIER_DIRECT/- "));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -939,6 +1076,13 @@ int main(void)
 	tc = tcase_create("accesslog");
 	tcase_add_test(tc, test_accesslog_format);
 	tcase_add_test(tc, test_accesslog_reopen);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("text");
+	tcase_add_test(tc, test_safetext_fields);
+	tcase_add_test(tc, test_terminal_escape);
+	tcase_add_test(tc, test_stored_text_clean);
+	tcase_add_test(tc, test_accesslog_clean);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);
