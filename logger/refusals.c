@@ -23,8 +23,10 @@
  * once the minute is over (REFUSALS_GRACE_MS later, for late records); an
  * entry whose minute is over is removed. A key is thus at most two rows a
  * minute however many refusals it counts — more only when store_flush() or
- * store_close() asks for everything now. Counts sum exactly: every refusal
- * added is in exactly one row (or counted as dropped).
+ * store_close() asks for everything now, or when a refusal of a minute
+ * arrives after that minute was written (it starts a new row). Counts
+ * sum exactly: every refusal added is in exactly one row (or counted as
+ * dropped).
  *
  * Threads: refusals_add() on any thread, refusals_take() on the writer
  * thread; both under the table's mutex, which is held for a hash lookup or

@@ -694,13 +694,17 @@ static struct record refusal(int host, const char *reason, int64_t t_us)
 	return r;
 }
 
-/* The start of a whole minute some minutes ago. */
-static int64_t minute_ago_us(int minutes)
+/* The start of a whole minute some minutes ahead: its refusals stay in the
+ * table until close (a minute that is over is written and forgotten as
+ * soon as the writer sees it, and a refusal of it arriving later starts a
+ * new row — right, but it would make the row counts below depend on the
+ * writer's timing). */
+static int64_t minute_ahead_us(int minutes)
 {
-	return (now_us() / 60000000 - minutes) * 60000000;
+	return (now_us() / 60000000 + minutes) * 60000000;
 }
 
-/* Refusals from 3 addresses, 2 reasons, 2 (past) minutes: one or two rows
+/* Refusals from 3 addresses, 2 reasons, 2 minutes: one or two rows
  * per key whose counts are exactly what was submitted; refusals that carry
  * an identity, and other blocked records, stay rows of their own. */
 START_TEST(test_refusals_keyed)
@@ -711,7 +715,7 @@ START_TEST(test_refusals_keyed)
 	t.conf.store.access_log = t.log;
 	struct store_options o = {.batch_ms = 20};
 	struct store *s = open_opts(&t, &o);
-	int64_t m0 = minute_ago_us(10);
+	int64_t m0 = minute_ahead_us(5);
 	unsigned total = 0;
 
 	for (int m = 0; m < 2; m++)
@@ -837,7 +841,7 @@ START_TEST(test_refusals_bounded)
 	tstore_init(&t, LOG_OTHER_COUNTS);
 	struct store_options o = {.batch_ms = 20, .refusal_keys = 16};
 	struct store *s = open_opts(&t, &o);
-	int64_t m0 = minute_ago_us(3);
+	int64_t m0 = minute_ahead_us(5);
 	for (int host = 1; host <= 200; host++)
 		for (int i = 0; i < 3; i++) {
 			struct record r = refusal(host, i == 2 ? "auth-rate-limited" : "auth-required",
