@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "strutil.h"
+#include "username.h"
 
 struct authhelper {
 	pid_t pid;
@@ -145,8 +146,11 @@ static size_t url_escape(const char *in, char *out, size_t outlen)
 
 int authhelper_send(struct authhelper *h, const char *user, const char *pass)
 {
-	char q[3 * 1100 + 8];
-	size_t n = url_escape(user, q, 3 * 64 + 4);
+	char q[3 * 1100 + 8], name[128];
+	/* the helper is asked about the canonical name (username.h), the one
+	 * that is recorded: `Alice` and `alice` get one answer */
+	username_copy(name, sizeof(name), user);
+	size_t n = url_escape(name, q, 3 * 64 + 4);
 	q[n++] = ' ';
 	n += url_escape(pass, q + n, sizeof(q) - n - 2);
 	q[n++] = '\n';

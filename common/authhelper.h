@@ -33,7 +33,8 @@ void authhelper_stop(struct authhelper *h);
 const char *authhelper_cmd(const struct authhelper *h);
 /* The non-blocking read end of its stdout, for an event loop. */
 int authhelper_fd(const struct authhelper *h);
-/* Write the question; 0, or -1 (the pipe is full or closed). */
+/* Write the question, user in its canonical form (lower case, as
+ * common/username.h says); 0, or -1 (the pipe is full or closed). */
 int authhelper_send(struct authhelper *h, const char *user, const char *pass);
 /* Read what has arrived: AUTHHELPER_OK, _REFUSED, _ERROR or _AGAIN. */
 int authhelper_read(struct authhelper *h);

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "netaddr.h"
+#include "username.h"
 
 struct device {
 	struct cidr net;
@@ -78,7 +79,7 @@ struct devmap *devmap_load(const char *path)
 		}
 		m->d = d;
 		m->d[m->n].net = net;
-		m->d[m->n].user = user;
+		m->d[m->n].user = username_canon(user); /* one rule for names: username.h */
 		m->n++;
 	}
 	fclose(f);

@@ -23,7 +23,8 @@ struct devmap;
  * "file:line: ...", and a file that cannot be opened as "file: ...". */
 struct devmap *devmap_load(const char *path);
 void devmap_free(struct devmap *m);
-/* The user of the longest prefix that contains sa, or NULL (m may be NULL). */
+/* The user of the longest prefix that contains sa, or NULL (m may be NULL);
+ * in its canonical form (lower case: common/username.h), as recorded. */
 const char *devmap_user(const struct devmap *m, const struct sockaddr *sa);
 size_t devmap_count(const struct devmap *m);
 

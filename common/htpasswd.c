@@ -13,10 +13,12 @@
 #include <string.h>
 
 #include "log.h"
+#include "username.h"
 
 struct htuser {
-	char *name;
+	char *name;             /* canonical (lower case): common/username.h */
 	char *hash;
+	unsigned line;
 };
 
 struct htpasswd {
@@ -26,7 +28,15 @@ struct htpasswd {
 
 static int htuser_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct htuser *)a)->name, ((const struct htuser *)b)->name);
+	const struct htuser *x = a, *y = b;
+	int r = username_cmp(x->name, y->name);
+	return r ? r : (x->line > y->line) - (x->line < y->line);
+}
+
+/* The lookup: by name alone, in any case. */
+static int htuser_find(const void *key, const void *elem)
+{
+	return username_cmp(key, ((const struct htuser *)elem)->name);
 }
 
 static char *trim(char *s)
@@ -90,21 +100,33 @@ struct htpasswd *htpasswd_load(const char *path)
 		h->users = u;
 		u[h->n].name = strdup(s);
 		u[h->n].hash = strdup(hash);
+		u[h->n].line = lineno;
 		if (!u[h->n].name || !u[h->n].hash) {
 			free(u[h->n].name);
 			free(u[h->n].hash);
 			rc = -1;
 			break;
 		}
+		username_canon(u[h->n].name);
 		h->n++;
 	}
 	fclose(f);
+	if (h->n)
+		qsort(h->users, h->n, sizeof(*h->users), htuser_cmp);
+	/* one person, one line: `Alice` and `alice` would be two passwords for
+	 * one user (and the second could be an administrator's) */
+	for (size_t i = 1; i < h->n; i++) {
+		if (strcmp(h->users[i - 1].name, h->users[i].name) == 0) {
+			log_err("%s:%u: user %s is already on line %u (user names are compared "
+				"ignoring case)", path, h->users[i].line, h->users[i].name,
+				h->users[i - 1].line);
+			rc = -1;
+		}
+	}
 	if (rc < 0) {
 		htpasswd_free(h);
 		return NULL;
 	}
-	if (h->n)
-		qsort(h->users, h->n, sizeof(*h->users), htuser_cmp);
 	return h;
 }
 
@@ -129,8 +151,7 @@ const char *htpasswd_hash(const struct htpasswd *h, const char *user)
 {
 	if (!h || !h->n || !user)
 		return NULL;
-	struct htuser probe = {.name = (char *)user};
-	const struct htuser *u = bsearch(&probe, h->users, h->n, sizeof(*h->users), htuser_cmp);
+	const struct htuser *u = bsearch(user, h->users, h->n, sizeof(*h->users), htuser_find);
 	return u ? u->hash : NULL;
 }
 

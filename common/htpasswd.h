@@ -20,12 +20,14 @@
 struct htpasswd;
 
 /* Read path; NULL with every problem logged as "path:line: ..." when the
- * file cannot be read or any line is not user:hash with an accepted hash. */
+ * file cannot be read, any line is not user:hash with an accepted hash, or
+ * two lines name one user. User names follow common/username.h: compared
+ * ignoring ASCII case, kept in lower case. */
 struct htpasswd *htpasswd_load(const char *path);
 void htpasswd_free(struct htpasswd *h);
 
 size_t htpasswd_count(const struct htpasswd *h);
-/* user's hash, or NULL when the file has no such user. */
+/* user's hash (user in any case), or NULL when the file has no such user. */
 const char *htpasswd_hash(const struct htpasswd *h, const char *user);
 
 /* Does pass hash to hash? Compared in constant time; false on any error. */

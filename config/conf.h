@@ -95,6 +95,7 @@ struct conf_web {
 	unsigned session_timeout_ms;  /* a session's life from login, default 8h */
 	unsigned login_attempts;      /* failed logins a minute per address before 429 */
 	unsigned max_connections;     /* open connections at once, default 64 */
+	unsigned max_connections_per_client; /* of those, from one address (IPv6: /64), default 16 */
 	unsigned idle_timeout_ms;     /* a connection's silence, and a request's arrival, default 30s */
 };
 

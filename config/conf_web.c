@@ -2,9 +2,10 @@
  * conf_web: the [web] section — where `breaktime web` listens, its
  * certificate and key (HTTPS only), how long a session lasts and how many
  * failed logins an address may make in a minute, how many connections it
- * keeps open and how long one may stay silent. Defaults live here and in
- * doc/breaktime.conf.5. The files are not read here: `breaktime web`
- * refuses to start without them, the other programs never need them.
+ * keeps open (in all, and from one client) and how long one may stay
+ * silent. Defaults live here and in doc/breaktime.conf.5. The files are
+ * not read here: `breaktime web` refuses to start without them, the other
+ * programs never need them.
  */
 #include "conf_internal.h"
 
@@ -13,7 +14,7 @@
 
 const char *const conf_web_keys[] = {
 	"listen", "certificate", "private_key", "session_timeout", "login_attempts", "max_connections",
-	"idle_timeout", NULL,
+	"max_connections_per_client", "idle_timeout", NULL,
 };
 
 void conf_web_defaults(struct conf *c)
@@ -24,6 +25,7 @@ void conf_web_defaults(struct conf *c)
 	w->session_timeout_ms = 8 * 3600 * 1000;
 	w->login_attempts = 5;
 	w->max_connections = 64;
+	w->max_connections_per_client = 16;
 	w->idle_timeout_ms = 30 * 1000;
 }
 
@@ -66,6 +68,12 @@ int conf_web_key(struct conf_loader *ld, const char *key, const char *value)
 			conf_error(ld, "max_connections: `%s` is not a number from 1 to 10000", value);
 		else
 			w->max_connections = (unsigned)v;
+	} else if (strcmp(key, "max_connections_per_client") == 0) {
+		if (conf_parse_uint(value, 10000, &v) < 0 || v == 0)
+			conf_error(ld, "max_connections_per_client: `%s` is not a number from 1 to 10000",
+				   value);
+		else
+			w->max_connections_per_client = (unsigned)v;
 	} else if (strcmp(key, "idle_timeout") == 0) {
 		unsigned ms;
 		if (conf_parse_duration_ms(value, &ms) < 0 || ms < 1000 || ms > 3600000u)

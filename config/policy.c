@@ -20,6 +20,7 @@
  * once.
  */
 #include "policy_internal.h"
+#include "username.h"
 
 #include <string.h>
 #include <strings.h>
@@ -325,7 +326,7 @@ const struct group *policy_group_of(const struct policy *p, const char *user)
 		const struct member *m = &p->members[i];
 		if (!m->name)
 			return p->default_group;
-		if (strcasecmp(m->name, user) == 0)
+		if (username_equal(m->name, user))
 			return m->group;
 		i = (i + 1) & p->members_mask;
 	}

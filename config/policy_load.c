@@ -34,6 +34,7 @@
 
 #include "build_config.h"
 #include "catalog.h"
+#include "username.h"
 
 #define STAFF_RULE "!students & (breaks | non_directed)"
 #define DEFAULT_DETECT_IDLE (10 * 60)
@@ -962,7 +963,7 @@ static void finish_members(struct finisher *f)
 			size_t k = (size_t)policy_name_hash(it->s) & p->members_mask;
 			bool dup = false;
 			while (p->members[k].name) {
-				if (strcasecmp(p->members[k].name, it->s) == 0) {
+				if (username_equal(p->members[k].name, it->s)) {
 					dup = true;
 					break;
 				}

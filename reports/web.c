@@ -29,6 +29,26 @@
  * forever: a per-connection deadline ([web] idle_timeout from the accept,
  * and again from each response; paused while a request is being answered)
  * shuts the socket when no whole request has arrived by then.
+ * [web] max_connections_per_client bounds what one address (an IPv6 /64,
+ * as for the login limit) may hold of them: the one over it is shut as
+ * soon as its address is known (the loop turn after the accept), so idle
+ * sockets from one place cannot fill max_connections for everyone.
+ *
+ * Reading is bounded too. While a response is being written evhttp takes
+ * its read callback away but leaves reading on (to see a close), so a
+ * client that pipelines requests and never reads the answers would have
+ * everything it sends piled into the input buffer. A read high watermark
+ * (WEB_READ_HIGH) stops reading a connection while that much waits
+ * unparsed; evhttp drains the input as it parses, so a request of any
+ * allowed size still passes, and the kernel's buffers push back on the
+ * sender. Answers are written one at a time (the next request is parsed
+ * only when the previous answer left), so the output is bounded by one
+ * page. One wrinkle of bufferevent_openssl (libevent 2.1) on a socket:
+ * a read cut short by the watermark leaves the rest of the TLS record
+ * inside OpenSSL (SSL_pending), and reading on again only waits for the
+ * socket, which may never speak again: the connection's last request
+ * would hang. So when evhttp drains the input and OpenSSL holds bytes,
+ * the loop is told the socket is readable (on_input_drained, on_kick).
  *
  * SIGHUP: the configuration, the htpasswd file and a new SSL_CTX, all
  * checked before any is used; on any error the old ones stay. Sessions
@@ -56,6 +76,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -67,6 +88,7 @@
 #include "policy.h"
 #include "report.h"
 #include "strutil.h"
+#include "username.h"
 
 #define WEB_MAX_SESSIONS 256
 #define WEB_FAIL_SLOTS 256
@@ -75,6 +97,12 @@
 #define WEB_MAX_BODY 16384
 #define WEB_HELPER_QUEUE 8      /* logins waiting for the [auth] helper */
 #define WEB_HELPER_TIMEOUT 5    /* seconds it may take to answer one */
+/* Unparsed input a connection may hold before it is no longer read: more
+ * than a request line or header block may be (16384, else evhttp could
+ * not see one too long and answer 431/414), small enough that
+ * max_connections of them are a few MB. */
+#define WEB_READ_HIGH (64 * 1024)
+#define WEB_REFUSED_LOG_EVERY 60 /* seconds between lines about refused connections */
 
 /* A login waiting for the [auth] helper's answer: the request stays open. */
 struct web_login {
@@ -88,7 +116,12 @@ struct web_login {
  * [web] idle_timeout after it opened or after its last response. */
 struct web_conn {
 	struct event *deadline;
+	struct event *admit;            /* once, when its address is known */
+	struct event *kick;             /* read what OpenSSL holds: see DESIGN */
 	struct bufferevent *bev;
+	struct evbuffer_cb_entry *drained;
+	LIST_ENTRY(web_conn) link;      /* in web.conns */
+	char key[64];                   /* limit_key() of its peer; "" until admitted */
 };
 
 struct web_fail {
@@ -115,9 +148,12 @@ struct web {
 	bool helper_busy;
 	/* connections */
 	struct evconnlistener *listener;
+	LIST_HEAD(, web_conn) conns;
 	unsigned n_conns;
 	bool listener_off, stopping;
 	time_t full_logged;
+	time_t refused_logged;          /* max_connections_per_client: the last line */
+	unsigned long refused;          /* closed for it since that line */
 };
 
 static struct web web;          /* one per process: the signal callback finds it */
@@ -664,6 +700,11 @@ static void post_login(struct evhttp_request *req)
 		page_login(req, 400, "Bad Request", "Give a user name and a password.");
 		return;
 	}
+	/* one person whatever case the name is typed in (common/username.h):
+	 * checked, logged and given a session as the lower-case name */
+	char name[64];
+	username_copy(name, sizeof(name), user);
+	user = name;
 	if (!htpasswd_hash(web.users, user) && policy_auth(web.conf->policy)->helper) {
 		/* not in the htpasswd file: the helper answers, off this call */
 		helper_queue(req, addr, key, user, pass);
@@ -740,7 +781,12 @@ static void on_conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 	(void)argp;
 	if (!wc)
 		return;
+	LIST_REMOVE(wc, link);
+	/* the bufferevent frees its input after its SSL: the callback goes first */
+	evbuffer_remove_cb_entry(bufferevent_get_input(wc->bev), wc->drained);
 	event_free(wc->deadline);
+	event_free(wc->admit);
+	event_free(wc->kick);
 	free(wc);
 	web.n_conns--;
 	listener_update();
@@ -763,6 +809,67 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	evutil_socket_t s = bufferevent_getfd(wc->bev);
 	if (s >= 0)
 		shutdown(s, SHUT_RDWR);
+}
+
+/* The loop turn after the accept (evhttp has given the bufferevent its
+ * socket by then): count the peer's connections, and shut this one at
+ * once when the address already holds [web] max_connections_per_client.
+ * Logged at most once every WEB_REFUSED_LOG_EVERY seconds, with a count:
+ * a flood of connections must not become a flood of log lines. */
+static void on_admit(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_conn *wc = arg;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char addr[64], key[64];
+	unsigned n = 0;
+	(void)fd;
+	(void)what;
+
+	evutil_socket_t s = bufferevent_getfd(wc->bev);
+	if (s < 0 || getpeername(s, (struct sockaddr *)&ss, &sslen) < 0)
+		return; /* gone already: evhttp frees it */
+	limit_key(sockaddr_ntop((struct sockaddr *)&ss, addr, sizeof(addr)), key, sizeof(key));
+	for (const struct web_conn *o = web.conns.lh_first; o; o = o->link.le_next)
+		if (o != wc && strcmp(o->key, key) == 0)
+			n++;
+	unsigned cap = web.conf->web.max_connections_per_client;
+	if (n < cap) {
+		str_copy(wc->key, sizeof(wc->key), key);
+		return;
+	}
+	shutdown(s, SHUT_RDWR); /* evhttp sees the end and frees it */
+	web.refused++;
+	time_t now = time(NULL);
+	if (now - web.refused_logged >= WEB_REFUSED_LOG_EVERY) {
+		log_warn("web: %s: already %u connections open ([web] max_connections_per_client): "
+			 "new ones closed (%lu since the last such line)", key, n, web.refused);
+		web.refused_logged = now;
+		web.refused = 0;
+	}
+}
+
+/* evhttp took bytes out of the input: if OpenSSL holds the rest of a
+ * record (a read cut at WEB_READ_HIGH), have it read once evhttp is done. */
+static void on_input_drained(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct web_conn *wc = arg;
+	(void)in;
+	if (info->n_deleted > 0 && SSL_pending(bufferevent_openssl_get_ssl(wc->bev)) > 0)
+		event_active(wc->kick, EV_TIMEOUT, 1);
+}
+
+/* The loop turn after a drain: the bufferevent reads on (if it is reading
+ * at all, and below its watermark) as if the socket had spoken. */
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_conn *wc = arg;
+	(void)fd;
+	(void)what;
+	evutil_socket_t s = bufferevent_getfd(wc->bev);
+	if (s >= 0 && SSL_pending(bufferevent_openssl_get_ssl(wc->bev)) > 0 &&
+	    evbuffer_get_length(bufferevent_get_input(wc->bev)) < WEB_READ_HIGH)
+		event_base_active_by_fd(web.base, s, EV_READ);
 }
 
 static void on_request_complete(struct evhttp_request *req, void *arg)
@@ -863,9 +970,12 @@ static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
 	SSL *ssl = SSL_new(web.ssl);
 	struct web_conn *wc = calloc(1, sizeof(*wc));
 	(void)arg;
-	if (ssl && wc)
+	if (ssl && wc) {
 		wc->deadline = evtimer_new(base, on_deadline, wc);
-	if (!ssl || !wc || !wc->deadline) {
+		wc->admit = evtimer_new(base, on_admit, wc);
+		wc->kick = evtimer_new(base, on_kick, wc);
+	}
+	if (!ssl || !wc || !wc->deadline || !wc->admit || !wc->kick) {
 		/* NULL would make evhttp serve plain HTTP on this socket: fail
 		 * closed (systemd restarts the unit) */
 		log_err("web: out of memory for a connection: stopping rather than serve it "
@@ -880,10 +990,19 @@ static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
 		abort();
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setwatermark(bev, EV_READ, 0, WEB_READ_HIGH);
 	wc->bev = bev;
+	wc->drained = evbuffer_add_cb(bufferevent_get_input(bev), on_input_drained, wc);
+	if (!wc->drained) {
+		log_err("web: out of memory for a connection: stopping");
+		abort();
+	}
 	SSL_set_ex_data(ssl, conn_index, wc); /* on_conn_free() when the SSL goes */
+	LIST_INSERT_HEAD(&web.conns, wc, link);
 	web.n_conns++;
 	deadline_arm(wc);
+	/* the socket is not ours yet (evhttp sets it after this returns) */
+	event_active(wc->admit, EV_TIMEOUT, 1);
 	listener_update();
 	return bev;
 }

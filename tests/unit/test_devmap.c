@@ -89,6 +89,23 @@ START_TEST(empty_and_missing)
 }
 END_TEST
 
+/* user names are one rule everywhere (common/username.h): the map gives the
+ * lower-case name, the one the proxy records and the policy's members match */
+START_TEST(user_names_are_lower_case)
+{
+	const char *p = write_file("devices-case",
+		"10.60.0.1 Kiosk\n"
+		"10.60.0.2 ALICE.Smith\n"
+		"10.60.0.3 bob\n");
+	struct devmap *m = devmap_load(p);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(devmap_user(m, v4("10.60.0.1")), "kiosk");
+	ck_assert_str_eq(devmap_user(m, v4("10.60.0.2")), "alice.smith");
+	ck_assert_str_eq(devmap_user(m, v4("10.60.0.3")), "bob");
+	devmap_free(m);
+}
+END_TEST
+
 static const char *const bad[] = {
 	"10.0.0.1\n",                       /* no user */
 	"10.0.0.1   # alice\n",             /* the user is a comment */
@@ -112,6 +129,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, longest_prefix_wins);
 	tcase_add_test(tc, empty_and_missing);
+	tcase_add_test(tc, user_names_are_lower_case);
 	tcase_add_loop_test(tc, bad_line_refuses_the_map, 0, sizeof(bad) / sizeof(bad[0]));
 	suite_add_tcase(s, tc);
 	return s;

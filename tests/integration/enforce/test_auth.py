@@ -22,7 +22,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (Skip, check, curl, eq, make_cert, need, run, via, wait_for,  # noqa: E402
-                 raw_request, clean_env)
+                 raw_request, clean_env, BREAKTIME, BREAKTIMED)
+import harness  # noqa: E402
 
 # passwords: distinctive byte strings, searched for in the log and the store at the end
 PW = {
@@ -346,6 +347,145 @@ def test_parallel_sign_in_of_one_browser(kit):
     # and six different wrong ones: INFLIGHT_MAX verified, the rest refused at once
     codes = burst_statuses(guess_burst(kit, d, '127.0.0.8', 6, 'carol'), 30)
     eq(sorted(codes), [407] * INFLIGHT_MAX + [429] * (6 - INFLIGHT_MAX), 'six different guesses at once')
+
+
+# ---- one rule for user names: case-insensitive, recorded in lower case ----
+
+ADMIN_PW = 'Admin-bcrypt-Hq8'
+
+
+def case_files(kit, dup=False):
+    """An htpasswd file with an `Admin` line (and, dup: an `admin` line too)
+    and a device map naming `KIOSK`; returns (htpasswd path, devices path)."""
+    need('htpasswd')
+    adm = subprocess.run(['htpasswd', '-nbB', '-C', '5', 'Admin', ADMIN_PW], capture_output=True, check=True,
+                         env=clean_env()).stdout.decode().strip()
+    h5 = subprocess.run(['openssl', 'passwd', '-5', PW['bob']], capture_output=True, check=True,
+                        env=clean_env()).stdout.decode().strip()
+    text = '%s\nbob:%s\n' % (adm, h5)
+    if dup:
+        text += 'admin:%s\n' % h5
+    users = kit.write('case-dup.htpasswd' if dup else 'case.htpasswd', text)
+    return users, kit.write('case-devices', '127.0.0.12 KIOSK\n')
+
+
+def case_policy(users, devices):
+    # the admin group names `admin`, the htpasswd file `Admin`; staff names `Bob`
+    return '''
+[site]
+timezone = Europe/London
+[schedule]
+students = mon-fri 09:00-10:30, 10:45-12:30
+breaks = mon-fri 10:30-10:45
+[auth]
+default_group = guests
+required = yes
+htpasswd = %s
+devices = %s
+[group admin]
+members = admin
+[group staff]
+members = Bob, kiosk
+''' % (users, devices)
+
+
+def test_user_names_are_one_person_in_any_case(kit):
+    users, devices = case_files(kit)
+    d = kit.daemon(case_policy(users, devices), at=AT)
+    # facebook: its rows carry the user and the group (staff may, in a break)
+    fb = 'www.facebook.com'
+    codes = [get(kit, d, fb, user=u, pw=ADMIN_PW).code for u in ('Admin', 'admin', 'ADMIN')]
+    check(407 not in codes, 'Admin, admin and ADMIN with the password of the `Admin` line: %s' % codes)
+    eq(get(kit, d, user='aDmIn', pw=PW['bob']).code, 407, "admin with bob's password")
+    eq(get(kit, d, fb, user='BOB', pw=PW['bob']).code, 200, 'BOB (bob in the file, Bob a member of staff)')
+    eq(get(kit, d, fb, src='127.0.0.12').code, 200, 'the KIOSK device (kiosk a member of staff)')
+    wait_for(lambda: len(d.events(host=fb)) >= 5, 5, what='5 rows for %s' % fb)
+    rows = d.events(host=fb)
+    eq(sorted((r['user'], r['grp']) for r in rows),
+       [('admin', 'admin')] * 3 + [('bob', 'staff'), ('kiosk', 'staff')],
+       'the recorded (user, group) of Admin, admin, ADMIN, BOB and the KIOSK device')
+
+    # `breaktime web`: ADMIN logs in as the administrator admin, one session
+    crt, key = make_cert(kit.tmp)
+    port = harness.free_port()
+    conf = kit.write('web.conf', open(d.conf_path).read() +
+                     '\n[web]\nlisten = 127.0.0.1:%d\ncertificate = %s\nprivate_key = %s\n' % (port, crt, key))
+    log = kit.path('web.log')
+    with open(log, 'wb') as lf:
+        web = kit.spawn([BREAKTIME, '-c', conf, 'web'], stdout=lf, stderr=lf, cwd=d.dir)
+    wait_for(lambda: 'serving https://' in open(log).read() or web.poll() is not None, 10,
+             what='breaktime web to start')
+    check(web.poll() is None, 'breaktime web exited: %s' % open(log).read())
+    try:
+        for i, name in enumerate(('ADMIN', 'Admin')):
+            status, session = web_login(port, name, ADMIN_PW, src='127.0.0.%d' % (20 + i))
+            eq(status, 303, 'web login as %s' % name)
+            check(session, 'a session cookie for %s' % name)
+        status, _ = web_login(port, 'Bob', PW['bob'], src='127.0.0.22')
+        eq(status, 403, 'Bob (staff, not admin) on the web UI')
+        text = open(log).read()
+        eq(len(re.findall(r'web: 127\.0\.0\.2[01]: admin logged in', text)), 2,
+           'the two logins, as admin:\n%s' % text)
+        check('ADMIN' not in text and 'Admin logged' not in text, 'a name in another case in the log:\n%s' % text)
+    finally:
+        kit.end(web)
+
+
+def web_login(port, user, password, src):
+    """GET /login, POST the form; (status, the bt_session cookie or '')."""
+    import http.client
+    import ssl
+    import urllib.parse
+    ctx = ssl._create_unverified_context()  # our own certificate, on loopback
+
+    def request(method, path, body=None, cookies=None):
+        c = http.client.HTTPSConnection('127.0.0.1', port, context=ctx, timeout=20, source_address=(src, 0))
+        h = {}
+        if cookies:
+            h['Cookie'] = '; '.join('%s=%s' % kv for kv in cookies.items())
+        if body is not None:
+            h['Content-Type'] = 'application/x-www-form-urlencoded'
+            body = urllib.parse.urlencode(body)
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        cookies = {}
+        for v in r.msg.get_all('Set-Cookie') or []:
+            name, _, value = v.split(';')[0].partition('=')
+            cookies[name.strip()] = value
+        return r.status, data.decode('utf-8', 'replace'), cookies
+
+    status, page, cookies = request('GET', '/login')
+    eq(status, 200, 'GET /login')
+    token = cookies.get('bt_login', '')
+    status, _, cookies = request('POST', '/login', {'csrf': token, 'user': user, 'password': password},
+                                 {'bt_login': token})
+    return status, cookies.get('bt_session', '')
+
+
+def test_one_user_twice_in_htpasswd_is_refused(kit):
+    # `Admin` and `admin` would be two passwords for one administrator:
+    # breaktimed -t, a reload and breaktime web all refuse the file, naming both lines
+    users, devices = case_files(kit)
+    dup, _ = case_files(kit, dup=True)
+    rc, err, _ = harness.check_config(kit.daemon(case_policy(dup, devices), start=False).conf_text())
+    check(rc == 1 and '%s:3: user admin is already on line 1' % dup in err, 'breaktimed -t: exit %d: %s' % (rc, err))
+    d = kit.daemon(case_policy(users, devices), at=AT)
+    d.write_conf(open(d.conf_path).read().replace(users, dup))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: '%s:3: user admin is already on line 1' % dup in d.log(), 5, what='the reload refused')
+    check('configuration reloaded' not in d.log(), 'a reload with the file:\n%s' % d.log()[-2000:])
+    eq(get(kit, d, user='admin', pw=PW['bob']).code, 407, "admin with the second line's password after the reload")
+    eq(get(kit, d, user='admin', pw=ADMIN_PW).code, 200, 'the old configuration still serves')
+    crt, key = make_cert(kit.tmp)
+    conf = kit.write('web-dup.conf', open(d.conf_path).read() +
+                     '\n[web]\nlisten = 127.0.0.1:%d\ncertificate = %s\nprivate_key = %s\n'
+                     % (harness.free_port(), crt, key))
+    p = subprocess.run([BREAKTIME, '-c', conf, 'web'], capture_output=True, timeout=20, env=clean_env(), cwd=d.dir)
+    err = (p.stdout + p.stderr).decode('utf-8', 'replace')
+    check(p.returncode == 1 and '%s:3: user admin is already on line 1' % dup in err,
+          'breaktime web: exit %d: %s' % (p.returncode, err))
 
 
 def test_squid_basic_ncsa_auth_helper(kit):
