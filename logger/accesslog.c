@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "safetext.h"
 
 struct accesslog {
 	char *path;
@@ -81,7 +82,7 @@ static void put_user(char *out, size_t len, const char *user)
 	out[o] = '\0';
 }
 
-/* a field from a record: never empty, never with a space */
+/* a field from a record: never empty, never with a space, a control or a byte above 0x7e */
 static void put_field(char *out, size_t len, const char *s)
 {
 	size_t o = 0;
@@ -90,13 +91,13 @@ static void put_field(char *out, size_t len, const char *s)
 		return;
 	}
 	for (; *s && o + 1 < len; s++)
-		out[o++] = (unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f ? '_' : *s;
+		out[o++] = (unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ? '_' : *s;
 	out[o] = '\0';
 }
 
 size_t accesslog_format(const struct record *r, const char *client, char *buf, size_t len)
 {
-	char url[300], user[200], type[80], method[32], host[HOSTNAME_MAX + 1];
+	char url[300], user[200], type[80], method[32], host[HOSTNAME_MAX + 1], h[HOSTNAME_MAX + 1];
 	const char *code = "TCP_MISS";
 	const char *hier = "HIER_DIRECT";
 	bool tunnel = r->kind == RECORD_TUNNEL || (strcmp(r->method, "CONNECT") == 0);
@@ -122,18 +123,23 @@ size_t accesslog_format(const struct record *r, const char *client, char *buf, s
 	else if (r->status == 0 && r->kind != RECORD_BLOCKED && strcmp(code, "TCP_MISS") == 0)
 		code = "TCP_MISS_ABORTED";
 
+	/* each field by its grammar (safetext.h): a method is a token, a host
+	 * host characters, a URL percent-encodes what is not visible ASCII */
+	safetext_host(r->host, h, sizeof(h));
 	if (r->uri[0] && !tunnel)
-		put_field(url, sizeof(url), r->uri);
-	else if (r->host[0] && tunnel)
-		snprintf(url, sizeof(url), "%s:%u", r->host, r->port ? (unsigned)r->port : 443u);
-	else if (r->host[0])
-		snprintf(url, sizeof(url), "http://%s/", r->host);
+		safetext_uri(r->uri, url, sizeof(url));
+	else if (h[0] && tunnel)
+		snprintf(url, sizeof(url), "%s:%u", h, r->port ? (unsigned)r->port : 443u);
+	else if (h[0])
+		snprintf(url, sizeof(url), "http://%s/", h);
 	else
 		snprintf(url, sizeof(url), "error:invalid-request");
 	put_user(user, sizeof(user), r->user);
 	put_field(type, sizeof(type), r->content_type);
-	put_field(method, sizeof(method), r->method[0] ? r->method : "NONE");
-	put_field(host, sizeof(host), strcmp(hier, "HIER_NONE") == 0 ? NULL : r->host);
+	safetext_token(r->method, method, sizeof(method));
+	if (!method[0])
+		snprintf(method, sizeof(method), "NONE");
+	put_field(host, sizeof(host), strcmp(hier, "HIER_NONE") == 0 ? NULL : h);
 	int n = snprintf(buf, len, "%" PRId64 ".%03d %6u %s %s/%03d %" PRIu64 " %s %s %s %s/%s %s\n",
 			 end_ms / 1000, (int)(end_ms % 1000), r->duration_ms,
 			 client && *client ? client : "-", code, r->status, r->bytes_down, method,

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "hostname.h"
 #include "policy.h"
+#include "safetext.h"
 #include "schedule.h"
 #include "tz.h"
 #include "cli.h"
@@ -535,8 +536,10 @@ static int cmd_explain(const char *path, int argc, char **argv)
 	}
 
 	static const char *const verdict_words[] = {"ALLOWED", "ALLOWED AFTER A WARNING", "BLOCKED"};
-	printf("%s for %s (group %s) on %s, %s\n", verdict_words[d.verdict], user ? user : "an unidentified user",
-	       policy_group_name(g), host, at_h);
+	/* the user is as typed: shown, never obeyed (safetext.h) */
+	printf("%s for ", verdict_words[d.verdict]);
+	safetext_fputs(user ? user : "an unidentified user", stdout);
+	printf(" (group %s) on %s, %s\n", policy_group_name(g), host, at_h);
 	printf("  why:       %s (%s)\n", policy_reason_text(d.reason), policy_reason_name(d.reason));
 	if (ent)
 		printf("  host:      platform %s, category %s%s\n", ent->platform, ent->category,

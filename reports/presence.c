@@ -21,6 +21,7 @@
 #include "policy.h"
 #include "presence.h"
 #include "report.h"
+#include "safetext.h"
 #include "storeq.h"
 #include "tz.h"
 
@@ -58,7 +59,10 @@ static int show(sqlite3 *db, const struct conf *c)
 	}
 	if (sp.state[0]) {
 		local_text(p, sp.changed_ms / 1000, when, sizeof(when), true);
-		printf("last change: %s at %s by %s\n", sp.state, when, sp.cause);
+		/* the cause is stored text (a --by, a web login): shown, never obeyed */
+		printf("last change: %s at %s by ", sp.state, when);
+		safetext_fputs(sp.cause, stdout);
+		putchar('\n');
 	} else {
 		printf("last change: none (the timetable and detection decide)\n");
 	}
@@ -94,6 +98,15 @@ int cmd_presence(const char *path, int argc, char **argv)
 			return 2;
 		}
 	}
+	if (by) {
+		/* a name, not a terminal sequence: nothing a report would have to escape */
+		char clean[128];
+		if (!*by || strcmp(safetext_name(by, clean, sizeof(clean)), by) != 0) {
+			fprintf(stderr, "breaktime: presence: --by takes a name of printable "
+				"characters (at most %zu bytes)\n", sizeof(clean) - 1);
+			return 2;
+		}
+	}
 	if (until_s && (!state || strcmp(state, "auto") == 0)) {
 		fprintf(stderr, "breaktime: presence: --until goes with on or off\n");
 		return 2;
@@ -126,9 +139,10 @@ int cmd_presence(const char *path, int argc, char **argv)
 		conf_unref(c);
 		return 2;
 	}
-	char cause[160];
+	char cause[160], whoclean[128];
 	const char *who = by ? by : getenv("SUDO_USER") ? getenv("SUDO_USER") : getenv("USER");
-	snprintf(cause, sizeof(cause), "%s (breaktime presence)", who && *who ? who : "unknown");
+	who = safetext_name(who, whoclean, sizeof(whoclean));
+	snprintf(cause, sizeof(cause), "%s (breaktime presence)", *who ? who : "unknown");
 	rc = store_presence_add(db, c->policy, state, until, cause, "cli");
 	if (rc != SQLITE_OK) {
 		fprintf(stderr, "breaktime: presence: cannot record the change in %s: %s\n",
@@ -143,7 +157,7 @@ int cmd_presence(const char *path, int argc, char **argv)
 	printf("students present: %s%s%s, recorded for %s; breaktimed applies it within a few seconds\n",
 	       strcmp(state, "auto") == 0 ? "automatic (timetable and detection)" :
 	       strcmp(state, "on") == 0 ? "on" : "off",
-	       until ? " until " : "", when, who && *who ? who : "unknown");
+	       until ? " until " : "", when, *who ? who : "unknown");
 	sqlite3_close(db);
 	conf_unref(c);
 	return 0;

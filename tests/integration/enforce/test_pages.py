@@ -447,6 +447,37 @@ def test_continue_never_counts_organisational_use(kit):
     eq(continued(d, 'wendy'), [], "wendy's warn-continued rows (organisational now)")
     eq([m for m in minutes(d, 'wendy') if m['platform'] == 'facebook'], [], "wendy's facebook minutes")
 
+# ---- stored text is clean (hardening item 9) ----
+
+def test_malformed_requests_stored_clean(kit):
+    # raw bytes of a malformed request line, a hostile method and user name: the
+    # events rows and access.log keep only what each field's grammar allows
+    alog = os.path.join(kit.tmp, 'access-%d.log' % kit.next_id())
+    d = kit.daemon(POLICY, store={'log_other': 'hosts', 'access_log': alog})
+    heads = [b'=1+1\r\n\x1b[31mX HTTP/1.1\r\nHost: x\r\n\r\n',
+             b'GET\x1b[31m http://www.example.org/ HTTP/1.1\r\nHost: www.example.org\r\n\r\n',
+             b'G\x01T http://www.example.org/ HTTP/1.1\r\nHost: www.example.org\r\n\r\n',
+             b'GET http://www.example.org/\x1b[2J HTTP/1.1\r\nHost: www.example.org\r\n\r\n',
+             b'GET http://www.exa\x1bmple.org/ HTTP/1.1\r\nHost: www.example.org\r\n\r\n']
+    for h in heads:
+        out = raw_request(d.port, h)
+        check(out.startswith(b'HTTP/1.1 4'), 'malformed %r: %r' % (h, out[:80]))
+    eq(via(kit, d, 'www.example.org').code, 200, 'a good request after them')
+    rows = wait_for(lambda: len(d.rows()) >= len(heads) + 1 and d.rows(), 5, what='the rows of every request')
+    for r in rows:
+        for k, v in r.items():
+            check(not isinstance(v, str) or not re.search(r'[\x00-\x1f\x7f]', v),
+                  'a control byte in events.%s: %r' % (k, r))
+        check(r['method'] in (None, 'GET'), 'events.method %r' % r['method'])
+    d.stop()
+    with open(alog, 'rb') as f:
+        text = f.read()
+    eq(len(text.splitlines()), len(rows), 'access.log lines')
+    check(not re.search(rb'[\x00-\x09\x0b-\x1f\x7f-\xff]', text), 'a control byte in access.log:\n%r' % text)
+    # Squid's fields: the method is a token the request really had, or NONE
+    methods = [ln.split()[5] for ln in text.decode().splitlines()]
+    check(all(m in ('GET', 'NONE') for m in methods), 'access.log methods %r:\n%s' % (methods, text.decode()))
+
 
 if __name__ == '__main__':
     run(globals())

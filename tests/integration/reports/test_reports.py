@@ -354,6 +354,63 @@ def test_usage_errors():
     assert not os.path.exists(os.path.join(TMP, "nope.db"))
 
 
+# ---- control bytes in stored text (hardening item 9) ----
+
+def test_text_output_escapes_control_bytes():
+    # a store with an ESC sequence in a user name, a group and a presence cause (as an
+    # older breaktimed or another writer may have left them): the text reports and
+    # `breaktime presence` show \xNN, never the bytes themselves
+    tmp = os.path.join(TMP, "ctl")
+    os.makedirs(tmp, exist_ok=True)
+    db = os.path.join(tmp, "bt.db")
+    shutil.copy(DB, db)
+    conf = make_store.write_config(tmp, db)
+    c = sqlite3.connect(db)
+    c.execute("UPDATE usage_minutes SET user = 'ali\x1b[31mce', grp = 'st\x07aff' WHERE user = 'alice'")
+    c.execute("UPDATE events SET user = 'ali\x1b[31mce', grp = 'st\x07aff' WHERE user = 'alice'")
+    c.execute("UPDATE presence SET cause = 'admin \x1b]0;pwned\x07\x1b[2J\tbob\x9b1m' WHERE cause = 'admin bob'")
+    c.commit()
+    c.close()
+    outs = []
+    for args in (["report", "excessive"] + WEEK, ["report", "usage"] + WEEK, ["report", "breaches"] + WEEK,
+                 ["report", "presence"] + WEEK, ["report", "user", "--user", "ali\x1b[31mce"] + WEEK,
+                 ["presence"]):
+        p = subprocess.run([BIN, "-c", conf] + args, capture_output=True, timeout=60)
+        assert p.returncode == 0, (args, p.returncode, p.stderr)
+        out = p.stdout.decode("utf-8", "replace")
+        bad = [ch for ch in out if (ord(ch) < 0x20 and ch != "\n") or 0x7f <= ord(ch) < 0xa0]
+        assert not bad, (args, bad, out)
+        outs.append(out)
+    excessive, usage, breaches, presence, user, now = outs
+    assert "ali\\x1b[31mce" in excessive and "st\\x07aff" in excessive, excessive
+    assert "user=ali\\x1b[31mce" in user, user
+    assert "admin \\x1b]0;pwned\\x07\\x1b[2J\\x09bob\\xc2\\x9b1m" in presence, presence
+    assert "by admin \\x1b]0;pwned" in now, now
+    # the columns still line up (widths count the escapes as shown)
+    table = presence.split("\n\n")[1].splitlines()
+    assert len({ln.index("source") if i == 0 else len(ln) - len(ln.split()[-1]) for i, ln in enumerate(table)}) == 1, table
+
+
+def test_presence_by_refuses_control_bytes():
+    tmp = os.path.join(TMP, "by")
+    os.makedirs(tmp, exist_ok=True)
+    db = os.path.join(tmp, "bt.db")
+    shutil.copy(DB, db)
+    conf = make_store.write_config(tmp, db)
+    before = sqlite3.connect(db).execute("SELECT count(*) FROM presence").fetchone()[0]
+    for by in ("\x1b[31m", "head\x1b[2J", "a\tb", "a\nb", "x\x7f", "c1\xc2\x9b", ""):
+        p = subprocess.run([BIN, "-c", conf, "presence", "on", "--by", by.encode("utf-8", "surrogateescape")],
+                           capture_output=True, timeout=60)
+        assert p.returncode == 2 and b"--by" in p.stderr, (by, p.returncode, p.stderr)
+        assert b"\x1b" not in p.stdout + p.stderr, (by, p.stdout, p.stderr)
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM presence").fetchone()[0] == before
+    # a name with letters beyond ASCII is a name
+    p = subprocess.run([BIN, "-c", conf, "presence", "on", "--by", "Zoë"], capture_output=True, timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    p = subprocess.run([BIN, "-c", conf, "presence"], capture_output=True, timeout=60)
+    assert "by Zoë (breaktime presence)" in p.stdout.decode(), p.stdout
+
+
 def main():
     tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
     passed = failed = 0
