@@ -13,6 +13,8 @@
 
 #include "htmlesc.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -213,27 +215,36 @@ void pages_text(struct evbuffer *out, int status, const char *text, bool keep_al
 		evbuffer_add(out, text, strlen(text));
 }
 
+/*
+ * The proxy a PAC script names: the first listener's own address when it
+ * binds one, else visible_hostname (a wildcard listener has no address a
+ * client could use), with the listener's port. Never the request's Host
+ * header: that is the client's word (and whatever a page made it send),
+ * and it went into a script the browser runs for every URL.
+ */
+static void pac_proxy(const struct conf *conf, char *proxy, size_t len)
+{
+	const struct sockaddr *sa = server.n_listen ? &server.listen[0].u.sa : NULL;
+	bool wildcard = !sa ||
+		(sa->sa_family == AF_INET &&
+		 ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+		(sa->sa_family == AF_INET6 &&
+		 IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr));
+
+	if (!wildcard)
+		sockaddr_ntop_port(sa, proxy, len);
+	else
+		snprintf(proxy, len, "%s:%u", conf->proxy.visible_hostname, sa ? sockaddr_port(sa) : 3128u);
+}
+
 void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
 	       bool keep_alive, bool head_only)
 {
 	char proxy[300], body[2048];
-	bool ok = authority && len > 0 && len < 260;
 
-	/* only a plain host[:port] is echoed into the script */
-	for (size_t i = 0; ok && i < len; i++) {
-		char ch = authority[i];
-		ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		     ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
-	}
-	if (ok)
-		snprintf(proxy, sizeof(proxy), "%.*s", (int)len, authority);
-	else
-		sockaddr_ntop_port(&server.listen[0].u.sa, proxy, sizeof(proxy));
-	if (!memchr(proxy, ':', strlen(proxy)) || proxy[strlen(proxy) - 1] == ']') {
-		size_t n = strlen(proxy);
-		snprintf(proxy + n, sizeof(proxy) - n, ":%u", sockaddr_port(&server.listen[0].u.sa));
-	}
-	(void)conf;
+	(void)authority; /* kept for the caller's signature: never echoed (pac_proxy) */
+	(void)len;
+	pac_proxy(conf, proxy, sizeof(proxy));
 	int n = snprintf(body, sizeof(body),
 			 "// breaktime: proxy auto-configuration\n"
 			 "function FindProxyForURL(url, host) {\n"

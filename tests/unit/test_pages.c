@@ -6,6 +6,7 @@
  * and /metrics is a zeroed struct server defined here (no workers, no store).
  * Must never touch the network.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,46 @@ START_TEST(test_challenge_and_status)
 }
 END_TEST
 
+/* The PAC script names the configured proxy, never the request's Host. */
+START_TEST(test_pac_never_echoes_host)
+{
+	struct conf conf;
+	struct sockaddr_any l[1];
+	struct evbuffer *out = evbuffer_new();
+	char *resp, *head, *body;
+	static const char *const hosts[] = {"evil.example:8080", "wpad.school.lan", "evil\");alert(1);//",
+					    "", NULL};
+
+	memset(&conf, 0, sizeof(conf));
+	memset(l, 0, sizeof(l));
+	conf.proxy.visible_hostname = "proxy.school.lan";
+	server.listen = l;
+	server.n_listen = 1;
+	for (int bound = 0; bound < 2; bound++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&l[0].u.sa;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(3128);
+		sin->sin_addr.s_addr = bound ? htonl(0x0a000001) : htonl(INADDR_ANY);
+		l[0].len = sizeof(*sin);
+		const char *want = bound ? "return \"PROXY 10.0.0.1:3128\";" :
+				   "return \"PROXY proxy.school.lan:3128\";";
+		for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+			const char *h = hosts[i];
+			pages_pac(out, &conf, h, h ? strlen(h) : 0, true, false);
+			resp = take(out);
+			split(resp, &head, &body);
+			ck_assert_msg(STARTS(head, "HTTP/1.1 200 OK\r\n"), "%s", head);
+			ck_assert_msg(strstr(body, want), "Host %s, listener %d: %s", h ? h : "(none)", bound, body);
+			ck_assert_msg(!h || !*h || !strstr(body, h), "Host %s echoed: %s", h, body);
+			free(resp);
+		}
+	}
+	server.listen = NULL;
+	server.n_listen = 0;
+	evbuffer_free(out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pages");
@@ -203,6 +244,7 @@ int main(void)
 	tcase_add_test(tc, test_error_page_escapes);
 	tcase_add_test(tc, test_block_page_escapes);
 	tcase_add_test(tc, test_challenge_and_status);
+	tcase_add_test(tc, test_pac_never_echoes_host);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

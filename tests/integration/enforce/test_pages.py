@@ -102,14 +102,16 @@ def test_proxy_pac_evaluated(kit):
         me = 'PROXY 127.0.0.1:%d' % d.port
         want = {u: (me if v == 'PROXY' else 'DIRECT') for u, v in URLS.items()}
         eq(got, want, 'FindProxyForURL answers of %s' % path)
-    # the script names the host the client used to fetch it (the proxy's LAN name)
-    st, head, pac = own(d, '/wpad.dat', host='wpad.school.lan')
-    got = evaluate_pac(kit, pac, ['http://www.facebook.com/'])
-    eq(got['http://www.facebook.com/'], 'PROXY wpad.school.lan:%d' % d.port, 'PAC from Host: wpad.school.lan')
-    st, head, pac = own(d, '/proxy.pac', host='gw.school.lan:3128')
-    eq(evaluate_pac(kit, pac, ['http://x.example/'])['http://x.example/'], 'PROXY gw.school.lan:3128', 'Host with port')
-    # a Host that would break out of the script is never echoed into it: the strict
-    # parser refuses it (400), or the PAC names the listener instead
+    # the script names the configured proxy (the listener's address here; a wildcard
+    # listener's visible_hostname), never the Host the request came with: that is the
+    # client's word, and a page can make a browser send any
+    for host in ('wpad.school.lan', 'gw.school.lan:3128', 'evil.example:8080'):
+        st, head, pac = own(d, '/wpad.dat', host=host)
+        eq(st, 200, '/wpad.dat with Host: %s' % host)
+        check(host not in pac, 'the Host %r echoed into the PAC:\n%s' % (host, pac))
+        got = evaluate_pac(kit, pac, ['http://www.facebook.com/'])
+        eq(got['http://www.facebook.com/'], 'PROXY 127.0.0.1:%d' % d.port, 'PAC fetched with Host: %s' % host)
+    # a Host that would break out of the script is never echoed into it either
     for hostile in ('evil");alert(1);//', "a'+alert(1)+'b", 'gw_school.lan'):
         st, head, pac = own(d, '/proxy.pac', host=hostile)
         check(st in (200, 400), 'PAC with Host %r: status %d' % (hostile, st))
