@@ -19,12 +19,16 @@ static uint16_t rd16(const uint8_t *p)
 }
 
 /* Read the name at *off; text (dotted) into out (at least 256 bytes) when
- * not NULL; *off moves past the name in the message. 0 or -1. */
+ * not NULL; *off moves past the name in the message. 0 or -1.
+ * A label holding a NUL byte or a dot has no dotted text that means the
+ * same name (the text would end at the NUL, "www.facebook.com\0.evil"
+ * reading as www.facebook.com, or split at the dot): out is "" for it,
+ * and hostname_normalise refuses that. */
 static int dns_name(const uint8_t *msg, size_t len, size_t *off, char *out)
 {
 	size_t pos = *off, n = 0;
 	int hops = 0;
-	bool jumped = false;
+	bool jumped = false, textless = false;
 
 	for (;;) {
 		if (pos >= len)
@@ -48,11 +52,13 @@ static int dns_name(const uint8_t *msg, size_t len, size_t *off, char *out)
 			if (!jumped)
 				*off = pos + 1;
 			if (out)
-				out[n] = '\0';
+				out[textless ? 0 : n] = '\0';
 			return 0;
 		}
 		if (pos + 1 + l > len || n + l + 1 > 255)
 			return -1;
+		if (memchr(msg + pos + 1, '\0', l) || memchr(msg + pos + 1, '.', l))
+			textless = true;
 		if (out) {
 			if (n)
 				out[n++] = '.';

@@ -361,6 +361,44 @@ START_TEST(dns_query_and_answer)
 }
 END_TEST
 
+/* A label with a NUL byte (or a dot) in it is not a host name: never the
+ * shorter (or differently split) name its text would read as. */
+START_TEST(dns_label_nul_not_truncated)
+{
+	static const char *const queries[] = {
+		/* www . facebook . "com\0" . evil . example: not www.facebook.com */
+		"123401000001000000000000" "03777777" "0866616365626f6f6b" "04636f6d00" "046576696c"
+		"076578616d706c6500" "00010001",
+		/* www . "facebook\0x" . com */
+		"123401000001000000000000" "03777777" "0a66616365626f6f6b0078" "03636f6d00" "00010001",
+		/* a single label "www.facebook.com" */
+		"123401000001000000000000" "10" "7777772e66616365626f6f6b2e636f6d00" "00010001",
+		/* a label that is one NUL byte */
+		"123401000001000000000000" "0100" "03636f6d00" "00010001",
+	};
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		uint8_t m[512];
+		struct dns_message d;
+		size_t n = unhex(queries[i], m, sizeof(m));
+		uint8_t *c = copy(m, n);
+		ck_assert_int_eq(dns_parse(c, n, &d), 0);
+		ck_assert_msg(d.qname[0] == '\0', "query %zu read as \"%s\"", i, d.qname);
+		ck_assert_uint_eq(d.qtype, 1);
+		free(c);
+	}
+	/* the answer's addresses are still read (only the name is refused) */
+	uint8_t m[512];
+	struct dns_message d;
+	size_t n = unhex("123481800001000100000000" "03777777" "0866616365626f6f6b" "04636f6d0000"
+			 "00010001" "c00c000100010000012c0004" "9df00123", m, sizeof(m));
+	uint8_t *c = copy(m, n);
+	ck_assert_int_eq(dns_parse(c, n, &d), 0);
+	ck_assert_str_eq(d.qname, "");
+	ck_assert_uint_eq(d.n_addrs, 1);
+	free(c);
+}
+END_TEST
+
 START_TEST(dns_map_bounded)
 {
 	struct dns_map *mp = dns_map_create(64);
@@ -693,6 +731,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, decode_vlan_and_ipv6_ext);
 	tcase_add_test(tc, decode_fragments_and_lengths);
 	tcase_add_test(tc, dns_query_and_answer);
+	tcase_add_test(tc, dns_label_nul_not_truncated);
 	tcase_add_test(tc, dns_map_bounded);
 	tcase_add_test(tc, reasm_out_of_order);
 	tcase_add_test(tc, dnstcp_stream);
