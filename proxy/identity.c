@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -222,6 +223,7 @@ static struct addr_slot slots[ADDR_SLOTS];
 static unsigned queued;         /* jobs not started, all addresses */
 static unsigned rr_next;        /* the slot the next round-robin scan starts at */
 static bool queue_stop;
+static unsigned hash_seed;      /* random: where an address's slots are cannot be worked out */
 static pthread_t verifiers[VERIFIERS];
 static int n_verifiers;
 
@@ -262,6 +264,14 @@ static void addr_of(const struct sockaddr *sa, uint8_t addr[16])
 		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 }
 
+static unsigned slot_hash(const uint8_t addr[16])
+{
+	unsigned h = 2166136261u ^ hash_seed;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	return h;
+}
+
 static bool slot_idle(const struct addr_slot *s, time_t now)
 {
 	return s->n_jobs == 0 && (s->count == 0 || now - s->window >= FAIL_WINDOW);
@@ -276,11 +286,9 @@ static struct addr_slot *slot_get(const struct sockaddr *sa, time_t now)
 {
 	uint8_t addr[16];
 	struct addr_slot *take = NULL;
-	unsigned h = 2166136261u;
 
 	addr_of(sa, addr);
-	for (int i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 16777619u;
+	unsigned h = slot_hash(addr);
 	for (unsigned i = 0; i < ADDR_PROBE; i++) {
 		struct addr_slot *s = &slots[(h + i) % ADDR_SLOTS];
 		if (memcmp(s->addr, addr, 16) == 0 && (s->n_jobs || s->count))
@@ -346,6 +354,7 @@ static void *verifier_main(void *arg)
 		while (!queued && !queue_stop)
 			pthread_cond_wait(&queue_cond, &queue_lock);
 		struct job *j = queue_take();
+		assert(j || queue_stop); /* queued counts exactly the unstarted jobs */
 		pthread_mutex_unlock(&queue_lock);
 		if (!j)
 			break; /* stopping, and nothing is left */
@@ -388,6 +397,8 @@ static void *verifier_main(void *arg)
 
 int identity_start(void)
 {
+	if (getrandom(&hash_seed, sizeof(hash_seed), 0) != (ssize_t)sizeof(hash_seed))
+		hash_seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	for (int i = 0; i < VERIFIERS; i++) {
 		if (pthread_create(&verifiers[i], NULL, verifier_main, NULL) != 0)
 			return -1;
@@ -505,10 +516,8 @@ static bool fail_limited(const struct sockaddr *sa)
 	bool limited = false;
 
 	addr_of(sa, addr);
+	unsigned h = slot_hash(addr);
 	pthread_mutex_lock(&queue_lock);
-	unsigned h = 2166136261u;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 16777619u;
 	for (unsigned i = 0; i < ADDR_PROBE; i++) {
 		const struct addr_slot *s = &slots[(h + i) % ADDR_SLOTS];
 		if (memcmp(s->addr, addr, 16) == 0 && (s->n_jobs || s->count)) {
