@@ -76,7 +76,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -120,7 +119,7 @@ struct web_conn {
 	struct event *kick;             /* read what OpenSSL holds: see DESIGN */
 	struct bufferevent *bev;
 	struct evbuffer_cb_entry *drained;
-	LIST_ENTRY(web_conn) link;      /* in web.conns */
+	struct web_conn *prev, *next;   /* web.conns */
 	char key[64];                   /* limit_key() of its peer; "" until admitted */
 };
 
@@ -148,7 +147,7 @@ struct web {
 	bool helper_busy;
 	/* connections */
 	struct evconnlistener *listener;
-	LIST_HEAD(, web_conn) conns;
+	struct web_conn *conns;         /* every open one, for the per-client count */
 	unsigned n_conns;
 	bool listener_off, stopping;
 	time_t full_logged;
@@ -781,7 +780,12 @@ static void on_conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 	(void)argp;
 	if (!wc)
 		return;
-	LIST_REMOVE(wc, link);
+	if (wc->prev)
+		wc->prev->next = wc->next;
+	else
+		web.conns = wc->next;
+	if (wc->next)
+		wc->next->prev = wc->prev;
 	/* the bufferevent frees its input after its SSL: the callback goes first */
 	evbuffer_remove_cb_entry(bufferevent_get_input(wc->bev), wc->drained);
 	event_free(wc->deadline);
@@ -830,7 +834,7 @@ static void on_admit(evutil_socket_t fd, short what, void *arg)
 	if (s < 0 || getpeername(s, (struct sockaddr *)&ss, &sslen) < 0)
 		return; /* gone already: evhttp frees it */
 	limit_key(sockaddr_ntop((struct sockaddr *)&ss, addr, sizeof(addr)), key, sizeof(key));
-	for (const struct web_conn *o = web.conns.lh_first; o; o = o->link.le_next)
+	for (const struct web_conn *o = web.conns; o; o = o->next)
 		if (o != wc && strcmp(o->key, key) == 0)
 			n++;
 	unsigned cap = web.conf->web.max_connections_per_client;
@@ -998,7 +1002,10 @@ static struct bufferevent *on_accept_bev(struct event_base *base, void *arg)
 		abort();
 	}
 	SSL_set_ex_data(ssl, conn_index, wc); /* on_conn_free() when the SSL goes */
-	LIST_INSERT_HEAD(&web.conns, wc, link);
+	wc->next = web.conns;
+	if (web.conns)
+		web.conns->prev = wc;
+	web.conns = wc;
 	web.n_conns++;
 	deadline_arm(wc);
 	/* the socket is not ours yet (evhttp sets it after this returns) */
