@@ -402,7 +402,7 @@ static const char page_style[] =
 void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bool keep_alive)
 {
 	struct evbuffer *b = evbuffer_new();
-	char to[300], enc_to[CONTINUE_TO_MAX + 1], enc_p[100], link[1200];
+	char to[300] = "", enc_to[CONTINUE_TO_MAX + 1], enc_p[100], link[1200];
 	char person[64], authority[HOSTNAME_MAX + 8], token[CONTINUE_TOKEN_HEX + 1];
 	const char *vh = c->conf->proxy.visible_hostname;
 
@@ -481,7 +481,7 @@ static bool query_param(const char *q, size_t len, const char *name, char *out, 
 int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, size_t len,
 		     bool keep_alive)
 {
-	char platform[64], to[CONTINUE_TO_MAX + 2], token[CONTINUE_TOKEN_HEX + 2];
+	char platform[64] = "", to[CONTINUE_TO_MAX + 2] = "", token[CONTINUE_TOKEN_HEX + 2] = "";
 	char want[CONTINUE_TOKEN_HEX + 1], person[64], authority[HOSTNAME_MAX + 8], host[HOSTNAME_MAX + 8];
 	const struct policy *p = c->conf->policy;
 	const struct catalog *cat = p ? policy_catalog(p) : NULL;
