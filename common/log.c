@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int log_max_priority = LOG_INFO;
@@ -50,6 +51,21 @@ void log_msg(int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(prio, fmt, ap);
 	va_end(ap);
+}
+
+bool log_limit_pass(struct log_limit *l, uint64_t *suppressed)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t next = __atomic_load_n(&l->next, __ATOMIC_RELAXED);
+
+	if (now < next ||
+	    !__atomic_compare_exchange_n(&l->next, &next, now + l->interval, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&l->suppressed, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	*suppressed = __atomic_exchange_n(&l->suppressed, 0, __ATOMIC_RELAXED);
+	return true;
 }
 
 void fatal(const char *fmt, ...)

@@ -165,13 +165,28 @@ static void reset_exchange(struct conn *c)
 	memset(&c->resp_scan, 0, sizeof(c->resp_scan));
 }
 
-/* Waiting for the next request: idle timeout until its first byte. */
+/*
+ * Waiting for the next request: idle timeout until its first byte. Every
+ * path that finished or answered a request comes here or closes, so this
+ * is where the client's pace is respected: while more than the high
+ * watermark waits in its output, the next request is not read (a client
+ * that pipelines requests the proxy answers itself and never reads would
+ * otherwise grow the output without bound); the write callback comes back
+ * here once the client has drained half of it. Unread input is bounded by
+ * the read watermark: at most one head's worth beyond the limit, so a head
+ * too large is still seen as too large.
+ */
 static void wait_for_head(struct conn *c)
 {
 	c->state = CS_HEAD;
 	reset_exchange(c);
 	timer_start(c, c->conf->proxy.idle_timeout_ms);
-	bufferevent_setwatermark(c->client, EV_READ, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(c->client)) >= conn_high_watermark(c)) {
+		bufferevent_disable(c->client, EV_READ);
+		bufferevent_setwatermark(c->client, EV_WRITE, conn_high_watermark(c) / 2, 0);
+		return;
+	}
+	bufferevent_setwatermark(c->client, EV_READ, 0, c->conf->proxy.max_header_bytes + 1);
 	bufferevent_enable(c->client, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
 		bufferevent_trigger(c->client, EV_READ, BEV_OPT_DEFER_CALLBACKS);
@@ -228,6 +243,22 @@ struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sock
 	worker_conn_opened(w, c);
 	wait_for_head(c);
 	return c;
+}
+
+/*
+ * A refused client (not in allow_clients) gets the 403 for its request, and
+ * the request head has this long to arrive, whatever header_timeout and
+ * idle_timeout say: a flood of refused connections must not hold
+ * max_connections. Long enough for any client that sends its request at once.
+ */
+#define REFUSED_WAIT_MS 2000
+
+void conn_refuse(struct conn *c)
+{
+	unsigned ms = c->conf->proxy.header_timeout_ms;
+
+	c->refused = 1;
+	timer_start(c, ms < REFUSED_WAIT_MS ? ms : REFUSED_WAIT_MS);
 }
 
 void conn_record(struct conn *c, enum record_kind kind, const char *close_reason)
@@ -481,44 +512,6 @@ static bool name_eq(const struct http_header *h, const char *lit, size_t len)
 	return h->name_len == len && strncasecmp(h->name, lit, len) == 0;
 }
 
-/*
- * Which fields are hop-by-hop (RFC 9110 7.6.1): the fixed set, and every
- * field a Connection field names. One pass to find the Connection fields,
- * one to mark: O(fields) for the usual message with at most one.
- */
-static void hop_mask(const struct http_header *all, size_t n, bool *hop)
-{
-	const struct http_header *conn_fields[8];
-	size_t nc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (name_eq(&all[i], "connection", 10) && nc < 8)
-			conn_fields[nc++] = &all[i];
-	for (size_t i = 0; i < n; i++) {
-		const struct http_header *h = &all[i];
-		bool x;
-		switch (h->name_len) {
-		case 2: x = name_eq(h, "te", 2); break;
-		case 7: x = name_eq(h, "trailer", 7) || name_eq(h, "upgrade", 7); break;
-		case 10: x = name_eq(h, "connection", 10) || name_eq(h, "keep-alive", 10); break;
-		case 16: x = name_eq(h, "proxy-connection", 16); break;
-		case 17: x = name_eq(h, "transfer-encoding", 17); break;
-		case 18: x = name_eq(h, "proxy-authenticate", 18); break;
-		case 19: x = name_eq(h, "proxy-authorization", 19); break;
-		default: x = false;
-		}
-		for (size_t k = 0; !x && k < nc; k++) {
-			char name[64];
-			if (h->name_len >= sizeof(name))
-				continue;
-			memcpy(name, h->name, h->name_len);
-			name[h->name_len] = '\0';
-			x = http_value_has_token(conn_fields[k]->value, conn_fields[k]->value_len, name);
-		}
-		hop[i] = x;
-	}
-}
-
 static void hb_authority(struct headbuf *b, const struct conn *c, uint16_t default_port)
 {
 	if (c->host_kind == HOST_IPV6) {
@@ -543,7 +536,7 @@ static struct evbuffer *build_upstream_head(struct conn *c, const struct http_re
 
 	b.dst = evbuffer_new();
 	b.len = 0;
-	hop_mask(req->headers, req->n_headers, hop);
+	http_hop_mask(req->headers, req->n_headers, hop);
 	hb_add(&b, req->method, req->method_len);
 	HB_LIT(&b, " ");
 	if (req->options_asterisk)
@@ -588,7 +581,7 @@ static void build_client_head(struct conn *c, const struct http_response *resp,
 
 	b.dst = out;
 	b.len = 0;
-	hop_mask(resp->headers, resp->n_headers, hop);
+	http_hop_mask(resp->headers, resp->n_headers, hop);
 	HB_LIT(&b, "HTTP/1.1 ");
 	hb_uint(&b, (unsigned)resp->status);
 	HB_LIT(&b, " ");
@@ -744,6 +737,17 @@ static void serve_own_page(struct conn *c, const struct http_request *req, size_
 		close_after_flush(c, "own-page");
 }
 
+/* Resolve and connect (or take a pooled connection); conn_upstream_ready goes on. */
+static void open_upstream(struct conn *c, bool may_reuse)
+{
+	c->state = CS_UPSTREAM;
+	bufferevent_disable(c->client, EV_READ);
+	c->pending = upstream_open(c, c->host, c->host_kind, c->port, may_reuse);
+	if (!c->pending)
+		conn_reply_error(c, 503, "The proxy is short of memory: try again.",
+				 "upstream-open-failed");
+}
+
 static void start_forward(struct conn *c, const struct http_request *req, size_t head_len)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
@@ -756,9 +760,7 @@ static void start_forward(struct conn *c, const struct http_request *req, size_t
 	chunk_decoder_init(&c->req_chunk);
 	if (req->body == HTTP_BODY_NONE)
 		c->req_done = 1;
-	c->state = CS_UPSTREAM;
-	bufferevent_disable(c->client, EV_READ);
-	c->pending = upstream_open(c, c->host, c->host_kind, c->port, !c->ws_upgrade);
+	open_upstream(c, !c->ws_upgrade);
 }
 
 static void start_connect(struct conn *c, size_t head_len)
@@ -772,9 +774,7 @@ static void start_connect(struct conn *c, size_t head_len)
 				 "connect-port");
 		return;
 	}
-	c->state = CS_UPSTREAM;
-	bufferevent_disable(c->client, EV_READ);
-	c->pending = upstream_open(c, c->host, c->host_kind, c->port, false);
+	open_upstream(c, false);
 }
 
 /*
@@ -789,6 +789,11 @@ static int identify(struct conn *c, const struct http_request *req, size_t head_
 	const char *dev = identity_device_user(c->idb, &c->peer.u.sa);
 	char user[64];
 	enum identity_result r;
+
+	/* no [auth] that checks passwords: credentials are not for us, and
+	 * Proxy-Authorization is hop-by-hop, so it goes no further either */
+	if (h && !identity_verifies(c->idb))
+		h = NULL;
 
 	if (!h && dev) {
 		snprintf(c->user, sizeof(c->user), "%s", dev);
@@ -872,9 +877,10 @@ static void handle_head(struct conn *c, size_t head_len)
 	}
 	int rc = http_parse_request(data, head_len, c->conf->proxy.max_uri_bytes, &req);
 	if (rc != 0) {
-		/* what we could read of the request line, for the record */
+		/* the method for the record, if what precedes the first SP is one
+		 * (a token): never raw bytes of a malformed line */
 		const char *sp = memchr(data, ' ', head_len < 24 ? head_len : 24);
-		if (sp)
+		if (sp && sp > data && http_is_token(data, (size_t)(sp - data)))
 			copy_trunc(c->method, sizeof(c->method), data, (size_t)(sp - data));
 		evbuffer_drain(in, head_len);
 		conn_reply_error(c, rc, "The request is malformed or ambiguous and was refused.",
@@ -1009,7 +1015,8 @@ static void read_heads(struct conn *c)
 	}
 	if (!c->head_started) {
 		c->head_started = 1;
-		timer_start(c, p->header_timeout_ms);
+		if (!c->refused) /* (a refused client keeps its shorter deadline) */
+			timer_start(c, p->header_timeout_ms);
 	}
 	/*
 	 * Only the bytes that arrived since the last read are searched (a head
@@ -1024,7 +1031,12 @@ static void read_heads(struct conn *c)
 	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
 	size_t head_len = http_head_scan(&c->head_scan, buf, n);
 	if (head_len == 0) {
-		if (line_too_long(buf, n, line_max)) {
+		if (c->head_scan.bare_lf) {
+			/* the parser would refuse it: say so now, not at header_timeout */
+			c->start_us = wall_us();
+			conn_reply_error(c, 400, "Lines of a request head end in CRLF, not in a bare LF.",
+					 "bad-request");
+		} else if (line_too_long(buf, n, line_max)) {
 			c->start_us = wall_us();
 			conn_reply_error(c, 414, "The request target is too long.", "uri-too-long");
 		} else if (len > p->max_header_bytes) {
@@ -1210,7 +1222,10 @@ static void pump_response(struct conn *c)
 		size_t head_len = http_head_scan(&c->resp_scan,
 						 (const char *)evbuffer_pullup(in, (ev_ssize_t)n), n);
 		if (head_len == 0) {
-			if (len > max)
+			if (c->resp_scan.bare_lf)
+				conn_reply_error(c, 502, "The origin's response head has bare LF line ends.",
+						 "bad-response");
+			else if (len > max)
 				conn_reply_error(c, 502, "The origin's response head is too large.", "bad-response");
 			return;
 		}
@@ -1232,6 +1247,13 @@ static void pump_response(struct conn *c)
 				build_client_head(c, &resp, out, false);
 			evbuffer_drain(in, head_len);
 			c->bytes_down += evbuffer_get_length(out) - before;
+			if (evbuffer_get_length(out) >= conn_high_watermark(c)) {
+				/* an origin that sends interim responses without end to a
+				 * client that does not read: wait for the client, as for a body */
+				bufferevent_disable(c->up, EV_READ);
+				bufferevent_setwatermark(c->client, EV_WRITE, conn_high_watermark(c) / 2, 0);
+				return;
+			}
 			continue;
 		}
 		if (resp.status == 101) {
@@ -1320,15 +1342,6 @@ static void conn_finish_exchange(struct conn *c)
 		}
 	}
 	if (c->client_keep && !worker_stopping(c->w)) {
-		if (evbuffer_get_length(bufferevent_get_output(c->client)) >= conn_high_watermark(c)) {
-			/* let the client drain before we read its next request */
-			c->state = CS_HEAD;
-			reset_exchange(c);
-			bufferevent_disable(c->client, EV_READ);
-			bufferevent_setwatermark(c->client, EV_WRITE, conn_high_watermark(c) / 2, 0);
-			timer_start(c, c->conf->proxy.idle_timeout_ms);
-			return;
-		}
 		wait_for_head(c);
 	} else {
 		close_after_flush(c, "done");
@@ -1386,6 +1399,8 @@ void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, i
 		unsigned ims = c->conf->proxy.idle_timeout_ms;
 		struct timeval itv = {ims / 1000, (ims % 1000) * 1000};
 		bufferevent_set_timeouts(c->client, &itv, &itv);
+		/* the body is bounded by the origin's output watermark instead */
+		bufferevent_setwatermark(c->client, EV_READ, 0, 0);
 		bufferevent_enable(c->client, EV_READ);
 		pump_request_body(c);
 	} else {
@@ -1443,9 +1458,12 @@ static void conn_on_client_write(struct bufferevent *bev, void *arg)
 	}
 	/* the client drained below the low watermark: resume the origin */
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	if (c->state == CS_FORWARD && c->up && !c->resp_done)
+	if (c->state == CS_FORWARD && c->up && !c->resp_done) {
 		bufferevent_enable(c->up, EV_READ);
-	else if (c->state == CS_HEAD && !(bufferevent_get_enabled(bev) & EV_READ))
+		/* what the origin sent meanwhile is already read: no event will come for it */
+		if (evbuffer_get_length(bufferevent_get_input(c->up)) > 0)
+			bufferevent_trigger(c->up, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+	} else if (c->state == CS_HEAD && !(bufferevent_get_enabled(bev) & EV_READ))
 		wait_for_head(c);
 }
 
@@ -1510,10 +1528,9 @@ static void retry_fresh(struct conn *c)
 	bufferevent_free(c->up);
 	c->up = NULL;
 	c->retried = 1;
-	c->state = CS_UPSTREAM;
 	c->bytes_up = 0;
 	log_debug("retrying %s on a fresh connection after a stale pooled one", c->host);
-	c->pending = upstream_open(c, c->host, c->host_kind, c->port, false);
+	open_upstream(c, false);
 }
 
 static void conn_on_upstream_event(struct bufferevent *bev, short what, void *arg)
@@ -1564,7 +1581,18 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	switch (c->state) {
 	case CS_HEAD:
-		if (!c->head_started) {
+		if (c->refused) {
+			/* no whole request within REFUSED_WAIT_MS: a 403 if it began one */
+			if (c->head_started) {
+				c->start_us = wall_us();
+				c->decision.verdict = "block";
+				c->decision.reason = "client-not-allowed";
+				conn_reply_error(c, 403, "This proxy does not serve your address.",
+						 "client-not-allowed");
+			} else {
+				conn_close(c, "refused-idle");
+			}
+		} else if (!c->head_started) {
 			conn_close(c, "idle-timeout");
 		} else {
 			c->start_us = wall_us();

@@ -95,6 +95,9 @@ struct conn {
 	int64_t prog_start_us;          /* tunnels: start of the current progress interval */
 };
 
+/* worker.c: the client is not in allow_clients: read its request head within
+ * REFUSED_WAIT_MS, answer 403 and close (silence: close without an answer). */
+void conn_refuse(struct conn *c);
 /* conn.c helpers used by tunnel.c */
 void conn_record(struct conn *c, enum record_kind kind, const char *close_reason);
 /* Tunnels: submit a progress record for the bytes moved since the last one. */

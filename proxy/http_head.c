@@ -234,6 +234,16 @@ static bool list_has(const char *v, size_t len, const char *tok, size_t tok_len)
 	return false;
 }
 
+bool http_is_token(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!IS(s[i], C_TCHAR))
+			return false;
+	return true;
+}
+
 bool http_value_has_token(const char *value, size_t len, const char *token)
 {
 	return list_has(value, len, token, strlen(token));
@@ -250,27 +260,83 @@ const struct http_header *http_find_header(const struct http_header *h, size_t n
 	return NULL;
 }
 
+/*
+ * The fixed hop-by-hop fields (RFC 9110 7.6.1, and the proxy's own):
+ * dispatched on the name's length first, as the field section is.
+ */
+static bool hop_fixed(const struct http_header *h)
+{
+	const char *s = h->name;
+
+	switch (h->name_len) {
+	case 2: return NAME_IS(s, 2, "te");
+	case 7: return NAME_IS(s, 7, "trailer") || NAME_IS(s, 7, "upgrade");
+	case 10: return NAME_IS(s, 10, "connection") || NAME_IS(s, 10, "keep-alive");
+	case 16: return NAME_IS(s, 16, "proxy-connection");
+	case 17: return NAME_IS(s, 17, "transfer-encoding");
+	case 18: return NAME_IS(s, 18, "proxy-authenticate");
+	case 19: return NAME_IS(s, 19, "proxy-authorization");
+	}
+	return false;
+}
+
+/*
+ * A field that frames the message (or names its host) is never removed
+ * because a Connection option names it: dropping Content-Length while the
+ * body still follows is how a body becomes a second request (smuggling).
+ * The parsers refuse such a message anyway; this keeps the rule true for
+ * any caller.
+ */
+static bool hop_never(const struct http_header *h)
+{
+	return NAME_IS(h->name, h->name_len, "content-length") ||
+	       NAME_IS(h->name, h->name_len, "host");
+}
+
+static bool is_connection(const struct http_header *h)
+{
+	return NAME_IS(h->name, h->name_len, "connection");
+}
+
 bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *all, size_t n)
 {
-	static const struct {
-		const char *name;
-		size_t len;
-	} fixed[] = {
-#define HOP(s) {s, sizeof(s) - 1}
-		HOP("connection"), HOP("proxy-connection"), HOP("keep-alive"), HOP("te"),
-		HOP("trailer"), HOP("transfer-encoding"), HOP("upgrade"),
-		HOP("proxy-authorization"), HOP("proxy-authenticate"),
-#undef HOP
-	};
-
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		if (name_is(h->name, h->name_len, fixed[i].name, fixed[i].len))
-			return true;
+	if (hop_fixed(h))
+		return true;
+	if (hop_never(h))
+		return false;
 	for (size_t i = 0; i < n; i++)
-		if (NAME_IS(all[i].name, all[i].name_len, "connection") &&
+		if (is_connection(&all[i]) &&
 		    list_has(all[i].value, all[i].value_len, h->name, h->name_len))
 			return true;
 	return false;
+}
+
+void http_hop_mask(const struct http_header *all, size_t n, bool *hop)
+{
+	size_t conn[HTTP_MAX_HEADERS];
+	size_t nc = 0;
+
+	/* one pass to find the Connection fields (a parsed head has at most
+	 * HTTP_MAX_HEADERS fields; past that, the slow path of the same rule) */
+	for (size_t i = 0; i < n; i++) {
+		if (is_connection(&all[i])) {
+			if (nc == HTTP_MAX_HEADERS) {
+				for (size_t k = 0; k < n; k++)
+					hop[k] = http_is_hop_by_hop(&all[k], all, n);
+				return;
+			}
+			conn[nc++] = i;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct http_header *h = &all[i];
+		bool x = hop_fixed(h);
+		if (!x && nc && !hop_never(h))
+			for (size_t k = 0; !x && k < nc; k++)
+				x = list_has(all[conn[k]].value, all[conn[k]].value_len,
+					     h->name, h->name_len);
+		hop[i] = x;
+	}
 }
 
 /* ---- field section ---- */
@@ -286,6 +352,7 @@ struct head_facts {
 	bool te_unknown;        /* a coding other than chunked */
 	bool te_bad;            /* list syntax error, or chunked with parameters */
 	bool conn_close, conn_keep_alive, conn_upgrade;
+	bool conn_framing;      /* a Connection option names Content-Length or Transfer-Encoding */
 	bool expect_continue;
 	bool upgrade_websocket;
 };
@@ -367,6 +434,8 @@ static void facts_connection(struct head_facts *f, const char *v, size_t n)
 			f->conn_keep_alive = true;
 		else if (NAME_IS(e, el, "upgrade"))
 			f->conn_upgrade = true;
+		else if (NAME_IS(e, el, "content-length") || NAME_IS(e, el, "transfer-encoding"))
+			f->conn_framing = true;
 	}
 }
 
@@ -468,8 +537,10 @@ static int parse_version(const char *v, int *minor)
 
 size_t http_head_scan(struct http_head_scan *s, const char *buf, size_t len)
 {
-	if (len < s->scanned || len < s->start)
+	if (len < s->scanned || len < s->start) {
 		s->start = s->scanned = 0;
+		s->bare_lf = false;
+	}
 	/*
 	 * RFC 9112 2.2: empty lines before a request line are ignored. The skip
 	 * resumes where it stopped: once a byte after them is not part of a CRLF
@@ -492,6 +563,8 @@ size_t http_head_scan(struct http_head_scan *s, const char *buf, size_t len)
 			break;
 		if (lf - (buf + start) >= 3 && lf[-1] == '\r' && lf[-2] == '\n' && lf[-3] == '\r')
 			return (size_t)(lf - buf) + 1;
+		if (lf == buf || lf[-1] != '\r')
+			s->bare_lf = true;
 		p = lf + 1;
 	}
 	s->scanned = len;
@@ -500,7 +573,7 @@ size_t http_head_scan(struct http_head_scan *s, const char *buf, size_t len)
 
 size_t http_head_length(const char *buf, size_t len)
 {
-	struct http_head_scan s = { 0, 0 };
+	struct http_head_scan s = { 0 };
 
 	return http_head_scan(&s, buf, len);
 }
@@ -650,6 +723,11 @@ int http_parse_request(const char *buf, size_t len, size_t max_uri, struct http_
 
 	if (f.n_cl > 1 || f.cl_bad)
 		return 400;
+	/* the sender calls its framing field hop-by-hop: a hop that obeys would
+	 * strip it while the body still follows, so the body would be read as
+	 * the next request. Nothing legitimate sends this. */
+	if (f.conn_framing)
+		return 400;
 	if (f.n_te) {
 		if (f.n_cl || req->version_minor == 0 || f.te_bad || f.te_chunked > 1)
 			return 400;
@@ -717,6 +795,9 @@ int http_parse_response(const char *buf, size_t len, bool request_was_head,
 
 	/* RFC 9112 6.3, in its order */
 	if (f.n_cl > 1 || f.cl_bad)
+		return -1;
+	/* a framing field declared hop-by-hop: see http_parse_request */
+	if (f.conn_framing)
 		return -1;
 	int status = resp->status;
 	if (request_was_head || status < 200 || status == 204 || status == 304) {

@@ -106,6 +106,9 @@ size_t http_head_length(const char *buf, size_t len);
 struct http_head_scan {
 	size_t start;          /* after the empty lines before the head */
 	size_t scanned;        /* buf[start..scanned) holds no end of head */
+	bool bare_lf;          /* a LF without its CR was seen before any end of
+				* head: the head can only be refused, so the caller
+				* need not wait for the rest (or for a timeout) */
 };
 size_t http_head_scan(struct http_head_scan *s, const char *buf, size_t len);
 
@@ -123,7 +126,9 @@ size_t http_head_scan(struct http_head_scan *s, const char *buf, size_t len);
  *   431 more than HTTP_MAX_HEADERS fields
  *   501 Transfer-Encoding other than chunked (a coding we do not know)
  *   505 a version other than HTTP/1.0 or HTTP/1.1
- * Also 400: bytes after the empty line ending the head, a request-target
+ * Also 400: a Connection field naming Content-Length or Transfer-Encoding
+ * (the sender declares its framing hop-by-hop: smuggling), bytes after the
+ * empty line ending the head, a request-target
  * with a fragment ('#'), a control, SP or non-ASCII byte, userinfo in the
  * authority, "http://host?query" without a path (the origin-form "/?query"
  * is not in the buffer; clients send the slash), CONNECT with content,
@@ -139,8 +144,9 @@ int http_parse_request(const char *buf, size_t len, size_t max_uri, struct http_
  * parsed (the proxy opens tunnels itself). Returns 0 or -1 (the proxy
  * answers 502 and closes the origin connection). -1 also for both
  * Content-Length and Transfer-Encoding when they would decide the framing,
- * a repeated "chunked", and an invalid Content-Length even on a response
- * without a body. An empty reason phrase may omit its SP ("HTTP/1.1 200").
+ * a repeated "chunked", an invalid Content-Length even on a response
+ * without a body, and a Connection field naming Content-Length or
+ * Transfer-Encoding. An empty reason phrase may omit its SP ("HTTP/1.1 200").
  * Transfer-Encoding in an HTTP/1.0 response means HTTP_BODY_CLOSE.
  */
 int http_parse_response(const char *buf, size_t len, bool request_was_head,
@@ -149,17 +155,25 @@ int http_parse_response(const char *buf, size_t len, bool request_was_head,
 /* Case-insensitive header lookup; NULL when absent. */
 const struct http_header *http_find_header(const struct http_header *h, size_t n,
 					   const char *name);
+/* Is s[0..len) a token (RFC 9110 5.6.2: one or more tchar)? */
+bool http_is_token(const char *s, size_t len);
 /* Does a comma-separated header value contain token (case-insensitive)? */
 bool http_value_has_token(const char *value, size_t len, const char *token);
 
 /*
  * Hop-by-hop: Connection, Proxy-Connection, Keep-Alive, TE, Trailer,
  * Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate, and
- * every header named in a Connection header of the same message.
- * (Transfer-Encoding is hop-by-hop for a proxy that re-frames; we forward
- * bodies byte for byte so the caller re-adds it when it relays chunked.)
+ * every header named in a Connection header of the same message, except
+ * Content-Length and Host, which are never removed by a Connection option
+ * (http_parse_request/response refuse a message whose Connection names a
+ * framing field). Transfer-Encoding is hop-by-hop for a proxy that
+ * re-frames; we forward bodies byte for byte so the caller re-adds it when
+ * it relays chunked.
  */
 bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *all, size_t n);
+/* The same rule for every field at once (the proxy's path: one pass to find
+ * the Connection fields): hop[i] = http_is_hop_by_hop(&all[i], all, n). */
+void http_hop_mask(const struct http_header *all, size_t n, bool *hop);
 
 /* ---- chunked transfer coding (RFC 9112 section 7.1) ---- */
 

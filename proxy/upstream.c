@@ -355,7 +355,7 @@ struct upstream_req *upstream_open(struct conn *c, const char *host, enum host_k
 	char portstr[8];
 
 	if (!r)
-		return NULL; /* the conn's header timer will end it */
+		return NULL; /* the caller answers 503 */
 	r->c = c;
 	r->w = conn_worker(c);
 	str_copy(r->host, sizeof(r->host), host);

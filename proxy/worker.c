@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@
 
 #include "identity.h"
 #include "log.h"
+
+/* at most one "refused" line per this many seconds (with a count of the rest) */
+#define REFUSED_LOG_INTERVAL 10
 
 struct worker {
 	unsigned id;
@@ -178,12 +182,21 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 				worker_post(server.workers[i], 'P');
 		}
 	}
+	/* a flood of refused connections must not become a flood of log lines */
+	static struct log_limit not_allowed_log = {REFUSED_LOG_INTERVAL, 0, 0};
+	static struct log_limit per_client_log = {REFUSED_LOG_INTERVAL, 0, 0};
+	uint64_t left_out;
 	bool allowed = client_allowed(conf, sa);
-	if (!allowed)
-		log_notice("refused %s: not in allow_clients", sockaddr_ntop(sa, peer, sizeof(peer)));
+	if (!allowed && log_limit_pass(&not_allowed_log, &left_out))
+		log_notice("refused %s: not in allow_clients (%" PRIu64 " more refusals not logged "
+			   "in the last %d s)", sockaddr_ntop(sa, peer, sizeof(peer)), left_out,
+			   REFUSED_LOG_INTERVAL);
 	if (!server_client_acquire(sa, conf->proxy.max_connections_per_client)) {
-		log_notice("refused %s: max_connections_per_client (%u) reached",
-			   sockaddr_ntop(sa, peer, sizeof(peer)), conf->proxy.max_connections_per_client);
+		if (log_limit_pass(&per_client_log, &left_out))
+			log_notice("refused %s: max_connections_per_client (%u) reached (%" PRIu64
+				   " more refusals not logged in the last %d s)",
+				   sockaddr_ntop(sa, peer, sizeof(peer)),
+				   conf->proxy.max_connections_per_client, left_out, REFUSED_LOG_INTERVAL);
 		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
 		refuse(fd, 429, "Too many connections from your address.\n");
 		goto out;
@@ -204,8 +217,9 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 	}
 	c->counted = 1;
 	/* a refused client still gets a clear 403 for its request (and a record),
-	 * bounded by header_timeout like any other */
-	c->refused = !allowed;
+	 * within a short deadline, and is let go */
+	if (!allowed)
+		conn_refuse(c);
 out:
 	conf_unref(conf);
 }

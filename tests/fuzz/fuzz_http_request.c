@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http_head.h"
 
@@ -39,13 +40,21 @@ static void check_request(const char *buf, size_t size, const struct http_reques
 	within(buf, size, req->target, req->target_len);
 	if (req->n_headers > HTTP_MAX_HEADERS)
 		abort();
+	bool hop[HTTP_MAX_HEADERS];
+	http_hop_mask(req->headers, req->n_headers, hop);
 	for (size_t i = 0; i < req->n_headers; i++) {
 		const struct http_header *h = &req->headers[i];
 		if (h->name_len == 0)
 			abort();
 		within(buf, size, h->name, h->name_len);
 		within(buf, size, h->value, h->value_len);
-		(void)http_is_hop_by_hop(h, req->headers, req->n_headers);
+		/* one rule: the mask the proxy uses is the tested predicate, and a
+		 * framing field is never hop-by-hop but for Transfer-Encoding,
+		 * which the proxy writes itself */
+		if (hop[i] != http_is_hop_by_hop(h, req->headers, req->n_headers))
+			abort();
+		if (hop[i] && h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0)
+			abort();
 	}
 	if (req->version_minor != 0 && req->version_minor != 1)
 		abort();

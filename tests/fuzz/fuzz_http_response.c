@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http_head.h"
 
@@ -35,10 +36,18 @@ static void check_response(const char *buf, size_t size, bool head, const struct
 	within(buf, size, r->reason, r->reason_len);
 	if (r->n_headers > HTTP_MAX_HEADERS)
 		abort();
+	bool hop[HTTP_MAX_HEADERS];
+	http_hop_mask(r->headers, r->n_headers, hop);
 	for (size_t i = 0; i < r->n_headers; i++) {
 		within(buf, size, r->headers[i].name, r->headers[i].name_len);
 		within(buf, size, r->headers[i].value, r->headers[i].value_len);
 		if (r->headers[i].name_len == 0)
+			abort();
+		/* the proxy's mask is the tested rule; Content-Length is never hop-by-hop */
+		if (hop[i] != http_is_hop_by_hop(&r->headers[i], r->headers, r->n_headers))
+			abort();
+		if (hop[i] && r->headers[i].name_len == 14 &&
+		    strncasecmp(r->headers[i].name, "content-length", 14) == 0)
 			abort();
 	}
 	bool no_body = head || r->status < 200 || r->status == 204 || r->status == 304;

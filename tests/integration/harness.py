@@ -755,6 +755,9 @@ class Origin:
                 'status-line': b'HTTP/1.1 2000 OK\r\nContent-Length: 5\r\n\r\nhello',
                 'not-http': b'SSH-2.0-OpenSSH_9.2\r\n\r\n',
                 'neg-cl': b'HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello',
+                # the framing field declared hop-by-hop: a proxy that obeys sends no length
+                'conn-cl': b'HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\nhello',
+                'conn-te': b'HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
                 'bad-chunk': b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n',
                 'big-head': b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n' + b''.join(b'X-Big-%d: %s\r\n' % (i, b'v' * 1000) for i in range(80)) + b'\r\nhello',
             }[kind]

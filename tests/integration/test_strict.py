@@ -11,6 +11,10 @@ from harness import Raw, Response, check, curl, eq, http_get, payload, ref_ok, r
 # name: (request bytes with {u} = absolute URL of the origin's /echo with a marker,
 #        {a} = origin authority, allowed statuses)
 BAD_REQUESTS = [
+    # the framing field named as hop-by-hop: forwarded without it, the body would be a second request
+    ('conn_names_cl', 'POST {u} HTTP/1.1\r\nHost: {a}\r\nConnection: Content-Length\r\nContent-Length: 51\r\n\r\nGET /SMUGGLED HTTP/1.1\r\nHost: www.instagram.com\r\n\r\n', (400,)),
+    ('conn_names_cl_list', 'POST {u} HTTP/1.1\r\nHost: {a}\r\nConnection: keep-alive, content-length\r\nContent-Length: 51\r\n\r\nGET /SMUGGLED HTTP/1.1\r\nHost: www.instagram.com\r\n\r\n', (400,)),
+    ('conn_names_te', 'POST {u} HTTP/1.1\r\nHost: {a}\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n33\r\nGET /SMUGGLED HTTP/1.1\r\nHost: www.instagram.com\r\n\r\n\r\n0\r\n\r\n', (400,)),
     ('cl_and_te', 'POST {u} HTTP/1.1\r\nHost: {a}\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG', (400,)),
     ('te_and_cl', 'POST {u} HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n', (400,)),
     ('cl_differing', 'POST {u} HTTP/1.1\r\nHost: {a}\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!', (400,)),
@@ -76,7 +80,7 @@ def _bad_request_test(name, text, statuses):
         check(b'HTTP/1.1 200' not in rest, '%s: a second response followed: %s' % (name, short(rest)))
         c.close()
         time.sleep(0.1)
-        leaked = [p for p in t.origin.paths() if marker in p]
+        leaked = [p for p in t.origin.paths() if marker in p or 'SMUGGLED' in p]
         eq(leaked, [], '%s: requests that reached the origin' % name)
     test.__name__ = 'test_reject_' + name
     test.ref_ok = True
@@ -265,7 +269,8 @@ def test_via_added(t):
     c.close()
 
 
-BAD_RESPONSES = ['cl-te', 'dup-cl', 'bare-cr', 'space-colon', 'status-line', 'not-http', 'neg-cl', 'big-head']
+BAD_RESPONSES = ['cl-te', 'dup-cl', 'bare-cr', 'space-colon', 'status-line', 'not-http', 'neg-cl', 'big-head',
+                 'conn-cl', 'conn-te']
 
 
 def _bad_response_test(kind):

@@ -128,6 +128,16 @@ static const struct req_case req_cases[] = {
 
 	/* ---- framing: the smuggling classics ---- */
 	{R("POST http://a.example/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), 400},
+	/* a Connection option naming a framing field: forwarded as a hop would
+	 * strip it, the body would become a second request (smuggling) */
+	{R("POST http://a.example/allowed HTTP/1.1\r\nConnection: Content-Length\r\n"
+	   "Content-Length: 51\r\n\r\n"), 400},
+	{R("POST http://a.example/ HTTP/1.1\r\nConnection: close, content-length\r\n"
+	   "Content-Length: 5\r\n\r\n"), 400},
+	{R("POST http://a.example/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	   "Connection: Transfer-Encoding\r\n\r\n"), 400},
+	{R("GET http://a.example/ HTTP/1.1\r\nConnection: keep-alive\r\nConnection: CONTENT-LENGTH\r\n\r\n"),
+	 400},
 	{R("POST http://a.example/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"), 400},
 	{R("POST http://a.example/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"), 400},
 	{R("POST http://a.example/ HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), 400},
@@ -528,6 +538,9 @@ static const struct resp_case resp_cases[] = {
 	{R("HTTP/1.1 999 Whatever \xe2\x9c\x93\tok\r\nContent-Length: 1\r\n\r\n"),
 	 .status = 999, .body = HTTP_BODY_LENGTH, .cl = 1, .keep_alive = true},
 	{R("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), -1},
+	{R("HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\n"), -1},
+	{R("HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n"), -1},
+	{R("HTTP/1.1 304 Not Modified\r\nConnection: content-length\r\n\r\n"), -1},
 	{R("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), -1},
 	{R("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n"), -1},
 	{R("HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n"), -1},
@@ -633,6 +646,61 @@ START_TEST(test_hop_by_hop)
 	}
 	/* without the Connection fields, X-Secret is end-to-end */
 	ck_assert(!http_is_hop_by_hop(&all[1], all + 1, n - 1 - 3));
+	/* the mask the proxy uses is the same rule */
+	bool hop[sizeof(all) / sizeof(all[0])];
+	http_hop_mask(all, n, hop);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(hop[i] == http_is_hop_by_hop(&all[i], all, n), "%s", all[i].name);
+}
+END_TEST
+
+/* Framing fields are never removed by a Connection option, whatever the
+ * parser let through; options in any Connection field count, long names too. */
+START_TEST(test_hop_by_hop_framing)
+{
+	static const char long_name[] = "X-A-Field-Name-Longer-Than-Sixty-Four-Bytes-Which-Some-Code-Skipped";
+	struct http_header all[] = {
+		hdr("Connection", "Content-Length, Host"),
+		hdr("Content-Length", "51"),
+		hdr("Host", "a.example"),
+		hdr("Connection", "a"), hdr("Connection", "b"), hdr("Connection", "c"),
+		hdr("Connection", "d"), hdr("Connection", "e"), hdr("Connection", "f"),
+		hdr("Connection", "g"),
+		hdr("Connection", long_name),
+		hdr(long_name, "1"),
+		hdr("G", "1"),
+		hdr("Transfer-Encoding", "chunked"),
+	};
+	size_t n = sizeof(all) / sizeof(all[0]);
+	bool hop[sizeof(all) / sizeof(all[0])];
+	http_hop_mask(all, n, hop);
+	for (size_t i = 0; i < n; i++) {
+		bool want = !(i == 1 || i == 2);
+		ck_assert_msg(http_is_hop_by_hop(&all[i], all, n) == want, "%zu %s", i, all[i].name);
+		ck_assert_msg(hop[i] == want, "mask %zu %s", i, all[i].name);
+	}
+}
+END_TEST
+
+/* A bare LF is flagged as soon as it is seen, so the proxy answers 400 at
+ * once instead of waiting for a CRLFCRLF that never comes. */
+START_TEST(test_head_scan_bare_lf)
+{
+	static const char lf[] = "GET http://a.example/ HTTP/1.1\nHost: a.example\n\n";
+	static const char crlf[] = "GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n";
+	struct http_head_scan s = {0};
+
+	ck_assert_uint_eq(http_head_scan(&s, lf, sizeof(lf) - 1), 0);
+	ck_assert(s.bare_lf);
+	memset(&s, 0, sizeof(s));
+	ck_assert_uint_eq(http_head_scan(&s, crlf, sizeof(crlf) - 1), 0);
+	ck_assert(!s.bare_lf);
+	/* fed in steps: the flag comes with the byte */
+	memset(&s, 0, sizeof(s));
+	for (size_t i = 1; i <= sizeof(lf) - 1; i++) {
+		http_head_scan(&s, lf, i);
+		ck_assert(s.bare_lf == (i > 30));
+	}
 }
 END_TEST
 
@@ -884,6 +952,8 @@ int main(void)
 	tcase_add_test(tc, test_response_fields);
 	tcase_add_test(tc, test_tokens);
 	tcase_add_test(tc, test_hop_by_hop);
+	tcase_add_test(tc, test_hop_by_hop_framing);
+	tcase_add_test(tc, test_head_scan_bare_lf);
 	tcase_add_loop_test(tc, test_chunk_table, 0, (int)(sizeof(chunk_cases) / sizeof(chunk_cases[0])));
 	tcase_add_test(tc, test_chunk_after_end);
 	tcase_add_test(tc, test_chunk_limits);
