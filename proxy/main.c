@@ -291,8 +291,12 @@ int main(int argc, char **argv)
 	bool tls_ok, id_ok;
 	SSL_CTX *ssl_ctx = server_ssl_load(conf, &tls_ok);
 	struct identity_db *idb = identity_db_load(conf, &id_ok);
-	if (!tls_ok || !id_ok)
+	if (!tls_ok || !id_ok) {
+		SSL_CTX_free(ssl_ctx);
+		identity_db_unref(idb);
+		conf_unref(conf);
 		return 1;
+	}
 	if (check_only) {
 		SSL_CTX_free(ssl_ctx);
 		identity_db_unref(idb);
