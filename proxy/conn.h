@@ -1,5 +1,10 @@
 /*
- * conn.h: struct conn, shared by conn.c, tunnel.c and upstream.c only.
+ * conn.h: struct conn, the one client connection, shared by the rooms of
+ * the proxy that handle it (conn.c, request.c, relay.c, rewrite.c,
+ * conn_record.c, tunnel.c, upstream.c) and, for the fields marked so, by
+ * worker.c, identity.c and enforce.c. Each group of fields below names the
+ * file that writes it; the others only read it.
+ *
  * A conn owns both of its ends (client and upstream bufferevents), its
  * timer and its configuration reference; conn_close() frees them all and
  * submits the final record. A callback returns right after calling it.
@@ -25,22 +30,29 @@ enum conn_state {
 };
 
 struct conn {
+	/* conn.c: set at accept, freed by conn_close() */
 	struct worker *w;
 	struct conf *conf;              /* reference held from accept to close */
 	struct identity_db *idb;        /* users and devices, same lifetime as conf */
-	void *auth_pending;             /* identity.c job while CS_AUTH */
 	struct bufferevent *client;
-	struct bufferevent *up;
-	struct upstream_req *pending;   /* resolve/connect in progress */
+	struct bufferevent *up;         /* relay.c and tunnel.c set it */
+	struct upstream_req *pending;   /* relay.c: resolve/connect in progress */
 	struct event *timer;            /* header, idle or ClientHello timeout */
-	struct splice_state *sp;        /* bulk tunnel moved by splice(2); client and up are NULL then */
-	struct conn *next, *prev;       /* the worker's list */
-	struct conn *snext, *sprev;     /* the worker's list of open social tunnels */
+	struct splice_state *sp;        /* tunnel.c: bulk tunnel moved by splice(2); client and up are NULL then */
 	struct sockaddr_any peer;
 	enum conn_state state;
-	unsigned requests;              /* requests begun on this connection */
+	unsigned requests;              /* request.c: requests begun on this connection */
 
-	/* the current exchange (request + response, or tunnel) */
+	/* identity.c: its job while CS_AUTH */
+	void *auth_pending;
+	/* worker.c: its lists and its per-client slot */
+	struct conn *next, *prev;       /* the worker's list */
+	struct conn *snext, *sprev;     /* the worker's list of open social tunnels */
+
+	/* the current exchange (request + response, or tunnel): request.c
+	 * writes the request's fields and the decision (enforce.c also sets
+	 * `group` when it decides), relay.c the response's, tunnel.c the
+	 * tunnel's; reset by conn.c between requests */
 	int64_t start_us;
 	uint64_t bytes_up, bytes_down;
 	int status;
@@ -81,29 +93,56 @@ struct conn {
 	unsigned up_eof : 1;
 	unsigned client_shut : 1;       /* we shut down our write side to the client */
 	unsigned up_shut : 1;
-	unsigned counted : 1;           /* holds a per-client slot */
+	unsigned counted : 1;           /* worker.c: holds a per-client slot */
 	unsigned recorded : 1;          /* the exchange's record was submitted */
-	unsigned refused : 1;
-	unsigned tls : 1;
-	unsigned in_social : 1;         /* on the social tunnel list */
+	unsigned refused : 1;           /* not in allow_clients: answer 403 to its request */
+	unsigned tls : 1;               /* the client came through tls_listen (HTTPS proxy) */
+	unsigned in_social : 1;         /* worker.c: on the social tunnel list */
 	unsigned enforced : 1;          /* closed by live enforcement */
 	unsigned no_splice : 1;         /* tunnels: pipes too small, keep the bufferevents */
 	unsigned dechunk : 1;           /* HTTP/1.0 client, chunked response: send the payload only */
-	const char *closing_reason;     /* CS_CLOSING: why, for the close log line */               /* the client came through tls_listen (HTTPS proxy) */           /* not in allow_clients: answer 403 to its request */
+	const char *closing_reason;     /* CS_CLOSING: why, for the close log line */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
 	uint64_t prog_up, prog_down;    /* tunnels: bytes already in progress records */
 	int64_t prog_start_us;          /* tunnels: start of the current progress interval */
 };
 
-/* worker.c: the client is not in allow_clients: read its request head within
+/* ---- conn.c ---- */
+
+/* For worker.c: the client is not in allow_clients: read its request head within
  * REFUSED_WAIT_MS, answer 403 and close (silence: close without an answer). */
 void conn_refuse(struct conn *c);
-/* conn.c helpers used by tunnel.c */
+/* Monotonic milliseconds (timeouts); wall-clock microseconds (records). */
+uint64_t conn_now_ms(void);
+int64_t conn_wall_us(void);
+void conn_timer_start(struct conn *c, unsigned ms);
+/* Between requests: reset the exchange and read the next head, once the
+ * client has read what is queued for it (the output watermark). */
+void conn_wait_for_head(struct conn *c);
+/* Flush what is queued for the client, then close (bounded wait). */
+void conn_close_after_flush(struct conn *c, const char *reason);
+/*
+ * The proxy answered the request itself: what was appended to the client's
+ * output since `before` (its length then) is the answer. Count it, record
+ * the exchange as kind with reason, then read the next request (keep) or
+ * flush and close. The caller set c->status and drained the request head.
+ */
+void conn_answer(struct conn *c, size_t before, enum record_kind kind, const char *reason,
+		 bool keep);
+/* An error page (status, detail for people), recorded with reason; then close. */
+void conn_reply_error(struct conn *c, int status, const char *detail, const char *reason);
+
+/* ---- conn_record.c ---- */
+
+/* Submit the exchange's record (once; nothing before its head was read). */
 void conn_record(struct conn *c, enum record_kind kind, const char *close_reason);
 /* Tunnels: submit a progress record for the bytes moved since the last one. */
 void conn_tunnel_progress(struct conn *c);
-void conn_reply_error(struct conn *c, int status, const char *detail, const char *reason);
-uint64_t conn_now_ms(void);
+/* c->uri for the record of a forwarded request or CONNECT. */
+void conn_record_uri(struct conn *c, const struct http_request *req);
+
+/* ---- used by conn.c, owned elsewhere ---- */
+
 /* enforce.c: the person's own status page; the warn interstitial and its continue link. */
 void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, bool head_only);
 bool enforce_warn_acked(struct conn *c, const char *platform);

@@ -7,9 +7,15 @@
  *               connection counters, the per-client limits, the store
  *   worker.c    one thread and one event_base per worker: listeners,
  *               accept and its limits, resolver, upstream pool, commands
- *   conn.c      one client connection: request heads, relaying requests
- *               and responses, pipelining, records; conn_close() is the
- *               only exit
+ *   conn.c      one client connection: accept, timers, client callbacks,
+ *               conn_answer() (every local answer), conn_close() (the
+ *               only exit); struct conn in conn.h, fields by owner
+ *   request.c   read a request head, identify, decide, route it (own
+ *               pages, refusals, CONNECT, or relay.c)
+ *   relay.c     a forwarded exchange: open the origin, relay the request
+ *               body and the response, finish (pool, next request, close)
+ *   rewrite.c   the heads written to the origin and to the client
+ *   conn_record.c  the one record of an exchange, tunnel progress records
  *   upstream.c  resolve, check and connect to origins; the idle pool
  *   tunnel.c    CONNECT and websocket: ClientHello peek, byte splice with
  *               back-pressure, half-close, idle timeout
