@@ -4,7 +4,7 @@ bench/head.py: instructions breaktimed spends finding and handling a request
 head, counted by callgrind (repeatable, unlike timings on a shared machine).
 
 breaktimed runs under `valgrind --tool=callgrind` with collection switched on
-only inside read_heads() (proxy/conn.c: the end-of-head search, then parsing
+only inside request_read_heads() (proxy/request.c: the end-of-head search, then parsing
 and answering the head). A client on 127.0.0.1 sends one 32 KiB request head
 (origin-form GET with padding fields; the proxy answers from its own pages,
 no origin, no name lookups) either in one write ("once") or one byte per
@@ -72,7 +72,7 @@ def main():
     out = os.path.join(tmp, 'callgrind.out')
     err = open(os.path.join(tmp, 'stderr.log'), 'wb')
     proc = subprocess.Popen(['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
-                             '--collect-atstart=no', '--toggle-collect=read_heads', '--compress-strings=no',
+                             '--collect-atstart=no', '--toggle-collect=request_read_heads', '--compress-strings=no',
                              bt, '-c', conf], stdout=err, stderr=err, stdin=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120

@@ -172,6 +172,15 @@ static void reset_exchange(struct conn *c)
  * the read watermark: at most one head's worth beyond the limit, so a head
  * too large is still seen as too large.
  */
+void conn_head_watermark(struct conn *c)
+{
+	size_t low, high, want = c->conf->proxy.max_header_bytes + 1;
+
+	/* setting it costs an event_add each time: only when it changes */
+	if (bufferevent_getwatermark(c->client, EV_READ, &low, &high) != 0 || high != want)
+		bufferevent_setwatermark(c->client, EV_READ, 0, want);
+}
+
 void conn_wait_for_head(struct conn *c)
 {
 	c->state = CS_HEAD;
@@ -182,7 +191,7 @@ void conn_wait_for_head(struct conn *c)
 		bufferevent_setwatermark(c->client, EV_WRITE, conn_high_watermark(c) / 2, 0);
 		return;
 	}
-	bufferevent_setwatermark(c->client, EV_READ, 0, c->conf->proxy.max_header_bytes + 1);
+	conn_head_watermark(c);
 	bufferevent_enable(c->client, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
 		bufferevent_trigger(c->client, EV_READ, BEV_OPT_DEFER_CALLBACKS);

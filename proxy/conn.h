@@ -119,6 +119,9 @@ void conn_timer_start(struct conn *c, unsigned ms);
 /* Between requests: reset the exchange and read the next head, once the
  * client has read what is queued for it (the output watermark). */
 void conn_wait_for_head(struct conn *c);
+/* Unread client input is bounded by one head's worth beyond max_header_bytes
+ * (a head too large is still seen as too large; a pipelined request waits). */
+void conn_head_watermark(struct conn *c);
 /* Flush what is queued for the client, then close (bounded wait). */
 void conn_close_after_flush(struct conn *c, const char *reason);
 /*

@@ -12,7 +12,7 @@
 #include "strutil.h"
 
 /* What every record of this conn says: who, where, what was decided. */
-static void record_fill(const struct conn *c, struct record *r, enum record_kind kind,
+static inline void record_fill(const struct conn *c, struct record *r, enum record_kind kind,
 			int64_t start_us, int64_t now_us)
 {
 	memset(r, 0, sizeof(*r));

@@ -331,10 +331,11 @@ void http_hop_mask(const struct http_header *all, size_t n, bool *hop)
 	for (size_t i = 0; i < n; i++) {
 		const struct http_header *h = &all[i];
 		bool x = hop_fixed(h);
-		if (!x && nc && !hop_never(h))
-			for (size_t k = 0; !x && k < nc; k++)
-				x = list_has(all[conn[k]].value, all[conn[k]].value_len,
-					     h->name, h->name_len);
+		for (size_t k = 0; !x && k < nc; k++)
+			if (list_has(all[conn[k]].value, all[conn[k]].value_len, h->name, h->name_len)) {
+				x = !hop_never(h);
+				break;
+			}
 		hop[i] = x;
 	}
 }

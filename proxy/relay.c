@@ -120,7 +120,7 @@ static void request_complete(struct conn *c)
 
 	c->req_done = 1;
 	bufferevent_set_timeouts(c->client, NULL, &itv);
-	bufferevent_setwatermark(c->client, EV_READ, 0, c->conf->proxy.max_header_bytes);
+	conn_head_watermark(c);
 	if (!c->client_eof)
 		bufferevent_enable(c->client, EV_READ);
 	if (c->up && !c->resp_head_done) {
