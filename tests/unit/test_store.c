@@ -11,6 +11,7 @@
 
 #include "safetext.h"
 #include "store_internal.h"
+#include "storeq.h"
 #include "test_store_util.h"
 
 static struct store *open_opts(struct tstore *t, struct store_options *o)
@@ -609,6 +610,75 @@ START_TEST(test_presence)
 }
 END_TEST
 
+/* storeq.c: the store's tables as breaktimed's main thread and the CLI use them */
+static void ack_seen(void *ctx, const char *person, const char *platform)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 256 - n, "%s/%s;", person, platform);
+}
+
+START_TEST(test_storeq_presence_and_acks)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store *s = open_opts(&t, NULL);
+	time_t now = time(NULL);
+	struct store_presence sp;
+
+	sqlite3 *db = store_db_open(t.db, true, 5000);
+	ck_assert_ptr_nonnull(db);
+	/* nothing recorded: automatic, no detection */
+	ck_assert_int_eq(store_presence_latest(db, now, &sp), 0);
+	ck_assert_int_eq(sp.ps.override, PRESENCE_AUTO);
+	ck_assert_int_eq(sp.ps.last_detected, 0);
+	ck_assert_str_eq(sp.state, "");
+	/* a change by hand, as `breaktime presence on --for 1h` records it */
+	ck_assert_int_eq(store_presence_add(db, NULL, "on", now + 3600, "Ms Smith (breaktime presence)", "cli"),
+			 SQLITE_OK);
+	ck_assert_int_eq(store_presence_add(db, NULL, "maybe", 0, "x", "cli"), SQLITE_MISUSE);
+	ck_assert_int_eq(store_presence_latest(db, now, &sp), 0);
+	ck_assert_int_eq(sp.ps.override, PRESENCE_ON);
+	ck_assert_int_eq(sp.ps.override_until, now + 3600);
+	ck_assert_str_eq(sp.state, "on");
+	ck_assert_str_eq(sp.cause, "Ms Smith (breaktime presence)");
+	/* a detection by the sensor, through the writer */
+	store_submit_presence(s, (int64_t)now * 1000000, "detected", 0, "10.0.0.9 (students, sensor)",
+			      RECORD_SOURCE_SENSOR);
+	/* and a continued warning today, through the writer */
+	struct record r = rec(RECORD_REQUEST, now_us(), "alice", "www.facebook.com", "facebook", 100, 5);
+	r.reason = "warn-continued";
+	store_submit(s, &r);
+	r = rec(RECORD_REQUEST, now_us(), "bob", "www.facebook.com", "facebook", 100, 5);
+	store_submit(s, &r); /* allowed, not a continued warning */
+	store_close(s);
+	ck_assert_int_eq(store_presence_latest(db, now, &sp), 0);
+	ck_assert_int_eq(sp.ps.override, PRESENCE_ON);
+	ck_assert_int_eq(sp.ps.last_detected, now);
+	ck_assert_str_eq(sp.detected_cause, "10.0.0.9 (students, sensor)");
+	/* back to automatic: the detection stays */
+	ck_assert_int_eq(store_presence_add(db, NULL, "auto", 0, "Ms Smith (web)", "web"), SQLITE_OK);
+	ck_assert_int_eq(store_presence_latest(db, now, &sp), 0);
+	ck_assert_int_eq(sp.ps.override, PRESENCE_AUTO);
+	ck_assert_int_eq(sp.ps.last_detected, now);
+	struct tm lt;
+	localtime_r(&now, &lt); /* the store's days are the process's zone's without a policy */
+	int64_t day = ((int64_t)now + lt.tm_gmtoff) / 86400;
+	char seen[256] = "";
+	ck_assert_int_eq(store_warn_acks_today(db, day, ack_seen, seen), 1);
+	ck_assert_str_eq(seen, "alice/facebook;");
+	seen[0] = '\0';
+	ck_assert_int_eq(store_warn_acks_today(db, day - 1, ack_seen, seen), 0);
+	store_db_close(db);
+	/* read-only: no changes by hand */
+	db = store_db_open(t.db, false, 1000);
+	ck_assert_ptr_nonnull(db);
+	ck_assert_int_ne(store_presence_add(db, NULL, "off", 0, "x", "cli"), SQLITE_OK);
+	store_db_close(db);
+	tstore_finish(&t);
+}
+END_TEST
+
 /* ---- the Squid access log ---- */
 
 START_TEST(test_accesslog_format)
@@ -1067,6 +1137,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_presence);
+	tcase_add_test(tc, test_storeq_presence_and_acks);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("refusals");
