@@ -65,6 +65,12 @@ struct conf_proxy {
 	size_t n_tls_listen;
 	char *tls_certificate;        /* PEM chain for tls_listen */
 	char *tls_key;                /* PEM private key for tls_listen */
+	/* transparent listeners: connections redirected by the gateway's
+	 * firewall (TPROXY, or NAT REDIRECT), decided by Host or SNI and sent
+	 * to their original destination */
+	struct sockaddr_any *intercept_listen;
+	size_t n_intercept_listen;
+	bool intercept_no_sni_block;  /* intercepted TLS without a server name: block (else allow) */
 	struct cidr *metrics_allow;   /* who may read /metrics (default loopback) */
 	size_t n_metrics_allow;
 	char *block_page;             /* HTML template for blocked requests (file contents), NULL: built in */

@@ -16,7 +16,8 @@ const char *const conf_proxy_keys[] = {
 	"dns_timeout", "max_connections", "max_connections_per_client", "pool_per_origin",
 	"max_header_size", "max_uri_size", "tunnel_buffer", "allow_loopback_upstream",
 	"dns_servers", "hosts_file", "visible_hostname", "user", "tls_listen",
-	"tls_certificate", "tls_key", "metrics_allow", "block_page", NULL,
+	"tls_certificate", "tls_key", "metrics_allow", "block_page", "intercept_listen",
+	"intercept_no_sni", NULL,
 };
 
 const char *const conf_store_keys[] = {
@@ -198,6 +199,16 @@ int conf_proxy_key(struct conf_loader *ld, const char *key, const char *value)
 		set_listen(ld, value, &p->listen, &p->n_listen);
 	else if (strcmp(key, "tls_listen") == 0)
 		set_listen(ld, value, &p->tls_listen, &p->n_tls_listen);
+	else if (strcmp(key, "intercept_listen") == 0)
+		set_listen(ld, value, &p->intercept_listen, &p->n_intercept_listen);
+	else if (strcmp(key, "intercept_no_sni") == 0) {
+		if (strcmp(value, "allow") == 0)
+			p->intercept_no_sni_block = false;
+		else if (strcmp(value, "block") == 0)
+			p->intercept_no_sni_block = true;
+		else
+			conf_error(ld, "intercept_no_sni: `%s` is not allow or block", value);
+	}
 	else if (strcmp(key, "tls_certificate") == 0) {
 		free(p->tls_certificate);
 		p->tls_certificate = dup_or_null(value);
@@ -419,6 +430,7 @@ void conf_proxy_free(struct conf *c)
 	free(p->visible_hostname);
 	free(p->user);
 	free(p->tls_listen);
+	free(p->intercept_listen);
 	free(p->tls_certificate);
 	free(p->tls_key);
 	free(p->metrics_allow);

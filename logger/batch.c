@@ -36,7 +36,7 @@ struct event_row {
 	uint32_t dur;
 	int32_t status;
 	uint16_t port;
-	uint8_t kind, source;
+	uint8_t kind, source, arrival;
 	uint64_t count;                       /* records the row stands for (events.count) */
 	const char *verdict, *reason, *close; /* static strings of the proxy */
 	uint32_t str[S_N];                    /* offsets into the block's arena */
@@ -284,6 +284,7 @@ static struct event_row *add_event(struct batch *b, const struct store *s, const
 	e->port = r->port;
 	e->kind = (uint8_t)r->kind;
 	e->source = (uint8_t)r->source;
+	e->arrival = (uint8_t)r->arrival;
 	e->verdict = r->verdict;
 	e->reason = r->reason;
 	e->close = r->close_reason;
@@ -378,8 +379,8 @@ int writer_db_prepare(struct writer_db *w)
 		{offsetof(struct writer_db, ins_event),
 		 "INSERT INTO events (ts_ms, day, kind, source, user, grp, client, method, host, port,"
 		 " sni, platform, category, verdict, reason, status, bytes_up, bytes_down, duration_ms,"
-		 " close, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-		 " ?15, ?16, ?17, ?18, ?19, ?20, ?21)"},
+		 " close, count, arrival) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+		 " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"},
 		{offsetof(struct writer_db, up_usage),
 		 "INSERT INTO usage_minutes (day, minute, user, platform, purpose, source, grp, active,"
 		 " requests, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -436,6 +437,7 @@ void writer_db_finish(struct writer_db *w)
 
 static const char *const kind_names[] = {"request", "tunnel", "tunnel-progress", "blocked"};
 static const char *const source_names[] = {"proxy", "sensor"};
+static const char *const arrival_names[] = {NULL, "proxy", "https-proxy", "intercept"};
 
 static const char *source_name(unsigned s)
 {
@@ -525,6 +527,10 @@ static int insert_block(struct writer_db *w, const struct block *k, struct dayca
 		sqlite3_bind_int64(st, 19, e->dur);
 		bind_opt(st, 20, e->close);
 		sqlite3_bind_int64(st, 21, (int64_t)e->count);
+		if (e->arrival > RECORD_ARRIVAL_NONE && e->arrival <= RECORD_ARRIVAL_INTERCEPT)
+			sqlite3_bind_text(st, 22, arrival_names[e->arrival], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 22);
 		int rc = run(st);
 		if (rc != SQLITE_OK)
 			return rc;

@@ -31,9 +31,16 @@ enum record_kind {
 
 enum record_source { RECORD_SOURCE_PROXY, RECORD_SOURCE_SENSOR };
 
+/* How a flow reached breaktimed (events.arrival): its explicit listener, its
+ * HTTPS-proxy listener, or redirected by the gateway's firewall. NONE: not
+ * the proxy's (the sensor's records). */
+enum record_arrival { RECORD_ARRIVAL_NONE, RECORD_ARRIVAL_PROXY, RECORD_ARRIVAL_HTTPS_PROXY,
+		      RECORD_ARRIVAL_INTERCEPT };
+
 struct record {
 	enum record_kind kind;
 	enum record_source source;
+	enum record_arrival arrival;
 	int64_t start_us;              /* wall clock, microseconds since the epoch */
 	uint32_t duration_ms;
 	struct sockaddr_any client;

@@ -118,6 +118,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	 * identity (407, 429, allow_clients) are counted per client, reason
 	 * and minute into one row (logger/refusals.c); every other row is 1 */
 	"ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;",
+
+	/* 5: how the flow reached breaktimed: 'proxy' (its listen addresses),
+	 * 'https-proxy' (tls_listen), 'intercept' (intercept_listen: redirected
+	 * by the gateway's firewall); NULL for the sensor's rows and older rows */
+	"ALTER TABLE events ADD COLUMN arrival TEXT;",
 };
 
 int store_schema_version(sqlite3 *db)

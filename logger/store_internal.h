@@ -288,7 +288,7 @@ uint64_t writer_queued(struct writer *w);
 
 /* ---- the schema (store.c) ---- */
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* Bring db forward to schema `target` (tests: an older schema). 0 or -1 (logged). */
 int store_schema_migrate(sqlite3 *db, int target);
 int store_schema_version(sqlite3 *db);

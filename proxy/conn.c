@@ -35,6 +35,7 @@
 
 #include "identity.h"
 #include "log.h"
+#include "intercept.h"
 #include "relay.h"
 #include "request.h"
 
@@ -403,8 +404,12 @@ static void conn_on_client_read(struct bufferevent *bev, void *arg)
 		relay_client_read(c);
 		break;
 	case CS_PEEK:
+		if (c->intercept && !c->up) {
+			intercept_peek_read(c); /* before the origin is connected */
+			break;
+		}
+		/* fall through: tunnel.c installs its own callbacks */
 	case CS_TUNNEL:
-		/* tunnel.c installs its own callbacks */
 		break;
 	case CS_UPSTREAM:
 	case CS_CLOSING:
@@ -493,7 +498,10 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, "flush-timeout");
 		break;
 	case CS_PEEK:
-		tunnel_peek_timeout(c);
+		if (c->intercept && !c->up)
+			intercept_peek_timeout(c);
+		else
+			tunnel_peek_timeout(c);
 		break;
 	default:
 		break;

@@ -62,6 +62,9 @@ struct conn {
 	uint16_t port;
 	char sni[HOSTNAME_MAX + 1];
 	char uri[256];
+	char dst[46];                   /* intercept.c: the original destination's address (text) */
+	enum host_kind dst_kind;
+	uint16_t dst_port;
 	struct decision_hook decision;
 	char user[64];                  /* identified person, "" when unidentified */
 	char group[32];
@@ -101,6 +104,7 @@ struct conn {
 	unsigned enforced : 1;          /* closed by live enforcement */
 	unsigned no_splice : 1;         /* tunnels: pipes too small, keep the bufferevents */
 	unsigned dechunk : 1;           /* HTTP/1.0 client, chunked response: send the payload only */
+	unsigned intercept : 1;         /* intercept.c: redirected by the firewall, to dst:port */
 	const char *closing_reason;     /* CS_CLOSING: why, for the close log line */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
 	uint64_t prog_up, prog_down;    /* tunnels: bytes already in progress records */

@@ -18,6 +18,8 @@ static inline void record_fill(const struct conn *c, struct record *r, enum reco
 	memset(r, 0, sizeof(*r));
 	r->kind = kind;
 	r->source = RECORD_SOURCE_PROXY;
+	r->arrival = c->intercept ? RECORD_ARRIVAL_INTERCEPT :
+		     c->tls ? RECORD_ARRIVAL_HTTPS_PROXY : RECORD_ARRIVAL_PROXY;
 	r->start_us = start_us;
 	int64_t d = (now_us - start_us) / 1000;
 	r->duration_ms = d < 0 ? 0 : (uint32_t)d;

@@ -153,7 +153,9 @@ static struct conf *load_or_report(const char *path)
 	return c;
 }
 
-static int bind_one(struct sockaddr_any *sa)
+/* transparent: an intercept listener, which TPROXY can hand connections to
+ * any address (needs CAP_NET_ADMIN; without it only NAT REDIRECT works) */
+static int bind_one(struct sockaddr_any *sa, bool transparent)
 {
 	int fd = socket(sa->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -161,6 +163,12 @@ static int bind_one(struct sockaddr_any *sa)
 
 	if (fd < 0)
 		return -1;
+	if (transparent &&
+	    (sa->u.sa.sa_family == AF_INET6 ?
+	     setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) :
+	     setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) < 0)
+		log_warn("intercept_listen %s: IP_TRANSPARENT: %s: TPROXY cannot reach it, NAT REDIRECT can",
+			 sockaddr_ntop_port(&sa->u.sa, text, sizeof(text)), strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (sa->u.sa.sa_family == AF_INET6)
@@ -326,7 +334,7 @@ int main(int argc, char **argv)
 	server.n_listen = n_listen;
 	for (size_t l = 0; l < n_listen; l++) {
 		for (unsigned w = 0; w < n_workers; w++) {
-			int fd = bind_one(&server.listen[l]);
+			int fd = bind_one(&server.listen[l], false);
 			if (fd < 0) {
 				free(fds);
 				return 1;
@@ -347,7 +355,7 @@ int main(int argc, char **argv)
 	server.n_tls_listen = n_tls;
 	for (size_t l = 0; l < n_tls; l++) {
 		for (unsigned w = 0; w < n_workers; w++) {
-			int fd = bind_one(&server.tls_listen[l]);
+			int fd = bind_one(&server.tls_listen[l], false);
 			if (fd < 0) {
 				free(fds);
 				free(tls_fds);
@@ -358,6 +366,30 @@ int main(int argc, char **argv)
 		char text[64];
 		log_info("listening on %s (HTTPS proxy)",
 			 sockaddr_ntop_port(&server.tls_listen[l].u.sa, text, sizeof(text)));
+	}
+	size_t n_icpt = conf->proxy.n_intercept_listen;
+	server.intercept_listen = calloc(n_icpt + 1, sizeof(*server.intercept_listen));
+	int *icpt_fds = calloc(n_icpt * n_workers + 1, sizeof(int));
+	if (!server.intercept_listen || !icpt_fds)
+		fatal("out of memory");
+	if (n_icpt)
+		memcpy(server.intercept_listen, conf->proxy.intercept_listen,
+		       n_icpt * sizeof(*server.intercept_listen));
+	server.n_intercept_listen = n_icpt;
+	for (size_t l = 0; l < n_icpt; l++) {
+		for (unsigned w = 0; w < n_workers; w++) {
+			int fd = bind_one(&server.intercept_listen[l], true);
+			if (fd < 0) {
+				free(fds);
+				free(tls_fds);
+				free(icpt_fds);
+				return 1;
+			}
+			icpt_fds[w * n_icpt + l] = fd;
+		}
+		char text[64];
+		log_info("listening on %s (intercepted connections)",
+			 sockaddr_ntop_port(&server.intercept_listen[l].u.sa, text, sizeof(text)));
 	}
 	server_collect_local_addrs();
 
@@ -391,12 +423,14 @@ int main(int argc, char **argv)
 		fatal("out of memory");
 	for (unsigned w = 0; w < n_workers; w++) {
 		server.workers[w] = worker_create(w, fds + w * n_listen, n_listen,
-						  tls_fds + w * n_tls, n_tls);
+						  tls_fds + w * n_tls, n_tls,
+						  icpt_fds + w * n_icpt, n_icpt);
 		if (!server.workers[w])
 			fatal("cannot create worker %u", w);
 	}
 	free(fds);
 	free(tls_fds);
+	free(icpt_fds);
 	for (unsigned w = 0; w < n_workers; w++)
 		if (worker_start(server.workers[w]) < 0)
 			fatal("cannot start worker %u", w);
@@ -425,6 +459,7 @@ int main(int argc, char **argv)
 	server_conf_set(NULL);
 	free(server.listen);
 	free(server.tls_listen);
+	free(server.intercept_listen);
 	free(server.local_addrs);
 	server_ssl_set(NULL);
 	server_identity_set(NULL);

@@ -16,6 +16,9 @@
  *               body and the response, finish (pool, next request, close)
  *   rewrite.c   the heads written to the origin and to the client
  *   conn_record.c  the one record of an exchange, tunnel progress records
+ *   intercept.c connections the gateway's firewall redirected (intercept_listen):
+ *               original destination, TLS decided by its ClientHello, HTTP
+ *               by its Host, always sent to where the device connected
  *   upstream.c  resolve, check and connect to origins; the idle pool
  *   tunnel.c    CONNECT and websocket: ClientHello peek, byte splice with
  *               back-pressure, half-close, idle timeout
@@ -62,6 +65,8 @@ struct server {
 	size_t n_listen;
 	struct sockaddr_any *tls_listen;
 	size_t n_tls_listen;
+	struct sockaddr_any *intercept_listen;
+	size_t n_intercept_listen;
 	SSL_CTX *ssl_ctx;               /* for tls_listen; guarded like conf */
 	struct identity_db *identity;   /* users and devices; guarded like conf */
 	/* addresses of this host's interfaces, for wildcard listeners */
@@ -98,6 +103,8 @@ void server_ssl_set(SSL_CTX *ctx);
 SSL_CTX *server_ssl_load(const struct conf *c, bool *ok);
 /* Is this destination one of the proxy's own listeners? Any thread. */
 bool server_is_self(const struct sockaddr *sa);
+/* Is this address one of this host's own (any port; loopback, unspecified)? Any thread. */
+bool server_is_local_host(const struct sockaddr *sa);
 /* Per-client connection counts (max_connections_per_client). Any thread. */
 bool server_client_acquire(const struct sockaddr *sa, unsigned max);
 void server_client_release(const struct sockaddr *sa);
@@ -106,7 +113,8 @@ void server_collect_local_addrs(void);
 /* ---- worker.c ---- */
 
 struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
-			     const int *tls_fds, size_t n_tls_fds);
+			     const int *tls_fds, size_t n_tls_fds,
+			     const int *icpt_fds, size_t n_icpt_fds);
 int worker_start(struct worker *w);
 /* From the main thread: stop accepting and finish (grace in ms). */
 void worker_post_stop(struct worker *w, unsigned grace_ms);

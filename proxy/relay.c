@@ -146,7 +146,7 @@ static void finish_exchange(struct conn *c)
 		    !worker_stopping(c->w)) {
 			struct bufferevent *up = c->up;
 			c->up = NULL;
-			upstream_release(c->w, c->host, c->port, up);
+			upstream_release(c->w, c->intercept ? c->dst : c->host, c->port, up);
 		} else {
 			bufferevent_free(c->up);
 			c->up = NULL;
@@ -312,7 +312,11 @@ void relay_open(struct conn *c, bool may_reuse)
 {
 	c->state = CS_UPSTREAM;
 	bufferevent_disable(c->client, EV_READ);
-	c->pending = upstream_open(c, c->host, c->host_kind, c->port, may_reuse);
+	/* an intercepted flow goes where the device sent it, whatever its Host says */
+	if (c->intercept)
+		c->pending = upstream_open(c, c->dst, c->dst_kind, c->port, may_reuse);
+	else
+		c->pending = upstream_open(c, c->host, c->host_kind, c->port, may_reuse);
 	if (!c->pending)
 		conn_reply_error(c, 503, "The proxy is short of memory: try again.",
 				 "upstream-open-failed");
@@ -406,6 +410,12 @@ void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, i
 	memset(&c->resp_scan, 0, sizeof(c->resp_scan));
 	bufferevent_setcb(bev, on_upstream_read, on_upstream_write,
 			  on_upstream_event, c);
+	if (c->is_connect && c->intercept) {
+		/* intercepted TLS, decided by its ClientHello: splice it on as it came */
+		c->status = 200;
+		tunnel_splice(c);
+		return;
+	}
 	if (c->is_connect) {
 		struct evbuffer *out = bufferevent_get_output(c->client);
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";

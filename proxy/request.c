@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "identity.h"
+#include "intercept.h"
 #include "relay.h"
 #include "strutil.h"
 
@@ -154,6 +155,11 @@ static int identify(struct conn *c, const struct http_request *req, size_t head_
 	char user[64];
 	enum identity_result r;
 
+	if (c->intercept) {
+		/* a device that has no proxy settings cannot answer a 407 */
+		intercept_identify(c);
+		return 0;
+	}
 	/* no [auth] that checks passwords: credentials are not for us, and
 	 * Proxy-Authorization is hop-by-hop, so it goes no further either */
 	if (h && !identity_verifies(c->idb))
@@ -207,6 +213,33 @@ static int identify(struct conn *c, const struct http_request *req, size_t head_
 	return 0;
 }
 
+/*
+ * An intercepted request (a device without proxy settings, intercept.c):
+ * decided by its Host (origin-form) or target (absolute-form), sent to the
+ * address the device connected to whatever the name says. 0 to go on, -1
+ * when it was answered.
+ */
+static int intercepted_head(struct conn *c, const struct http_request *req, size_t head_len)
+{
+	if (req->is_connect || req->form == HTTP_FORM_ASTERISK ||
+	    (req->version_minor == 1 && !http_find_header(req->headers, req->n_headers, "host"))) {
+		evbuffer_drain(bufferevent_get_input(c->client), head_len);
+		conn_reply_error(c, 400, "This request is not meaningful on an intercepted connection.",
+				 "bad-request");
+		return -1;
+	}
+	if (req->host_kind == HOST_INVALID) {
+		/* HTTP/1.0 without Host: the address is all there is */
+		snprintf(c->host, sizeof(c->host), "%s", c->dst);
+		c->host_kind = c->dst_kind;
+	} else {
+		memcpy(c->host, req->host, sizeof(c->host));
+		c->host_kind = req->host_kind;
+	}
+	c->port = c->dst_port;
+	return 0;
+}
+
 /* Parse and dispatch one complete head of head_len bytes at the front of the input. */
 static void handle_head(struct conn *c, size_t head_len)
 {
@@ -245,7 +278,10 @@ static void handle_head(struct conn *c, size_t head_len)
 	c->is_connect = req.is_connect;
 	c->ws_upgrade = req.upgrade_websocket;
 
-	if (req.form == HTTP_FORM_ORIGIN || req.form == HTTP_FORM_ASTERISK) {
+	if (c->intercept) {
+		if (intercepted_head(c, &req, head_len) < 0)
+			return;
+	} else if (req.form == HTTP_FORM_ORIGIN || req.form == HTTP_FORM_ASTERISK) {
 		if (req.form == HTTP_FORM_ASTERISK) {
 			evbuffer_drain(in, head_len);
 			conn_reply_error(c, 400, "OPTIONS * is not meaningful for a proxy.", "bad-request");
@@ -253,17 +289,18 @@ static void handle_head(struct conn *c, size_t head_len)
 		}
 		serve_own_page(c, &req, head_len);
 		return;
-	}
-	if (req.version_minor == 1 && !http_find_header(req.headers, req.n_headers, "host")) {
+	} else if (req.version_minor == 1 && !http_find_header(req.headers, req.n_headers, "host")) {
 		/* RFC 9112 3.2: every HTTP/1.1 request carries Host */
 		evbuffer_drain(in, head_len);
 		conn_reply_error(c, 400, "An HTTP/1.1 request must have a Host header.", "bad-request");
 		return;
+	} else {
+		memcpy(c->host, req.host, sizeof(c->host));
+		c->host_kind = req.host_kind;
+		c->port = req.port;
 	}
-	memcpy(c->host, req.host, sizeof(c->host));
-	c->host_kind = req.host_kind;
-	c->port = req.port;
-	if (!req.is_connect && strcasecmp(c->host, c->conf->proxy.visible_hostname) == 0) {
+	if (!c->intercept && !req.is_connect &&
+	    strcasecmp(c->host, c->conf->proxy.visible_hostname) == 0) {
 		/* http://<visible_hostname>/...: the proxy's own pages, with the
 		 * person's identity (browsers send their proxy credentials here) */
 		if (identify(c, &req, head_len) < 0)

@@ -149,9 +149,11 @@ bool server_is_self(const struct sockaddr *sa)
 {
 	uint16_t port = sockaddr_port(sa);
 
-	for (size_t i = 0; i < server.n_listen + server.n_tls_listen; i++) {
+	size_t n_plain_tls = server.n_listen + server.n_tls_listen;
+	for (size_t i = 0; i < n_plain_tls + server.n_intercept_listen; i++) {
 		const struct sockaddr *l = i < server.n_listen ? &server.listen[i].u.sa :
-					   &server.tls_listen[i - server.n_listen].u.sa;
+					   i < n_plain_tls ? &server.tls_listen[i - server.n_listen].u.sa :
+					   &server.intercept_listen[i - n_plain_tls].u.sa;
 		if (sockaddr_port(l) != port)
 			continue;
 		if (sockaddr_same_host(l, sa))
@@ -170,6 +172,22 @@ bool server_is_self(const struct sockaddr *sa)
 					return true;
 		}
 	}
+	return false;
+}
+
+bool server_is_local_host(const struct sockaddr *sa)
+{
+	struct cidr lo4, lo6;
+
+	if (sockaddr_is_unspecified(sa))
+		return true;
+	cidr_parse("127.0.0.0/8", &lo4);
+	cidr_parse("::1/128", &lo6);
+	if (cidr_match(&lo4, sa) || cidr_match(&lo6, sa))
+		return true;
+	for (size_t j = 0; j < server.n_local_addrs; j++)
+		if (sockaddr_same_host(&server.local_addrs[j].u.sa, sa))
+			return true;
 	return false;
 }
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "identity.h"
+#include "intercept.h"
 #include "log.h"
 
 /* at most one "refused" line per this many seconds (with a count of the rest) */
@@ -145,26 +146,39 @@ static void refuse(evutil_socket_t fd, int status, const char *text)
 	evutil_closesocket(fd);
 }
 
-static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int len, bool tls);
+enum listener_kind { LISTENER_PLAIN, LISTENER_TLS, LISTENER_INTERCEPT };
+
+static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int len,
+		       enum listener_kind kind);
 
 static void worker_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			     int len, void *arg)
 {
 	(void)l;
-	accept_one(arg, fd, sa, len, false);
+	accept_one(arg, fd, sa, len, LISTENER_PLAIN);
 }
 
 static void worker_on_accept_tls(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 				 int len, void *arg)
 {
 	(void)l;
-	accept_one(arg, fd, sa, len, true);
+	accept_one(arg, fd, sa, len, LISTENER_TLS);
 }
 
-static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int len, bool tls)
+static void worker_on_accept_intercept(struct evconnlistener *l, evutil_socket_t fd,
+				       struct sockaddr *sa, int len, void *arg)
+{
+	(void)l;
+	accept_one(arg, fd, sa, len, LISTENER_INTERCEPT);
+}
+
+static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int len,
+		       enum listener_kind kind)
 {
 	struct conf *conf = server_conf_get();
 	char peer[64];
+	struct sockaddr_any dst;
+	bool tls = kind == LISTENER_TLS;
 
 	unsigned n = __atomic_add_fetch(&server.connections, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&server.accepted, 1, __ATOMIC_RELAXED);
@@ -202,6 +216,20 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 		goto out;
 	}
 	evutil_make_socket_nonblocking(fd);
+	if (kind == LISTENER_INTERCEPT &&
+	    (intercept_original_dst(fd, &dst) < 0 || server_is_local_host(&dst.u.sa))) {
+		/* straight to the intercept port, or redirected to this host itself:
+		 * nothing to intercept (and never the proxy's own ports) */
+		static struct log_limit self_log = {REFUSED_LOG_INTERVAL, 0, 0};
+		if (log_limit_pass(&self_log, &left_out))
+			log_notice("refused %s: intercepted connection to this host itself (%" PRIu64
+				   " more not logged in the last %d s)", sockaddr_ntop(sa, peer, sizeof(peer)),
+				   left_out, REFUSED_LOG_INTERVAL);
+		server_client_release(sa);
+		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+		evutil_closesocket(fd);
+		goto out;
+	}
 	SSL *ssl = NULL;
 	if (tls && !(ssl = server_ssl_new())) {
 		server_client_release(sa);
@@ -216,6 +244,8 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 		goto out;
 	}
 	c->counted = 1;
+	if (kind == LISTENER_INTERCEPT)
+		conn_intercept(c, &dst);
 	/* a refused client still gets a clear 403 for its request (and a record),
 	 * within a short deadline, and is let go */
 	if (!allowed)
@@ -443,7 +473,8 @@ static void worker_on_command(evutil_socket_t fd, short what, void *arg)
 }
 
 struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
-			     const int *tls_fds, size_t n_tls_fds)
+			     const int *tls_fds, size_t n_tls_fds,
+			     const int *icpt_fds, size_t n_icpt_fds)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	struct conf *conf = server_conf_get();
@@ -472,14 +503,17 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
 	w->resume_timer = evtimer_new(w->base, worker_on_resume, w);
 	w->minute_timer = evtimer_new(w->base, worker_on_minute, w);
 	minute_timer_arm(w);
-	w->listeners = calloc(n_fds + n_tls_fds + 1, sizeof(*w->listeners));
+	size_t n_all = n_fds + n_tls_fds + n_icpt_fds;
+	w->listeners = calloc(n_all + 1, sizeof(*w->listeners));
 	if (!w->listeners)
 		goto fail;
-	for (size_t i = 0; i < n_fds + n_tls_fds; i++) {
-		bool tls = i >= n_fds;
-		w->listeners[i] = evconnlistener_new(w->base, tls ? worker_on_accept_tls : worker_on_accept,
-						     w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
-						     tls ? tls_fds[i - n_fds] : fds[i]);
+	for (size_t i = 0; i < n_all; i++) {
+		evconnlistener_cb cb = i < n_fds ? worker_on_accept :
+				       i < n_fds + n_tls_fds ? worker_on_accept_tls : worker_on_accept_intercept;
+		int lfd = i < n_fds ? fds[i] : i < n_fds + n_tls_fds ? tls_fds[i - n_fds] :
+			  icpt_fds[i - n_fds - n_tls_fds];
+		w->listeners[i] = evconnlistener_new(w->base, cb, w,
+						     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, lfd);
 		if (!w->listeners[i])
 			goto fail;
 		evconnlistener_set_error_cb(w->listeners[i], worker_on_accept_error);

@@ -72,7 +72,7 @@ static void kit_start(struct kit *k, const char *extra)
 	ck_assert(ok);
 	server.store = store_open(k->conf, false);
 	ck_assert_ptr_nonnull(server.store);
-	k->w = worker_create(0, NULL, 0, NULL, 0);
+	k->w = worker_create(0, NULL, 0, NULL, 0, NULL, 0);
 	ck_assert_ptr_nonnull(k->w);
 
 	int sv[2];

@@ -1,0 +1,155 @@
+/*
+ * intercept: connections the gateway's firewall redirected to an
+ * intercept_listen address (TPROXY, or NAT REDIRECT), from devices that
+ * have no proxy settings. Nothing is decrypted.
+ *
+ * The original destination (the address the device connected to) comes
+ * from the accepted socket: with TPROXY it is the socket's own address,
+ * with REDIRECT the kernel's connection tracking keeps it (SO_ORIGINAL_DST,
+ * IP6T_SO_ORIGINAL_DST). The flow is always sent there, never to a name the
+ * device wrote:
+ *   - port 443: the ClientHello is read (the same parser as for CONNECT), the
+ *     flow decided by its server name, then spliced to the original
+ *     destination untouched. Without a server name (or with an encrypted
+ *     ClientHello, whose outer name says nothing of the site) the flow is
+ *     decided by the address alone and recorded with the reason "no-sni" or
+ *     "ech"; [proxy] intercept_no_sni = block refuses such flows instead.
+ *   - any other port: HTTP; request.c reads the head and decides by its Host
+ *     (origin-form requests), relay.c connects to the original destination.
+ * A device cannot answer a 407 here: its identity comes from the device map
+ * (else [auth] default_group).
+ */
+#include "intercept.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "identity.h"
+#include "log.h"
+#include "relay.h"
+
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80 /* linux/netfilter_ipv4.h */
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80 /* linux/netfilter_ipv6/ip6_tables.h */
+#endif
+
+int intercept_original_dst(evutil_socket_t fd, struct sockaddr_any *out)
+{
+	struct sockaddr_any nat;
+
+	/* TPROXY: the accepted socket has the address the device connected to */
+	out->len = sizeof(out->u.ss);
+	if (getsockname(fd, &out->u.sa, &out->len) < 0)
+		return -1;
+	/* NAT REDIRECT: the socket has our address; conntrack has the original */
+	nat.len = sizeof(nat.u.ss);
+	bool v6 = out->u.sa.sa_family == AF_INET6;
+	if (getsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IP6T_SO_ORIGINAL_DST : SO_ORIGINAL_DST,
+		       &nat.u.sa, &nat.len) == 0 &&
+	    nat.u.sa.sa_family == out->u.sa.sa_family)
+		*out = nat;
+	return 0;
+}
+
+bool intercept_is_tls(const struct conn *c)
+{
+	return c->dst_port == 443;
+}
+
+void intercept_identify(struct conn *c)
+{
+	const char *dev = identity_device_user(c->idb, &c->peer.u.sa);
+
+	snprintf(c->user, sizeof(c->user), "%s", dev ? dev : "");
+}
+
+void conn_intercept(struct conn *c, const struct sockaddr_any *dst)
+{
+	c->intercept = 1;
+	sockaddr_ntop(&dst->u.sa, c->dst, sizeof(c->dst));
+	c->dst_kind = dst->u.sa.sa_family == AF_INET6 ? HOST_IPV6 : HOST_IPV4;
+	c->dst_port = sockaddr_port(&dst->u.sa);
+	c->port = c->dst_port;
+	if (!intercept_is_tls(c))
+		return; /* HTTP: request.c reads the head */
+	/* TLS: wait for the ClientHello (conn.c's read callback comes to
+	 * intercept_peek_read() in CS_PEEK), at most sni_timeout */
+	c->state = CS_PEEK;
+	bufferevent_setwatermark(c->client, EV_READ, 0, SNI_MAX_HELLO);
+	conn_timer_start(c, c->conf->proxy.sni_timeout_ms);
+}
+
+/* The ClientHello was read (r) or did not come: decide, then connect or refuse. */
+static void peek_done(struct conn *c, const struct sni_info *info, enum sni_result r)
+{
+	const char *why = NULL;
+
+	evtimer_del(c->timer);
+	c->requests++;
+	__atomic_add_fetch(&server.requests, 1, __ATOMIC_RELAXED);
+	c->start_us = conn_wall_us();
+	c->is_connect = 1;
+	c->port = c->dst_port;
+	snprintf(c->method, sizeof(c->method), "CONNECT");
+	snprintf(c->host, sizeof(c->host), "%s", c->dst);
+	c->host_kind = c->dst_kind;
+	snprintf(c->uri, sizeof(c->uri), "%s%s%s:%u", c->dst_kind == HOST_IPV6 ? "[" : "", c->dst,
+		 c->dst_kind == HOST_IPV6 ? "]" : "", c->port);
+	if (r == SNI_FOUND && !info->ech)
+		memcpy(c->sni, info->name, sizeof(c->sni));
+	else if (r == SNI_FOUND)
+		why = "ech"; /* the outer name is the ECH provider's, not the site's */
+	else
+		why = "no-sni";
+	intercept_identify(c);
+	/* by the server name and the address: the more restrictive wins */
+	enforce_decide(c, c->host, c->sni[0] ? c->sni : NULL, &c->decision);
+	if (why) {
+		if (c->conf->proxy.intercept_no_sni_block) {
+			c->decision.verdict = "block";
+			c->decision.reason = why;
+		} else if (c->decision.reason && strcmp(c->decision.reason, "not-social") == 0) {
+			c->decision.reason = why;
+		}
+	}
+	if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0) {
+		/* refused at the handshake: nothing reaches the origin */
+		log_debug("intercepted TLS to %s:%u (%s) refused: %s", c->dst, c->port,
+			  c->sni[0] ? c->sni : "no name", c->decision.reason ? c->decision.reason : "policy");
+		conn_close(c, "blocked-sni");
+		return;
+	}
+	relay_open(c, false);
+}
+
+void intercept_peek_read(struct conn *c)
+{
+	struct bufferevent *bev = c->client;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in);
+	struct sni_info info;
+
+	if (len == 0)
+		return;
+	size_t n = len < SNI_MAX_HELLO ? len : SNI_MAX_HELLO;
+	enum sni_result r = sni_parse(evbuffer_pullup(in, (ev_ssize_t)n), n, &info);
+	if (r == SNI_NEED_MORE && len < SNI_MAX_HELLO)
+		return;
+	if (r == SNI_NEED_MORE)
+		r = SNI_INVALID;
+	/* the rest waits in the input until the origin is connected */
+	bufferevent_disable(bev, EV_READ);
+	peek_done(c, &info, r);
+}
+
+void intercept_peek_timeout(struct conn *c)
+{
+	struct sni_info info;
+
+	memset(&info, 0, sizeof(info));
+	bufferevent_disable(c->client, EV_READ);
+	peek_done(c, &info, SNI_NEED_MORE);
+}

@@ -1,0 +1,23 @@
+/*
+ * intercept.h: connections redirected by the gateway's firewall (intercept.c).
+ */
+#ifndef BREAKTIME_INTERCEPT_H
+#define BREAKTIME_INTERCEPT_H
+
+#include "conn.h"
+
+/* For worker.c: the address the device connected to (TPROXY: the socket's
+ * own; NAT REDIRECT: conntrack's). 0, or -1 when the socket has none. */
+int intercept_original_dst(evutil_socket_t fd, struct sockaddr_any *out);
+/* For worker.c, right after conn_create(): this conn was intercepted on its
+ * way to dst. Port 443 waits for the ClientHello; others read an HTTP head. */
+void conn_intercept(struct conn *c, const struct sockaddr_any *dst);
+/* CS_PEEK before the origin is connected: the ClientHello may be complete. */
+void intercept_peek_read(struct conn *c);
+/* No ClientHello within sni_timeout. */
+void intercept_peek_timeout(struct conn *c);
+/* The person on an intercepted flow: the device map, else none (never a 407). */
+void intercept_identify(struct conn *c);
+bool intercept_is_tls(const struct conn *c);
+
+#endif

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""Intercept mode (breaktimed's intercept_listen): devices with no proxy
+settings, redirected by the gateway's firewall, through the real kernel paths.
+
+Each test builds its own topology of network namespaces joined by veth pairs
+and removes it afterwards:
+
+    client ns (no proxy settings)     gateway ns (breaktimed, nftables)     origin ns
+    10.231.1.2 (unknown device)  ---  10.231.1.1 | 10.231.2.1  ---  10.231.2.2 :80 HTTP, :443 HTTPS
+    10.231.1.3 (alice, device map)    fd00:231:1::1 | fd00:231:2::1    fd00:231:2::2
+    fd00:231:1::2 (unknown)
+
+The gateway forwards between its interfaces and sends TCP 80/443 from the
+client side to breaktimed, either with TPROXY (the shipped ruleset,
+systemd/breaktime-intercept.nft, with its policy routing; it also refuses
+QUIC) or with NAT REDIRECT. Names are given to curl with
+--resolve: no resolver is asked. The policy: unknown devices are guests
+(social media never), alice is staff (social media always).
+
+Needs root (network namespaces, nftables); without it every test skips
+with the reason.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+from harness import (BREAKTIMED, TestSkip, check, clean_env, eq, make_cert, run, store_rows, wait_for)
+
+PID = os.getpid()
+PLATFORMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'config', 'platforms.list')
+NS_C, NS_G, NS_O = 'btc%d' % PID, 'btg%d' % PID, 'bto%d' % PID
+UNKNOWN, ALICE, UNKNOWN6 = '10.231.1.2', '10.231.1.3', 'fd00:231:1::2'
+ORIGIN, ORIGIN6 = '10.231.2.2', 'fd00:231:2::2'
+GW_LAN = '10.231.1.1'
+REDIRECT_PORT, TPROXY_PORT = 3129, 3130
+
+POLICY = '''
+[site]
+timezone = UTC
+[auth]
+default_group = guests
+devices = %s
+[group staff]
+members = alice
+social = always
+[group guests]
+social = never
+[catalog]
+platforms = %s
+'''
+
+RULES_REDIRECT = '''
+table inet bt_intercept {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "g0" tcp dport { 80, 443 } redirect to :%d
+  }
+}
+''' % REDIRECT_PORT
+
+SHIPPED_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'systemd',
+                             'breaktime-intercept.nft')
+
+
+def shipped_rules():
+    """The shipped ruleset (systemd/breaktime-intercept.nft) with the test's interfaces and port."""
+    with open(SHIPPED_RULES) as f:
+        text = f.read()
+    text = re.sub(r'(?m)^define client_ifaces = .*$', 'define client_ifaces = { "g0" }', text)
+    text = re.sub(r'(?m)^define intercept_port = .*$', 'define intercept_port = %d' % TPROXY_PORT, text)
+    text = re.sub(r'(?m)^define gateway_v4 = .*$', 'define gateway_v4 = { %s, 10.231.2.1 }' % GW_LAN, text)
+    return text
+
+
+def sh(*args, ns=None, check_rc=True, timeout=20):
+    cmd = (['ip', 'netns', 'exec', ns] if ns else []) + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=clean_env())
+    if check_rc and p.returncode != 0:
+        raise AssertionError('%s: exit %d: %s' % (' '.join(cmd), p.returncode, p.stderr.strip()))
+    return p
+
+
+class Topology:
+    """The three namespaces, the origin and breaktimed in the gateway; close() removes all."""
+
+    def __init__(self):
+        self.tmp = None
+        self.procs = []
+        self.cleanups = []
+        self.per_test = []
+
+    # the harness's context interface
+    def end_test(self):
+        problems = []
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+        self.procs = []
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - report, go on cleaning
+                problems.append('cleanup: %s' % e)
+        self.cleanups = []
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        return '\n'.join(problems)
+
+    def close(self):
+        return []
+
+    def build(self, mode, extra_proxy=''):
+        if os.geteuid() != 0:
+            raise TestSkip('needs root for network namespaces and nftables')
+        for tool in ('ip', 'nft', 'curl', 'openssl'):
+            if not shutil.which(tool):
+                raise TestSkip('%s is not installed' % tool)
+        import tempfile
+        self.tmp = tempfile.mkdtemp(prefix='bt-icpt-')
+        os.chmod(self.tmp, 0o755)
+        for ns in (NS_C, NS_G, NS_O):
+            sh('ip', 'netns', 'add', ns)
+            self.cleanups.append(lambda ns=ns: sh('ip', 'netns', 'del', ns, check_rc=False))
+            sh('ip', 'link', 'set', 'lo', 'up', ns=ns)
+        sh('ip', 'link', 'add', 'c0', 'netns', NS_C, 'type', 'veth', 'peer', 'name', 'g0', 'netns', NS_G)
+        sh('ip', 'link', 'add', 'g1', 'netns', NS_G, 'type', 'veth', 'peer', 'name', 'o0', 'netns', NS_O)
+        for ns, dev, addrs in ((NS_C, 'c0', [UNKNOWN + '/24', ALICE + '/24', UNKNOWN6 + '/64']),
+                               (NS_G, 'g0', [GW_LAN + '/24', 'fd00:231:1::1/64']),
+                               (NS_G, 'g1', ['10.231.2.1/24', 'fd00:231:2::1/64']),
+                               (NS_O, 'o0', [ORIGIN + '/24', ORIGIN6 + '/64'])):
+            for a in addrs:
+                sh('ip', 'addr', 'add', a, 'dev', dev, *(['nodad'] if ':' in a else []), ns=ns)
+            sh('ip', 'link', 'set', dev, 'up', ns=ns)
+        sh('ip', 'route', 'add', 'default', 'via', GW_LAN, ns=NS_C)
+        sh('ip', '-6', 'route', 'add', 'default', 'via', 'fd00:231:1::1', ns=NS_C)
+        sh('ip', 'route', 'add', 'default', 'via', '10.231.2.1', ns=NS_O)
+        sh('ip', '-6', 'route', 'add', 'default', 'via', 'fd00:231:2::1', ns=NS_O)
+        sh('sysctl', '-qw', 'net.ipv4.ip_forward=1', ns=NS_G)
+        sh('sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1', ns=NS_G)
+        rules = os.path.join(self.tmp, 'rules.nft')
+        with open(rules, 'w') as f:
+            f.write(shipped_rules() if mode == 'tproxy' else RULES_REDIRECT)
+        sh('nft', '-f', rules, ns=NS_G)
+        if mode == 'tproxy':
+            # what TPROXY needs: marked packets are delivered locally
+            sh('ip', 'rule', 'add', 'fwmark', '0x1', 'lookup', '100', ns=NS_G)
+            sh('ip', 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '100', ns=NS_G)
+            sh('ip', '-6', 'rule', 'add', 'fwmark', '0x1', 'lookup', '100', ns=NS_G)
+            sh('ip', '-6', 'route', 'add', 'local', '::/0', 'dev', 'lo', 'table', '100', ns=NS_G)
+        # the origin
+        crt, key = make_cert(self.tmp, cn='allowed.test', names=('allowed.test', 'www.facebook.com'))
+        self.origin_log = os.path.join(self.tmp, 'origin.log')
+        open(self.origin_log, 'w').close()
+        here = os.path.dirname(os.path.abspath(__file__))
+        o = subprocess.Popen(['ip', 'netns', 'exec', NS_O, 'python3', os.path.join(here, 'intercept_origin.py'),
+                              crt, key, self.origin_log], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=clean_env())
+        self.procs.append(o)
+        check(o.stdout.readline().strip() == b'ready', 'the origin did not start')
+        # breaktimed in the gateway
+        devices = os.path.join(self.tmp, 'devices')
+        with open(devices, 'w') as f:
+            f.write('%s alice\n' % ALICE)
+        self.db = os.path.join(self.tmp, 'store.db')
+        port = TPROXY_PORT if mode == 'tproxy' else REDIRECT_PORT
+        conf = os.path.join(self.tmp, 'breaktime.conf')
+        with open(conf, 'w') as f:
+            f.write('[proxy]\nlisten = 127.0.0.1:3128\nworkers = 1\n'
+                    'intercept_listen = 0.0.0.0:%d, [::]:%d\n'
+                    'allow_clients = 10.231.1.0/24, fd00:231:1::/64, 127.0.0.0/8\n'
+                    'dns_servers = 127.0.0.1:9\nvisible_hostname = gw.test\nsni_timeout = 2s\n%s\n'
+                    '[store]\ndatabase = %s\nlog_other = hosts\n%s'
+                    % (port, port, extra_proxy, self.db, POLICY % (devices, PLATFORMS)))
+        self.log = os.path.join(self.tmp, 'breaktimed.log')
+        d = subprocess.Popen(['ip', 'netns', 'exec', NS_G, BREAKTIMED, '-c', conf, '-d'],
+                             stdout=open(self.log, 'w'), stderr=subprocess.STDOUT, env=clean_env())
+        self.procs.append(d)
+        wait_for(lambda: 'ready' in open(self.log).read() or d.poll() is not None, 10, what='breaktimed ready')
+        check(d.poll() is None, 'breaktimed exited: %s' % open(self.log).read()[-2000:])
+        return self
+
+    def curl(self, url, resolve=None, src=UNKNOWN, extra=(), timeout=8):
+        """curl in the client namespace, no proxy settings; (rc, http code, body)."""
+        args = ['curl', '-sS', '-k', '--noproxy', '*', '--max-time', str(timeout), '--interface', src,
+                '-o', '-', '-w', '\n%{http_code}']
+        if resolve:
+            args += ['--resolve', resolve]
+        p = sh(*args, *extra, url, ns=NS_C, check_rc=False, timeout=timeout + 5)
+        body, _, code = p.stdout.rpartition('\n')
+        return p.returncode, code, body
+
+    def origin_requests(self):
+        with open(self.origin_log) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def rows(self, where='1'):
+        def get():
+            try:
+                return store_rows(self.db, 'SELECT * FROM events WHERE %s ORDER BY id' % where)
+            except Exception:  # noqa: BLE001 - the store may not be there yet
+                return []
+        wait_for(lambda: get(), 5, what='a store row where %s' % where)
+        return get()
+
+
+def http_cases(t):
+    # an unknown device: social media never (guests)
+    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN)
+    eq(code, '403', 'http://www.facebook.com/ from an unknown device (%s)' % body[-200:])
+    check('facebook' in body, 'the block page names the platform:\n%s' % body[-500:])
+    eq(t.origin_requests(), [], 'requests that reached the origin')
+    row = t.rows("host = 'www.facebook.com'")[-1]
+    eq((row['status'], row['verdict'], row['grp'], row['method'], row['client'], row['arrival']),
+       (403, 'block', 'guests', 'GET', UNKNOWN, 'intercept'), 'the record of the blocked request')
+    # the same device, a site that is not social media: forwarded to the original destination
+    rc, code, body = t.curl('http://plain.test/x?y=1', resolve='plain.test:80:' + ORIGIN)
+    eq((rc, code, body.strip()), (0, '200', 'origin saw Host plain.test'), 'http://plain.test/ forwarded')
+    got = t.origin_requests()[-1]
+    eq(got['path'], '/x?y=1', 'the path the origin got')
+    names = [k.lower() for k, _ in got['headers']]
+    check('via' in names, 'Via added: %r' % got['headers'])
+    # alice's device (device map): staff, social media always
+    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN, src=ALICE)
+    eq((code, body.strip()), ('200', 'origin saw Host www.facebook.com'), "alice's request")
+    row = t.rows("host = 'www.facebook.com' AND user = 'alice'")[-1]
+    eq((row['status'], row['verdict'], row['grp']), (200, 'allow', 'staff'), "alice's record")
+
+
+def https_cases(t):
+    # an unknown device: refused at the handshake by its server name, nothing reaches the origin
+    rc, code, body = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + ORIGIN)
+    check(rc != 0 and code == '000', 'https://www.facebook.com/ from an unknown device: rc %d code %s' % (rc, code))
+    eq(t.origin_requests(), [], 'requests that reached the origin')
+    row = t.rows("sni = 'www.facebook.com'")[-1]
+    eq((row['verdict'], row['grp'], row['close'], row['platform']), ('block', 'guests', 'blocked-sni', 'facebook'),
+       'the record of the refused handshake')
+    # the same device, another name: the handshake reaches the origin untouched (its certificate)
+    rc, code, body = t.curl('https://allowed.test/', resolve='allowed.test:443:' + ORIGIN)
+    eq((rc, code, body.strip()), (0, '200', 'origin saw Host allowed.test'), 'https://allowed.test/')
+    # alice: allowed
+    rc, code, body = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + ORIGIN, src=ALICE)
+    eq((rc, code), (0, '200'), "alice's https://www.facebook.com/")
+    row = t.rows("sni = 'www.facebook.com' AND user = 'alice'")[-1]
+    eq((row['verdict'], row['grp'], row['kind'], row['arrival']), ('allow', 'staff', 'tunnel', 'intercept'),
+       "alice's tunnel record")
+
+
+def test_redirect_http(t):
+    http_cases(t.build('redirect'))
+
+
+def test_redirect_https_by_sni(t):
+    https_cases(t.build('redirect'))
+
+
+def test_tproxy_http(t):
+    http_cases(t.build('tproxy'))
+
+
+def test_tproxy_https_by_sni(t):
+    https_cases(t.build('tproxy'))
+
+
+def test_quic_refused_at_once(t):
+    # UDP 443 from a client: an ICMP port-unreachable, not silence, so browsers fall back to TCP
+    t.build('tproxy')
+    code = ('import socket, time\n'
+            's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n'
+            's.settimeout(3)\n'
+            's.connect(("%s", 443))\n'
+            't0 = time.monotonic()\n'
+            's.send(b"\\xc0" + b"\\0" * 1199)\n'
+            'try:\n'
+            '    s.recv(2000)\n'
+            '    print("answered")\n'
+            'except ConnectionRefusedError:\n'
+            '    print("refused %%.3f" %% (time.monotonic() - t0))\n'
+            'except socket.timeout:\n'
+            '    print("silence")\n' % ORIGIN)
+    p = sh('python3', '-c', code, ns=NS_C, check_rc=False)
+    out = p.stdout.strip()
+    check(out.startswith('refused'), 'a QUIC Initial to %s:443: %r %s' % (ORIGIN, out, p.stderr))
+    check(float(out.split()[1]) < 1.0, 'refused after %s s' % out.split()[1])
+
+
+def test_ipv6(t):
+    t.build('tproxy')
+    rc, code, body = t.curl('http://plain.test/', resolve='plain.test:80:[%s]' % ORIGIN6, src=UNKNOWN6)
+    eq((rc, code, body.strip()), (0, '200', 'origin saw Host plain.test'), 'http over IPv6')
+    rc, code, _ = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:[%s]' % ORIGIN6, src=UNKNOWN6)
+    check(rc != 0 and code == '000', 'https://www.facebook.com/ over IPv6 from an unknown device: rc %d' % rc)
+    row = t.rows("sni = 'www.facebook.com'")[-1]
+    eq((row['verdict'], row['client']), ('block', UNKNOWN6), 'the IPv6 record')
+
+
+def test_host_names_another_site(t):
+    # the device connects to the origin's address but names another host: it
+    # is decided by the name and sent to the address, never to the name
+    t.build('redirect')
+    rc, code, body = t.curl('http://%s/' % ORIGIN, extra=('-H', 'Host: elsewhere.test'))
+    eq((rc, code, body.strip()), (0, '200', 'origin saw Host elsewhere.test'), 'Host elsewhere.test to the origin')
+    rc, code, body = t.curl('http://%s/' % ORIGIN, extra=('-H', 'Host: www.facebook.com'))
+    eq(code, '403', 'Host www.facebook.com to the origin address, unknown device')
+
+
+def test_no_server_name(t):
+    # TLS without a server name (an address in the URL): decided by the address, its own reason
+    t.build('redirect')
+    rc, code, body = t.curl('https://%s/' % ORIGIN)
+    eq((rc, code), (0, '200'), 'https://%s/ without SNI' % ORIGIN)
+    row = t.rows("kind = 'tunnel' AND host = '%s'" % ORIGIN)[-1]
+    eq((row['verdict'], row['reason'], row['sni']), ('allow', 'no-sni', None), 'the record of a flow without SNI')
+
+
+def test_no_server_name_refused_when_configured(t):
+    t.build('redirect', extra_proxy='intercept_no_sni = block')
+    rc, code, _ = t.curl('https://%s/' % ORIGIN)
+    check(rc != 0, 'https://%s/ without SNI with intercept_no_sni = block: rc %d' % (ORIGIN, rc))
+    row = t.rows("host = '%s'" % ORIGIN)[-1]
+    eq((row['verdict'], row['reason']), ('block', 'no-sni'), 'the record')
+    eq(t.origin_requests(), [], 'requests that reached the origin')
+
+
+def test_explicit_proxy_rows_say_proxy(t):
+    # the same daemon's explicit listener: its rows say so
+    t.build('redirect')
+    p = sh('curl', '-sS', '--max-time', '5', '-x', 'http://127.0.0.1:3128', 'http://%s/explicit' % ORIGIN,
+           ns=NS_G, check_rc=False)
+    eq(p.stdout.strip(), 'origin saw Host %s' % ORIGIN, 'through the explicit listener (%s)' % p.stderr)
+    t.curl('http://plain.test/intercepted', resolve='plain.test:80:' + ORIGIN)
+    where = "host IN ('plain.test', '%s')" % ORIGIN
+    wait_for(lambda: len(t.rows(where)) == 2, 5, what='two rows')
+    eq(sorted((r['client'], r['arrival']) for r in t.rows(where)),
+       [('10.231.1.2', 'intercept'), ('127.0.0.1', 'proxy')], 'arrival of each row')
+
+
+def test_straight_to_the_intercept_port_is_refused(t):
+    # not redirected: a connection to the intercept listener itself is closed unanswered
+    t.build('tproxy')
+    p = sh('curl', '-sS', '--max-time', '5', '-o', '-', '-w', '%{http_code}', '--interface', UNKNOWN,
+           'http://%s:%d/' % (GW_LAN, TPROXY_PORT), ns=NS_C, check_rc=False)
+    check(p.returncode != 0 and p.stdout in ('', '000'), 'direct connection: rc %d %r' % (p.returncode, p.stdout))
+    wait_for(lambda: 'intercepted connection to this host itself' in open(t.log).read(), 5,
+             what='the refusal in the log')
+
+
+if __name__ == '__main__':
+    run(globals(), context=Topology)
