@@ -105,6 +105,7 @@ struct conn {
 	unsigned no_splice : 1;         /* tunnels: pipes too small, keep the bufferevents */
 	unsigned dechunk : 1;           /* HTTP/1.0 client, chunked response: send the payload only */
 	unsigned intercept : 1;         /* intercept.c: redirected by the firewall, to dst:port */
+	unsigned bound : 1;             /* request.c: its person was noted in bindings.c */
 	const char *closing_reason;     /* CS_CLOSING: why, for the close log line */
 	uint64_t last_activity_ms;      /* tunnels: for tunnel_idle_timeout */
 	uint64_t prog_up, prog_down;    /* tunnels: bytes already in progress records */

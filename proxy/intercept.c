@@ -16,15 +16,19 @@
  *     "ech"; [proxy] intercept_no_sni = block refuses such flows instead.
  *   - any other port: HTTP; request.c reads the head and decides by its Host
  *     (origin-form requests), relay.c connects to the original destination.
- * A device cannot answer a 407 here: its identity comes from the device map
- * (else [auth] default_group).
+ * A device cannot answer a 407 here: its identity comes from the device map,
+ * else from a binding of its address (bindings.c: a sign-in on the sign-in
+ * page, or a recent authenticated explicit-proxy session from the same
+ * address), else [auth] default_group.
  */
 #include "intercept.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "bindings.h"
 #include "identity.h"
 #include "log.h"
 #include "relay.h"
@@ -63,7 +67,10 @@ void intercept_identify(struct conn *c)
 {
 	const char *dev = identity_device_user(c->idb, &c->peer.u.sa);
 
-	snprintf(c->user, sizeof(c->user), "%s", dev ? dev : "");
+	if (dev)
+		snprintf(c->user, sizeof(c->user), "%s", dev);
+	else if (!bindings_user(&c->peer.u.sa, time(NULL), c->user, NULL))
+		c->user[0] = '\0';
 }
 
 void conn_intercept(struct conn *c, const struct sockaddr_any *dst)

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "bindings.h"
 #include "identity.h"
 #include "intercept.h"
 #include "relay.h"
@@ -174,6 +176,11 @@ static int identify(struct conn *c, const struct http_request *req, size_t head_
 	switch (r) {
 	case IDENTITY_OK:
 		memcpy(c->user, user, sizeof(c->user));
+		if (!c->bound) {
+			/* the same address's intercepted flows are this person's for a while */
+			c->bound = 1;
+			bindings_note_explicit(&c->peer.u.sa, c->user, time(NULL));
+		}
 		return 0;
 	case IDENTITY_NONE:
 		c->user[0] = '\0';
