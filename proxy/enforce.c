@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "log.h"
 #include "strutil.h"
+#include "urlenc.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -259,22 +260,6 @@ void enforce_warn_restore(const char *person, const char *platform, int64_t day)
 	pthread_mutex_unlock(&ack_lock);
 }
 
-static void url_encode(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-	for (; *in && o + 4 < len; in++) {
-		unsigned char ch = (unsigned char)*in;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-			out[o++] = (char)ch;
-		} else {
-			snprintf(out + o, len - o, "%%%02X", ch);
-			o += 3;
-		}
-	}
-	out[o] = '\0';
-}
-
 /*
  * The Continue link. Following it changes state (an acknowledgement for
  * the day, a warn-continued record), and it is a plain GET that any page
@@ -432,52 +417,6 @@ void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bo
 	evbuffer_free(b);
 }
 
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
-		return (ch | 0x20) - 'a' + 10;
-	return -1;
-}
-
-/*
- * The first name=value of a query, percent-decoded into out. False when
- * absent, when it does not fit (never a silently shortened value), or when
- * an escape is malformed or decodes to NUL.
- */
-static bool query_param(const char *q, size_t len, const char *name, char *out, size_t outlen)
-{
-	size_t nlen = strlen(name);
-	const char *end = q + len;
-
-	while (q && q < end) {
-		const char *amp = memchr(q, '&', (size_t)(end - q));
-		const char *stop = amp ? amp : end;
-		if ((size_t)(stop - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
-			size_t o = 0;
-			for (const char *p = q + nlen + 1; p < stop; p++) {
-				if (o + 1 >= outlen)
-					return false;
-				if (*p == '%') {
-					int hi = stop - p > 2 ? hex_digit(p[1]) : -1;
-					int lo = stop - p > 2 ? hex_digit(p[2]) : -1;
-					if (hi < 0 || lo < 0 || (hi | lo) == 0)
-						return false;
-					out[o++] = (char)(hi * 16 + lo);
-					p += 2;
-				} else {
-					out[o++] = *p == '+' ? ' ' : *p;
-				}
-			}
-			out[o] = '\0';
-			return true;
-		}
-		q = amp ? amp + 1 : NULL;
-	}
-	return false;
-}
-
 int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, size_t len,
 		     bool keep_alive)
 {
@@ -489,10 +428,10 @@ int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, si
 
 	person_key(c, person, sizeof(person));
 	/* nothing is recorded or acknowledged unless every check passes */
-	if (!query || !cat || !query_param(query, len, "p", platform, sizeof(platform)) ||
+	if (!query || !cat || !url_query_get(query, len, "p", platform, sizeof(platform)) ||
 	    !(interned = catalog_platform(cat, platform)) ||
-	    !query_param(query, len, "t", token, sizeof(token)) || strlen(token) != CONTINUE_TOKEN_HEX ||
-	    !query_param(query, len, "to", to, sizeof(to)) ||
+	    !url_query_get(query, len, "t", token, sizeof(token)) || strlen(token) != CONTINUE_TOKEN_HEX ||
+	    !url_query_get(query, len, "to", to, sizeof(to)) ||
 	    !continue_target(to, authority, sizeof(authority)) ||
 	    !continue_token(person, interned, local_day(c, time(NULL)), authority, want) ||
 	    CRYPTO_memcmp(token, want, CONTINUE_TOKEN_HEX) != 0) {

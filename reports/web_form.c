@@ -1,46 +1,25 @@
 /*
  * web_form: application/x-www-form-urlencoded, as browsers send forms and
  * queries — the one parser in `breaktime web` of bytes from the network
- * besides evhttp's own (fuzzed by tests/fuzz/fuzz_web_form.c).
+ * besides evhttp's own (fuzzed by tests/fuzz/fuzz_web_form.c). The
+ * percent-encoding both ways is common/urlenc.h's, shared with the proxy.
  * Pure: no I/O, no globals; the form owns one copy of the input.
  */
 #include "web.h"
+
+#include "urlenc.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* In place: '+' is a space, %XX a byte; -1 on a bad escape or a NUL. */
 static int form_decode(char *s)
 {
-	char *o = s;
-	for (char *p = s; *p; p++) {
-		if (*p == '+') {
-			*o++ = ' ';
-		} else if (*p == '%') {
-			int h = hexval((unsigned char)p[1]), l = h < 0 ? -1 : hexval((unsigned char)p[2]);
-			if (h < 0 || l < 0 || (h == 0 && l == 0))
-				return -1;
-			*o++ = (char)(h * 16 + l);
-			p += 2;
-		} else {
-			*o++ = *p;
-		}
-	}
-	*o = '\0';
-	return 0;
+	size_t n = strlen(s);
+
+	return url_decode(s, n, s, n + 1) ? 0 : -1;
 }
 
 int web_form_parse(struct web_form *f, const char *s, size_t len)
@@ -88,12 +67,13 @@ const char *web_form_get(const struct web_form *f, const char *key)
 
 void web_url_value(FILE *out, const char *v)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == '_' || *p == '~')
+		if (url_unreserved(*p)) {
 			fputc(*p, out);
-		else
-			fprintf(out, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+		} else {
+			char hex[2];
+			url_hex_byte(*p, hex);
+			fprintf(out, "%%%c%c", hex[0], hex[1]);
+		}
 	}
 }
