@@ -161,6 +161,7 @@ struct policy_auth {
 	const char *htpasswd;
 	const char *helper;
 	const char *devices;
+	unsigned sign_in_expiry_s;   /* a sign-in holds this long; 0: to the end of the site-local day */
 };
 const struct policy_auth *policy_auth(const struct policy *p);
 

@@ -51,7 +51,7 @@ static const char *const group_keys[] = {"members", "social", "allowance", "brea
 					 "over_allowance", "sanctioned", "organisational",
 					 "platforms", NULL};
 static const char *const auth_keys[] = {"default_group", "required", "htpasswd", "helper",
-					"devices", NULL};
+					"devices", "sign_in_expiry", NULL};
 static const char *const catalog_keys[] = {"platforms", "lists", "platform", "category",
 					   "categories", NULL};
 
@@ -111,6 +111,8 @@ struct ploader {
 	bool detect_groups_set;
 	char *default_group, *htpasswd, *helper, *devices;
 	unsigned default_group_line, required_line, htpasswd_line, helper_line, devices_line;
+	unsigned sign_in_expiry_line;
+	unsigned sign_in_expiry_s;   /* 0: the end of the site-local day */
 	bool required;
 	char *platforms, *list_platform, *list_category;
 	unsigned platforms_line, list_platform_line, list_category_line, categories_line;
@@ -361,6 +363,17 @@ static void auth_key(struct conf_loader *ld, struct ploader *pl, const char *key
 	} else if (strcmp(key, "devices") == 0) {
 		if (once(ld, &pl->devices_line, key))
 			set_string(&pl->devices, value);
+	} else if (strcmp(key, "sign_in_expiry") == 0) {
+		unsigned ms;
+		if (!once(ld, &pl->sign_in_expiry_line, key))
+			return;
+		if (strcmp(value, "end-of-day") == 0)
+			pl->sign_in_expiry_s = 0;
+		else if (conf_parse_duration_ms(value, &ms) < 0 || ms < 1000)
+			conf_error(ld, "sign_in_expiry: `%s` is not end-of-day or a duration of at least 1s "
+				   "(30m, 8h)", value);
+		else
+			pl->sign_in_expiry_s = ms / 1000;
 	} else {
 		unknown_key(ld, "auth", key, auth_keys);
 	}
@@ -1105,6 +1118,7 @@ void policy_load_finish(struct conf_loader *ld)
 	p->auth.helper = p->auth_strings[2];
 	p->auth.devices = p->auth_strings[3];
 	p->auth.required = pl->required;
+	p->auth.sign_in_expiry_s = pl->sign_in_expiry_s;
 	if (pl->required && !pl->htpasswd && !pl->helper)
 		conf_error_at(ld, pl->required_line, "required: authentication needs `htpasswd` or `helper` in [auth]");
 

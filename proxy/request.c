@@ -18,6 +18,7 @@
 #include "identity.h"
 #include "intercept.h"
 #include "relay.h"
+#include "signin.h"
 #include "strutil.h"
 
 static bool port_allowed(const struct conf *conf, uint16_t port)
@@ -74,6 +75,13 @@ static void serve_own_page(struct conn *c, const struct http_request *req, size_
 
 	/* req points into the head in the input: drain it only once the page is written */
 	c->bytes_up = head_len;
+	const char *q0 = memchr(req->path, '?', req->path_len);
+	size_t p0 = q0 ? (size_t)(q0 - req->path) : req->path_len;
+	if (p0 == 7 && memcmp(req->path, "/signin", 7) == 0) {
+		/* the one own page that takes a body (its form) */
+		signin_page(c, req, head_len, q0 ? q0 + 1 : NULL, q0 ? req->path_len - p0 - 1 : 0);
+		return;
+	}
 	if (req->body != HTTP_BODY_NONE) {
 		evbuffer_drain(in, head_len);
 		conn_reply_error(c, 405, "The proxy's own pages take no request body.", "own-page");
@@ -317,6 +325,9 @@ static void handle_head(struct conn *c, size_t head_len)
 	}
 	conn_record_uri(c, &req);
 	if (identify(c, &req, head_len) < 0)
+		return;
+	/* an unknown device without proxy settings: to the sign-in page (captive portal) */
+	if (c->intercept && signin_redirect(c, &req, head_len))
 		return;
 	enforce_decide(c, c->host, NULL, &c->decision);
 	if (c->decision.verdict && strcmp(c->decision.verdict, "warn") == 0 &&

@@ -37,7 +37,8 @@ NS_C, NS_G, NS_O = 'btc%d' % PID, 'btg%d' % PID, 'bto%d' % PID
 UNKNOWN, ALICE, UNKNOWN6 = '10.231.1.2', '10.231.1.3', 'fd00:231:1::2'
 ORIGIN, ORIGIN6 = '10.231.2.2', 'fd00:231:2::2'
 GW_LAN = '10.231.1.1'
-REDIRECT_PORT, TPROXY_PORT = 3129, 3130
+REDIRECT_PORT, TPROXY_PORT, SIGNIN_PORT = 3129, 3130, 3443
+PASSWORD = 'correct horse battery'
 
 POLICY = '''
 [site]
@@ -45,7 +46,7 @@ timezone = UTC
 [auth]
 default_group = guests
 devices = %s
-[group staff]
+%s[group staff]
 members = alice
 social = always
 [group guests]
@@ -120,7 +121,7 @@ class Topology:
     def close(self):
         return []
 
-    def build(self, mode, extra_proxy=''):
+    def build(self, mode, extra_proxy='', sign_in=False, extra_auth=''):
         if os.geteuid() != 0:
             raise TestSkip('needs root for network namespaces and nftables')
         for tool in ('ip', 'nft', 'curl', 'openssl'):
@@ -173,15 +174,25 @@ class Topology:
         with open(devices, 'w') as f:
             f.write('%s alice\n' % ALICE)
         self.db = os.path.join(self.tmp, 'store.db')
+        if sign_in:
+            # passwords (SHA-crypt) and the HTTPS listener the sign-in page is served on
+            pw = os.path.join(self.tmp, 'htpasswd')
+            h = sh('openssl', 'passwd', '-6', PASSWORD).stdout.strip()
+            with open(pw, 'w') as f:
+                f.write('alice:%s\n' % h)
+            gcrt, gkey = make_cert(self.tmp, cn='gw.test', names=('gw.test',), prefix='gw-')
+            extra_proxy += ('\nlisten = 127.0.0.1:3128, %s:3128\ntls_listen = %s:%d\n'
+                            'tls_certificate = %s\ntls_key = %s\n' % (GW_LAN, GW_LAN, SIGNIN_PORT, gcrt, gkey))
+            extra_auth += 'htpasswd = %s\n' % pw
         port = TPROXY_PORT if mode == 'tproxy' else REDIRECT_PORT
         conf = os.path.join(self.tmp, 'breaktime.conf')
         with open(conf, 'w') as f:
-            f.write('[proxy]\nlisten = 127.0.0.1:3128\nworkers = 1\n'
+            f.write('[proxy]\n%sworkers = 1\n'
                     'intercept_listen = 0.0.0.0:%d, [::]:%d\n'
                     'allow_clients = 10.231.1.0/24, fd00:231:1::/64, 127.0.0.0/8\n'
                     'dns_servers = 127.0.0.1:9\nvisible_hostname = gw.test\nsni_timeout = 2s\n%s\n'
                     '[store]\ndatabase = %s\nlog_other = hosts\n%s'
-                    % (port, port, extra_proxy, self.db, POLICY % (devices, PLATFORMS)))
+                    % ('' if sign_in else 'listen = 127.0.0.1:3128\n', port, port, extra_proxy, self.db, POLICY % (devices, extra_auth, PLATFORMS)))
         self.log = os.path.join(self.tmp, 'breaktimed.log')
         d = subprocess.Popen(['ip', 'netns', 'exec', NS_G, BREAKTIMED, '-c', conf, '-d'],
                              stdout=open(self.log, 'w'), stderr=subprocess.STDOUT, env=clean_env())
@@ -343,6 +354,92 @@ def test_explicit_proxy_rows_say_proxy(t):
     wait_for(lambda: len(t.rows(where)) == 2, 5, what='two rows')
     eq(sorted((r['client'], r['arrival']) for r in t.rows(where)),
        [('10.231.1.2', 'intercept'), ('127.0.0.1', 'proxy')], 'arrival of each row')
+
+
+GW = 'gw.test:%d:%s' % (SIGNIN_PORT, GW_LAN)
+
+
+def signin_post(t, user, password, to, src=UNKNOWN):
+    """POST the sign-in form like a browser; (rc, code, Location, body)."""
+    p = sh('curl', '-sS', '-k', '--noproxy', '*', '--max-time', '8', '--interface', src, '--resolve', GW,
+           '-o', '-', '-w', '\n%{http_code} %{redirect_url}', '--data-urlencode', 'user=' + user,
+           '--data-urlencode', 'password=' + password, '--data-urlencode', 'to=' + to,
+           'https://gw.test:%d/signin' % SIGNIN_PORT, ns=NS_C, check_rc=False, timeout=15)
+    body, _, last = p.stdout.rpartition('\n')
+    code, _, loc = last.partition(' ')
+    return p.returncode, code, loc, body
+
+
+def test_sign_in_page(t):
+    t.build('tproxy', sign_in=True)
+    probe = 'http://connectivitycheck.gstatic.com/generate_204'
+    # an unknown device's captive-portal probe: to the sign-in page, never to the origin
+    code = sh('curl', '-sS', '--noproxy', '*', '--max-time', '5', '--interface', UNKNOWN, '--resolve',
+              'connectivitycheck.gstatic.com:80:' + ORIGIN, '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}',
+              probe, ns=NS_C, check_rc=False).stdout
+    check(code.startswith('302 https://gw.test:%d/signin?to=http%%3A%%2F%%2Fconnectivitycheck.gstatic.com'
+                          '%%2Fgenerate_204' % SIGNIN_PORT), 'the probe: %r' % code)
+    eq(t.origin_requests(), [], 'requests that reached the origin')
+    # the form, over the gateway's HTTPS listener
+    rc, code, body = t.curl('https://gw.test:%d/signin?to=%s' % (SIGNIN_PORT, 'http%3A%2F%2Fplain.test%2F'),
+                            resolve=GW)
+    eq(code, '200', 'GET /signin')
+    check('name="password"' in body and 'value="http%3A%2F%2Fplain.test%2F"' in body, 'the form:\n%s' % body)
+    # a wrong password: the form again, nothing bound
+    rc, code, loc, body = signin_post(t, 'alice', 'wrong', 'http://plain.test/')
+    check(code == '403' and 'Wrong user name or password' in body, 'a wrong password: %s %s' % (code, body[-300:]))
+    rc, code, _ = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN)
+    eq(code, '302', 'still unknown after a wrong password')
+    # the right one: sent on to where it was going; the address is alice's
+    rc, code, loc, body = signin_post(t, 'Alice', PASSWORD, 'http://plain.test/')
+    eq((code, loc), ('303', 'http://plain.test/'), 'sign-in (%s)' % body[-300:])
+    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN)
+    eq((code, body.strip()), ('200', 'origin saw Host www.facebook.com'), 'facebook after signing in (staff)')
+    rc, code, body = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + ORIGIN)
+    eq((rc, code), (0, '200'), 'https://www.facebook.com after signing in')
+    where = "'www.facebook.com' IN (host, sni) AND client = '%s' AND verdict = 'allow'" % UNKNOWN
+    wait_for(lambda: len(t.rows(where)) == 2, 5, what='two allowed rows')
+    eq(sorted(set((r['user'], r['grp']) for r in t.rows(where))), [('alice', 'staff')],
+       'the records of the signed-in device')
+    signed = t.rows("close = 'signed-in'")
+    eq([(r['user'], r['client'], r['arrival']) for r in signed], [('alice', UNKNOWN, 'https-proxy')],
+       'the sign-in is recorded')
+    wait_for(lambda: store_rows(t.db, "SELECT * FROM sessions WHERE user = 'alice' AND client = ?", (UNKNOWN,)),
+             5, what="a session row for the sensor's attribution")
+    check(PASSWORD not in open(t.log).read(), 'the password is in the log')
+
+
+def test_sign_in_expires(t):
+    t.build('tproxy', sign_in=True, extra_auth='sign_in_expiry = 2s\n')
+    rc, code, loc, body = signin_post(t, 'alice', PASSWORD, 'http://plain.test/')
+    eq(code, '303', 'sign-in')
+    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN)
+    eq(code, '200', 'right after signing in')
+    time.sleep(2.5)
+    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN)
+    eq(code, '302', 'after sign_in_expiry: to the sign-in page again')
+
+
+def test_sign_in_needs_https(t):
+    t.build('tproxy', sign_in=True)
+    p = sh('curl', '-sS', '--noproxy', '*', '--max-time', '5', '--interface', UNKNOWN, '-o', '/dev/null',
+           '-w', '%{http_code}', '--data', 'user=alice&password=x', 'http://%s:3128/signin' % GW_LAN,
+           ns=NS_C, check_rc=False)
+    eq(p.stdout, '403', 'POST /signin over plain HTTP')
+
+
+def test_explicit_session_vouches_for_the_address(t):
+    # alice used the explicit proxy with her password from this address: its
+    # intercepted flows are hers for a while, without signing in
+    t.build('tproxy', sign_in=True)
+    p = sh('curl', '-sS', '--noproxy', '', '--max-time', '5', '--interface', UNKNOWN, '-x',
+           'http://%s:3128' % GW_LAN, '--proxy-user', 'alice:' + PASSWORD, 'http://%s/' % ORIGIN,
+           ns=NS_C, check_rc=False)
+    eq(p.stdout.strip(), 'origin saw Host %s' % ORIGIN, 'through the explicit proxy with credentials')
+    rc, code, _ = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + ORIGIN)
+    eq((rc, code), (0, '200'), 'intercepted https://www.facebook.com from the same address')
+    row = t.rows("sni = 'www.facebook.com'")[-1]
+    eq((row['user'], row['arrival']), ('alice', 'intercept'), 'its record')
 
 
 def test_straight_to_the_intercept_port_is_refused(t):

@@ -1,0 +1,235 @@
+/*
+ * signin: the sign-in page of intercept mode. A device without proxy
+ * settings cannot answer a 407, so its person signs in on a page instead:
+ *
+ *   1. an unknown device's plain-HTTP request (the operating systems'
+ *      captive-portal probes among them) is answered 302 to
+ *      https://<visible_hostname>:<tls_listen port>/signin?to=<its URL>,
+ *      which makes phones open their captive-portal sheet;
+ *   2. GET /signin (over the HTTPS listener, with its certificate) is a form;
+ *   3. POST /signin checks the user name and password the way a
+ *      Proxy-Authorization is checked (identity.c: the same verifiers, cache
+ *      and failed-attempt limit) and binds the client address to the person
+ *      until [auth] sign_in_expiry (bindings.c), then sends the device on to
+ *      where it was going. The exchange is recorded with the person, so the
+ *      store's sessions (and the sensor's attribution) know the device.
+ * Passwords are accepted over TLS only, never logged, stored or echoed.
+ */
+#include "signin.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bindings.h"
+#include "identity.h"
+#include "policy.h"
+#include "tz.h"
+#include "urlenc.h"
+
+#define SIGNIN_BODY_MAX 4096       /* user, password and a return URL */
+#define SIGNIN_TO_MAX 1024
+
+bool signin_available(const struct conn *c)
+{
+	return server.n_tls_listen > 0 && identity_verifies(c->idb);
+}
+
+/* The end of a sign-in made now: sign_in_expiry, or the end of the site-local day. */
+static int64_t expiry(const struct conn *c, int64_t now)
+{
+	const struct policy *p = c->conf->policy;
+	const struct policy_auth *a = p ? policy_auth(p) : NULL;
+
+	if (a && a->sign_in_expiry_s)
+		return now + a->sign_in_expiry_s;
+	const struct tz *tz = p ? policy_tz(p) : NULL;
+	int64_t local = now + (tz ? tz_offset(tz, now, NULL, NULL) : 0);
+	int64_t r = local % 86400;
+	return now + (86400 - (r < 0 ? r + 86400 : r));
+}
+
+/* A return URL we send a browser on to: http(s), printable, no quotes. */
+static bool to_ok(const char *to)
+{
+	if (strncmp(to, "http://", 7) != 0 && strncmp(to, "https://", 8) != 0)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)to; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+			return false;
+	return true;
+}
+
+static void form(struct conn *c, struct evbuffer *out, int status, const char *to, const char *note,
+		 bool keep, bool head_only)
+{
+	struct evbuffer *b = evbuffer_new();
+	char enc[SIGNIN_TO_MAX * 3 + 1];
+
+	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\">"
+			    "<meta name=\"viewport\" content=\"width=device-width\">"
+			    "<title>Sign in</title></head><body><h1>Sign in to use the network</h1>"
+			    "<p>Staff: sign in with your proxy user name and password, so that your use "
+			    "is counted as yours. Without signing in, this device gets the guests' rules.</p>");
+	if (note) {
+		evbuffer_add_printf(b, "<p><strong>");
+		pages_escape_html(b, note);
+		evbuffer_add_printf(b, "</strong></p>");
+	}
+	url_encode(to, enc, sizeof(enc));
+	evbuffer_add_printf(b, "<form method=\"post\" action=\"/signin\">"
+			    "<input type=\"hidden\" name=\"to\" value=\"%s\">"
+			    "<p><label>User name <input name=\"user\" autocomplete=\"username\" required></label></p>"
+			    "<p><label>Password <input name=\"password\" type=\"password\" "
+			    "autocomplete=\"current-password\" required></label></p>"
+			    "<p><button type=\"submit\">Sign in</button></p></form></body></html>", enc);
+	pages_send_html(out, status, b, "Cache-Control: no-store\r\n", keep, head_only);
+	evbuffer_free(b);
+}
+
+bool signin_redirect(struct conn *c, const struct http_request *req, size_t head_len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	char to[SIGNIN_TO_MAX], enc[SIGNIN_TO_MAX * 3 + 1], loc[SIGNIN_TO_MAX * 3 + 320];
+
+	if (c->user[0] || !signin_available(c))
+		return false;
+	snprintf(to, sizeof(to), "%s", c->uri);
+	url_encode(to, enc, sizeof(enc));
+	uint16_t port = sockaddr_port(&server.tls_listen[0].u.sa);
+	snprintf(loc, sizeof(loc), "Location: https://%s:%u/signin?to=%s\r\n",
+		 c->conf->proxy.visible_hostname, port, enc);
+	evbuffer_drain(bufferevent_get_input(c->client), head_len);
+	bool keep = req->keep_alive && req->body == HTTP_BODY_NONE && !worker_stopping(c->w);
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign in</title>"
+			    "</head><body><p><a href=\"https://%s:%u/signin\">Sign in</a> to use the "
+			    "network.</p></body></html>", c->conf->proxy.visible_hostname, port);
+	size_t before = evbuffer_get_length(out);
+	c->status = 302;
+	c->decision.verdict = "block";
+	c->decision.reason = "sign-in-required";
+	pages_send_html(out, 302, b, loc, keep, req->is_head);
+	evbuffer_free(b);
+	conn_answer(c, before, RECORD_BLOCKED, "sign-in", keep);
+	return true;
+}
+
+void signin_page(struct conn *c, const struct http_request *req, size_t head_len, const char *query,
+		 size_t qlen)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	bool post = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
+	char to[SIGNIN_TO_MAX] = "";
+
+	snprintf(c->uri, sizeof(c->uri), "/signin");
+	if (!post) {
+		if (!(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0) && !req->is_head) {
+			evbuffer_drain(in, head_len);
+			conn_reply_error(c, 405, "The sign-in page answers GET and POST.", "own-page");
+			return;
+		}
+		if (req->body != HTTP_BODY_NONE) {
+			evbuffer_drain(in, head_len);
+			conn_reply_error(c, 405, "A GET takes no request body.", "own-page");
+			return;
+		}
+		if (query && (!url_query_get(query, qlen, "to", to, sizeof(to)) || !to_ok(to)))
+			to[0] = '\0';
+		bool keep = req->keep_alive && !worker_stopping(c->w);
+		size_t before = evbuffer_get_length(out);
+		c->status = 200;
+		form(c, out, 200, to, NULL, keep, req->is_head);
+		evbuffer_drain(in, head_len);
+		conn_answer(c, before, RECORD_REQUEST, "own-page", keep);
+		return;
+	}
+	if (!c->tls) {
+		evbuffer_drain(in, head_len);
+		conn_reply_error(c, 403, "Sign in over HTTPS: passwords never cross the network in clear.",
+				 "sign-in-not-tls");
+		return;
+	}
+	if (req->body != HTTP_BODY_LENGTH || req->content_length > SIGNIN_BODY_MAX) {
+		evbuffer_drain(in, head_len);
+		conn_reply_error(c, 413, "The sign-in form is a short urlencoded body.", "bad-request");
+		return;
+	}
+	size_t body_len = (size_t)req->content_length;
+	if (evbuffer_get_length(in) < head_len + body_len) {
+		/* the body is still coming: the head stays, and is read again with it
+		 * (header_timeout bounds the wait) */
+		c->requests--;
+		c->start_us = 0;
+		conn_timer_start(c, c->conf->proxy.header_timeout_ms);
+		return;
+	}
+	const char *body = (const char *)evbuffer_pullup(in, (ev_ssize_t)(head_len + body_len)) + head_len;
+	char user[64], password[256];
+	bool have = url_query_get(body, body_len, "user", user, sizeof(user)) &&
+		    url_query_get(body, body_len, "password", password, sizeof(password));
+	if (!url_query_get(body, body_len, "to", to, sizeof(to)) || !to_ok(to))
+		to[0] = '\0';
+	if (!have || !user[0] || strchr(user, ':')) {
+		size_t before = evbuffer_get_length(out);
+		c->status = 400;
+		form(c, out, 400, to, "Give a user name and a password.", false, false);
+		evbuffer_drain(in, head_len + body_len);
+		conn_answer(c, before, RECORD_REQUEST, "bad-request", false);
+		return;
+	}
+	/* the same check as a Proxy-Authorization: Basic user:password */
+	char plain[sizeof(user) + sizeof(password) + 2], auth[6 + 4 * sizeof(plain) / 3 + 8];
+	int n = snprintf(plain, sizeof(plain), "%s:%s", user, password);
+	memcpy(auth, "Basic ", 6);
+	int m = EVP_EncodeBlock((unsigned char *)auth + 6, (const unsigned char *)plain, n);
+	OPENSSL_cleanse(plain, sizeof(plain));
+	OPENSSL_cleanse(password, sizeof(password));
+	char who[64];
+	enum identity_result r = identity_check(c->w, c, c->idb, &c->peer.u.sa, auth, (size_t)(6 + m), who);
+	OPENSSL_cleanse(auth, sizeof(auth));
+	if (r == IDENTITY_PENDING) {
+		/* as for a 407 answered: the request is read again when the check is done */
+		c->state = CS_AUTH;
+		c->requests--;
+		c->start_us = 0;
+		bufferevent_disable(c->client, EV_READ);
+		return;
+	}
+	evbuffer_drain(in, head_len + body_len);
+	size_t before = evbuffer_get_length(out);
+	if (r == IDENTITY_LIMITED) {
+		c->decision.verdict = "block";
+		c->decision.reason = "auth-rate-limited";
+		conn_reply_error(c, 429, "Too many failed sign-ins from your address: wait a minute.",
+				 "auth-limited");
+		return;
+	}
+	if (r != IDENTITY_OK) {
+		c->status = 403;
+		c->decision.verdict = "block";
+		c->decision.reason = "auth-failed";
+		form(c, out, 403, to, "Wrong user name or password.", false, false);
+		conn_answer(c, before, RECORD_BLOCKED, "sign-in-failed", false);
+		return;
+	}
+	int64_t now = time(NULL);
+	memcpy(c->user, who, sizeof(c->user));
+	bindings_sign_in(&c->peer.u.sa, c->user, expiry(c, now));
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title>"
+			    "</head><body><p>Signed in as ");
+	pages_escape_html(b, c->user);
+	evbuffer_add_printf(b, ".</p>%s%s%s</body></html>", to[0] ? "<p><a href=\"" : "", to[0] ? to : "",
+			    to[0] ? "\">Go on</a></p>" : "");
+	char loc[SIGNIN_TO_MAX + 16];
+	snprintf(loc, sizeof(loc), "Location: %s\r\n", to);
+	c->status = to[0] ? 303 : 200;
+	pages_send_html(out, c->status, b, to[0] ? loc : NULL, false, false);
+	evbuffer_free(b);
+	c->decision.verdict = "allow";
+	c->decision.reason = "signed-in";
+	conn_answer(c, before, RECORD_REQUEST, "signed-in", false);
+}
