@@ -107,6 +107,13 @@ class Topology:
                     p.kill()
                     p.wait(5)
         self.procs = []
+        if getattr(self, 'log', None) and os.path.exists(self.log):
+            # the daemon ran under the sanitizers in CI: their reports are failures
+            text = open(self.log, errors='replace').read()
+            m = re.search(r'^.*(AddressSanitizer|LeakSanitizer|runtime error:).*$', text, re.M)
+            if m:
+                problems.append('%s in the log of breaktimed:\n%s' % (m.group(1), text[m.start():m.start() + 2500]))
+            self.log = None
         for fn in reversed(self.cleanups):
             try:
                 fn()
