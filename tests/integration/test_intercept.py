@@ -21,6 +21,7 @@ Needs root (network namespaces, nftables); without it every test skips
 with the reason.
 """
 
+import glob
 import json
 import os
 import re
@@ -128,7 +129,7 @@ class Topology:
     def close(self):
         return []
 
-    def build(self, mode, extra_proxy='', sign_in=False, extra_auth=''):
+    def build(self, mode, extra_proxy='', sign_in=False, extra_auth='', policy=POLICY, faketime=None):
         if os.geteuid() != 0:
             raise TestSkip('needs root for network namespaces and nftables')
         for tool in ('ip', 'nft', 'curl', 'openssl'):
@@ -199,10 +200,18 @@ class Topology:
                     'allow_clients = 10.231.1.0/24, fd00:231:1::/64, 127.0.0.0/8\n'
                     'dns_servers = 127.0.0.1:9\nvisible_hostname = gw.test\nsni_timeout = 2s\n%s\n'
                     '[store]\ndatabase = %s\nlog_other = hosts\n%s'
-                    % ('' if sign_in else 'listen = 127.0.0.1:3128\n', port, port, extra_proxy, self.db, POLICY % (devices, extra_auth, PLATFORMS)))
+                    % ('' if sign_in else 'listen = 127.0.0.1:3128\n', port, port, extra_proxy, self.db, policy % (devices, extra_auth, PLATFORMS)))
         self.log = os.path.join(self.tmp, 'breaktimed.log')
+        env = clean_env()
+        if faketime:
+            # the daemon's clock starts at faketime ("@YYYY-mm-dd HH:MM:SS xSPEED"), as in e2e_live
+            lib = [p for p in glob.glob('/usr/lib/*/faketime/libfaketimeMT.so.1') +
+                   glob.glob('/usr/lib/faketime/libfaketimeMT.so.1') if os.path.exists(p)]
+            if not lib:
+                raise TestSkip('libfaketime is not installed (Debian package faketime)')
+            env.update({'LD_PRELOAD': lib[0], 'FAKETIME': faketime, 'FAKETIME_DONT_RESET': '1', 'TZ': 'UTC'})
         d = subprocess.Popen(['ip', 'netns', 'exec', NS_G, BREAKTIMED, '-c', conf, '-d'],
-                             stdout=open(self.log, 'w'), stderr=subprocess.STDOUT, env=clean_env())
+                             stdout=open(self.log, 'w'), stderr=subprocess.STDOUT, env=env)
         self.procs.append(d)
         wait_for(lambda: 'ready' in open(self.log).read() or d.poll() is not None, 10, what='breaktimed ready')
         check(d.poll() is None, 'breaktimed exited: %s' % open(self.log).read()[-2000:])
@@ -447,6 +456,44 @@ def test_explicit_session_vouches_for_the_address(t):
     eq((rc, code), (0, '200'), 'intercepted https://www.facebook.com from the same address')
     row = t.rows("sni = 'www.facebook.com'")[-1]
     eq((row['user'], row['arrival']), ('alice', 'intercept'), 'its record')
+
+
+LIVE_POLICY = '''
+[site]
+timezone = UTC
+[schedule]
+students = mon-fri 09:00-10:30, 10:45-12:30
+breaks = mon-fri 10:30-10:45
+[auth]
+default_group = guests
+devices = %s
+%s
+[group staff]
+members = alice
+social = !students & breaks
+[group guests]
+social = never
+[catalog]
+platforms = %s
+'''
+
+
+def test_live_enforcement_closes_an_intercepted_tunnel(t):
+    # alice's phone opens facebook over intercepted TLS during the break; when
+    # the break ends (a fake clock, ten times as fast) the tunnel is closed
+    t.build('tproxy', policy=LIVE_POLICY, faketime='@2026-11-23 10:44:30 x10')
+    s = subprocess.Popen(['ip', 'netns', 'exec', NS_C, 'openssl', 's_client', '-quiet', '-bind', ALICE + ':0',
+                          '-connect', '%s:443' % ORIGIN, '-servername', 'www.facebook.com'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    t.procs.append(s)
+    time.sleep(1)
+    check(s.poll() is None, 'the tunnel closed before the break ended: %s' % s.stderr.read().decode()[-300:])
+    t0 = time.monotonic()
+    wait_for(lambda: s.poll() is not None, 12, what='the tunnel to be closed when the break ends')
+    row = t.rows("sni = 'www.facebook.com' AND close = 'enforced'")[-1]
+    eq((row['user'], row['verdict'], row['reason'], row['arrival']),
+       ('alice', 'block', 'outside-allowed-time', 'intercept'), 'the record of the closed tunnel')
+    print('     closed %.1f s (real) after the check began' % (time.monotonic() - t0))
 
 
 def test_straight_to_the_intercept_port_is_refused(t):
