@@ -81,7 +81,7 @@ struct refusals {
 };
 
 static const char *const identity_less[] = {"auth-required", "auth-failed", "auth-rate-limited",
-					     "client-not-allowed"};
+					     "client-not-allowed", "sign-in-required"};
 
 bool refusals_match(const struct record *r)
 {

@@ -154,9 +154,13 @@ void intercept_peek_read(struct conn *c)
 
 void intercept_peek_timeout(struct conn *c)
 {
-	struct sni_info info;
-
-	memset(&info, 0, sizeof(info));
-	bufferevent_disable(c->client, EV_READ);
-	peek_done(c, &info, SNI_NEED_MORE);
+	/* nothing to decide by, and a TLS client always speaks first: let it go
+	 * (unlike CONNECT, whose host was decided before the peek) */
+	c->start_us = conn_wall_us();
+	snprintf(c->method, sizeof(c->method), "CONNECT");
+	snprintf(c->host, sizeof(c->host), "%s", c->dst);
+	c->host_kind = c->dst_kind;
+	c->port = c->dst_port;
+	c->is_connect = 1;
+	conn_close(c, "no-client-hello");
 }

@@ -496,6 +496,51 @@ def test_live_enforcement_closes_an_intercepted_tunnel(t):
     print('     closed %.1f s (real) after the check began' % (time.monotonic() - t0))
 
 
+FLOOD = '''
+import socket, sys, time
+conns = []
+for i in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((sys.argv[3], 0))
+    s.connect((sys.argv[1], int(sys.argv[4])))
+    if sys.argv[4] == '80':
+        # requests the gateway answers itself (the sign-in redirect), never read
+        s.send(b'GET http://x.test/ HTTP/1.1\\r\\nHost: x.test\\r\\n\\r\\n' * 200)
+    conns.append(s)
+print('open', flush=True)
+sys.stdin.readline()
+'''
+
+
+def test_flood_stays_bounded(t):
+    # 120 intercepted connections that send no ClientHello, and 120 that
+    # pipeline sign-in redirects without reading: memory stays bounded and
+    # the silent ones are let go at sni_timeout
+    t.build('tproxy', sign_in=True)
+    pid = [p for p in t.procs if p.args[:4] == ['ip', 'netns', 'exec', NS_G]][0].pid
+    rss = lambda: int(re.search(r'VmRSS:\s+(\d+)', open('/proc/%d/status' % pid).read()).group(1))
+    before = rss()
+    flood = [subprocess.Popen(['ip', 'netns', 'exec', NS_C, 'python3', '-c', FLOOD, ORIGIN, '120', UNKNOWN, port],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=clean_env())
+             for port in ('443', '80')]
+    t.procs.extend(flood)
+    for f in flood:
+        eq(f.stdout.readline().strip(), b'open', 'the flood connected')
+    time.sleep(1)
+    peak = rss()
+    wait_for(lambda: len(store_rows(t.db, "SELECT id FROM events WHERE close = 'no-client-hello'")) == 120, 8,
+             what='the 120 silent connections let go at sni_timeout')
+    # the redirects are refusals without an identity: counted per address and minute, not a row each
+    rows = store_rows(t.db, "SELECT count(*) AS n, sum(count) AS c FROM events WHERE reason = 'sign-in-required'")
+    check(rows[0]['c'] >= 1 and rows[0]['n'] < 5, 'sign-in redirects in the store: %r' % rows)
+    after = rss()
+    for f in flood:
+        f.stdin.close()
+    print('     RSS %d -> peak %d -> %d KiB with 240 intercepted connections' % (before, peak, after))
+    check(peak - before < 240 * 64, 'RSS grew by %d KiB for 240 connections' % (peak - before))
+    eq(t.origin_requests(), [], 'requests that reached the origin')
+
+
 def test_straight_to_the_intercept_port_is_refused(t):
     # not redirected: a connection to the intercept listener itself is closed unanswered
     t.build('tproxy')
