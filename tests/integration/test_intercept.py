@@ -541,6 +541,46 @@ def test_flood_stays_bounded(t):
     eq(t.origin_requests(), [], 'requests that reached the origin')
 
 
+def chromium(t, url, *extra):
+    """Headless Chromium in the client namespace, no proxy settings; the DOM it ends on."""
+    exe = next((shutil.which(n) for n in ('chromium', 'chromium-browser') if shutil.which(n)), None)
+    if not exe:
+        raise TestSkip('chromium is not installed (tools/deps.sh TEST_PACKAGES installs it)')
+    prof = os.path.join(t.tmp, 'chromium-%d' % len(os.listdir(t.tmp)))
+    os.mkdir(prof)
+    rules = ', '.join('MAP %s %s' % (n, a) for n, a in (('connectivitycheck.gstatic.com', ORIGIN),
+                                                        ('plain.test', ORIGIN), ('allowed.test', ORIGIN),
+                                                        ('gw.test', GW_LAN)))
+    cmd = ['ip', 'netns', 'exec', NS_C, exe, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--disable-default-apps', '--disable-extensions', '--no-default-browser-check',
+           '--disable-features=MediaRouter,OptimizationHints,Translate,DnsOverHttps,HttpsUpgrades',
+           '--host-resolver-rules=%s, MAP * ~NOTFOUND' % rules, '--ignore-certificate-errors',
+           '--user-data-dir=' + prof, '--virtual-time-budget=8000', '--dump-dom'] + list(extra) + [url]
+    p = subprocess.run(cmd, capture_output=True, timeout=60, env=clean_env({'HOME': prof}))
+    return p.stdout.decode('utf-8', 'replace')
+
+
+def test_sign_in_in_chromium(t):
+    t.build('tproxy', sign_in=True)
+    # the captive-portal probe, followed as a phone's sheet would: the form
+    dom = chromium(t, 'http://connectivitycheck.gstatic.com/generate_204')
+    check('name="password"' in dom and 'Sign in' in dom, 'the probe did not end on the form:\n%s' % dom[-1500:])
+    # the form filled in and sent by the browser, then on to where it was going
+    page = os.path.join(t.tmp, 'fill.html')
+    with open(page, 'w') as f:
+        f.write('<!doctype html><form method="post" action="https://gw.test:%d/signin">'
+                '<input name="user" value="alice"><input name="password" value="%s">'
+                '<input name="to" value="http://plain.test/after"></form>'
+                '<script>document.forms[0].submit()</script>' % (SIGNIN_PORT, PASSWORD))
+    os.chmod(t.tmp, 0o755)
+    dom = chromium(t, 'file://' + page, '--allow-file-access-from-files')
+    check('origin saw Host plain.test' in dom, 'after signing in, the browser did not reach the page:\n%s' % dom[-1500:])
+    row = t.rows("host = 'plain.test' AND verdict = 'allow'")[-1]
+    eq((row['user'], row['client'], row['arrival']), ('alice', UNKNOWN, 'intercept'), 'the page after signing in')
+    eq([r['user'] for r in t.rows("close = 'signed-in'")], ['alice'], 'the sign-in record')
+
+
 def test_straight_to_the_intercept_port_is_refused(t):
     # not redirected: a connection to the intercept listener itself is closed unanswered
     t.build('tproxy')
