@@ -27,20 +27,6 @@
 
 /* ---- names ---- */
 
-static const char *const verdict_names[] = {"allow", "warn", "block"};
-
-static const char *const reason_names[REASON_COUNT] = {
-	[REASON_NOT_SOCIAL] = "not-social",
-	[REASON_ORGANISATIONAL] = "organisational",
-	[REASON_SANCTIONED] = "sanctioned",
-	[REASON_ALLOWED] = "allowed",
-	[REASON_ALLOWANCE_EXHAUSTED] = "allowance-exhausted",
-	[REASON_STUDENTS_PRESENT] = "students-present",
-	[REASON_OUTSIDE_ALLOWED_TIME] = "outside-allowed-time",
-	[REASON_CLOSED] = "closed",
-	[REASON_GROUP_NEVER] = "group-never",
-};
-
 static const char *const reason_texts[REASON_COUNT] = {
 	[REASON_NOT_SOCIAL] = "this site is not a social media platform covered by the policy",
 	[REASON_ORGANISATIONAL] = "use on behalf of the organisation is allowed at any time",
@@ -55,17 +41,19 @@ static const char *const reason_texts[REASON_COUNT] = {
 
 const char *policy_verdict_name(enum verdict v)
 {
-	return (unsigned)v < 3 ? verdict_names[v] : "?";
+	const char *s = verdict_name(v);
+	return s ? s : "?";
 }
 
 const char *policy_reason_name(enum reason r)
 {
-	return (unsigned)r < REASON_COUNT ? reason_names[r] : "?";
+	const char *s = verdict_reason_name(r);
+	return s ? s : "?";
 }
 
 const char *policy_reason_text(enum reason r)
 {
-	return (unsigned)r < REASON_COUNT ? reason_texts[r] : "?";
+	return verdict_reason_is_policy(r) ? reason_texts[r] : "?";
 }
 
 const char *policy_over_allowance_name(enum over_allowance o)

@@ -48,28 +48,10 @@
 #include "catalog.h"
 #include "presence.h"
 #include "schedule.h"
+#include "verdict.h"       /* enum verdict, enum reason */
 
 struct policy;
 struct group;
-
-enum verdict {
-	VERDICT_ALLOW = 0,
-	VERDICT_WARN,              /* show an interstitial once, then allow and record */
-	VERDICT_BLOCK,
-};
-
-enum reason {
-	REASON_NOT_SOCIAL = 0,     /* not a listed platform (or not a category the rules cover) */
-	REASON_ORGANISATIONAL,     /* organisational use by an organisational group (comms) */
-	REASON_SANCTIONED,         /* a platform sanctioned for teaching, students present */
-	REASON_ALLOWED,            /* the group's rule allows it now */
-	REASON_ALLOWANCE_EXHAUSTED,/* allowed by the rule, but the allowance is used up */
-	REASON_STUDENTS_PRESENT,   /* the rule would allow it but students are present */
-	REASON_OUTSIDE_ALLOWED_TIME, /* not in a window the rule allows */
-	REASON_CLOSED,             /* a closed date: every window is shut */
-	REASON_GROUP_NEVER,        /* the group's rule is `never` */
-	REASON_COUNT
-};
 
 enum over_allowance {
 	OVER_ALLOWANCE_BLOCK = 0,
@@ -167,9 +149,12 @@ const struct policy_auth *policy_auth(const struct policy *p);
 
 /* ---- names ---- */
 
+/* verdict_name() and verdict_reason_name(), with "?" instead of NULL (VERDICT_NONE,
+ * REASON_NONE), for printing what policy_decide() returned. */
 const char *policy_verdict_name(enum verdict v);   /* "allow", "warn", "block" */
 const char *policy_reason_name(enum reason r);     /* "not-social", "students-present", ... */
-/* A sentence for people: "students are present", ... */
+/* A sentence for people: "students are present", ...; "?" for a reason
+ * policy_decide() never returns (verdict_reason_is_policy()). */
 const char *policy_reason_text(enum reason r);
 const char *policy_over_allowance_name(enum over_allowance o);
 

@@ -535,7 +535,8 @@ static int cmd_explain(const char *path, int argc, char **argv)
 		return 0;
 	}
 
-	static const char *const verdict_words[] = {"ALLOWED", "ALLOWED AFTER A WARNING", "BLOCKED"};
+	static const char *const verdict_words[VERDICT_COUNT] = {
+		[VERDICT_ALLOW] = "ALLOWED", [VERDICT_WARN] = "ALLOWED AFTER A WARNING", [VERDICT_BLOCK] = "BLOCKED"};
 	/* the user is as typed: shown, never obeyed (safetext.h) */
 	printf("%s for ", verdict_words[d.verdict]);
 	safetext_fputs(user ? user : "an unidentified user", stdout);

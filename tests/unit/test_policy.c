@@ -601,10 +601,17 @@ START_TEST(test_counts_usage)
 	ck_assert(policy_counts_usage(&d));
 	d.verdict = VERDICT_BLOCK;
 	ck_assert(!policy_counts_usage(&d));
-	for (int r = 0; r < REASON_COUNT; r++) {
+	/* every reason policy_decide() returns has a name and a sentence; the
+	 * proxy's and the sensor's have a name only */
+	for (int r = REASON_NONE + 1; r < REASON_COUNT; r++) {
 		ck_assert_str_ne(policy_reason_name((enum reason)r), "?");
-		ck_assert_str_ne(policy_reason_text((enum reason)r), "?");
+		if (verdict_reason_is_policy((enum reason)r))
+			ck_assert_str_ne(policy_reason_text((enum reason)r), "?");
+		else
+			ck_assert_str_eq(policy_reason_text((enum reason)r), "?");
 	}
+	ck_assert_str_eq(policy_reason_name(REASON_NONE), "?");
+	ck_assert_str_eq(policy_verdict_name(VERDICT_NONE), "?");
 	ck_assert_str_eq(policy_reason_name(REASON_STUDENTS_PRESENT), "students-present");
 	ck_assert_str_eq(policy_reason_name(REASON_OUTSIDE_ALLOWED_TIME), "outside-allowed-time");
 	ck_assert_str_eq(policy_verdict_name(VERDICT_WARN), "warn");
