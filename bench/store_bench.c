@@ -80,13 +80,13 @@ static void make(struct record *r, unsigned long i, unsigned id, const char *mod
 	r->bytes_up = 600 + (x >> 32) % 2000;
 	r->bytes_down = 1000 + (x >> 40) % 50000;
 	r->close_reason = "done";
-	r->verdict = "allow";
+	r->verdict = VERDICT_ALLOW;
 	snprintf(r->content_type, sizeof(r->content_type), "text/html");
 	if (social) {
 		snprintf(r->platform, sizeof(r->platform), "%s", platforms[p]);
 		snprintf(r->category, sizeof(r->category), "social");
 		snprintf(r->host, sizeof(r->host), "%s", phosts[p]);
-		r->reason = "allowed";
+		r->reason = REASON_ALLOWED;
 		if (pick % 10 < 3) { /* a tunnel's minute */
 			r->kind = RECORD_TUNNEL_PROGRESS;
 			r->duration_ms = 60000;
@@ -96,7 +96,7 @@ static void make(struct record *r, unsigned long i, unsigned id, const char *mod
 		}
 	} else {
 		snprintf(r->host, sizeof(r->host), "%s", others[(x >> 8) % 6]);
-		r->reason = "not-social";
+		r->reason = REASON_NOT_SOCIAL;
 	}
 	if (r->kind == RECORD_REQUEST) {
 		snprintf(r->method, sizeof(r->method), "GET");

@@ -47,6 +47,10 @@ enum reason {
 	REASON_AUTH_RATE_LIMITED,  /* 429: too many failed sign-ins */
 	REASON_CLIENT_NOT_ALLOWED, /* 403: an address outside allow_clients */
 	REASON_WARN_CONTINUED,     /* over the allowance, the person chose to continue */
+	REASON_NO_SNI,             /* intercepted TLS without a server name: decided by address */
+	REASON_ECH,                /* intercepted TLS with an encrypted ClientHello: by address */
+	REASON_SIGN_IN_REQUIRED,   /* intercepted HTTP of an unknown device: sent to /signin */
+	REASON_SIGNED_IN,          /* the intercept-mode sign-in page accepted a person */
 	/* the sensor's findings (sensor/) */
 	REASON_BYPASS,             /* social traffic that did not go through the proxy */
 	REASON_DOH,                /* DNS over HTTPS to a well-known resolver (sensor/flags.h) */

@@ -38,7 +38,8 @@ struct event_row {
 	uint16_t port;
 	uint8_t kind, source, arrival;
 	uint64_t count;                       /* records the row stands for (events.count) */
-	const char *verdict, *reason, *close; /* static strings of the proxy */
+	uint8_t verdict, reason;              /* enum verdict, enum reason: named when bound */
+	const char *close;                    /* static string of the proxy */
 	uint32_t str[S_N];                    /* offsets into the block's arena */
 };
 
@@ -285,8 +286,8 @@ static struct event_row *add_event(struct batch *b, const struct store *s, const
 	e->kind = (uint8_t)r->kind;
 	e->source = (uint8_t)r->source;
 	e->arrival = (uint8_t)r->arrival;
-	e->verdict = r->verdict;
-	e->reason = r->reason;
+	e->verdict = (uint8_t)r->verdict;
+	e->reason = (uint8_t)r->reason;
 	e->close = r->close_reason;
 	/* each text field keeps only what its grammar allows (safetext.h):
 	 * whatever the producer copied, no control byte reaches the store */
@@ -516,8 +517,8 @@ static int insert_block(struct writer_db *w, const struct block *k, struct dayca
 		bind_str(st, 11, k, e->str[S_SNI]);
 		bind_str(st, 12, k, e->str[S_PLATFORM]);
 		bind_str(st, 13, k, e->str[S_CATEGORY]);
-		bind_opt(st, 14, e->verdict);
-		bind_opt(st, 15, e->reason);
+		bind_opt(st, 14, verdict_name((enum verdict)e->verdict));
+		bind_opt(st, 15, verdict_reason_name((enum reason)e->reason));
 		if (e->status)
 			sqlite3_bind_int(st, 16, e->status);
 		else

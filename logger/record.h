@@ -14,6 +14,7 @@
 
 #include "hostname.h"
 #include "netaddr.h"
+#include "verdict.h"
 
 enum record_kind {
 	RECORD_REQUEST,        /* an HTTP request relayed (or answered by the proxy) */
@@ -59,8 +60,8 @@ struct record {
 	char group[32];
 	char platform[32];
 	char category[16];
-	const char *verdict;           /* static: "allow", "block", "warn", or NULL */
-	const char *reason;            /* static: policy reason, or NULL */
+	enum verdict verdict;          /* VERDICT_NONE: no decision */
+	enum reason reason;            /* policy, proxy or sensor reason; REASON_NONE: none */
 };
 
 #endif

@@ -50,7 +50,7 @@ struct refusal_key {
 	uint16_t port;
 	uint8_t family;               /* AF_INET, AF_INET6, 0: other clients */
 	uint8_t addr[16];
-	char reason[24];
+	enum reason reason;           /* one of identity_less[]; REASON_NONE: a free slot */
 	char method[24];
 	char host[HOSTNAME_MAX + 1];
 };
@@ -80,15 +80,16 @@ struct refusals {
 	int64_t sweep_ms;             /* wall: the earliest end of a minute held (+ grace) */
 };
 
-static const char *const identity_less[] = {"auth-required", "auth-failed", "auth-rate-limited",
-					     "client-not-allowed", "sign-in-required"};
+static const enum reason identity_less[] = {REASON_AUTH_REQUIRED, REASON_AUTH_FAILED,
+					     REASON_AUTH_RATE_LIMITED, REASON_CLIENT_NOT_ALLOWED,
+					     REASON_SIGN_IN_REQUIRED};
 
 bool refusals_match(const struct record *r)
 {
-	if (r->kind != RECORD_BLOCKED || r->source != RECORD_SOURCE_PROXY || r->user[0] || !r->reason)
+	if (r->kind != RECORD_BLOCKED || r->source != RECORD_SOURCE_PROXY || r->user[0])
 		return false;
 	for (size_t i = 0; i < sizeof(identity_less) / sizeof(identity_less[0]); i++)
-		if (strcmp(r->reason, identity_less[i]) == 0)
+		if (r->reason == identity_less[i])
 			return true;
 	return false;
 }
@@ -135,14 +136,12 @@ void refusals_destroy(struct refusals *a)
 
 static uint64_t key_hash(const struct refusal_key *k)
 {
-	/* FNV-1a over the fixed part and the strings up to their ends */
+	/* FNV-1a over the fixed part (the reason too) and the strings up to their ends */
 	const unsigned char *p = (const unsigned char *)k;
-	size_t fixed = offsetof(struct refusal_key, reason);
+	size_t fixed = offsetof(struct refusal_key, method);
 	uint64_t h = 1469598103934665603ULL;
 	for (size_t i = 0; i < fixed; i++)
 		h = (h ^ p[i]) * 1099511628211ULL;
-	for (const char *s = k->reason; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	for (const char *s = k->method; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	for (const char *s = k->host; *s; s++)
@@ -171,7 +170,7 @@ static void key_of(struct refusal_key *k, const struct record *r, int64_t minute
 	} else {
 		k->family = 255; /* an unknown address: one key of its own */
 	}
-	store_copy(k->reason, sizeof(k->reason), r->reason);
+	k->reason = r->reason;
 	store_copy(k->method, sizeof(k->method), r->method);
 	store_copy(k->host, sizeof(k->host), r->host);
 }
@@ -181,7 +180,7 @@ static void other_key(struct refusal_key *k, const struct record *r, int64_t min
 {
 	memset(k, 0, sizeof(*k));
 	k->minute = minute;
-	store_copy(k->reason, sizeof(k->reason), r->reason);
+	k->reason = r->reason;
 }
 
 static uint32_t find(struct refusals *a, const struct refusal_key *k, uint32_t b)
@@ -354,14 +353,14 @@ void refusals_take(struct refusals *a, int64_t wall_ms, bool all, struct refusal
 		 * rest of the table untouched (not resident) */
 		for (uint32_t i = 0; i < a->hwm; i++) {
 			struct refusal *e = &a->e[i];
-			if (e->k.reason[0] == '\0')
-				continue; /* free: every reason held has a name */
+			if (e->k.reason == REASON_NONE)
+				continue; /* free: every reason held is one of identity_less[] */
 			int64_t due = (e->k.minute + 1) * 60000 + REFUSALS_GRACE_MS;
 			if (all || due <= wall_ms)
 				take_row(a, e, out);
 			if (due <= wall_ms && e->row.count == 0) {
 				unlink_entry(a, i);
-				e->k.reason[0] = '\0'; /* marks the slot free for this loop */
+				e->k.reason = REASON_NONE; /* marks the slot free for this loop */
 			} else if (due < next) {
 				next = due;
 			}

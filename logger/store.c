@@ -518,6 +518,7 @@ int record_format(const struct record *r, char *buf, unsigned len)
 {
 	static const char *const kinds[] = {"request", "tunnel", "tunnel-progress", "blocked"};
 	char client[64];
+	const char *verdict = verdict_name(r->verdict), *reason = verdict_reason_name(r->reason);
 
 	sockaddr_ntop(&r->client.u.sa, client, sizeof(client));
 	return snprintf(buf, len,
@@ -527,8 +528,8 @@ int record_format(const struct record *r, char *buf, unsigned len)
 			r->method[0] ? r->method : "-",
 			r->host[0] ? r->host : "-", r->port, r->sni[0] ? r->sni : "-", r->status,
 			r->bytes_up, r->bytes_down, r->duration_ms,
-			r->close_reason ? r->close_reason : "-", r->verdict ? r->verdict : "-",
-			r->reason ? r->reason : "-", r->platform[0] ? r->platform : "-");
+			r->close_reason ? r->close_reason : "-", verdict ? verdict : "-",
+			reason ? reason : "-", r->platform[0] ? r->platform : "-");
 }
 
 void store_submit(struct store *s, const struct record *r)

@@ -191,16 +191,11 @@ int writer_flush(struct writer *w, unsigned timeout_ms)
 
 /* ---- turning items into rows ---- */
 
-static bool is(const char *a, const char *b)
-{
-	return a && strcmp(a, b) == 0;
-}
-
 static enum usage_purpose purpose_of(const struct record *r)
 {
-	if (is(r->reason, "organisational"))
+	if (r->reason == REASON_ORGANISATIONAL)
 		return PURPOSE_ORGANISATIONAL;
-	if (is(r->reason, "sanctioned"))
+	if (r->reason == REASON_SANCTIONED)
 		return PURPOSE_SANCTIONED;
 	return PURPOSE_PERSONAL;
 }
@@ -213,10 +208,10 @@ static void process_record(struct writer *w, const struct record *r)
 	store_user_key(NULL, &r->client.u.sa, client, sizeof(client));
 	const char *user = r->user[0] ? r->user : client;
 	/* social: a listed platform whose category the rules cover */
-	bool social = r->platform[0] && !is(r->reason, "not-social");
-	bool blocked = r->kind == RECORD_BLOCKED || is(r->verdict, "block");
+	bool social = r->platform[0] && r->reason != REASON_NOT_SOCIAL;
+	bool blocked = r->kind == RECORD_BLOCKED || r->verdict == VERDICT_BLOCK;
 	/* the sensor's flags (DNS over HTTPS, VPN): kept like blocked attempts */
-	bool flagged = r->source == RECORD_SOURCE_SENSOR && (is(r->reason, "doh") || is(r->reason, "vpn"));
+	bool flagged = r->source == RECORD_SOURCE_SENSOR && (r->reason == REASON_DOH || r->reason == REASON_VPN);
 	bool keep_event = social || blocked || flagged || s->log_other == LOG_OTHER_HOSTS;
 
 	if (r->source == RECORD_SOURCE_PROXY && r->user[0] && strcmp(r->user, client) != 0 &&

@@ -274,7 +274,7 @@ void conn_close(struct conn *c, const char *reason)
 	conn_tunnel_progress(c);
 	if (!c->recorded && c->start_us) {
 		enum record_kind k = c->is_connect || c->ws_upgrade ? RECORD_TUNNEL : RECORD_REQUEST;
-		if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0 && !c->enforced)
+		if (c->decision.verdict == VERDICT_BLOCK && !c->enforced)
 			k = RECORD_BLOCKED;
 		conn_record(c, k, reason);
 	}
@@ -306,20 +306,20 @@ void conn_enforce_tick(struct conn *c)
 	if (c->state != CS_TUNNEL)
 		return;
 	enforce_decide(c, c->host, c->sni[0] ? c->sni : NULL, &d);
-	if (!d.verdict || strcmp(d.verdict, "block") != 0) {
+	if (d.verdict != VERDICT_BLOCK) {
 		/* still allowed, perhaps for another reason (a break ended and the
 		 * platform is sanctioned while students are present): from now on
 		 * its minutes are counted under the new reason */
 		c->decision.verdict = d.verdict;
 		c->decision.reason = d.reason;
-		c->decision.reason_text = d.reason_text;
 		c->decision.until = d.until;
 		return;
 	}
 	log_info("closing tunnel %s:%u of %s: %s", c->host, c->port,
-		 c->user[0] ? c->user : "an unidentified client", d.reason ? d.reason : "policy");
+		 c->user[0] ? c->user : "an unidentified client",
+		 d.reason != REASON_NONE ? verdict_reason_name(d.reason) : "policy");
 	/* the tunnel was allowed when it opened; its record says why it ended */
-	c->decision.verdict = "block";
+	c->decision.verdict = VERDICT_BLOCK;
 	c->decision.reason = d.reason;
 	c->enforced = 1;
 	conn_close(c, "enforced");
@@ -373,7 +373,7 @@ void conn_reply_error(struct conn *c, int status, const char *detail, const char
 	struct evbuffer *out = bufferevent_get_output(c->client);
 	enum record_kind k = RECORD_REQUEST;
 
-	if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0)
+	if (c->decision.verdict == VERDICT_BLOCK)
 		k = RECORD_BLOCKED;
 	else if (c->is_connect)
 		k = RECORD_TUNNEL;
@@ -480,8 +480,8 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 			/* no whole request within REFUSED_WAIT_MS: a 403 if it began one */
 			if (c->head_started) {
 				c->start_us = conn_wall_us();
-				c->decision.verdict = "block";
-				c->decision.reason = "client-not-allowed";
+				c->decision.verdict = VERDICT_BLOCK;
+				c->decision.reason = REASON_CLIENT_NOT_ALLOWED;
 				conn_reply_error(c, 403, "This proxy does not serve your address.",
 						 "client-not-allowed");
 			} else {

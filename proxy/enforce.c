@@ -109,7 +109,7 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 	const struct policy *p = c->conf->policy;
 
 	memset(out, 0, sizeof(*out));
-	out->verdict = "allow";
+	out->verdict = VERDICT_ALLOW;
 	if (!p)
 		return;
 	const struct catalog *cat = policy_catalog(p);
@@ -139,9 +139,8 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 			chosen = es;
 		}
 	}
-	out->verdict = policy_verdict_name(dh.verdict);
-	out->reason = policy_reason_name(dh.reason);
-	out->reason_text = policy_reason_text(dh.reason);
+	out->verdict = dh.verdict;
+	out->reason = dh.reason;
 	out->until = (int64_t)dh.until;
 	out->allowance_left = -1;
 	if (id.group && policy_group_allowance(id.group) != POLICY_UNLIMITED) {
@@ -449,10 +448,10 @@ int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, si
 	struct decision_hook d;
 	authority_host(authority, host, sizeof(host));
 	enforce_decide(c, host, NULL, &d);
-	if (strcmp(d.verdict, "warn") == 0 && strcmp(d.platform, interned) == 0) {
+	if (d.verdict == VERDICT_WARN && strcmp(d.platform, interned) == 0) {
 		warn_ack(c, interned);
-		c->decision.verdict = "warn";
-		c->decision.reason = "warn-continued";
+		c->decision.verdict = VERDICT_WARN;
+		c->decision.reason = REASON_WARN_CONTINUED;
 		snprintf(c->decision.platform, sizeof(c->decision.platform), "%.31s", interned);
 		str_copy(c->decision.category, sizeof(c->decision.category), d.category);
 		log_info("%s chose to continue to %s over the allowance",

@@ -92,7 +92,7 @@ void conn_intercept(struct conn *c, const struct sockaddr_any *dst)
 /* The ClientHello was read (r) or did not come: decide, then connect or refuse. */
 static void peek_done(struct conn *c, const struct sni_info *info, enum sni_result r)
 {
-	const char *why = NULL;
+	enum reason why = REASON_NONE;
 
 	evtimer_del(c->timer);
 	c->requests++;
@@ -108,24 +108,25 @@ static void peek_done(struct conn *c, const struct sni_info *info, enum sni_resu
 	if (r == SNI_FOUND && !info->ech)
 		memcpy(c->sni, info->name, sizeof(c->sni));
 	else if (r == SNI_FOUND)
-		why = "ech"; /* the outer name is the ECH provider's, not the site's */
+		why = REASON_ECH; /* the outer name is the ECH provider's, not the site's */
 	else
-		why = "no-sni";
+		why = REASON_NO_SNI;
 	intercept_identify(c);
 	/* by the server name and the address: the more restrictive wins */
 	enforce_decide(c, c->host, c->sni[0] ? c->sni : NULL, &c->decision);
-	if (why) {
+	if (why != REASON_NONE) {
 		if (c->conf->proxy.intercept_no_sni_block) {
-			c->decision.verdict = "block";
+			c->decision.verdict = VERDICT_BLOCK;
 			c->decision.reason = why;
-		} else if (c->decision.reason && strcmp(c->decision.reason, "not-social") == 0) {
+		} else if (c->decision.reason == REASON_NOT_SOCIAL) {
 			c->decision.reason = why;
 		}
 	}
-	if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0) {
+	if (c->decision.verdict == VERDICT_BLOCK) {
 		/* refused at the handshake: nothing reaches the origin */
 		log_debug("intercepted TLS to %s:%u (%s) refused: %s", c->dst, c->port,
-			  c->sni[0] ? c->sni : "no name", c->decision.reason ? c->decision.reason : "policy");
+			  c->sni[0] ? c->sni : "no name",
+			  c->decision.reason != REASON_NONE ? verdict_reason_name(c->decision.reason) : "policy");
 		conn_close(c, "blocked-sni");
 		return;
 	}

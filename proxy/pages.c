@@ -268,52 +268,14 @@ void pages_pac(struct evbuffer *out, const struct conf *conf, const char *author
 		evbuffer_add(out, body, (size_t)n);
 }
 
-/*
- * Decisions by verdict and reason. Both are static strings, so a slot is
- * keyed by the two pointers and claimed once with a compare-and-swap; the
- * set is small (a few verdicts times a dozen reasons).
- */
-#define DECISION_SLOTS 128
+/* Decisions by verdict and reason: one counter per pair, named when /metrics is written. */
+static uint64_t decisions[VERDICT_COUNT][REASON_COUNT];
 
-struct decision_count {
-	const char *verdict;
-	const char *reason;
-	uint64_t n;
-};
-
-static struct decision_count decisions[DECISION_SLOTS];
-
-void metrics_count_decision(const char *verdict, const char *reason)
+void metrics_count_decision(enum verdict verdict, enum reason reason)
 {
-	if (!verdict)
+	if (verdict == VERDICT_NONE || (unsigned)verdict >= VERDICT_COUNT || (unsigned)reason >= REASON_COUNT)
 		return;
-	if (!reason)
-		reason = "-";
-	uintptr_t h = ((uintptr_t)verdict * 31u) ^ (uintptr_t)reason;
-	for (unsigned i = 0; i < DECISION_SLOTS; i++) {
-		struct decision_count *d = &decisions[(h + i) % DECISION_SLOTS];
-		const char *v = __atomic_load_n(&d->reason, __ATOMIC_ACQUIRE);
-		if (!v) {
-			const char *expected = NULL;
-			if (__atomic_compare_exchange_n(&d->reason, &expected, reason, false,
-							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-				__atomic_store_n(&d->verdict, verdict, __ATOMIC_RELEASE);
-				v = reason;
-			} else {
-				v = expected;
-			}
-		}
-		if (v == reason) {
-			/* the verdict may still be on its way from the claiming thread */
-			const char *dv;
-			while (!(dv = __atomic_load_n(&d->verdict, __ATOMIC_ACQUIRE)))
-				;
-			if (dv == verdict) {
-				__atomic_add_fetch(&d->n, 1, __ATOMIC_RELAXED);
-				return;
-			}
-		}
-	}
+	__atomic_add_fetch(&decisions[verdict][reason], 1, __ATOMIC_RELAXED);
 }
 
 void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
@@ -367,13 +329,15 @@ void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
 			    (unsigned long long)st.aggregated, (unsigned long long)st.aggregate_rows);
 	evbuffer_add_printf(b, "# HELP breaktime_decisions_total Requests and tunnels by verdict and reason.\n"
 			    "# TYPE breaktime_decisions_total counter\n");
-	for (unsigned i = 0; i < DECISION_SLOTS; i++) {
-		const char *v = __atomic_load_n(&decisions[i].verdict, __ATOMIC_ACQUIRE);
-		const char *r = __atomic_load_n(&decisions[i].reason, __ATOMIC_ACQUIRE);
-		if (v && r)
-			evbuffer_add_printf(b, "breaktime_decisions_total{verdict=\"%s\",reason=\"%s\"} %llu\n",
-					    v, r, LOAD(decisions[i].n));
-	}
+	/* only pairs that happened; a decision without a reason is "-" */
+	for (unsigned v = VERDICT_NONE + 1; v < VERDICT_COUNT; v++)
+		for (unsigned r = 0; r < REASON_COUNT; r++) {
+			unsigned long long n = LOAD(decisions[v][r]);
+			const char *rn = verdict_reason_name((enum reason)r);
+			if (n)
+				evbuffer_add_printf(b, "breaktime_decisions_total{verdict=\"%s\",reason=\"%s\"} %llu\n",
+						    verdict_name((enum verdict)v), rn ? rn : "-", n);
+		}
 	evbuffer_add_printf(b, "# HELP breaktime_store_queue_depth Records waiting for the store's writer.\n"
 			    "# TYPE breaktime_store_queue_depth gauge\nbreaktime_store_queue_depth %llu\n"
 			    "# HELP breaktime_store_queue_capacity Records the queue holds.\n"

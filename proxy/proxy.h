@@ -49,6 +49,7 @@
 #include "netaddr.h"
 #include "record.h"
 #include "store.h"
+#include "verdict.h"
 
 struct worker;
 struct conn;
@@ -196,8 +197,8 @@ void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive
 void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
 	       bool keep_alive, bool head_only);
 void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only);
-/* Count a decision for /metrics (verdict and reason are static strings). Any thread. */
-void metrics_count_decision(const char *verdict, const char *reason);
+/* Count a decision for /metrics (VERDICT_NONE: not counted). Any thread. */
+void metrics_count_decision(enum verdict verdict, enum reason reason);
 /* The block page (the [proxy] block_page template, or the built-in one). */
 struct block_info {
 	const char *host, *platform, *reason, *reason_text, *until, *allowance, *user;
@@ -212,9 +213,8 @@ const char *pages_reason(int status);
 /* ---- enforce.c ---- */
 
 struct decision_hook {
-	const char *verdict;            /* "allow", "block", "warn" */
-	const char *reason;             /* policy reason or NULL */
-	const char *reason_text;        /* the reason in words for people, or NULL */
+	enum verdict verdict;           /* VERDICT_NONE until a decision is made */
+	enum reason reason;             /* policy or proxy reason; REASON_NONE: none */
 	char platform[32];
 	char category[16];
 	int64_t until;                  /* unix time the verdict changes, 0 = never */

@@ -17,6 +17,7 @@
 #include "bindings.h"
 #include "identity.h"
 #include "intercept.h"
+#include "policy.h"
 #include "relay.h"
 #include "signin.h"
 #include "strutil.h"
@@ -39,18 +40,19 @@ static void copy_trunc(char *dst, size_t dstlen, const char *src, size_t srclen)
 
 static bool is_blocked(const struct conn *c)
 {
-	return c->decision.verdict && strcmp(c->decision.verdict, "block") == 0;
+	return c->decision.verdict == VERDICT_BLOCK;
 }
 
 static void blocked_reply(struct conn *c, bool keep_alive)
 {
 	char until[64], left[32];
 	struct evbuffer *out = bufferevent_get_output(c->client);
+	enum reason r = c->decision.reason;
 	struct block_info bi = {
 		.host = c->host,
 		.platform = c->decision.platform,
-		.reason = c->decision.reason,
-		.reason_text = c->decision.reason_text,
+		.reason = verdict_reason_name(r),
+		.reason_text = verdict_reason_is_policy(r) ? policy_reason_text(r) : NULL,
 		.until = until,
 		.allowance = left,
 		.user = c->user,
@@ -143,8 +145,8 @@ static void start_connect(struct conn *c, size_t head_len)
 	evbuffer_drain(bufferevent_get_input(c->client), head_len);
 	c->bytes_up = head_len;
 	if (!port_allowed(c->conf, c->port)) {
-		c->decision.verdict = "block";
-		c->decision.reason = "port";
+		c->decision.verdict = VERDICT_BLOCK;
+		c->decision.reason = REASON_PORT;
 		conn_reply_error(c, 403, "CONNECT is only allowed to the configured ports.",
 				 "connect-port");
 		return;
@@ -208,15 +210,15 @@ static int identify(struct conn *c, const struct http_request *req, size_t head_
 		size_t before = evbuffer_get_length(out);
 		pages_challenge(out, c->conf, c->client_keep);
 		c->bytes_up = head_len;
-		c->decision.verdict = "block";
-		c->decision.reason = h ? "auth-failed" : "auth-required";
+		c->decision.verdict = VERDICT_BLOCK;
+		c->decision.reason = h ? REASON_AUTH_FAILED : REASON_AUTH_REQUIRED;
 		conn_answer(c, before, RECORD_BLOCKED, "auth", c->client_keep);
 		return -1;
 	}
 	case IDENTITY_LIMITED:
 		evbuffer_drain(bufferevent_get_input(c->client), head_len);
-		c->decision.verdict = "block";
-		c->decision.reason = "auth-rate-limited";
+		c->decision.verdict = VERDICT_BLOCK;
+		c->decision.reason = REASON_AUTH_RATE_LIMITED;
 		conn_reply_error(c, 429, "Too many failed sign-ins from your address: wait a minute.",
 				 "auth-limited");
 		return -1;
@@ -269,8 +271,8 @@ static void handle_head(struct conn *c, size_t head_len)
 	c->bytes_up = head_len;
 	if (c->refused) {
 		evbuffer_drain(in, head_len);
-		c->decision.verdict = "block";
-		c->decision.reason = "client-not-allowed";
+		c->decision.verdict = VERDICT_BLOCK;
+		c->decision.reason = REASON_CLIENT_NOT_ALLOWED;
 		conn_reply_error(c, 403, "This proxy does not serve your address.", "client-not-allowed");
 		return;
 	}
@@ -330,7 +332,7 @@ static void handle_head(struct conn *c, size_t head_len)
 	if (c->intercept && signin_redirect(c, &req, head_len))
 		return;
 	enforce_decide(c, c->host, NULL, &c->decision);
-	if (c->decision.verdict && strcmp(c->decision.verdict, "warn") == 0 &&
+	if (c->decision.verdict == VERDICT_WARN &&
 	    !enforce_warn_acked(c, c->decision.platform)) {
 		/* over the allowance with over_allowance = warn: an interstitial once
 		 * per person, platform and day; its link continues and is recorded */

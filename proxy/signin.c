@@ -108,8 +108,8 @@ bool signin_redirect(struct conn *c, const struct http_request *req, size_t head
 			    "network.</p></body></html>", c->conf->proxy.visible_hostname, port);
 	size_t before = evbuffer_get_length(out);
 	c->status = 302;
-	c->decision.verdict = "block";
-	c->decision.reason = "sign-in-required";
+	c->decision.verdict = VERDICT_BLOCK;
+	c->decision.reason = REASON_SIGN_IN_REQUIRED;
 	pages_send_html(out, 302, b, loc, keep, req->is_head);
 	evbuffer_free(b);
 	conn_answer(c, before, RECORD_BLOCKED, "sign-in", keep);
@@ -201,16 +201,16 @@ void signin_page(struct conn *c, const struct http_request *req, size_t head_len
 	evbuffer_drain(in, head_len + body_len);
 	size_t before = evbuffer_get_length(out);
 	if (r == IDENTITY_LIMITED) {
-		c->decision.verdict = "block";
-		c->decision.reason = "auth-rate-limited";
+		c->decision.verdict = VERDICT_BLOCK;
+		c->decision.reason = REASON_AUTH_RATE_LIMITED;
 		conn_reply_error(c, 429, "Too many failed sign-ins from your address: wait a minute.",
 				 "auth-limited");
 		return;
 	}
 	if (r != IDENTITY_OK) {
 		c->status = 403;
-		c->decision.verdict = "block";
-		c->decision.reason = "auth-failed";
+		c->decision.verdict = VERDICT_BLOCK;
+		c->decision.reason = REASON_AUTH_FAILED;
 		form(c, out, 403, to, "Wrong user name or password.", false, false);
 		conn_answer(c, before, RECORD_BLOCKED, "sign-in-failed", false);
 		return;
@@ -229,7 +229,7 @@ void signin_page(struct conn *c, const struct http_request *req, size_t head_len
 	c->status = to[0] ? 303 : 200;
 	pages_send_html(out, c->status, b, to[0] ? loc : NULL, false, false);
 	evbuffer_free(b);
-	c->decision.verdict = "allow";
-	c->decision.reason = "signed-in";
+	c->decision.verdict = VERDICT_ALLOW;
+	c->decision.reason = REASON_SIGNED_IN;
 	conn_answer(c, before, RECORD_REQUEST, "signed-in", false);
 }

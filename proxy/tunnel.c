@@ -141,7 +141,7 @@ static void peek_done(struct conn *c, const struct sni_info *info, enum sni_resu
 	if (c->sni[0]) {
 		/* classify by the CONNECT host and the SNI: the more restrictive wins */
 		enforce_decide(c, c->host, c->sni, &c->decision);
-		if (c->decision.verdict && strcmp(c->decision.verdict, "block") == 0) {
+		if (c->decision.verdict == VERDICT_BLOCK) {
 			conn_close(c, "blocked-sni");
 			return;
 		}

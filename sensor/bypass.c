@@ -98,7 +98,7 @@ static bool social(const struct sensor *s, const struct flow *f)
  * never usage minutes) that are not social. */
 static bool recording(const struct sensor *s, const struct flow *f)
 {
-	return s->o.store && !s->o.json && (f->flag || social(s, f));
+	return s->o.store && !s->o.json && (f->flag != REASON_NONE || social(s, f));
 }
 
 static const char *method_of(const struct flow *f)
@@ -144,14 +144,14 @@ static void fill(const struct sensor *s, const struct flow *f, struct record *r)
 		snprintf(r->group, sizeof(r->group), "%s", policy_group_name(f->group));
 	r->close_reason = "sensor";
 	if (social(s, f)) {
-		r->reason = "bypass";
+		r->reason = REASON_BYPASS;
 		snprintf(r->platform, sizeof(r->platform), "%s", f->entry->platform);
 		snprintf(r->category, sizeof(r->category), "%s", f->entry->category);
 	} else {
 		/* flagged: no platform, so never social minutes (logger/writer.c
 		 * keeps the event whatever log_other says) */
 		r->reason = f->flag;
-		snprintf(r->category, sizeof(r->category), "%s", f->flag);
+		snprintf(r->category, sizeof(r->category), "%s", verdict_reason_name(f->flag));
 	}
 }
 
@@ -213,7 +213,7 @@ void bypass_on_close(void *ctx, struct flow *f, const char *why)
 	r.status = 0;
 	submit(s, &r);
 	s->st.records++;
-	log_debug("%s: %s %s %s (%s)", r.reason, r.method, r.host, r.platform, why);
+	log_debug("%s: %s %s %s (%s)", verdict_reason_name(r.reason), r.method, r.host, r.platform, why);
 }
 
 void bypass_identify(struct sensor *s, struct flow *f, int64_t ts_us)

@@ -15,8 +15,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define FLAG_DOH "doh"
-#define FLAG_VPN "vpn"
+#include "verdict.h"
+
+/* A flow's flag is its record's reason: REASON_DOH, REASON_VPN, or
+ * REASON_NONE (not flagged). A closed set: a new kind of flag is a new
+ * reason in verdict.h. */
+#define FLAG_DOH REASON_DOH
+#define FLAG_VPN REASON_VPN
 
 /* name (normalised) is a listed DoH resolver's name or a subdomain of one. */
 bool flags_doh_name(const char *name);

@@ -49,7 +49,7 @@ struct flow {
 	char name[HOSTNAME_MAX + 1];
 	bool ech;
 	const struct catalog_entry *entry; /* the name's platform, or NULL */
-	const char *flag;                  /* FLAG_DOH, FLAG_VPN (flags.h), or NULL */
+	enum reason flag;                  /* FLAG_DOH, FLAG_VPN (flags.h), or REASON_NONE */
 	char user[64];                     /* from the device map; empty: the address */
 	const struct group *group;         /* the user's group, or the default group */
 	bool detects;                      /* presence: its client marks students present

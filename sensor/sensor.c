@@ -127,7 +127,7 @@ static void addr_text(int family, const uint8_t *a, char *out, size_t len)
 
 static void emit_name(struct sensor *s, int64_t ts_us, const struct flow_key *k,
 		      const char *protocol, const char *name, const struct catalog_entry *e, bool ech,
-		      const char *flag)
+		      enum reason flag)
 {
 	s->st.names++;
 	FILE *f = s->o.json;
@@ -149,8 +149,8 @@ static void emit_name(struct sensor *s, int64_t ts_us, const struct flow_key *k,
 	else
 		fputs("null", f);
 	fprintf(f, ",\"ech\":%s,\"flag\":", ech ? "true" : "false");
-	if (flag)
-		json_string(f, flag);
+	if (flag != REASON_NONE)
+		json_string(f, verdict_reason_name(flag));
 	else
 		fputs("null", f);
 	fputs("}\n", f);
@@ -169,7 +169,7 @@ static void sensor_dns(struct sensor *s, const struct flow_key *k, bool from_cli
 	if (!m.response && from_client) {
 		s->st.dns_queries++;
 		emit_name(s, ts_us, k, "dns", m.qname, catalog_lookup(s->catalog, m.qname), false,
-			  flags_doh_name(m.qname) ? FLAG_DOH : NULL);
+			  flags_doh_name(m.qname) ? FLAG_DOH : REASON_NONE);
 	} else if (m.response && !from_client) {
 		for (size_t i = 0; i < m.n_addrs; i++) {
 			s->st.dns_answers++;

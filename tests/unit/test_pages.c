@@ -194,6 +194,44 @@ START_TEST(test_challenge_and_status)
 }
 END_TEST
 
+/* /metrics counts decisions by verdict and reason and names them only
+ * there: one series per pair that happened, "-" for a decision without a
+ * reason, nothing for a record without a decision. */
+START_TEST(test_metrics_decisions)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	metrics_count_decision(VERDICT_BLOCK, REASON_GROUP_NEVER);
+	metrics_count_decision(VERDICT_BLOCK, REASON_GROUP_NEVER);
+	metrics_count_decision(VERDICT_BLOCK, REASON_AUTH_REQUIRED);
+	metrics_count_decision(VERDICT_WARN, REASON_WARN_CONTINUED);
+	metrics_count_decision(VERDICT_ALLOW, REASON_NONE);     /* no policy configured */
+	metrics_count_decision(VERDICT_NONE, REASON_NONE);      /* an own page: not a decision */
+	metrics_count_decision(VERDICT_NONE, REASON_ALLOWED);
+	pages_metrics(out, false, false);
+	char *resp = take(out), *head, *body;
+	split(resp, &head, &body);
+	static const char *const want[] = {
+		"breaktime_decisions_total{verdict=\"allow\",reason=\"-\"} 1\n",
+		"breaktime_decisions_total{verdict=\"warn\",reason=\"warn-continued\"} 1\n",
+		"breaktime_decisions_total{verdict=\"block\",reason=\"group-never\"} 2\n",
+		"breaktime_decisions_total{verdict=\"block\",reason=\"auth-required\"} 1\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *at = strstr(body, want[i]);
+		ck_assert_msg(at != NULL, "missing %s in:\n%s", want[i], body);
+		ck_assert_msg(strstr(at + 1, want[i]) == NULL, "twice: %s", want[i]);
+	}
+	/* nothing else: the four series above are all */
+	int series = 0;
+	for (const char *p = body; (p = strstr(p, "\nbreaktime_decisions_total{")); p++)
+		series++;
+	ck_assert_int_eq(series, 4);
+	free(resp);
+	evbuffer_free(out);
+}
+END_TEST
+
 /* The PAC script names the configured proxy, never the request's Host. */
 START_TEST(test_pac_never_echoes_host)
 {
@@ -245,6 +283,7 @@ int main(void)
 	tcase_add_test(tc, test_block_page_escapes);
 	tcase_add_test(tc, test_challenge_and_status);
 	tcase_add_test(tc, test_pac_never_echoes_host);
+	tcase_add_test(tc, test_metrics_decisions);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -647,7 +647,7 @@ START_TEST(test_storeq_presence_and_acks)
 			      RECORD_SOURCE_SENSOR);
 	/* and a continued warning today, through the writer */
 	struct record r = rec(RECORD_REQUEST, now_us(), "alice", "www.facebook.com", "facebook", 100, 5);
-	r.reason = "warn-continued";
+	r.reason = REASON_WARN_CONTINUED;
 	store_submit(s, &r);
 	r = rec(RECORD_REQUEST, now_us(), "bob", "www.facebook.com", "facebook", 100, 5);
 	store_submit(s, &r); /* allowed, not a continued warning */
@@ -750,15 +750,15 @@ END_TEST
 
 /* A refusal without identity (a 407, 429 or allow_clients' 403) from
  * 10.0.0.<host> at t_us. */
-static struct record refusal(int host, const char *reason, int64_t t_us)
+static struct record refusal(int host, enum reason reason, int64_t t_us)
 {
 	struct record r = rec(RECORD_BLOCKED, t_us, NULL, "origin.test", NULL, 400, 0);
 	struct sockaddr_in *sin = (struct sockaddr_in *)&r.client.u.sa;
 	sin->sin_addr.s_addr = htonl(0x0a000000u | (unsigned)host);
 	snprintf(r.method, sizeof(r.method), "GET");
 	r.port = 80;
-	r.status = strcmp(reason, "auth-rate-limited") == 0 ? 429 :
-		   strcmp(reason, "client-not-allowed") == 0 ? 403 : 407;
+	r.status = reason == REASON_AUTH_RATE_LIMITED ? 429 :
+		   reason == REASON_CLIENT_NOT_ALLOWED ? 403 : 407;
 	r.group[0] = '\0';
 	r.reason = reason;
 	return r;
@@ -779,7 +779,7 @@ static int64_t minute_ahead_us(int minutes)
  * an identity, and other blocked records, stay rows of their own. */
 START_TEST(test_refusals_keyed)
 {
-	static const char *const reasons[] = {"auth-required", "auth-failed"};
+	static const enum reason reasons[] = {REASON_AUTH_REQUIRED, REASON_AUTH_FAILED};
 	struct tstore t;
 	tstore_init(&t, LOG_OTHER_COUNTS);
 	t.conf.store.access_log = t.log;
@@ -800,7 +800,7 @@ START_TEST(test_refusals_keyed)
 				total += n;
 			}
 	/* an identified person's 407 is not counted in, nor a policy block */
-	struct record who = refusal(1, "auth-failed", m0 + 5000);
+	struct record who = refusal(1, REASON_AUTH_FAILED, m0 + 5000);
 	snprintf(who.user, sizeof(who.user), "alice");
 	store_submit(s, &who);
 	struct record pol = rec(RECORD_BLOCKED, m0, NULL, "www.tiktok.com", "tiktok", 0, 2);
@@ -818,7 +818,7 @@ START_TEST(test_refusals_keyed)
 					 "SELECT sum(count), count(*), max(client = user), min(status),"
 					 " max(duration_ms) FROM events WHERE client = '10.0.0.%d' AND"
 					 " reason = '%s' AND ts_ms / 60000 = %lld AND user IS NOT 'alice'",
-					 host, reasons[k], (long long)(m0 / 60000000) + m);
+					 host, verdict_reason_name(reasons[k]), (long long)(m0 / 60000000) + m);
 				sqlite3_stmt *st;
 				ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 				ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
@@ -864,12 +864,12 @@ START_TEST(test_refusals_first_row_at_once)
 	while (now_us() % 60000000 > 54000000)
 		sleep_ms(200);
 
-	struct record r = refusal(7, "auth-required", now_us());
+	struct record r = refusal(7, REASON_AUTH_REQUIRED, now_us());
 	store_submit(s, &r);
 	WAIT_FOR(s, st_.aggregate_rows >= 1, 5000);
 	ck_assert_int_eq(count(&t, "SELECT sum(count) FROM events WHERE client = '10.0.0.7'"), 1);
 	for (int i = 0; i < 9; i++) {
-		r = refusal(7, "auth-required", now_us());
+		r = refusal(7, REASON_AUTH_REQUIRED, now_us());
 		store_submit(s, &r);
 	}
 	sleep_ms(300);
@@ -891,7 +891,7 @@ START_TEST(test_refusals_first_row_at_once)
 
 	/* and on close, whatever the minute holds */
 	for (int i = 0; i < 5; i++) {
-		r = refusal(8, "client-not-allowed", now_us());
+		r = refusal(8, REASON_CLIENT_NOT_ALLOWED, now_us());
 		store_submit(s, &r);
 	}
 	store_close(s);
@@ -914,7 +914,7 @@ START_TEST(test_refusals_bounded)
 	int64_t m0 = minute_ahead_us(5);
 	for (int host = 1; host <= 200; host++)
 		for (int i = 0; i < 3; i++) {
-			struct record r = refusal(host, i == 2 ? "auth-rate-limited" : "auth-required",
+			struct record r = refusal(host, i == 2 ? REASON_AUTH_RATE_LIMITED : REASON_AUTH_REQUIRED,
 						  m0 + host * 1000 + i);
 			store_submit(s, &r);
 		}
@@ -947,7 +947,7 @@ START_TEST(test_refusals_take_no_slot)
 	ck_assert_int_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
 
 	for (int i = 0; i < 20000; i++) {
-		struct record r = refusal(1 + i % 50, "auth-required", now_us());
+		struct record r = refusal(1 + i % 50, REASON_AUTH_REQUIRED, now_us());
 		store_submit(s, &r);
 	}
 	submit_social(s, 60, now_us());

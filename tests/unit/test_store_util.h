@@ -96,13 +96,13 @@ static struct record rec(enum record_kind kind, int64_t start_us, const char *us
 	if (user)
 		snprintf(r.user, sizeof(r.user), "%s", user);
 	snprintf(r.group, sizeof(r.group), "staff");
-	r.verdict = kind == RECORD_BLOCKED ? "block" : "allow";
+	r.verdict = kind == RECORD_BLOCKED ? VERDICT_BLOCK : VERDICT_ALLOW;
 	if (platform && *platform) {
 		snprintf(r.platform, sizeof(r.platform), "%s", platform);
 		snprintf(r.category, sizeof(r.category), "social");
-		r.reason = kind == RECORD_BLOCKED ? "outside-allowed-time" : "allowed";
+		r.reason = kind == RECORD_BLOCKED ? REASON_OUTSIDE_ALLOWED_TIME : REASON_ALLOWED;
 	} else {
-		r.reason = "not-social";
+		r.reason = REASON_NOT_SOCIAL;
 	}
 	return r;
 }

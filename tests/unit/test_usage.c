@@ -222,7 +222,7 @@ START_TEST(test_minutes_long_tunnel)
 	store_submit(s, &r);
 	/* organisational use at 10:30 */
 	r = rec(RECORD_REQUEST, m0 + 30 * min, "alice", "www.facebook.com", "facebook", 300, 5);
-	r.reason = "organisational";
+	r.reason = REASON_ORGANISATIONAL;
 	store_submit(s, &r);
 	store_close(s);
 
@@ -299,7 +299,7 @@ START_TEST(test_today)
 	r = progress(minute_start, 1000, 10000, "instagram");
 	store_submit(s, &r);
 	r = rec(RECORD_REQUEST, minute_start - 60000000, "alice", "twitter.com", "twitter", 500, 5);
-	r.reason = "organisational";
+	r.reason = REASON_ORGANISATIONAL;
 	store_submit(s, &r);
 	r = rec(RECORD_REQUEST, minute_start, "", "www.facebook.com", "facebook", 500, 5);
 	store_submit(s, &r);
