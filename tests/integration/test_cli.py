@@ -5,17 +5,20 @@ temporary configuration files, its outputs and exit codes.
 
     test_cli.py BREAKTIME_BINARY SOURCE_ROOT
 
-Run by `meson test` (suite integration). Every test_* function runs in
-order; one line each, then "N passed, N failed".
+Run by `meson test` (suite integration) on the integration runner
+(harness_run): every test_* function in order, one line each, then
+"N passed, N failed, N skipped"; more arguments: run only the tests whose
+name contains one.
 """
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
+
+from harness import Context, check, eq
+import harness
 
 BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/reports/breaktime"
 ROOT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
@@ -76,7 +79,7 @@ def site():
 
 def explain_json(*args):
     rc, out, err = run("-c", site(), "explain", *args, "--json")
-    assert rc == 0, (rc, out, err)
+    eq(rc, 0, 'rc (rc, out, err = %r)' % ((rc, out, err),))
     return json.loads(out)
 
 
@@ -84,15 +87,17 @@ def explain_json(*args):
 
 def test_usage():
     rc, out, err = run()
-    assert rc == 2 and "usage:" in err, (rc, err)
+    check(rc == 2 and "usage:" in err, 'expected rc == 2 and "usage:" in err (rc, err = %r)' % ((rc, err),))
     rc, out, err = run("--help")
-    assert rc == 0 and "explain USER HOST" in out
+    check(rc == 0 and "explain USER HOST" in out, 'expected rc == 0 and "explain USER HOST" in out')
     rc, out, err = run("--version")
-    assert rc == 0 and out.startswith("breaktime "), out
+    check(rc == 0 and out.startswith("breaktime "),
+          'expected rc == 0 and out.startswith("breaktime ") (out = %r)' % (out,))
     rc, out, err = run("-c", site(), "frobnicate")
-    assert rc == 2 and "unknown command `frobnicate`" in err, err
+    check(rc == 2 and "unknown command `frobnicate`" in err,
+          'expected rc == 2 and "unknown command `frobnicate`" in err (err = %r)' % (err,))
     rc, out, err = run("-c", site(), "check", "extra")
-    assert rc == 2, rc
+    eq(rc, 2, 'rc')
 
 
 # ---- check ----
@@ -100,16 +105,19 @@ def test_usage():
 def test_check_shipped_sample():
     # the sample works as shipped, from the top of the source tree
     rc, out, err = run("-c", "config/breaktime.conf", "check", cwd=ROOT)
-    assert rc == 0, (rc, out, err)
-    assert out.startswith("config/breaktime.conf: ok (time zone Europe/London;"), out
-    assert err == "", err
+    eq(rc, 0, 'rc (rc, out, err = %r)' % ((rc, out, err),))
+    check(out.startswith("config/breaktime.conf: ok (time zone Europe/London;"),
+          'expected out.startswith("config/breaktime.conf: ok (time zone Europe/London;") (out = %r)' % (out,))
+    eq(err, "", 'err')
 
 
 def test_check_ok():
     rc, out, err = run("-c", site(), "check")
-    assert rc == 0, (rc, out, err)
-    assert out.endswith(": ok (time zone Europe/London; 4 windows, 2 closed periods; 7 groups, "
-                       "4 members; 10 catalog domains)\n"), out
+    eq(rc, 0, 'rc (rc, out, err = %r)' % ((rc, out, err),))
+    check(out.endswith(": ok (time zone Europe/London; 4 windows, 2 closed periods; 7 groups, "
+                      "4 members; 10 catalog domains)\n"),
+          'expected out.endswith(": ok (time zone Europe/London; 4 windows, 2 closed periods; 7 '
+          'groups, " "4 members; 10 catalog domains)\\n") (out = %r)' % (out,))
 
 
 def test_check_lists_every_error():
@@ -129,8 +137,8 @@ default_group = staf
 listen = 127.0.0.1:3128
 """)
     rc, out, err = run("-c", path, "check")
-    assert rc == 1, (rc, out, err)
-    assert out == "", out
+    eq(rc, 1, 'rc (rc, out, err = %r)' % ((rc, out, err),))
+    eq(out, "", 'out')
     lines = err.strip().split("\n")
     want = [
         path + ":2: workers: `lots` is not a number from 0 to 256",
@@ -140,29 +148,33 @@ listen = 127.0.0.1:3128
         path + ":9: social: `brakes` is not a [schedule] window",
         path + ":11: default_group: no group `staf`: did you mean `staff`?",
     ]
-    assert len(lines) == len(want) + 1, lines
+    eq(len(lines), len(want) + 1, 'len(lines) (lines = %r)' % (lines,))
     for got, w in zip(lines, want):
-        assert got.startswith(w), (got, w)
-    assert lines[-1] == "breaktime: %s: 6 errors" % path, lines[-1]
+        check(got.startswith(w), 'expected got.startswith(w) (got, w = %r)' % ((got, w),))
+    eq(lines[-1], "breaktime: %s: 6 errors" % path, 'lines[-1]')
 
 
 def test_check_missing_file():
     rc, out, err = run("-c", os.path.join(TMP, "nope.conf"), "check")
-    assert rc == 1 and "nope.conf: cannot open" in err, (rc, err)
+    check(rc == 1 and "nope.conf: cannot open" in err,
+          'expected rc == 1 and "nope.conf: cannot open" in err (rc, err = %r)' % ((rc, err),))
 
 
 def test_check_warning():
     path = write("warn.conf", "[schedule]\nbrakes = mon 10:00-10:15\n[catalog]\nplatforms = %s/platforms.list\n" % TMP)
     rc, out, err = run("-c", path, "check")
-    assert rc == 0, (rc, err)
-    assert "warning: " in err and "does not define all of its windows" in err, err
+    eq(rc, 0, 'rc (rc, err = %r)' % ((rc, err),))
+    check("warning: " in err and "does not define all of its windows" in err,
+          'expected "warning: " in err and "does not define all of its windows" in err (err = %r)' % (err,))
 
 
 def test_check_unknown_platform():
     path = write("plat.conf", "[catalog]\nplatforms = %s/platforms.list\n[group staff]\nsanctioned = youtub\n" % TMP)
     rc, out, err = run("-c", path, "check")
-    assert rc == 1
-    assert path + ":4: sanctioned: unknown platform `youtub`: did you mean `youtube`?" in err, err
+    eq(rc, 1, 'rc')
+    check(path + ":4: sanctioned: unknown platform `youtub`: did you mean `youtube`?" in err,
+          'expected path + ":4: sanctioned: unknown platform `youtub`: did you mean `youtube`?" in err '
+          '(err = %r)' % (err,))
 
 
 # ---- classify ----
@@ -171,8 +183,8 @@ def test_classify():
     rc, out, err = run("-c", site(), "classify", "www.facebook.com", "scontent-lhr8-1.xx.fbcdn.net",
                        "notfacebook.com", "facebook.com.example.net", "WWW.YouTube.COM.", "x.com:443",
                        "192.0.2.1", "example.org")
-    assert rc == 0, (rc, err)
-    assert out.split("\n")[:-1] == [
+    eq(rc, 0, 'rc (rc, err = %r)' % ((rc, err),))
+    eq(out.split("\n")[:-1], [
         "www.facebook.com\tfacebook\tsocial",
         "scontent-lhr8-1.xx.fbcdn.net\tfacebook\tsocial",
         "notfacebook.com\t-",
@@ -181,28 +193,30 @@ def test_classify():
         "x.com:443\tx\tsocial",
         "192.0.2.1\t-",
         "example.org\t-",
-    ], out
+    ], 'out.split("\\n")[:-1] (out = %r)' % (out,))
 
 
 def test_classify_invalid():
     rc, out, err = run("-c", site(), "classify", "www.facebook.com", "bad host")
-    assert rc == 1
-    assert out == "www.facebook.com\tfacebook\tsocial\nbad host\t-\n", out
-    assert "`bad host` is not a valid host name" in err
+    eq(rc, 1, 'rc')
+    eq(out, "www.facebook.com\tfacebook\tsocial\nbad host\t-\n", 'out')
+    check("`bad host` is not a valid host name" in err, 'expected "`bad host` is not a valid host name" in err')
 
 
 def test_classify_shipped_list():
     rc, out, err = run("-c", "config/breaktime.conf", "classify", "www.instagram.com", "www.tiktok.com",
                        "web.whatsapp.com", "www.bbc.co.uk", cwd=ROOT)
-    assert rc == 0, err
+    eq(rc, 0, 'rc (err = %r)' % (err,))
     rows = [l.split("\t") for l in out.strip().split("\n")]
-    assert rows[0][1] == "instagram" and rows[1][1] == "tiktok" and rows[2][1] == "whatsapp", rows
-    assert rows[3] == ["www.bbc.co.uk", "-"], rows
+    check(rows[0][1] == "instagram" and rows[1][1] == "tiktok" and rows[2][1] == "whatsapp",
+          'expected rows[0][1] == "instagram" and rows[1][1] == "tiktok" and rows[2][1] == "whatsapp" '
+          '(rows = %r)' % (rows,))
+    eq(rows[3], ["www.bbc.co.uk", "-"], 'rows[3] (rows = %r)' % (rows,))
 
 
 def test_classify_needs_hosts():
     rc, out, err = run("-c", site(), "classify")
-    assert rc == 2
+    eq(rc, 2, 'rc')
 
 
 # ---- explain ----
@@ -210,93 +224,120 @@ def test_classify_needs_hosts():
 def test_explain_break():
     j = explain_json("alice", "www.facebook.com", "--at", "2026-03-30 10:35")
     for key in ("user", "group", "host", "platform", "verdict", "reason", "until"):
-        assert key in j, key
-    assert j["user"] == "alice" and j["group"] == "staff" and j["host"] == "www.facebook.com"
-    assert j["platform"] == "facebook" and j["category"] == "social"
-    assert j["verdict"] == "allow" and j["reason"] == "allowed", j
-    assert j["at"] == "2026-03-30T10:35:00+01:00", j["at"]
-    assert j["until"] == "2026-03-30T10:45:00+01:00", j["until"]
-    assert j["then"] == {"verdict": "block", "reason": "outside-allowed-time"}, j["then"]
-    assert j["windows"] == ["breaks"] and j["students_present"] is False
+        check(key in j, 'expected key in j (key = %r)' % (key,))
+    check(j["user"] == "alice" and j["group"] == "staff" and j["host"] == "www.facebook.com",
+          'expected j["user"] == "alice" and j["group"] == "staff" and j["host"] == "www.facebook.com"')
+    check(j["platform"] == "facebook" and j["category"] == "social",
+          'expected j["platform"] == "facebook" and j["category"] == "social"')
+    check(j["verdict"] == "allow" and j["reason"] == "allowed",
+          'expected j["verdict"] == "allow" and j["reason"] == "allowed" (j = %r)' % (j,))
+    eq(j["at"], "2026-03-30T10:35:00+01:00", 'j["at"]')
+    eq(j["until"], "2026-03-30T10:45:00+01:00", 'j["until"]')
+    eq(j["then"], {"verdict": "block", "reason": "outside-allowed-time"}, 'j["then"]')
+    check(j["windows"] == ["breaks"] and j["students_present"] is False,
+          'expected j["windows"] == ["breaks"] and j["students_present"] is False')
 
 
 def test_explain_lesson():
     j = explain_json("alice", "www.facebook.com", "--at", "2026-03-30 09:30")
-    assert (j["verdict"], j["reason"], j["until"]) == ("block", "outside-allowed-time", "2026-03-30T10:30:00+01:00"), j
-    assert j["students_present"] is True and j["presence_source"] == "timetable"
+    eq((j["verdict"], j["reason"], j["until"]), ("block", "outside-allowed-time", "2026-03-30T10:30:00+01:00"),
+       '(j["verdict"], j["reason"], j["until"]) (j = %r)' % (j,))
+    check(j["students_present"] is True and j["presence_source"] == "timetable",
+          'expected j["students_present"] is True and j["presence_source"] == "timetable"')
 
 
 def test_explain_students_override():
     j = explain_json("alice", "www.facebook.com", "--at", "2026-03-30 10:35", "--students", "yes")
-    assert (j["verdict"], j["reason"], j["until"]) == ("block", "students-present", None), j
-    assert j["presence_source"] == "override"
+    eq((j["verdict"], j["reason"], j["until"]), ("block", "students-present", None),
+       '(j["verdict"], j["reason"], j["until"]) (j = %r)' % (j,))
+    eq(j["presence_source"], "override", 'j["presence_source"]')
     j = explain_json("alice", "www.facebook.com", "--at", "2026-03-30 09:35", "--students", "no")
-    assert (j["verdict"], j["reason"]) == ("block", "outside-allowed-time"), j
+    eq((j["verdict"], j["reason"]), ("block", "outside-allowed-time"),
+       '(j["verdict"], j["reason"]) (j = %r)' % (j,))
 
 
 def test_explain_sanctioned():
     j = explain_json("bob", "m.youtube.com", "--at", "2026-03-30 09:35")
-    assert (j["verdict"], j["reason"], j["until"]) == ("allow", "sanctioned", "2026-03-30T17:30:00+01:00"), j
+    eq((j["verdict"], j["reason"], j["until"]), ("allow", "sanctioned", "2026-03-30T17:30:00+01:00"),
+       '(j["verdict"], j["reason"], j["until"]) (j = %r)' % (j,))
 
 
 def test_explain_allowance():
     j = explain_json("alice", "www.facebook.com", "--at", "2026-03-30 10:35", "--used", "29")
-    assert (j["verdict"], j["reason"]) == ("allow", "allowed"), j
-    assert j["used_break"] == 5, j  # no more than the 5 minutes the break has lasted
+    eq((j["verdict"], j["reason"]), ("allow", "allowed"), '(j["verdict"], j["reason"]) (j = %r)' % (j,))
+    eq(j["used_break"], 5, 'j["used_break"] (j = %r)' % (j,))  # no more than the 5 minutes the break has lasted
     j = explain_json("alice", "www.facebook.com", "--at", "2026-03-30 10:35", "--used", "30")
-    assert (j["verdict"], j["reason"], j["until"]) == ("warn", "allowance-exhausted", "2026-03-30T10:45:00+01:00"), j
+    eq((j["verdict"], j["reason"], j["until"]), ("warn", "allowance-exhausted", "2026-03-30T10:45:00+01:00"),
+       '(j["verdict"], j["reason"], j["until"]) (j = %r)' % (j,))
     j = explain_json("alice", "www.facebook.com", "--at", "2026-03-30 10:44", "--used", "12")
-    assert (j["verdict"], j["reason"]) == ("warn", "allowance-exhausted"), j
+    eq((j["verdict"], j["reason"]), ("warn", "allowance-exhausted"), '(j["verdict"], j["reason"]) (j = %r)' % (j,))
     j = explain_json("alice", "www.facebook.com", "--at", "2026-03-30 10:44", "--used", "12", "--used-break", "3")
-    assert (j["verdict"], j["reason"]) == ("allow", "allowed"), j
-    assert j["allowance"] == 30 and j["break_allowance"] == 10 and j["over_allowance"] == "warn"
+    eq((j["verdict"], j["reason"]), ("allow", "allowed"), '(j["verdict"], j["reason"]) (j = %r)' % (j,))
+    check(j["allowance"] == 30 and j["break_allowance"] == 10 and j["over_allowance"] == "warn",
+          'expected j["allowance"] == 30 and j["break_allowance"] == 10 and j["over_allowance"] == "warn"')
 
 
 def test_explain_organisational():
     j = explain_json("carol", "twitter.com", "--at", "2026-03-30 09:35")
-    assert (j["verdict"], j["reason"], j["until"]) == ("allow", "organisational", None), j
+    eq((j["verdict"], j["reason"], j["until"]), ("allow", "organisational", None),
+       '(j["verdict"], j["reason"], j["until"]) (j = %r)' % (j,))
     j = explain_json("carol", "www.instagram.com", "--at", "2026-03-30 09:35")
-    assert (j["verdict"], j["reason"]) == ("block", "outside-allowed-time"), j
+    eq((j["verdict"], j["reason"]), ("block", "outside-allowed-time"),
+       '(j["verdict"], j["reason"]) (j = %r)' % (j,))
 
 
 def test_explain_unidentified_and_not_social():
     j = explain_json("-", "www.facebook.com", "--at", "2026-03-30 10:35")
-    assert j["user"] is None and j["group"] == "guests" and j["reason"] == "group-never", j
+    check(j["user"] is None and j["group"] == "guests" and j["reason"] == "group-never",
+          'expected j["user"] is None and j["group"] == "guests" and j["reason"] == "group-never" (j = %r)' % (j,))
     j = explain_json("alice", "www.example.org", "--at", "2026-03-30 09:35")
-    assert (j["verdict"], j["reason"], j["platform"], j["until"]) == ("allow", "not-social", None, None), j
+    eq((j["verdict"], j["reason"], j["platform"], j["until"]), ("allow", "not-social", None, None),
+       '(j["verdict"], j["reason"], j["platform"], j["until"]) (j = %r)' % (j,))
 
 
 def test_explain_closed():
     j = explain_json("alice", "www.facebook.com", "--at", "2026-12-18 17:30")
-    assert (j["verdict"], j["until"]) == ("block", "2027-01-05T10:30:00+00:00"), j
+    eq((j["verdict"], j["until"]), ("block", "2027-01-05T10:30:00+00:00"),
+       '(j["verdict"], j["until"]) (j = %r)' % (j,))
     j = explain_json("alice", "www.facebook.com", "--at", "2026-05-04 10:35")
-    assert (j["reason"], j["closed"], j["until"]) == ("closed", True, "2026-05-05T10:30:00+01:00"), j
+    eq((j["reason"], j["closed"], j["until"]), ("closed", True, "2026-05-05T10:30:00+01:00"),
+       '(j["reason"], j["closed"], j["until"]) (j = %r)' % (j,))
 
 
 def test_explain_dst():
     # spring forward: 01:00-02:00 does not exist on 2026-03-29
     j = explain_json("nina", "www.facebook.com", "--at", "2026-03-29 00:45")
-    assert (j["verdict"], j["until"]) == ("allow", "2026-03-29T03:00:00+01:00"), j
+    eq((j["verdict"], j["until"]), ("allow", "2026-03-29T03:00:00+01:00"),
+       '(j["verdict"], j["until"]) (j = %r)' % (j,))
     rc, out, err = run("-c", site(), "explain", "nina", "facebook.com", "--at", "2026-03-29 01:30")
-    assert rc == 2 and "does not exist in Europe/London" in err, (rc, err)
+    check(rc == 2 and "does not exist in Europe/London" in err,
+          'expected rc == 2 and "does not exist in Europe/London" in err (rc, err = %r)' % ((rc, err),))
     # fall back: 01:30 happens twice on 2026-10-25; the first is taken, and said so
     j = explain_json("nina", "www.facebook.com", "--at", "2026-10-25 01:30")
-    assert j["at"] == "2026-10-25T01:30:00+01:00", j
-    assert "happens twice" in j["note"], j
+    eq(j["at"], "2026-10-25T01:30:00+01:00", 'j["at"] (j = %r)' % (j,))
+    check("happens twice" in j["note"], 'expected "happens twice" in j["note"] (j = %r)' % (j,))
     j = explain_json("nina", "www.facebook.com", "--at", "2026-10-25T01:30+00:00")
-    assert j["at"] == "2026-10-25T01:30:00+00:00" and j["until"] == "2026-10-25T03:00:00+00:00", j
+    check(j["at"] == "2026-10-25T01:30:00+00:00" and j["until"] == "2026-10-25T03:00:00+00:00",
+          'expected j["at"] == "2026-10-25T01:30:00+00:00" and j["until"] == "2026-10-25T03:00:00+00:00" '
+          '(j = %r)' % (j,))
     j = explain_json("nina", "www.facebook.com", "--at", "2026-10-25T00:30:00Z")
-    assert j["at"] == "2026-10-25T01:30:00+01:00", j
+    eq(j["at"], "2026-10-25T01:30:00+01:00", 'j["at"] (j = %r)' % (j,))
 
 
 def test_explain_words():
     rc, out, err = run("-c", site(), "explain", "alice", "www.facebook.com", "--at", "2026-03-30 09:30")
-    assert rc == 0, err
-    assert out.startswith("BLOCKED for alice (group staff) on www.facebook.com, Mon 2026-03-30 09:30 (+01:00)"), out
-    assert "social = !students & (breaks | non_directed)" in out
-    assert "until:     Mon 2026-03-30 10:30 (+01:00), then allowed (allowed)" in out, out
+    eq(rc, 0, 'rc (err = %r)' % (err,))
+    check(out.startswith("BLOCKED for alice (group staff) on www.facebook.com, Mon 2026-03-30 09:30 (+01:00)"),
+          'expected out.startswith("BLOCKED for alice (group staff) on www.facebook.com, Mon '
+          '2026-03-30 09:30 (+01:00)") (out = %r)' % (out,))
+    check("social = !students & (breaks | non_directed)" in out,
+          'expected "social = !students & (breaks | non_directed)" in out')
+    check("until:     Mon 2026-03-30 10:30 (+01:00), then allowed (allowed)" in out,
+          'expected "until: Mon 2026-03-30 10:30 (+01:00), then allowed (allowed)" in out (out = %r)' % (out,))
     rc, out, err = run("-c", site(), "explain", "carol", "x.com", "--at", "2026-03-30 09:30")
-    assert "ALLOWED for carol (group comms)" in out and "no change by the clock alone" in out, out
+    check("ALLOWED for carol (group comms)" in out and "no change by the clock alone" in out,
+          'expected "ALLOWED for carol (group comms)" in out and "no change by the clock alone" in out '
+          '(out = %r)' % (out,))
 
 
 def test_explain_bad_arguments():
@@ -313,34 +354,20 @@ def test_explain_bad_arguments():
         (["alice", "bad host"], "is not a valid host name"),
     ]:
         rc, out, err = run("-c", s, "explain", *args)
-        assert rc == 2 and msg in err, (args, rc, err)
+        check(rc == 2 and msg in err, 'expected rc == 2 and msg in err (args, rc, err = %r)' % ((args, rc, err),))
 
 
 def test_explain_bad_config():
     path = write("bad2.conf", "[group staff]\nsocial = (\n")
     rc, out, err = run("-c", path, "explain", "alice", "x.com")
-    assert rc == 1 and ":2: social:" in err, (rc, err)
+    check(rc == 1 and ":2: social:" in err,
+          'expected rc == 1 and ":2: social:" in err (rc, err = %r)' % ((rc, err),))
 
 
 def main():
     write("platforms.list", PLATFORMS)
-    tests = [(n, f) for n, f in sorted(globals().items(), key=lambda kv: kv[1].__code__.co_firstlineno
-                                          if callable(kv[1]) and hasattr(kv[1], "__code__") else 0)
-             if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-            print("ok   " + name)
-            passed += 1
-        except Exception:
-            print("FAIL " + name)
-            traceback.print_exc()
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if failed else 0
+    harness.run(globals(), context=lambda: Context(TMP), filters=sys.argv[3:], against=BIN)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
