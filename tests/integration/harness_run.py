@@ -177,11 +177,13 @@ class Context:
 
     tmp_prefix = 'bt-it-'
     keep_env = 'IT_KEEP'
+    keep_on_failure = False     # keep tmp when a test failed, even without keep_env
 
     def __init__(self, tmp=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix=self.tmp_prefix)
         self._id = 0
         self.cleanups = []
+        self.failures = []      # the ids of the tests that failed so far (run() fills it)
 
     def next_id(self):
         self._id += 1
@@ -222,7 +224,7 @@ class Context:
         returns the problems seen (a failure of the module)."""
         end_all_procs()
         self.stop_peers()
-        if os.environ.get(self.keep_env):
+        if os.environ.get(self.keep_env) or (self.keep_on_failure and self.failures):
             print('kept', self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -309,6 +311,7 @@ def run(glb, context=Context, pending_file=None, run_pending_env='IT_RUN_PENDING
     failures = []
     print('# %s against %s' % (mod, against or ref or BREAKTIMED), flush=True)
     H = _current[0] = context()
+    H.failures = failures
     try:
         for name, fn in tests:
             tid = '%s::%s' % (mod, name)
@@ -328,8 +331,9 @@ def run(glb, context=Context, pending_file=None, run_pending_env='IT_RUN_PENDING
                 msg = str(e)
             except Exception as e:
                 err = 'fail'
+                # the call site, innermost first (the frames of run and _call left out)
                 where = ' <- '.join('%s:%d' % (os.path.basename(fr.filename), fr.lineno)
-                                    for fr in reversed(traceback.extract_tb(e.__traceback__)[1:]))
+                                    for fr in reversed(traceback.extract_tb(e.__traceback__)[2:]))
                 msg = '%s%s\n  at %s' % ('' if isinstance(e, TestFailure) else type(e).__name__ + ': ', e, where)
             finally:
                 signal.alarm(0)

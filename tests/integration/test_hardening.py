@@ -294,7 +294,7 @@ class CountingOrigin:
 
 def c_string(s, i):
     """Decode the C string literal starting at s[i] == '"'; returns (bytes, index after it)."""
-    assert s[i] == '"'
+    eq(s[i], '"', 's[i]')
     i += 1
     out = bytearray()
     simple = {'r': 13, 'n': 10, 't': 9, '\\': 92, '"': 34, "'": 39, 'v': 11, 'f': 12, 'a': 7, 'b': 8, '?': 63}

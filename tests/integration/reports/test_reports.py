@@ -7,7 +7,10 @@ parsed, the numbers checked; pseudonyms, file modes, usage errors.
 
     test_reports.py BREAKTIME_BINARY SOURCE_ROOT
 
-Every test_* function runs in order; one line each, then "N passed, N failed".
+Runs on the integration runner (harness_run): every test_* function in
+order, one line each, then "N passed, N failed, N skipped"; more arguments:
+run only the tests whose name contains one. The temporary directory stays
+when a test failed.
 """
 
 import csv
@@ -20,10 +23,12 @@ import stat
 import subprocess
 import sys
 import tempfile
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import make_store  # noqa: E402
+import harness  # noqa: E402
+from harness import Context, check, eq  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/reports/breaktime"
 ROOT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
@@ -42,23 +47,27 @@ def run(*args):
 
 def ok(*args):
     rc, out, err = run(*args)
-    assert rc == 0, (args, rc, out, err)
-    assert "ERROR" not in err and "runtime error" not in err, err
+    eq(rc, 0, 'rc (args, rc, out, err = %r)' % ((args, rc, out, err),))
+    check("ERROR" not in err and "runtime error" not in err,
+          'expected "ERROR" not in err and "runtime error" not in err (err = %r)' % (err,))
     return out
 
 
 def rows_json(*args):
     doc = json.loads(ok(*args, "--format", "json"))
-    assert list(doc["rows"][0].keys()) == doc["columns"] if doc["rows"] else True
+    check(list(doc["rows"][0].keys()) == doc["columns"] if doc["rows"] else True,
+          'expected list(doc["rows"][0].keys()) == doc["columns"] if doc["rows"] else True')
     return doc, doc["rows"]
 
 
 def rows_csv(*args):
     p = subprocess.run([BIN, "-c", CONF, "report"] + list(args) + ["--format", "csv"],
                        capture_output=True, timeout=60)
-    assert p.returncode == 0, (args, p.returncode, p.stderr)
+    eq(p.returncode, 0, 'p.returncode (args, p.returncode, p.stderr = %r)' % ((args, p.returncode, p.stderr),))
     text = p.stdout.decode()
-    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", ""), repr(text)
+    check(text.endswith("\r\n") and "\n" not in text.replace("\r\n", ""),
+          'expected text.endswith("\\r\\n") and "\\n" not in text.replace("\\r\\n", "") (repr(text) '
+          '= %r)' % (repr(text),))
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
@@ -66,59 +75,71 @@ def rows_csv(*args):
 
 def test_excessive_numbers():
     doc, rows = rows_json("excessive", *WEEK)
-    assert doc["report"] == "excessive"
-    assert doc["period"] == {"from": "2026-11-02", "to": "2026-11-08"}
-    assert doc["filters"] == {"group": None, "user": None}
-    assert doc["pseudonymised"] is False
-    assert "2048 bytes" in doc["active_minutes_method"]
+    eq(doc["report"], "excessive", 'doc["report"]')
+    eq(doc["period"], {"from": "2026-11-02", "to": "2026-11-08"}, 'doc["period"]')
+    eq(doc["filters"], {"group": None, "user": None}, 'doc["filters"]')
+    check(doc["pseudonymised"] is False, 'expected doc["pseudonymised"] is False')
+    check("2048 bytes" in doc["active_minutes_method"], 'expected "2048 bytes" in doc["active_minutes_method"]')
     # alice: 40 minutes on a 30-minute day -> 10 over; 20 outside; severity first
-    assert [r["user"] for r in rows] == ["alice", "victor"], rows
+    eq([r["user"] for r in rows], ["alice", "victor"], '[r["user"] for r in rows] (rows = %r)' % (rows,))
     a, v = rows
-    assert (a["group"], a["allowance"], a["days_over"], a["minutes_over"]) == ("staff", 30, 1, 10), a
-    assert (a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]) == (20, 60, 66), a
-    assert (a["blocked_students_present"], a["previous_minutes"], a["change"]) == (3, 15, 45), a
-    assert a["platforms"] == "facebook instagram", a
+    eq((a["group"], a["allowance"], a["days_over"], a["minutes_over"]), ("staff", 30, 1, 10),
+       '(a["group"], a["allowance"], a["days_over"], a["minutes_over"]) (a = %r)' % (a,))
+    eq((a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]), (20, 60, 66),
+       '(a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]) (a = %r)' % (a,))
+    eq((a["blocked_students_present"], a["previous_minutes"], a["change"]), (3, 15, 45),
+       '(a["blocked_students_present"], a["previous_minutes"], a["change"]) (a = %r)' % (a,))
+    eq(a["platforms"], "facebook instagram", 'a["platforms"] (a = %r)' % (a,))
     # the 35-minute break allowance: Monday's lunch break (40 minutes) 5 over
-    assert (a["break_allowance"], a["breaks_over"], a["break_minutes_over"]) == (35, 1, 5), a
-    assert (v["break_allowance"], v["breaks_over"], v["break_minutes_over"]) == (None, 0, 0), v
-    assert (v["days_over"], v["minutes_over"], v["outside_minutes"], v["active_minutes"]) == \
-        (2, 25, 0, 85), v
-    assert (v["previous_minutes"], v["change"]) == (0, 85), v
-    assert any("previous period" in n and "2026-10-26 .. 2026-11-01" in n for n in doc["notes"])
+    eq((a["break_allowance"], a["breaks_over"], a["break_minutes_over"]), (35, 1, 5),
+       '(a["break_allowance"], a["breaks_over"], a["break_minutes_over"]) (a = %r)' % (a,))
+    eq((v["break_allowance"], v["breaks_over"], v["break_minutes_over"]), (None, 0, 0),
+       '(v["break_allowance"], v["breaks_over"], v["break_minutes_over"]) (v = %r)' % (v,))
+    eq((v["days_over"], v["minutes_over"], v["outside_minutes"], v["active_minutes"]), (2, 25, 0, 85),
+       '(v["days_over"], v["minutes_over"], v["outside_minutes"], v["active_minutes"]) (v = %r)' % (v,))
+    eq((v["previous_minutes"], v["change"]), (0, 85), '(v["previous_minutes"], v["change"]) (v = %r)' % (v,))
+    check(any("previous period" in n and "2026-10-26 .. 2026-11-01" in n for n in doc["notes"]),
+          'expected any("previous period" in n and "2026-10-26 .. 2026-11-01" in n for n in doc["notes"])')
 
 
 def test_excessive_text_and_csv():
     out = ok("excessive", *WEEK)
-    assert "period:         2026-11-02 .. 2026-11-08" in out, out
-    assert "filters:        none" in out
-    assert "active minutes: " in out
+    check("period:         2026-11-02 .. 2026-11-08" in out,
+          'expected "period: 2026-11-02 .. 2026-11-08" in out (out = %r)' % (out,))
+    check("filters:        none" in out, 'expected "filters: none" in out')
+    check("active minutes: " in out, 'expected "active minutes: " in out')
     lines = out.splitlines()
     hdr = next(i for i, l in enumerate(lines) if l.startswith("user "))
-    assert lines[hdr + 1].split()[:10] == ["alice", "staff", "30", "1", "10", "35", "1", "5", "20", "60"], lines[hdr + 1]
-    assert "Listed: " in out and "Order: " in out
+    eq(lines[hdr + 1].split()[:10], ["alice", "staff", "30", "1", "10", "35", "1", "5", "20", "60"],
+       'lines[hdr + 1].split()[:10] (lines[hdr + 1] = %r)' % (lines[hdr + 1],))
+    check("Listed: " in out and "Order: " in out, 'expected "Listed: " in out and "Order: " in out')
     rows = rows_csv("excessive", *WEEK)
-    assert [r["user"] for r in rows] == ["alice", "victor"]
-    assert rows[0]["minutes_over"] == "10" and rows[1]["minutes_over"] == "25"
+    eq([r["user"] for r in rows], ["alice", "victor"], '[r["user"] for r in rows]')
+    check(rows[0]["minutes_over"] == "10" and rows[1]["minutes_over"] == "25",
+          'expected rows[0]["minutes_over"] == "10" and rows[1]["minutes_over"] == "25"')
 
 
 def test_excessive_one_day_and_filters():
     # Tuesday alone: alice only outside, not over; her previous day (Mon) had 41? no: 40
     doc, rows = rows_json("excessive", "--from", "2026-11-03", "--to", "2026-11-03")
-    assert len(rows) == 1 and rows[0]["user"] == "alice", rows
+    check(len(rows) == 1 and rows[0]["user"] == "alice",
+          'expected len(rows) == 1 and rows[0]["user"] == "alice" (rows = %r)' % (rows,))
     r = rows[0]
-    assert (r["days_over"], r["minutes_over"], r["outside_minutes"], r["previous_minutes"]) == \
-        (0, 0, 20, 40), r
+    eq((r["days_over"], r["minutes_over"], r["outside_minutes"], r["previous_minutes"]), (0, 0, 20, 40),
+       '(r["days_over"], r["minutes_over"], r["outside_minutes"], r["previous_minutes"]) (r = %r)' % (r,))
     # --user
     doc, rows = rows_json("excessive", *WEEK, "--user", "victor")
-    assert [r["user"] for r in rows] == ["victor"]
-    assert doc["filters"]["user"] == "victor"
+    eq([r["user"] for r in rows], ["victor"], '[r["user"] for r in rows]')
+    eq(doc["filters"]["user"], "victor", 'doc["filters"]["user"]')
     # --group volunteers, with names
     doc, rows = rows_json("excessive", *WEEK, "--group", "volunteers", "--names")
-    assert [r["user"] for r in rows] == ["victor"] and doc["pseudonymised"] is False
+    check([r["user"] for r in rows] == ["victor"] and doc["pseudonymised"] is False,
+          'expected [r["user"] for r in rows] == ["victor"] and doc["pseudonymised"] is False')
     # nothing in an empty week
     doc, rows = rows_json("excessive", "--from", "2026-11-09", "--to", "2026-11-15")
-    assert rows == []
-    assert "(no rows)" in ok("excessive", "--from", "2026-11-09", "--to", "2026-11-15")
+    eq(rows, [], 'rows')
+    check("(no rows)" in ok("excessive", "--from", "2026-11-09", "--to", "2026-11-15"),
+          'expected "(no rows)" in ok("excessive", "--from", "2026-11-09", "--to", "2026-11-15")')
 
 
 # ---- pseudonyms ----
@@ -126,34 +147,39 @@ def test_excessive_one_day_and_filters():
 def test_pseudonyms():
     # a group-level report is pseudonymised by default; the secret is created once
     doc, rows = rows_json("excessive", *WEEK, "--group", "staff")
-    assert doc["pseudonymised"] is True
-    assert len(rows) == 1 and rows[0]["user"].startswith("p-") and len(rows[0]["user"]) == 12
+    check(doc["pseudonymised"] is True, 'expected doc["pseudonymised"] is True')
+    check(len(rows) == 1 and rows[0]["user"].startswith("p-") and len(rows[0]["user"]) == 12,
+          'expected len(rows) == 1 and rows[0]["user"].startswith("p-") and len(rows[0]["user"]) == 12')
     p1 = rows[0]["user"]
     db = sqlite3.connect(DB)
     secret = db.execute("SELECT value FROM meta WHERE key = 'pseudonym_secret'").fetchone()[0]
     db.close()
-    assert len(secret) == 64
+    eq(len(secret), 64, 'len(secret)')
     # stable across reports and report kinds
     doc, rows = rows_json("excessive", *WEEK, "--pseudonymise")
-    assert rows[0]["user"] == p1 and rows[1]["user"].startswith("p-") and rows[1]["user"] != p1
+    check(rows[0]["user"] == p1 and rows[1]["user"].startswith("p-") and rows[1]["user"] != p1,
+          'expected rows[0]["user"] == p1 and rows[1]["user"].startswith("p-") and rows[1]["user"] != p1')
     brows = rows_csv("breaches", *WEEK, "--pseudonymise")
-    assert brows[0]["user"] == p1, brows
+    eq(brows[0]["user"], p1, 'brows[0]["user"] (brows = %r)' % (brows,))
     out = ok("excessive", *WEEK, "--pseudonymise")
-    assert "alice" not in out and "victor" not in out and p1 in out
-    assert "names:          pseudonyms" in out
+    check("alice" not in out and "victor" not in out and p1 in out,
+          'expected "alice" not in out and "victor" not in out and p1 in out')
+    check("names:          pseudonyms" in out, 'expected "names: pseudonyms" in out')
     # a named person's report, pseudonymised: the name appears nowhere
     for kind in ("excessive", "usage", "breaches", "user"):
         for fmt in ("text", "json", "html"):
             out = ok(kind, *WEEK, "--user", "alice", "--pseudonymise", "--format", fmt)
-            assert "alice" not in out and p1 in out, (kind, fmt, out)
+            check("alice" not in out and p1 in out,
+                  'expected "alice" not in out and p1 in out (kind, fmt, out = %r)' % ((kind, fmt, out),))
     # HMAC-SHA256 keyed by the secret, first 40 bits
     import hashlib
     import hmac
     mac = hmac.new(bytes.fromhex(secret), b"alice", hashlib.sha256).hexdigest()
-    assert p1 == "p-" + mac[:10], (p1, mac)
+    eq(p1, "p-" + mac[:10], 'p1 (p1, mac = %r)' % ((p1, mac),))
     # the secret does not change
     db = sqlite3.connect(DB)
-    assert db.execute("SELECT count(*) FROM meta WHERE key = 'pseudonym_secret'").fetchone()[0] == 1
+    eq(db.execute("SELECT count(*) FROM meta WHERE key = 'pseudonym_secret'").fetchone()[0], 1,
+       'db.execute("SELECT count(*) FROM meta WHERE key = \'pseudonym_secret\'").fetchone()[0]')
     db.close()
 
 
@@ -165,39 +191,47 @@ def test_usage_per_person():
     r = by[("2026-11-02", "alice", "facebook")]
     # 40 active minutes (the sensor's duplicate 12:31 once, the 100-byte minute not active);
     # requests 40 x 2; bytes 40 x 5000 + 4000 (sensor) + 100 (inactive minute)
-    assert (r["active_minutes"], r["personal_minutes"], r["requests"], r["bytes"]) == \
-        (40, 40, 80, 204100), r
+    eq((r["active_minutes"], r["personal_minutes"], r["requests"], r["bytes"]), (40, 40, 80, 204100),
+       '(r["active_minutes"], r["personal_minutes"], r["requests"], r["bytes"]) (r = %r)' % (r,))
     r = by[("2026-11-02", "carol", "facebook")]
-    assert (r["active_minutes"], r["personal_minutes"], r["group"]) == (60, 0, "comms"), r
-    assert len(rows) == 7, rows
+    eq((r["active_minutes"], r["personal_minutes"], r["group"]), (60, 0, "comms"),
+       '(r["active_minutes"], r["personal_minutes"], r["group"]) (r = %r)' % (r,))
+    eq(len(rows), 7, 'len(rows) (rows = %r)' % (rows,))
     rows = rows_csv("usage", *WEEK, "--user", "victor")
-    assert [(r["day"], r["active_minutes"]) for r in rows] == [("2026-11-05", "50"),
-                                                              ("2026-11-06", "35")]
+    eq([(r["day"], r["active_minutes"]) for r in rows], [("2026-11-05", "50"),
+                                                         ("2026-11-06", "35")],
+       '[(r["day"], r["active_minutes"]) for r in rows]')
 
 
 def test_usage_per_group():
     doc, rows = rows_json("usage", *WEEK, "--by", "group")
-    assert doc["columns"][:3] == ["day", "people", "group"]
+    eq(doc["columns"][:3], ["day", "people", "group"], 'doc["columns"][:3]')
     by = {(r["day"], r["group"], r["platform"]): r for r in rows}
-    assert by[("2026-11-02", "staff", "facebook")]["active_minutes"] == 40
-    assert by[("2026-11-02", "comms", "facebook")]["personal_minutes"] == 0
-    assert by[("2026-11-05", "volunteers", "x")]["people"] == 1
+    eq(by[("2026-11-02", "staff", "facebook")]["active_minutes"], 40,
+       'by[("2026-11-02", "staff", "facebook")]["active_minutes"]')
+    eq(by[("2026-11-02", "comms", "facebook")]["personal_minutes"], 0,
+       'by[("2026-11-02", "comms", "facebook")]["personal_minutes"]')
+    eq(by[("2026-11-05", "volunteers", "x")]["people"], 1, 'by[("2026-11-05", "volunteers", "x")]["people"]')
     doc, rows = rows_json("usage", *WEEK, "--by", "group", "--group", "staff")
-    assert {r["group"] for r in rows} == {"staff"} and len(rows) == 4, rows
+    check({r["group"] for r in rows} == {"staff"} and len(rows) == 4,
+          'expected {r["group"] for r in rows} == {"staff"} and len(rows) == 4 (rows = %r)' % (rows,))
 
 
 # ---- breaches ----
 
 def test_breaches():
     rows = rows_csv("breaches", *WEEK)
-    assert [(r["day"], r["user"], r["platform"], r["reason"], r["attempts"], r["first"], r["last"])
-            for r in rows] == [
+    eq([(r["day"], r["user"], r["platform"], r["reason"], r["attempts"], r["first"], r["last"])
+            for r in rows], [
         ("2026-11-03", "alice", "facebook", "students-present", "3", "14:30", "14:32"),
-        ("2026-11-04", "bob", "x", "outside-allowed-time", "2", "09:05", "09:07")], rows
+        ("2026-11-04", "bob", "x", "outside-allowed-time", "2", "09:05", "09:07")],
+       '[(r["day"], r["user"], r["platform"], r["reason"], r["attempts"], r["first"], r["last"]) for '
+       'r in rows] (rows = %r)' % (rows,))
     doc, rows = rows_json("breaches", *WEEK, "--user", "bob")
-    assert len(rows) == 1 and rows[0]["attempts"] == 2 and rows[0]["hosts"] == "x.com"
+    check(len(rows) == 1 and rows[0]["attempts"] == 2 and rows[0]["hosts"] == "x.com",
+          'expected len(rows) == 1 and rows[0]["attempts"] == 2 and rows[0]["hosts"] == "x.com"')
     out = ok("breaches", *WEEK)
-    assert "not a verdict" in out
+    check("not a verdict" in out, 'expected "not a verdict" in out')
 
 
 # ---- the others ----
@@ -205,55 +239,67 @@ def test_breaches():
 def test_platforms_user_presence():
     doc, rows = rows_json("platforms", *WEEK)
     by = {(r["day"], r["platform"]): r for r in rows}
-    assert by[("2026-11-02", "facebook")]["active_minutes"] == 100  # alice 40 + carol 60
-    assert by[("2026-11-02", "facebook")]["people"] == 2
+    eq(by[("2026-11-02", "facebook")]["active_minutes"], 100,
+       'by[("2026-11-02", "facebook")]["active_minutes"]')  # alice 40 + carol 60
+    eq(by[("2026-11-02", "facebook")]["people"], 2, 'by[("2026-11-02", "facebook")]["people"]')
     notes = [n.split() for n in doc["notes"] if n.startswith("  unclassified ")]
-    assert notes == [["unclassified", "example.org", "5", "5000"],
-                     ["unclassified", "bbc.co.uk", "1", "1000"]], doc["notes"]
+    eq(notes, [["unclassified", "example.org", "5", "5000"],
+               ["unclassified", "bbc.co.uk", "1", "1000"]],
+       'notes (doc["notes"] = %r)' % (doc["notes"],))
     rows = rows_csv("user", "--user", "alice", "--from", "2026-11-02", "--to", "2026-11-03")
-    assert [(r["day"], r["platform"], r["start"], r["end"], r["active_minutes"]) for r in rows] == [
+    eq([(r["day"], r["platform"], r["start"], r["end"], r["active_minutes"]) for r in rows], [
         ("2026-11-02", "facebook", "12:31", "13:11", "40"),
         ("2026-11-02", "instagram", "12:31", "12:32", "1"),
-        ("2026-11-03", "instagram", "14:00", "14:20", "20")], rows
+        ("2026-11-03", "instagram", "14:00", "14:20", "20")],
+       'the (day, platform, start, end, active_minutes) rows (rows = %r)' % (rows,))
     rows = rows_csv("presence", *WEEK)
-    assert [(r["time"], r["state"], r["until"], r["cause"]) for r in rows] == [
+    eq([(r["time"], r["state"], r["until"], r["cause"]) for r in rows], [
         ("2026-11-02 08:50", "on", "2026-11-02 10:00", "admin alice"),
         ("2026-11-02 09:40", "detected", "", "192.168.50.7 (students)"),
-        ("2026-11-03 16:00", "auto", "", "admin bob")], rows
+        ("2026-11-03 16:00", "auto", "", "admin bob")],
+       'the (time, state, until, cause) rows (rows = %r)' % (rows,))
 
 
 # ---- html ----
 
 def check_html(text):
-    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    check(text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>"),
+          'expected text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")')
     low = text.lower()
     # self-contained: no scripts, nothing fetched (the only URL is the SVG namespace)
     for bad in ("<script", "src=", "href=", "@import", "url(http", "<link"):
-        assert bad not in low, bad
-    assert low.count("http://") == low.count('xmlns="http://www.w3.org/2000/svg"'), low
-    assert "@page{size:A4" in text
+        check(bad not in low, 'expected bad not in low (bad = %r)' % (bad,))
+    eq(low.count("http://"), low.count('xmlns="http://www.w3.org/2000/svg"'),
+       'low.count("http://") (low = %r)' % (low,))
+    check("@page{size:A4" in text, 'expected "@page{size:A4" in text')
 
 
 def test_html_excessive():
     path = os.path.join(TMP, "excessive.html")
     rc, out, err = run("excessive", *WEEK, "--format", "html", "-o", path)
-    assert rc == 0 and out == "", (rc, err)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    check(rc == 0 and out == "", 'expected rc == 0 and out == "" (rc, err = %r)' % ((rc, err),))
+    eq(stat.S_IMODE(os.stat(path).st_mode), 0o600, 'stat.S_IMODE(os.stat(path).st_mode)')
     text = open(path).read()
     check_html(text)
     # one chart per listed person against the allowance, and the heatmap
-    assert text.count('<svg class="days"') == 2 and text.count('<svg class="heat"') == 1
-    assert "alice (allowance 30 min a day)" in text and "allowance 30</text>" in text
-    assert "<title>2026-11-02: 40 min</title>" in text
-    assert "<title>2026-11-05: 50 min</title>" in text
+    check(text.count('<svg class="days"') == 2 and text.count('<svg class="heat"') == 1,
+          'expected text.count(\'<svg class="days"\') == 2 and text.count(\'<svg class="heat"\') == 1')
+    check("alice (allowance 30 min a day)" in text and "allowance 30</text>" in text,
+          'expected "alice (allowance 30 min a day)" in text and "allowance 30</text>" in text')
+    check("<title>2026-11-02: 40 min</title>" in text, 'expected "<title>2026-11-02: 40 min</title>" in text')
+    check("<title>2026-11-05: 50 min</title>" in text, 'expected "<title>2026-11-05: 50 min</title>" in text')
     # heatmap: Mon 12:00-12:59 has alice's 29 minutes (12:31-12:59), 13:00-13:10 her 11
-    assert "<title>Mon 12:00-12:59: 29 min</title>" in text, text
-    assert "<title>Mon 13:00-13:59: 11 min</title>" in text
-    assert "<title>Tue 14:00-14:59: 20 min</title>" in text
-    assert "<td>alice</td><td>staff</td>" in text
-    assert "2026-11-02 .. 2026-11-08" in text and "2048 bytes" in text
+    check("<title>Mon 12:00-12:59: 29 min</title>" in text,
+          'expected "<title>Mon 12:00-12:59: 29 min</title>" in text (text = %r)' % (text,))
+    check("<title>Mon 13:00-13:59: 11 min</title>" in text,
+          'expected "<title>Mon 13:00-13:59: 11 min</title>" in text')
+    check("<title>Tue 14:00-14:59: 20 min</title>" in text,
+          'expected "<title>Tue 14:00-14:59: 20 min</title>" in text')
+    check("<td>alice</td><td>staff</td>" in text, 'expected "<td>alice</td><td>staff</td>" in text')
+    check("2026-11-02 .. 2026-11-08" in text and "2048 bytes" in text,
+          'expected "2026-11-02 .. 2026-11-08" in text and "2048 bytes" in text')
     # escaping: names go through the HTML escaper
-    assert "<td>victor</td>" in text
+    check("<td>victor</td>" in text, 'expected "<td>victor</td>" in text')
     # rendered by a real browser, when there is one: a screenshot as an artefact
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium:
@@ -261,7 +307,7 @@ def test_html_excessive():
         p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                             "--screenshot=" + shot, "--window-size=900,1400",
                             "file://" + path], capture_output=True, timeout=120)
-        assert os.path.getsize(shot) > 10000, p.stderr
+        check(os.path.getsize(shot) > 10000, 'expected os.path.getsize(shot) > 10000 (p.stderr = %r)' % (p.stderr,))
 
 
 def test_html_other_reports():
@@ -270,13 +316,14 @@ def test_html_other_reports():
                         ("usage", ("--group", "staff"))]:
         text = ok(kind, *WEEK, *extra, "--format", "html")
         check_html(text)
-        assert text.count('<svg class="days"') == 1, kind
+        eq(text.count('<svg class="days"'), 1, 'text.count(\'<svg class="days"\') (kind = %r)' % (kind,))
     text = ok("user", "--user", "alice", *WEEK, "--format", "html")
-    assert "alice (allowance 30 min a day)" in text
+    check("alice (allowance 30 min a day)" in text, 'expected "alice (allowance 30 min a day)" in text')
     text = ok("usage", "--group", "staff", *WEEK, "--format", "html")
-    assert "<title>2026-11-02: 41 min</title>" not in text  # 12:31 once: 40
-    assert "<title>2026-11-02: 40 min</title>" in text
-    assert "alice" not in text  # a group report: pseudonyms
+    check("<title>2026-11-02: 41 min</title>" not in text,
+          'expected "<title>2026-11-02: 41 min</title>" not in text')  # 12:31 once: 40
+    check("<title>2026-11-02: 40 min</title>" in text, 'expected "<title>2026-11-02: 40 min</title>" in text')
+    check("alice" not in text, 'expected "alice" not in text')  # a group report: pseudonyms
 
 
 # ---- output and errors ----
@@ -287,16 +334,18 @@ def test_output_file_mode():
         f.write("old content that is longer than the report will be" * 100)
     os.chmod(path, 0o644)
     rc, out, err = run("excessive", *WEEK, "--format", "csv", "-o", path)
-    assert rc == 0 and out == "", (rc, out, err)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert open(path).read().startswith("user,group,allowance,")
+    check(rc == 0 and out == "", 'expected rc == 0 and out == "" (rc, out, err = %r)' % ((rc, out, err),))
+    eq(stat.S_IMODE(os.stat(path).st_mode), 0o600, 'stat.S_IMODE(os.stat(path).st_mode)')
+    check(open(path).read().startswith("user,group,allowance,"),
+          'expected open(path).read().startswith("user,group,allowance,")')
     new = os.path.join(TMP, "new.json")
     old = os.umask(0)
     try:
         rc, out, err = run("usage", *WEEK, "--format", "json", "-o", new)
     finally:
         os.umask(old)
-    assert rc == 0 and stat.S_IMODE(os.stat(new).st_mode) == 0o600
+    check(rc == 0 and stat.S_IMODE(os.stat(new).st_mode) == 0o600,
+          'expected rc == 0 and stat.S_IMODE(os.stat(new).st_mode) == 0o600')
     json.load(open(new))
 
 
@@ -311,7 +360,9 @@ def test_read_only():
     os.chmod(os.path.join(ro, "bt.db"), 0o444)
     p = subprocess.run([BIN, "-c", cpath, "report", "usage"] + WEEK, capture_output=True,
                        text=True, timeout=60)
-    assert p.returncode == 0 and "alice" in p.stdout, (p.returncode, p.stderr)
+    check(p.returncode == 0 and "alice" in p.stdout,
+          'expected p.returncode == 0 and "alice" in p.stdout (p.returncode, '
+          'p.stderr = %r)' % ((p.returncode, p.stderr),))
 
 
 def test_retention():
@@ -323,16 +374,21 @@ def test_retention():
     open(conf, "w").write(open(CONF).read().replace("retention = 10000d", "retention = 30d"))
     p = subprocess.run([BIN, "-c", conf, "report", "usage", "--from", "2000-01-01",
                         "--format", "json"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
+    eq(p.returncode, 0, 'p.returncode (p.stderr = %r)' % (p.stderr,))
     doc = json.loads(p.stdout)
     kept = (today - timedelta(days=30)).isoformat()
-    assert doc["period"]["from"] in (kept, (today - timedelta(days=29)).isoformat()), doc["period"]
-    assert any("nothing older is shown" in n for n in doc["notes"]), doc["notes"]
+    check(doc["period"]["from"] in (kept, (today - timedelta(days=29)).isoformat()),
+          'expected doc["period"]["from"] in (kept, (today - '
+          'timedelta(days=29)).isoformat()) (doc["period"] = %r)' % (doc["period"],))
+    check(any("nothing older is shown" in n for n in doc["notes"]),
+          'expected any("nothing older is shown" in n for n in doc["notes"]) (doc["notes"] = %r)' % (doc["notes"],))
     if today > date(2026, 12, 9):  # the generated data is older than 30 days: none of it
-        assert doc["rows"] == [], doc["rows"]
+        eq(doc["rows"], [], 'doc["rows"]')
     p = subprocess.run([BIN, "-c", conf, "report", "usage", "--from", "2000-01-01", "--to",
                         "2000-01-31"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 1 and "keeps 30 days" in p.stderr, (p.returncode, p.stderr)
+    check(p.returncode == 1 and "keeps 30 days" in p.stderr,
+          'expected p.returncode == 1 and "keeps 30 days" in p.stderr '
+          '(p.returncode, p.stderr = %r)' % ((p.returncode, p.stderr),))
 
 
 def test_usage_errors():
@@ -346,12 +402,15 @@ def test_usage_errors():
                       (("user",), "--user"),
                       (("usage", "--by", "platform"), "--by is user or group")]:
         rc, out, err = run(*args)
-        assert rc == 2 and msg in err, (args, rc, err)
+        check(rc == 2 and msg in err, 'expected rc == 2 and msg in err (args, rc, err = %r)' % ((args, rc, err),))
     missing = os.path.join(TMP, "missing.conf")
     open(missing, "w").write(open(CONF).read().replace(DB, os.path.join(TMP, "nope.db")))
     p = subprocess.run([BIN, "-c", missing, "report", "usage"], capture_output=True, text=True)
-    assert p.returncode == 1 and "nope.db" in p.stderr, (p.returncode, p.stderr)
-    assert not os.path.exists(os.path.join(TMP, "nope.db"))
+    check(p.returncode == 1 and "nope.db" in p.stderr,
+          'expected p.returncode == 1 and "nope.db" in p.stderr (p.returncode, '
+          'p.stderr = %r)' % ((p.returncode, p.stderr),))
+    check(not os.path.exists(os.path.join(TMP, "nope.db")),
+          'expected not os.path.exists(os.path.join(TMP, "nope.db"))')
 
 
 # ---- control bytes in stored text (hardening item 9) ----
@@ -376,19 +435,24 @@ def test_text_output_escapes_control_bytes():
                  ["report", "presence"] + WEEK, ["report", "user", "--user", "ali\x1b[31mce"] + WEEK,
                  ["presence"]):
         p = subprocess.run([BIN, "-c", conf] + args, capture_output=True, timeout=60)
-        assert p.returncode == 0, (args, p.returncode, p.stderr)
+        eq(p.returncode, 0, 'p.returncode (args, p.returncode, p.stderr = %r)' % ((args, p.returncode, p.stderr),))
         out = p.stdout.decode("utf-8", "replace")
         bad = [ch for ch in out if (ord(ch) < 0x20 and ch != "\n") or 0x7f <= ord(ch) < 0xa0]
-        assert not bad, (args, bad, out)
+        check(not bad, 'expected not bad (args, bad, out = %r)' % ((args, bad, out),))
         outs.append(out)
     excessive, usage, breaches, presence, user, now = outs
-    assert "ali\\x1b[31mce" in excessive and "st\\x07aff" in excessive, excessive
-    assert "user=ali\\x1b[31mce" in user, user
-    assert "admin \\x1b]0;pwned\\x07\\x1b[2J\\x09bob\\xc2\\x9b1m" in presence, presence
-    assert "by admin \\x1b]0;pwned" in now, now
+    check("ali\\x1b[31mce" in excessive and "st\\x07aff" in excessive,
+          'expected "ali\\\\x1b[31mce" in excessive and "st\\\\x07aff" in excessive (excessive = %r)' % (excessive,))
+    check("user=ali\\x1b[31mce" in user, 'expected "user=ali\\\\x1b[31mce" in user (user = %r)' % (user,))
+    check("admin \\x1b]0;pwned\\x07\\x1b[2J\\x09bob\\xc2\\x9b1m" in presence,
+          'expected "admin \\\\x1b]0;pwned\\\\x07\\\\x1b[2J\\\\x09bob\\\\xc2\\\\x9b1m" in presence (presence '
+          '= %r)' % (presence,))
+    check("by admin \\x1b]0;pwned" in now, 'expected "by admin \\\\x1b]0;pwned" in now (now = %r)' % (now,))
     # the columns still line up (widths count the escapes as shown)
     table = presence.split("\n\n")[1].splitlines()
-    assert len({ln.index("source") if i == 0 else len(ln) - len(ln.split()[-1]) for i, ln in enumerate(table)}) == 1, table
+    eq(len({ln.index("source") if i == 0 else len(ln) - len(ln.split()[-1]) for i, ln in enumerate(table)}), 1,
+       'len({ln.index("source") if i == 0 else len(ln) - len(ln.split()[-1]) for i, ln in '
+       'enumerate(table)}) (table = %r)' % (table,))
 
 
 def test_presence_by_refuses_control_bytes():
@@ -401,33 +465,26 @@ def test_presence_by_refuses_control_bytes():
     for by in ("\x1b[31m", "head\x1b[2J", "a\tb", "a\nb", "x\x7f", "c1\xc2\x9b", ""):
         p = subprocess.run([BIN, "-c", conf, "presence", "on", "--by", by.encode("utf-8", "surrogateescape")],
                            capture_output=True, timeout=60)
-        assert p.returncode == 2 and b"--by" in p.stderr, (by, p.returncode, p.stderr)
-        assert b"\x1b" not in p.stdout + p.stderr, (by, p.stdout, p.stderr)
-    assert sqlite3.connect(db).execute("SELECT count(*) FROM presence").fetchone()[0] == before
+        check(p.returncode == 2 and b"--by" in p.stderr,
+              'expected p.returncode == 2 and b"--by" in p.stderr (by, '
+              'p.returncode, p.stderr = %r)' % ((by, p.returncode, p.stderr),))
+        check(b"\x1b" not in p.stdout + p.stderr,
+              'expected b"\\x1b" not in p.stdout + p.stderr (by, p.stdout, '
+              'p.stderr = %r)' % ((by, p.stdout, p.stderr),))
+    eq(sqlite3.connect(db).execute("SELECT count(*) FROM presence").fetchone()[0], before,
+       'sqlite3.connect(db).execute("SELECT count(*) FROM presence").fetchone()[0]')
     # a name with letters beyond ASCII is a name
     p = subprocess.run([BIN, "-c", conf, "presence", "on", "--by", "Zoë"], capture_output=True, timeout=60)
-    assert p.returncode == 0, (p.returncode, p.stderr)
+    eq(p.returncode, 0, 'p.returncode (p.returncode, p.stderr = %r)' % ((p.returncode, p.stderr),))
     p = subprocess.run([BIN, "-c", conf, "presence"], capture_output=True, timeout=60)
-    assert "by Zoë (breaktime presence)" in p.stdout.decode(), p.stdout
+    check("by Zoë (breaktime presence)" in p.stdout.decode(),
+          'expected "by Zoë (breaktime presence)" in p.stdout.decode() (p.stdout = %r)' % (p.stdout,))
 
 
-def main():
-    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-            print("ok   " + name)
-            passed += 1
-        except Exception:
-            print("FAIL " + name)
-            traceback.print_exc()
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    if not failed:
-        shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if failed else 0
+class Reports(Context):
+    """TMP, kept when a test failed."""
+    keep_on_failure = True
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.run(globals(), context=lambda: Reports(TMP), filters=sys.argv[3:], against=BIN)

@@ -13,8 +13,9 @@ test_units: the systemd units as meson configured them.
   $STATE_DIRECTORY/reports/, mode 0600, with the hand-checked people in it;
 - the timer fires on Mondays at 06:00 (systemd-analyze calendar).
 
-A check that cannot run here (no systemd-analyze, no faketime) says so and
-is skipped; the others still run.
+A check that cannot run here (no systemd-analyze, no faketime) is skipped
+with the reason; the others still run. Runs on the integration runner
+(harness_run): one line per test, then "N passed, N failed, N skipped".
 """
 
 import csv
@@ -29,28 +30,15 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import make_store  # noqa: E402
+import harness  # noqa: E402
+from harness import Context, TestSkip, check, eq  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(sys.argv[2])
 BIN = os.path.abspath(sys.argv[3])
 TMP = tempfile.mkdtemp(prefix="bt-units-")
-failed = 0
-passed = 0
-
-
-def check(name, fn):
-    global failed, passed
-    try:
-        r = fn()
-        if r == "skip":
-            print(f"SKIP {name}")
-        else:
-            print(f"ok   {name}")
-            passed += 1
-    except Exception as e:  # noqa: BLE001
-        failed += 1
-        print(f"FAIL {name}: {e!r}")
 
 
 def units():
@@ -73,18 +61,19 @@ def localise(text):
     return re.sub(r"(/[\w./-]*/s?bin)/(breaktime(?:d|-sensor)?)\b", sub, text)
 
 
-def t_expected_units():
+def test_expected_units():
+    """every unit is configured"""
     names = {os.path.basename(u) for u in units()}
     for n in ("breaktimed.service", "breaktime-sensor.service", "breaktime-web.service",
               "breaktime-report.service", "breaktime-report.timer"):
-        assert n in names, (n, names)
+        check(n in names, 'expected n in names (n, names = %r)' % ((n, names),))
 
 
-def t_verify():
+def test_verify():
+    """systemd-analyze verify"""
     sa = shutil.which("systemd-analyze")
     if not sa:
-        print("  (systemd-analyze is not installed: nothing to verify with)")
-        return "skip"
+        raise TestSkip("systemd-analyze is not installed: nothing to verify with")
     d = os.path.join(TMP, "verify")
     os.makedirs(d, exist_ok=True)
     paths = []
@@ -99,7 +88,9 @@ def t_verify():
         # only this unit's own complaints count (not the host's other units)
         mine = [ln for ln in (r.stdout + r.stderr).splitlines()
                 if os.path.basename(p).split(".")[0] in ln]
-        assert r.returncode == 0 and not mine, (p, r.returncode, r.stdout, r.stderr)
+        check(r.returncode == 0 and not mine,
+              'expected r.returncode == 0 and not mine (p, '
+              'r.returncode, r.stdout, r.stderr = %r)' % ((p, r.returncode, r.stdout, r.stderr),))
 
 
 def exec_lines(path, key):
@@ -114,11 +105,11 @@ def systemd_unescape(cmd, env):
     return cmd.replace("$$", "$").replace("%%", "%")
 
 
-def t_report_service():
+def test_report_service():
+    """breaktime-report.service writes last week's report"""
     ft = shutil.which("faketime")
     if not ft:
-        print("  (faketime is not installed: cannot run it on a Monday)")
-        return "skip"
+        raise TestSkip("faketime is not installed: cannot run it on a Monday")
     db = os.path.join(TMP, "bt.db")
     make_store.build(db, ROOT)
     conf = make_store.write_config(TMP, db)
@@ -127,48 +118,51 @@ def t_report_service():
     unit = os.path.join(BUILD, "systemd", "breaktime-report.service")
     env = dict(os.environ, STATE_DIRECTORY=state, TZ="UTC")
     cmds = exec_lines(unit, "ExecStartPre") + exec_lines(unit, "ExecStart")
-    assert len(cmds) == 2, cmds
+    eq(len(cmds), 2, 'len(cmds) (cmds = %r)' % (cmds,))
     for c in cmds:
         c = localise(systemd_unescape(c, env))
         c = re.sub(r"-c \S+/breaktime\.conf", "-c " + conf, c)
-        assert conf in c or c.startswith("/bin/mkdir"), c
+        check(conf in c or c.startswith("/bin/mkdir"),
+              'expected conf in c or c.startswith("/bin/mkdir") (c = %r)' % (c,))
         argv = __import__("shlex").split(c)
         # Monday 2026-11-09 06:00: last week is 2026-11-02 .. 2026-11-08
         r = subprocess.run([ft, "2026-11-09 06:00:00"] + argv, env=env, capture_output=True,
                            text=True, timeout=120)
-        assert r.returncode == 0, (argv, r.returncode, r.stdout, r.stderr)
+        eq(r.returncode, 0,
+           'r.returncode (argv, r.returncode, r.stdout, r.stderr '
+           '= %r)' % ((argv, r.returncode, r.stdout, r.stderr),))
     html = os.path.join(state, "reports", "excessive-2026-11-09.html")
     csvf = os.path.join(state, "reports", "excessive-2026-11-09.csv")
     for p in (html, csvf):
         st = os.stat(p)
-        assert stat.S_IMODE(st.st_mode) == 0o600, (p, oct(st.st_mode))
+        eq(stat.S_IMODE(st.st_mode), 0o600,
+           'stat.S_IMODE(st.st_mode) (p, oct(st.st_mode) = %r)' % ((p, oct(st.st_mode)),))
     with open(html) as f:
         h = f.read()
-    assert "2026-11-02" in h and "2026-11-08" in h and "<svg" in h, h[:400]
+    check("2026-11-02" in h and "2026-11-08" in h and "<svg" in h,
+          'expected "2026-11-02" in h and "2026-11-08" in h and "<svg" in h (h[:400] = %r)' % (h[:400],))
     with open(csvf, newline="") as f:
         rows = list(csv.DictReader(io.StringIO(f.read(), newline="")))
     people = {r["user"] for r in rows}
-    assert {"alice", "victor"} <= people and "bob" not in people, rows
+    check({"alice", "victor"} <= people and "bob" not in people,
+          'expected {"alice", "victor"} <= people and "bob" not in people (rows = %r)' % (rows,))
 
 
-def t_timer_monday():
+def test_timer_monday():
+    """breaktime-report.timer: Mondays 06:00"""
     sa = shutil.which("systemd-analyze")
     if not sa:
-        print("  (systemd-analyze is not installed)")
-        return "skip"
+        raise TestSkip("systemd-analyze is not installed")
     spec = exec_lines(os.path.join(ROOT, "systemd", "breaktime-report.timer"), "OnCalendar")
-    assert spec == ["Mon *-*-* 06:00:00"], spec
+    eq(spec, ["Mon *-*-* 06:00:00"], 'spec')
     r = subprocess.run([sa, "calendar", "--iterations=2", spec[0]], capture_output=True,
                        text=True, timeout=30, env=dict(os.environ, TZ="UTC"))
-    assert r.returncode == 0, r.stderr
+    eq(r.returncode, 0, 'r.returncode (r.stderr = %r)' % (r.stderr,))
     nexts = re.findall(r"(?:Next elapse|Iter\. #2): (\w+) \S+ (\S+)", r.stdout)
-    assert len(nexts) == 2 and all(d == "Mon" and t == "06:00:00" for d, t in nexts), r.stdout
+    check(len(nexts) == 2 and all(d == "Mon" and t == "06:00:00" for d, t in nexts),
+          'expected len(nexts) == 2 and all(d == "Mon" and t == "06:00:00" for d, t in nexts) '
+          '(r.stdout = %r)' % (r.stdout,))
 
 
-check("every unit is configured", t_expected_units)
-check("systemd-analyze verify", t_verify)
-check("breaktime-report.service writes last week's report", t_report_service)
-check("breaktime-report.timer: Mondays 06:00", t_timer_monday)
-shutil.rmtree(TMP, ignore_errors=True)
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+if __name__ == "__main__":
+    harness.run(globals(), context=lambda: Context(TMP), filters=sys.argv[4:], against=BIN)

@@ -32,13 +32,15 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import make_store  # noqa: E402
+import harness  # noqa: E402
+from harness import Context, TestFailure, check, eq  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/reports/breaktime"
 ROOT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
@@ -119,9 +121,9 @@ def start():
                     return
         except OSError:
             if SERVER.poll() is not None:
-                raise AssertionError("breaktime web exited: " + open(LOG).read())
+                raise TestFailure("breaktime web exited: " + open(LOG).read())
             time.sleep(0.1)
-    raise AssertionError("breaktime web did not start: " + open(LOG).read())
+    raise TestFailure("breaktime web did not start: " + open(LOG).read())
 
 
 HOST = "127.0.0.1"
@@ -156,10 +158,10 @@ def set_cookies(r):
 
 def login_form(src="127.0.0.1"):
     r, d = request("GET", "/login", src=src)
-    assert r.status == 200, r.status
+    eq(r.status, 200, 'r.status')
     token = set_cookies(r)["bt_login"][0]
     m = re.search(r'name="csrf" value="([0-9a-f]{64})"', d.decode())
-    assert m and m.group(1) == token, d
+    check(m and m.group(1) == token, 'expected m and m.group(1) == token (d = %r)' % (d,))
     return token
 
 
@@ -179,7 +181,7 @@ def get(path):
 
 def csrf_of(page):
     m = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
-    assert m, page
+    check(m, 'expected m (page = %r)' % (page,))
     return m.group(1)
 
 
@@ -220,7 +222,7 @@ def table_with(page, column):
     for heads, rows in Tables(page).tables:
         if column in heads:
             return [dict(zip(heads, r)) for r in rows]
-    raise AssertionError("no table with %s" % column)
+    raise TestFailure("no table with %s" % column)
 
 
 def presence_rows():
@@ -240,13 +242,17 @@ def test_config_checked():
         f.write(text + "sesion_timeout = 2h\n")
     p = subprocess.run([BIN, "-c", bad, "check"], capture_output=True, text=True, timeout=60)
     line = len(text.splitlines()) + 1
-    assert p.returncode == 1 and "bad.conf:%d: unknown key `sesion_timeout` in [web]: did you " \
-        "mean `session_timeout`?" % line in p.stderr, p.stderr
+    check(p.returncode == 1 and "bad.conf:%d: unknown key `sesion_timeout` in [web]: did you " \
+       "mean `session_timeout`?" % line in p.stderr,
+          'expected p.returncode == 1 and "bad.conf:%%d: unknown key `sesion_timeout` in [web]: '
+          'did you " \\ "mean `session_timeout`?" %% line in p.stderr (p.stderr = %r)' % (p.stderr,))
     # HTTPS only: no certificate, no web UI
     with open(bad, "w") as f:
         f.write(re.sub(r"(?m)^(certificate|private_key) = .*\n", "", text))
     p = subprocess.run([BIN, "-c", bad, "web"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 1 and "certificate and private_key are needed" in p.stderr, p.stderr
+    check(p.returncode == 1 and "certificate and private_key are needed" in p.stderr,
+          'expected p.returncode == 1 and "certificate and private_key are needed" in p.stderr '
+          '(p.stderr = %r)' % (p.stderr,))
 
 
 def test_starts():
@@ -261,203 +267,247 @@ def test_https_only():
             answer = s.recv(4096)
         except OSError:
             answer = b""
-    assert not answer.startswith(b"HTTP/"), answer
+    check(not answer.startswith(b"HTTP/"), 'expected not answer.startswith(b"HTTP/") (answer = %r)' % (answer,))
 
 
 def test_login_page_and_headers():
     r, d = request("GET", "/login")
-    assert r.status == 200
+    eq(r.status, 200, 'r.status')
     csp = r.getheader("Content-Security-Policy")
-    assert csp.startswith("default-src 'none'; style-src 'self' 'sha256-"), csp
-    assert "script-src" not in csp and "frame-ancestors 'none'" in csp, csp
-    assert r.getheader("X-Frame-Options") == "DENY"
-    assert r.getheader("Cache-Control") == "no-store"
-    assert b'type="password"' in d and b"<script" not in d
+    check(csp.startswith("default-src 'none'; style-src 'self' 'sha256-"),
+          'expected csp.startswith("default-src \'none\'; style-src \'self\' \'sha256-") (csp = %r)' % (csp,))
+    check("script-src" not in csp and "frame-ancestors 'none'" in csp,
+          'expected "script-src" not in csp and "frame-ancestors \'none\'" in csp (csp = %r)' % (csp,))
+    eq(r.getheader("X-Frame-Options"), "DENY", 'r.getheader("X-Frame-Options")')
+    eq(r.getheader("Cache-Control"), "no-store", 'r.getheader("Cache-Control")')
+    check(b'type="password"' in d and b"<script" not in d,
+          'expected b\'type="password"\' in d and b"<script" not in d')
     r, d = request("GET", "/style.css")
-    assert r.status == 200 and r.getheader("Content-Type").startswith("text/css") and b"nav" in d
+    check(r.status == 200 and r.getheader("Content-Type").startswith("text/css") and b"nav" in d,
+          'expected r.status == 200 and r.getheader("Content-Type").startswith("text/css") and b"nav" in d')
 
 
 def test_pages_need_a_login():
     for path in ["/", "/excessive", "/excessive.csv?" + WEEK, "/user?name=alice", "/presence"]:
         r, d = request("GET", path)
-        assert r.status == 303 and r.getheader("Location") == "/login", (path, r.status)
-        assert b"alice" not in d
+        check(r.status == 303 and r.getheader("Location") == "/login",
+              'expected r.status == 303 and r.getheader("Location") == "/login" (path, '
+              'r.status = %r)' % ((path, r.status),))
+        check(b"alice" not in d, 'expected b"alice" not in d')
     r, d = request("POST", "/presence", {"state": "on"})
-    assert r.status == 403, r.status
+    eq(r.status, 403, 'r.status')
     r, d = request("GET", "/", cookies={"bt_session": "0" * 64})
-    assert r.status == 303, r.status
+    eq(r.status, 303, 'r.status')
 
 
 def test_wrong_password_refused():
     r, d = login(ADMIN, "not the password", src="127.0.0.2")
-    assert r.status == 401, r.status
-    assert "bt_session" not in set_cookies(r)
-    assert b"Wrong user name or password" in d
+    eq(r.status, 401, 'r.status')
+    check("bt_session" not in set_cookies(r), 'expected "bt_session" not in set_cookies(r)')
+    check(b"Wrong user name or password" in d, 'expected b"Wrong user name or password" in d')
     r, d = login(NOT_A_NAME, "whatever", src="127.0.0.2")
-    assert r.status == 401 and "bt_session" not in set_cookies(r)
+    check(r.status == 401 and "bt_session" not in set_cookies(r),
+          'expected r.status == 401 and "bt_session" not in set_cookies(r)')
 
 
 def test_non_admin_refused():
     # alice's password is right, but she is staff, not admin
     r, d = login("alice", STAFF_PW, src="127.0.0.3")
-    assert r.status == 403, r.status
-    assert "bt_session" not in set_cookies(r)
-    assert b"not an administrator" in d
+    eq(r.status, 403, 'r.status')
+    check("bt_session" not in set_cookies(r), 'expected "bt_session" not in set_cookies(r)')
+    check(b"not an administrator" in d, 'expected b"not an administrator" in d')
 
 
 def test_login_form_needs_its_token():
     token = login_form()
     r, d = request("POST", "/login", {"csrf": token, "user": ADMIN, "password": ADMIN_PW})
-    assert r.status == 403 and "bt_session" not in set_cookies(r), r.status
+    check(r.status == 403 and "bt_session" not in set_cookies(r),
+          'expected r.status == 403 and "bt_session" not in set_cookies(r) (r.status = %r)' % (r.status,))
     r, d = request("POST", "/login", {"csrf": "1" * 64, "user": ADMIN, "password": ADMIN_PW},
                    {"bt_login": token})
-    assert r.status == 403 and "bt_session" not in set_cookies(r), r.status
+    check(r.status == 403 and "bt_session" not in set_cookies(r),
+          'expected r.status == 403 and "bt_session" not in set_cookies(r) (r.status = %r)' % (r.status,))
 
 
 def test_admin_logs_in():
     r, d = login(ADMIN, ADMIN_PW)
-    assert r.status == 303 and r.getheader("Location") == "/", r.status
+    check(r.status == 303 and r.getheader("Location") == "/",
+          'expected r.status == 303 and r.getheader("Location") == "/" (r.status = %r)' % (r.status,))
     value, attrs = set_cookies(r)["bt_session"]
-    assert re.fullmatch(r"[0-9a-f]{64}", value), value
+    check(re.fullmatch(r"[0-9a-f]{64}", value),
+          'expected re.fullmatch(r"[0-9a-f]{64}", value) (value = %r)' % (value,))
     for a in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"]:
-        assert a in attrs, (a, attrs)
+        check(a in attrs, 'expected a in attrs (a, attrs = %r)' % ((a, attrs),))
     SESSION["id"] = value
     # a second login is another random session
     r2, _ = login(ADMIN, ADMIN_PW)
-    assert set_cookies(r2)["bt_session"][0] != value
+    check(set_cookies(r2)["bt_session"][0] != value, 'expected set_cookies(r2)["bt_session"][0] != value')
 
 
 def test_today_at_a_glance():
     r, page = get("/")
-    assert r.status == 200 and r.getheader("Cache-Control") == "no-store"
-    assert "Today at a glance" in page
+    check(r.status == 200 and r.getheader("Cache-Control") == "no-store",
+          'expected r.status == 200 and r.getheader("Cache-Control") == "no-store"')
+    check("Today at a glance" in page, 'expected "Today at a glance" in page')
     now = table_with(page, "Platform")
-    assert [(x["Person"], x["Group"], x["Platform"]) for x in now] == [("bob", "staff", "facebook")], now
+    eq([(x["Person"], x["Group"], x["Platform"]) for x in now], [("bob", "staff", "facebook")],
+       '[(x["Person"], x["Group"], x["Platform"]) for x in now] (now = %r)' % (now,))
     today = table_with(page, "Personal minutes")
-    assert [(x["Person"], x["Personal minutes"], x["Allowance"]) for x in today] == \
-        [("bob", "3", "30")], today
-    assert re.search(r"Students present now: <strong>(yes|no)</strong>", page), page
+    eq([(x["Person"], x["Personal minutes"], x["Allowance"]) for x in today], [("bob", "3", "30")],
+       '[(x["Person"], x["Personal minutes"], x["Allowance"]) for x in today] (today = %r)' % (today,))
+    check(re.search(r"Students present now: <strong>(yes|no)</strong>", page),
+          'expected re.search(r"Students present now: <strong>(yes|no)</strong>", page) (page = %r)' % (page,))
     # the last change by hand, with its cause (make_store: "admin bob", auto)
-    assert "Last set by hand: <strong>auto</strong>" in page and "admin bob" in page, page
+    check("Last set by hand: <strong>auto</strong>" in page and "admin bob" in page,
+          'expected "Last set by hand: <strong>auto</strong>" in page and "admin bob" in page (page = '
+          '%r)' % (page,))
 
 
 def test_excessive_report_numbers():
     r, page = get("/excessive?" + WEEK)
-    assert r.status == 200 and r.getheader("Cache-Control") == "no-store"
+    check(r.status == 200 and r.getheader("Cache-Control") == "no-store",
+          'expected r.status == 200 and r.getheader("Cache-Control") == "no-store"')
     rows = table_with(page, "user")
-    assert [x["user"] for x in rows] == ["alice", "victor"], rows
+    eq([x["user"] for x in rows], ["alice", "victor"], '[x["user"] for x in rows] (rows = %r)' % (rows,))
     a, v = rows
-    assert (a["group"], a["allowance"], a["days_over"], a["minutes_over"]) == ("staff", "30", "1", "10"), a
-    assert (a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]) == ("20", "60", "66"), a
-    assert (a["blocked_students_present"], a["previous_minutes"], a["change"]) == ("3", "15", "45"), a
-    assert (v["days_over"], v["minutes_over"], v["active_minutes"]) == ("2", "25", "85"), v
-    assert "<svg" in page and 'name="from" value="2026-11-02"' in page
+    eq((a["group"], a["allowance"], a["days_over"], a["minutes_over"]), ("staff", "30", "1", "10"),
+       '(a["group"], a["allowance"], a["days_over"], a["minutes_over"]) (a = %r)' % (a,))
+    eq((a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]), ("20", "60", "66"),
+       '(a["outside_minutes"], a["active_minutes"], a["allowed_time_pct"]) (a = %r)' % (a,))
+    eq((a["blocked_students_present"], a["previous_minutes"], a["change"]), ("3", "15", "45"),
+       '(a["blocked_students_present"], a["previous_minutes"], a["change"]) (a = %r)' % (a,))
+    eq((v["days_over"], v["minutes_over"], v["active_minutes"]), ("2", "25", "85"),
+       '(v["days_over"], v["minutes_over"], v["active_minutes"]) (v = %r)' % (v,))
+    check("<svg" in page and 'name="from" value="2026-11-02"' in page,
+          'expected "<svg" in page and \'name="from" value="2026-11-02"\' in page')
     # the report's own stylesheet is exactly what the CSP allows by hash
     import base64
     import hashlib
     style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-    assert "'sha256-%s'" % digest in r.getheader("Content-Security-Policy")
+    check("'sha256-%s'" % digest in r.getheader("Content-Security-Policy"),
+          'expected "\'sha256-%s\'" % digest in r.getheader("Content-Security-Policy")')
 
 
 def test_excessive_group_filter():
     r, page = get("/excessive?%s&group=staff" % WEEK)
     rows = table_with(page, "user")
-    assert len(rows) == 1 and re.fullmatch(r"p-[0-9a-f]{10}", rows[0]["user"]), rows  # pseudonyms
+    check(len(rows) == 1 and re.fullmatch(r"p-[0-9a-f]{10}", rows[0]["user"]),
+          'expected len(rows) == 1 and re.fullmatch(r"p-[0-9a-f]{10}", rows[0]["user"]) '
+          '(rows = %r)' % (rows,))  # pseudonyms
     r, page = get("/excessive?%s&group=staff&names=1" % WEEK)
-    assert [x["user"] for x in table_with(page, "user")] == ["alice"]
+    eq([x["user"] for x in table_with(page, "user")], ["alice"], '[x["user"] for x in table_with(page, "user")]')
     r, page = get("/excessive?%s&group=volunteers&names=1" % WEEK)
-    assert [x["user"] for x in table_with(page, "user")] == ["victor"]
+    eq([x["user"] for x in table_with(page, "user")], ["victor"], '[x["user"] for x in table_with(page, "user")]')
     r, page = get("/excessive?%s&group=nosuch" % WEEK)
-    assert r.status == 400
+    eq(r.status, 400, 'r.status')
     r, page = get("/excessive?from=2026-13-01")
-    assert r.status == 400
+    eq(r.status, 400, 'r.status')
     # malformed queries: a bad escape, a NUL, too many fields
     for q in ["from=%zz", "group=%00", "&".join("a%d=1" % i for i in range(17))]:
         r, page = get("/excessive?" + q)
-        assert r.status == 400, (q, r.status)
+        eq(r.status, 400, 'r.status (q, r.status = %r)' % ((q, r.status),))
 
 
 def test_csv_download_parses_back():
     r, data = get("/excessive.csv?" + WEEK)
-    assert r.status == 200 and r.getheader("Content-Type").startswith("text/csv")
-    assert r.getheader("Content-Disposition") == \
-        'attachment; filename="breaktime-excessive-2026-11-02-2026-11-08.csv"'
+    check(r.status == 200 and r.getheader("Content-Type").startswith("text/csv"),
+          'expected r.status == 200 and r.getheader("Content-Type").startswith("text/csv")')
+    eq(r.getheader("Content-Disposition"), 'attachment; filename="breaktime-excessive-2026-11-02-2026-11-08.csv"',
+       'r.getheader("Content-Disposition")')
     rows = list(csv.DictReader(io.StringIO(data, newline="")))
-    assert [(x["user"], x["days_over"], x["minutes_over"], x["active_minutes"]) for x in rows] == \
-        [("alice", "1", "10", "60"), ("victor", "2", "25", "85")], rows
+    eq([(x["user"], x["days_over"], x["minutes_over"], x["active_minutes"]) for x in rows],
+       [("alice", "1", "10", "60"), ("victor", "2", "25", "85")],
+       'the (user, days_over, minutes_over, active_minutes) rows (rows = %r)' % (rows,))
     # the same bytes as the CLI's CSV
     p = subprocess.run([BIN, "-c", CONF, "report", "excessive", "--from", "2026-11-02", "--to",
                         "2026-11-08", "--format", "csv"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0 and p.stdout.replace("\r\n", "\n") == data.replace("\r\n", "\n")
+    check(p.returncode == 0 and p.stdout.replace("\r\n", "\n") == data.replace("\r\n", "\n"),
+          'expected p.returncode == 0 and p.stdout.replace("\\r\\n", "\\n") == data.replace("\\r\\n", "\\n")')
 
 
 def test_html_download():
     r, data = get("/excessive.html?%s&group=staff&names=1" % WEEK)
-    assert r.status == 200 and r.getheader("Content-Disposition").startswith("attachment; ")
-    assert data.startswith("<!DOCTYPE html>") and "<svg" in data and "alice" in data
+    check(r.status == 200 and r.getheader("Content-Disposition").startswith("attachment; "),
+          'expected r.status == 200 and r.getheader("Content-Disposition").startswith("attachment; ")')
+    check(data.startswith("<!DOCTYPE html>") and "<svg" in data and "alice" in data,
+          'expected data.startswith("<!DOCTYPE html>") and "<svg" in data and "alice" in data')
 
 
 def test_timeline():
     r, page = get("/user?name=alice&from=2026-11-02&to=2026-11-03")
-    assert r.status == 200
+    eq(r.status, 200, 'r.status')
     rows = table_with(page, "start")
-    assert [(x["day"], x["platform"], x["start"], x["end"], x["active_minutes"]) for x in rows] == [
+    eq([(x["day"], x["platform"], x["start"], x["end"], x["active_minutes"]) for x in rows], [
         ("2026-11-02", "facebook", "12:31", "13:11", "40"),
         ("2026-11-02", "instagram", "12:31", "12:32", "1"),
-        ("2026-11-03", "instagram", "14:00", "14:20", "20")], rows
+        ("2026-11-03", "instagram", "14:00", "14:20", "20")],
+       'the (day, platform, start, end, active_minutes) rows (rows = %r)' % (rows,))
     # a name is escaped wherever it is shown
     r, page = get("/user?name=%3Cb%3Ex%22%0A%3C3%3Eforged")
-    assert r.status == 200 and "<b>x" not in page and "&lt;b&gt;x&quot;" in page
+    check(r.status == 200 and "<b>x" not in page and "&lt;b&gt;x&quot;" in page,
+          'expected r.status == 200 and "<b>x" not in page and "&lt;b&gt;x&quot;" in page')
 
 
 def test_csrf_refused():
     before = presence_rows()
     cookies = {"bt_session": SESSION["id"]}
     r, d = request("POST", "/presence", {"state": "on"}, cookies)
-    assert r.status == 403, r.status
+    eq(r.status, 403, 'r.status')
     r, d = request("POST", "/presence", {"state": "on", "csrf": "0" * 64}, cookies)
-    assert r.status == 403, r.status
+    eq(r.status, 403, 'r.status')
     r, page = get("/presence")
     token = csrf_of(page)
     r, d = request("POST", "/presence", {"state": "on", "csrf": token[:-1] + "x"}, cookies)
-    assert r.status == 403, r.status
-    assert presence_rows() == before
+    eq(r.status, 403, 'r.status')
+    eq(presence_rows(), before, 'presence_rows()')
 
 
 def test_presence_toggle():
     r, page = get("/presence")
-    assert r.status == 200 and '<select name="state">' in page
+    check(r.status == 200 and '<select name="state">' in page,
+          'expected r.status == 200 and \'<select name="state">\' in page')
     before = presence_rows()
     r, d = request("POST", "/presence", {"state": "on", "until": "", "csrf": csrf_of(page)},
                    {"bt_session": SESSION["id"]})
-    assert r.status == 303 and r.getheader("Location") == "/presence", r.status
+    check(r.status == 303 and r.getheader("Location") == "/presence",
+          'expected r.status == 303 and r.getheader("Location") == "/presence" (r.status = %r)' % (r.status,))
     after = presence_rows()
-    assert after[:-1] == before and after[-1] == ("on", "root (breaktime web)", "web"), after[-1]
+    check(after[:-1] == before and after[-1] == ("on", "root (breaktime web)", "web"),
+          'expected after[:-1] == before and after[-1] == ("on", "root (breaktime web)", "web") '
+          '(after[-1] = %r)' % (after[-1],))
     r, page = get("/presence")
-    assert "Students present now: <strong>yes</strong> (set by hand)" in page, page
+    check("Students present now: <strong>yes</strong> (set by hand)" in page,
+          'expected "Students present now: <strong>yes</strong> (set by hand)" in page (page = %r)' % (page,))
     # what breaktime presence (and so breaktimed) reads
     p = subprocess.run([BIN, "-c", CONF, "presence"], capture_output=True, text=True, timeout=60)
-    assert "last change: on" in p.stdout and "by root (breaktime web)" in p.stdout, p.stdout
-    assert "students present now: yes (override)" in p.stdout, p.stdout
+    check("last change: on" in p.stdout and "by root (breaktime web)" in p.stdout,
+          'expected "last change: on" in p.stdout and "by root (breaktime web)" in p.stdout '
+          '(p.stdout = %r)' % (p.stdout,))
+    check("students present now: yes (override)" in p.stdout,
+          'expected "students present now: yes (override)" in p.stdout (p.stdout = %r)' % (p.stdout,))
     r, d = request("POST", "/presence", {"state": "off", "until": "25:00", "csrf": csrf_of(page)},
                    {"bt_session": SESSION["id"]})
-    assert r.status == 400 and presence_rows() == after
+    check(r.status == 400 and presence_rows() == after, 'expected r.status == 400 and presence_rows() == after')
     # off until a time: the override's expiry is recorded (today or tomorrow at HH:MM)
     until = (datetime.now(ZoneInfo("Europe/London")) + timedelta(hours=1)).strftime("%H:%M")
     r, d = request("POST", "/presence", {"state": "off", "until": until, "csrf": csrf_of(page)},
                    {"bt_session": SESSION["id"]})
-    assert r.status == 303
+    eq(r.status, 303, 'r.status')
     db = sqlite3.connect(DB)
     state, expires = db.execute("SELECT state, expires_ms FROM presence ORDER BY id DESC").fetchone()
     db.close()
     left = expires / 1000 - time.time()
-    assert state == "off" and 0 < left <= 3600, (state, left)
+    check(state == "off" and 0 < left <= 3600,
+          'expected state == "off" and 0 < left <= 3600 (state, left = %r)' % ((state, left),))
     r, page = get("/presence")
-    assert "Students present now: <strong>no</strong> (set by hand), until " in page, page
+    check("Students present now: <strong>no</strong> (set by hand), until " in page,
+          'expected "Students present now: <strong>no</strong> (set by hand), until " in page (page = '
+          '%r)' % (page,))
     r, d = request("POST", "/presence", {"state": "auto", "csrf": csrf_of(page)},
                    {"bt_session": SESSION["id"]})
-    assert r.status == 303 and presence_rows()[-1] == ("auto", "root (breaktime web)", "web")
+    check(r.status == 303 and presence_rows()[-1] == ("auto", "root (breaktime web)", "web"),
+          'expected r.status == 303 and presence_rows()[-1] == ("auto", "root (breaktime web)", "web")')
 
 
 def chromium():
@@ -465,7 +515,7 @@ def chromium():
         p = shutil.which(name)
         if p:
             return p
-    raise AssertionError("chromium is not installed (tools/deps.sh TEST_PACKAGES installs it)")
+    raise TestFailure("chromium is not installed (tools/deps.sh TEST_PACKAGES installs it)")
 
 
 def browse(url, *extra):
@@ -495,20 +545,24 @@ def test_chromium_renders_the_report():
     if os.path.exists(png):
         os.unlink(png)
     rc, _, err = browse("file://" + saved, "--screenshot=" + png)
-    assert rc == 0 and os.path.exists(png), (rc, err[-2000:])
+    check(rc == 0 and os.path.exists(png),
+          'expected rc == 0 and os.path.exists(png) (rc, err[-2000:] = %r)' % ((rc, err[-2000:]),))
     with open(png, "rb") as f:
         head = f.read(24)
-    assert head[:8] == b"\x89PNG\r\n\x1a\n", head
+    eq(head[:8], b"\x89PNG\r\n\x1a\n", 'head[:8] (head = %r)' % (head,))
     w, h = struct.unpack(">II", head[16:24])
-    assert (w, h) == (1200, 1600) and os.path.getsize(png) > 30000, (w, h, os.path.getsize(png))
+    check((w, h) == (1200, 1600) and os.path.getsize(png) > 30000,
+          'expected (w, h) == (1200, 1600) and os.path.getsize(png) > 30000 '
+          '(w, h, os.path.getsize(png) = %r)' % ((w, h, os.path.getsize(png)),))
     rc, dom, err = browse("file://" + saved, "--dump-dom")
-    assert rc == 0, (rc, err[-2000:])
-    assert "<svg" in dom and "<rect" in dom, dom[:2000]
+    eq(rc, 0, 'rc (rc, err[-2000:] = %r)' % ((rc, err[-2000:]),))
+    check("<svg" in dom and "<rect" in dom,
+          'expected "<svg" in dom and "<rect" in dom (dom[:2000] = %r)' % (dom[:2000],))
     for element in ['<form class="filters" method="get" action="/excessive">', 'name="from"',
                     'name="to"', '<select name="group">', 'type="checkbox"', '<button type="submit">',
                     'action="/logout"']:
-        assert element in dom, element
-    assert "alice" in dom and "victor" in dom
+        check(element in dom, 'expected element in dom (element = %r)' % (element,))
+    check("alice" in dom and "victor" in dom, 'expected "alice" in dom and "victor" in dom')
     print("    screenshot: %s (%d bytes)" % (png, os.path.getsize(png)))
 
 
@@ -545,15 +599,22 @@ def test_chromium_live_page_under_its_csp():
     try:
         url = "http://127.0.0.1:%d/excessive?%s" % (relay.server_address[1], WEEK)
         rc, _, err = browse(url, "--screenshot=" + png, "--enable-logging=stderr", "--v=0")
-        assert rc == 0 and os.path.exists(png) and os.path.getsize(png) > 30000, (rc, err[-2000:])
+        check(rc == 0 and os.path.exists(png) and os.path.getsize(png) > 30000,
+              'expected rc == 0 and os.path.exists(png) and os.path.getsize(png) > 30000 '
+              '(rc, err[-2000:] = %r)' % ((rc, err[-2000:]),))
         # nothing of ours was blocked: the stylesheet and the report's inline style are allowed
-        assert "Content Security Policy" not in err, [l for l in err.splitlines() if "Policy" in l]
+        check("Content Security Policy" not in err,
+              'expected "Content Security Policy" not in err (the lines naming it: %r)'
+              % ([l for l in err.splitlines() if "Policy" in l],))
         rc, dom, err = browse(url, "--dump-dom")
-        assert rc == 0 and "<svg" in dom and '<select name="group">' in dom, (rc, err[-2000:])
+        check(rc == 0 and "<svg" in dom and '<select name="group">' in dom,
+              'expected rc == 0 and "<svg" in dom and \'<select name="group">\' in dom '
+              '(rc, err[-2000:] = %r)' % ((rc, err[-2000:]),))
         # the control: the same page with one stray inline style is blocked, and says so
         rc, _, err = browse(url.replace("/excessive", "/tamper/excessive"), "--dump-dom",
                             "--enable-logging=stderr", "--v=0")
-        assert rc == 0 and "Content Security Policy" in err, err[-2000:]
+        check(rc == 0 and "Content Security Policy" in err,
+              'expected rc == 0 and "Content Security Policy" in err (err[-2000:] = %r)' % (err[-2000:],))
     finally:
         relay.shutdown()
         relay.server_close()
@@ -562,10 +623,12 @@ def test_chromium_live_page_under_its_csp():
 def test_logout():
     r, page = get("/")
     r, d = request("POST", "/logout", {"csrf": csrf_of(page)}, {"bt_session": SESSION["id"]})
-    assert r.status == 303 and r.getheader("Location") == "/login"
-    assert set_cookies(r)["bt_session"][0] == ""
+    check(r.status == 303 and r.getheader("Location") == "/login",
+          'expected r.status == 303 and r.getheader("Location") == "/login"')
+    eq(set_cookies(r)["bt_session"][0], "", 'set_cookies(r)["bt_session"][0]')
     r, d = get("/")
-    assert r.status == 303 and r.getheader("Location") == "/login"
+    check(r.status == 303 and r.getheader("Location") == "/login",
+          'expected r.status == 303 and r.getheader("Location") == "/login"')
 
 
 def test_session_expires_and_ipv6():
@@ -591,38 +654,43 @@ def test_session_expires_and_ipv6():
                 time.sleep(0.1)
         r, d = login(ADMIN, ADMIN_PW, src="::1")
         value, attrs = set_cookies(r)["bt_session"]
-        assert "Max-Age=2" in attrs, attrs
+        check("Max-Age=2" in attrs, 'expected "Max-Age=2" in attrs (attrs = %r)' % (attrs,))
         r, d = request("GET", "/", cookies={"bt_session": value}, src="::1")
-        assert r.status == 200, r.status
+        eq(r.status, 200, 'r.status')
         time.sleep(2.5)
         r, d = request("GET", "/", cookies={"bt_session": value}, src="::1")
-        assert r.status == 303 and r.getheader("Location") == "/login", r.status
+        check(r.status == 303 and r.getheader("Location") == "/login",
+              'expected r.status == 303 and r.getheader("Location") == "/login" (r.status = %r)' % (r.status,))
         # the login limit over IPv6 (counted per /64)
         for _ in range(3):
             r, d = login(ADMIN, "wrong", src="::1")
-            assert r.status == 401, r.status
+            eq(r.status, 401, 'r.status')
         r, d = login(ADMIN, ADMIN_PW, src="::1")
-        assert r.status == 429, r.status
+        eq(r.status, 429, 'r.status')
     finally:
         PORT, HOST = saved, "127.0.0.1"
         p.terminate()
         rc = p.wait(timeout=30)
         log.close()
     text = open(os.path.join(TMP, "short.log")).read()
-    assert rc == 0 and "Sanitizer" not in text and "runtime error" not in text, (rc, text)
-    assert "login refused for root (wrong user name or password)" in text, text
+    check(rc == 0 and "Sanitizer" not in text and "runtime error" not in text,
+          'expected rc == 0 and "Sanitizer" not in text and "runtime error" not in text (rc, '
+          'text = %r)' % ((rc, text),))
+    check("login refused for root (wrong user name or password)" in text,
+          'expected "login refused for root (wrong user name or password)" in text (text = %r)' % (text,))
 
 
 def test_login_limit():
     src = "127.0.0.4"
     for _ in range(3):  # [web] login_attempts = 3
         r, d = login(ADMIN, "wrong", src=src)
-        assert r.status == 401, r.status
+        eq(r.status, 401, 'r.status')
     r, d = login(ADMIN, ADMIN_PW, src=src)  # even the right password, for a minute
-    assert r.status == 429 and r.getheader("Retry-After") == "60", r.status
-    assert "bt_session" not in set_cookies(r)
+    check(r.status == 429 and r.getheader("Retry-After") == "60",
+          'expected r.status == 429 and r.getheader("Retry-After") == "60" (r.status = %r)' % (r.status,))
+    check("bt_session" not in set_cookies(r), 'expected "bt_session" not in set_cookies(r)')
     r, d = login(ADMIN, ADMIN_PW, src="127.0.0.5")  # another address is not affected
-    assert r.status == 303, r.status
+    eq(r.status, 303, 'r.status')
 
 
 # ---- SIGHUP, the [auth] helper, connection limits ----
@@ -634,7 +702,7 @@ def extra_server(name, replace=(), append=""):
     with open(CONF) as f:
         text = f.read().replace("127.0.0.1:%d" % PORT, "127.0.0.1:%d" % port)
     for a, b in replace:
-        assert a in text, a
+        check(a in text, 'expected a in text (a = %r)' % (a,))
         text = text.replace(a, b)
     with open(conf, "w") as f:
         f.write(text + append)
@@ -648,17 +716,19 @@ def extra_server(name, replace=(), append=""):
             return p, port, logpath
         except OSError:
             if p.poll() is not None:
-                raise AssertionError("breaktime web exited: " + open(logpath).read())
+                raise TestFailure("breaktime web exited: " + open(logpath).read())
             time.sleep(0.1)
     p.kill()
-    raise AssertionError("breaktime web did not start: " + open(logpath).read())
+    raise TestFailure("breaktime web did not start: " + open(logpath).read())
 
 
 def stop_server(p, logpath):
     p.terminate()
     rc = p.wait(timeout=30)
     text = open(logpath).read()
-    assert rc == 0 and "Sanitizer" not in text and "runtime error" not in text, (rc, text)
+    check(rc == 0 and "Sanitizer" not in text and "runtime error" not in text,
+          'expected rc == 0 and "Sanitizer" not in text and "runtime error" not in text (rc, '
+          'text = %r)' % ((rc, text),))
     return text
 
 
@@ -669,7 +739,7 @@ def wait_log(path, needle, timeout=10):
         if needle in text:
             return text
         time.sleep(0.05)
-    raise AssertionError("no %r in the log:\n%s" % (needle, open(path).read()))
+    raise TestFailure("no %r in the log:\n%s" % (needle, open(path).read()))
 
 
 def peer_cert(port=None):
@@ -680,14 +750,14 @@ def peer_cert(port=None):
 
 def test_sighup_reloads_the_certificate_keeping_sessions():
     r, d = login(ADMIN, ADMIN_PW, src="127.0.0.6")
-    assert r.status == 303, r.status
+    eq(r.status, 303, 'r.status')
     cookie = set_cookies(r)["bt_session"][0]
     # a connection open before the reload, kept alive across it
     old_conn = http.client.HTTPSConnection(HOST, PORT, context=CTX, timeout=30)
     old_conn.request("GET", "/", headers={"Cookie": "bt_session=" + cookie})
     old_resp = old_conn.getresponse()
     old_resp.read()
-    assert old_resp.status == 200
+    eq(old_resp.status, 200, 'old_resp.status')
     before = peer_cert()
     cert, key = os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -695,19 +765,19 @@ def test_sighup_reloads_the_certificate_keeping_sessions():
                     "-out", cert + ".new", "-days", "2", "-subj", "/CN=reloaded.localhost"],
                    check=True, capture_output=True)
     new_der = ssl.PEM_cert_to_DER_cert(open(cert + ".new").read())
-    assert new_der != before
+    check(new_der != before, 'expected new_der != before')
     os.replace(key + ".new", key)
     os.replace(cert + ".new", cert)
     SERVER.send_signal(1)  # SIGHUP
     wait_log(LOG, "configuration reloaded")
-    assert SERVER.poll() is None
-    assert peer_cert() == new_der  # a new connection: the new certificate
+    check(SERVER.poll() is None, 'expected SERVER.poll() is None')
+    eq(peer_cert(), new_der, 'peer_cert()')  # a new connection: the new certificate
     r, d = request("GET", "/", cookies={"bt_session": cookie})
-    assert r.status == 200, r.status  # the session outlived the reload
+    eq(r.status, 200, 'r.status')  # the session outlived the reload
     old_conn.request("GET", "/", headers={"Cookie": "bt_session=" + cookie})
     old_resp = old_conn.getresponse()
     old_resp.read()
-    assert old_resp.status == 200  # and so did the open connection
+    eq(old_resp.status, 200, 'old_resp.status')  # and so did the open connection
     old_conn.close()
     SESSION["reload"] = cookie
 
@@ -721,20 +791,21 @@ def test_sighup_bad_config_keeps_the_old_one():
             f.write("[web]\nmax_connections = lots\n")
         SERVER.send_signal(1)
         text = wait_log(LOG, "reload refused: the configuration above has errors")
-        assert "%s:%d:" % (CONF, bad_line) in text and "max_connections" in text, text
+        check("%s:%d:" % (CONF, bad_line) in text and "max_connections" in text,
+              'expected "%%s:%%d:" %% (CONF, bad_line) in text and "max_connections" in text (text = %r)' % (text,))
         time.sleep(0.2)
-        assert SERVER.poll() is None
+        check(SERVER.poll() is None, 'expected SERVER.poll() is None')
         r, d = request("GET", "/", cookies={"bt_session": SESSION["reload"]})
-        assert r.status == 200, r.status
+        eq(r.status, 200, 'r.status')
         # a certificate that cannot be read: refused too, the old one serves on
         with open(CONF, "w") as f:
             f.write(good.replace(os.path.join(TMP, "cert.pem"), os.path.join(TMP, "none.pem")))
         SERVER.send_signal(1)
         wait_log(LOG, "reload refused: see above")
-        assert "none.pem: cannot use it" in open(LOG).read()
-        assert SERVER.poll() is None
+        check("none.pem: cannot use it" in open(LOG).read(), 'expected "none.pem: cannot use it" in open(LOG).read()')
+        check(SERVER.poll() is None, 'expected SERVER.poll() is None')
         r, d = request("GET", "/", cookies={"bt_session": SESSION["reload"]})
-        assert r.status == 200, r.status
+        eq(r.status, 200, 'r.status')
     finally:
         with open(CONF, "w") as f:
             f.write(good)
@@ -744,7 +815,7 @@ NCSA = "/usr/lib/squid/basic_ncsa_auth"  # squid (tools/deps.sh TEST_PACKAGES)
 
 
 def test_login_through_the_auth_helper():
-    assert os.access(NCSA, os.X_OK), NCSA + " is missing: apt-get install squid"
+    check(os.access(NCSA, os.X_OK), NCSA + " is missing: apt-get install squid")
     users = os.path.join(TMP, "users.htpasswd")
     p, port, logpath = extra_server(
         "helper", [("htpasswd = " + users, "helper = %s %s" % (NCSA, users))])
@@ -753,24 +824,26 @@ def test_login_through_the_auth_helper():
     try:
         PORT = port
         r, d = login(ADMIN, "wrong", src="127.0.0.7")
-        assert r.status == 401, r.status
-        assert "bt_session" not in set_cookies(r)
+        eq(r.status, 401, 'r.status')
+        check("bt_session" not in set_cookies(r), 'expected "bt_session" not in set_cookies(r)')
         r, d = login("alice", STAFF_PW, src="127.0.0.7")  # right password, not an admin
-        assert r.status == 403, r.status
+        eq(r.status, 403, 'r.status')
         t0 = time.monotonic()
         r, d = login(ADMIN, ADMIN_PW, src="127.0.0.7")
-        assert r.status == 303, (r.status, d)
+        eq(r.status, 303, 'r.status (r.status, d = %r)' % ((r.status, d),))
         print("     login through basic_ncsa_auth (bcrypt): %.3f s (form and POST)"
               % (time.monotonic() - t0))
         cookie = set_cookies(r)["bt_session"][0]
         r, d = request("GET", "/", cookies={"bt_session": cookie})
-        assert r.status == 200, r.status
+        eq(r.status, 200, 'r.status')
     finally:
         PORT = saved
         text = stop_server(p, logpath)
-    assert "root logged in" in text and "login refused for root (wrong" in text, text
-    assert "login refused for alice (not in the admin group)" in text, text
-    assert ADMIN_PW not in text and STAFF_PW not in text
+    check("root logged in" in text and "login refused for root (wrong" in text,
+          'expected "root logged in" in text and "login refused for root (wrong" in text (text = %r)' % (text,))
+    check("login refused for alice (not in the admin group)" in text,
+          'expected "login refused for alice (not in the admin group)" in text (text = %r)' % (text,))
+    check(ADMIN_PW not in text and STAFF_PW not in text, 'expected ADMIN_PW not in text and STAFF_PW not in text')
 
 
 def test_hung_auth_helper_does_not_freeze_the_ui():
@@ -799,17 +872,18 @@ def test_hung_auth_helper_does_not_freeze_the_ui():
         t0 = time.monotonic()
         for _ in range(3):  # the UI answers while the helper hangs
             r, d = request("GET", "/login")
-            assert r.status == 200, r.status
+            eq(r.status, 200, 'r.status')
         fast = time.monotonic() - t0
         th.join(timeout=30)
-        assert fast < 1.5, fast
-        assert result.get("status") == 503 and 4 <= result["took"] < 9, result
+        check(fast < 1.5, 'expected fast < 1.5 (fast = %r)' % (fast,))
+        check(result.get("status") == 503 and 4 <= result["took"] < 9,
+              'expected result.get("status") == 503 and 4 <= result["took"] < 9 (result = %r)' % (result,))
         print("     hung helper: 3 GET /login in %.3f s meanwhile; the login 503 after %.2f s"
               % (fast, result["took"]))
     finally:
         PORT = saved
         text = stop_server(p, logpath)
-    assert "did not answer in 5 s" in text, text
+    check("did not answer in 5 s" in text, 'expected "did not answer in 5 s" in text (text = %r)' % (text,))
 
 
 def test_connection_limit_and_request_deadline():
@@ -821,7 +895,7 @@ def test_connection_limit_and_request_deadline():
         third = socket.create_connection(("127.0.0.1", port), timeout=1)  # the kernel's backlog
         try:
             CTX.wrap_socket(third)
-            raise AssertionError("a third connection was served over max_connections = 2")
+            raise TestFailure("a third connection was served over max_connections = 2")
         except (socket.timeout, TimeoutError):
             pass
         third.close()
@@ -829,12 +903,12 @@ def test_connection_limit_and_request_deadline():
         t0 = time.monotonic()
         for s in idle:
             s.settimeout(10)
-            assert s.recv(1) == b""
+            eq(s.recv(1), b"", 's.recv(1)')
         took = time.monotonic() - t0
-        assert took < 4, took
+        check(took < 4, 'expected took < 4 (took = %r)' % (took,))
         print("     2 silent connections closed %.2f s after the third gave up" % took)
         # ...and then a new connection is served at once
-        assert peer_cert(port)
+        check(peer_cert(port), 'expected peer_cert(port)')
         # slowloris: a request trickling in a byte every 0.4 s is cut at 2 s all the same
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             t = CTX.wrap_socket(raw)
@@ -856,7 +930,7 @@ def test_connection_limit_and_request_deadline():
                 except OSError:
                     closed = True
             took = time.monotonic() - t0
-            assert closed and took < 5, (closed, took)
+            check(closed and took < 5, 'expected closed and took < 5 (closed, took = %r)' % ((closed, took),))
             print("     slowloris (a byte every 0.4 s) cut after %.2f s" % took)
         # a keep-alive client that asks in time is served twice on one connection
         c = http.client.HTTPSConnection("127.0.0.1", port, context=CTX, timeout=10)
@@ -864,51 +938,45 @@ def test_connection_limit_and_request_deadline():
             c.request("GET", "/login")
             r = c.getresponse()
             r.read()
-            assert r.status == 200
+            eq(r.status, 200, 'r.status')
             time.sleep(0.5)
         c.close()
     finally:
         text = stop_server(p, logpath)
-    assert "2 connections open ([web] max_connections)" in text, text
+    check("2 connections open ([web] max_connections)" in text,
+          'expected "2 connections open ([web] max_connections)" in text (text = %r)' % (text,))
 
 
 def test_passwords_never_logged():
     SERVER.terminate()
-    assert SERVER.wait(timeout=30) == 0
+    eq(SERVER.wait(timeout=30), 0, 'SERVER.wait(timeout=30)')
     log = open(LOG).read()
     for pw in [ADMIN_PW, STAFF_PW, "not the password", NOT_A_NAME]:
-        assert pw not in log, log
-    assert "root logged in" in log and "login refused for alice (not in the admin group)" in log, log
-    assert "login refused for an unknown user (wrong user name or password)" in log, log
-    assert "timeline of <b>x\"?<3>forged " in log  # escaped in pages, one line in the log
+        check(pw not in log, 'expected pw not in log (log = %r)' % (log,))
+    check("root logged in" in log and "login refused for alice (not in the admin group)" in log,
+          'expected "root logged in" in log and "login refused for alice (not in the admin group)" in '
+          'log (log = %r)' % (log,))
+    check("login refused for an unknown user (wrong user name or password)" in log,
+          'expected "login refused for an unknown user (wrong user name or password)" in log (log = %r)' % (log,))
+    check("timeline of <b>x\"?<3>forged " in log,
+          'expected "timeline of <b>x\\"?<3>forged " in log')  # escaped in pages, one line in the log
     r = re.compile(r"[^\x20-\x7e\n]")
-    assert not r.search(log), r.findall(log)
-    assert "runtime error" not in log and "Sanitizer" not in log, log
+    check(not r.search(log), 'expected not r.search(log) (r.findall(log) = %r)' % (r.findall(log),))
+    check("runtime error" not in log and "Sanitizer" not in log,
+          'expected "runtime error" not in log and "Sanitizer" not in log (log = %r)' % (log,))
 
 
-def main():
-    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    try:
-        for name, fn in tests:
-            try:
-                fn()
-                print("ok   %s" % name)
-                passed += 1
-            except Exception:
-                print("FAIL %s" % name)
-                traceback.print_exc()
-                failed += 1
-    finally:
+class WebContext(Context):
+    """TMP; at the end the server is ended, and its log printed when a test failed."""
+
+    def close(self):
         if SERVER and SERVER.poll() is None:
             SERVER.kill()
             SERVER.wait()
-        if failed:
+        if self.failures:
             print("server log:\n" + open(LOG).read() if os.path.exists(LOG) else "")
-        shutil.rmtree(TMP, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+        return super().close()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.run(globals(), context=lambda: WebContext(TMP), filters=sys.argv[4:], against=BIN, time_limit=300)

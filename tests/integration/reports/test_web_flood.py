@@ -15,8 +15,9 @@ real binary serving HTTPS on loopback, attacked by raw sockets:
 
     test_web_flood.py BREAKTIME_BINARY
 
-Every test_* function runs in order; one line each, then "N passed,
-N failed". Only 127.0.0.0/8 is used; every process started is ended by
+Runs on the integration runner (harness_run): every test_* function in
+order, one line each, then "N passed, N failed, N skipped"; more arguments:
+run only the tests whose name contains one. Only 127.0.0.0/8 is used; every process started is ended by
 its PID. The floods are bounded in time (a few seconds) and size.
 """
 
@@ -31,10 +32,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness import proc_fds, proc_rss_kb, proc_sanitized  # noqa: E402
+import harness  # noqa: E402
+from harness import Context, TestFailure, check, eq, proc_fds, proc_rss_kb, proc_sanitized  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/reports/breaktime"
 TMP = tempfile.mkdtemp(prefix="bt-webflood-")
@@ -102,11 +103,11 @@ class Web:
                 return
             except OSError:
                 if self.p.poll() is not None:
-                    raise AssertionError("breaktime web exited: " + self.log())
+                    raise TestFailure("breaktime web exited: " + self.log())
                 time.sleep(0.1)
         self.p.kill()
         self.p.wait()
-        raise AssertionError("breaktime web did not start: " + self.log())
+        raise TestFailure("breaktime web did not start: " + self.log())
 
     def log(self):
         with open(self.logpath) as f:
@@ -133,7 +134,9 @@ class Web:
         self.p.terminate()
         rc = self.p.wait(timeout=30)
         text = self.log()
-        assert rc == 0 and "Sanitizer" not in text and "runtime error" not in text, (rc, text)
+        check(rc == 0 and "Sanitizer" not in text and "runtime error" not in text,
+              'expected rc == 0 and "Sanitizer" not in text and "runtime error" not in text '
+              '(rc, text = %r)' % ((rc, text),))
         return text
 
     def kill(self):
@@ -155,7 +158,7 @@ def settle(web, what, want, timeout=10):
 def idle_figures(web):
     """RSS and fds at rest, after a few ordinary requests warmed the allocator up."""
     for _ in range(3):
-        assert web.get_login() == 200
+        eq(web.get_login(), 200, 'web.get_login()')
     time.sleep(0.3)
     return web.rss(), web.fds()
 
@@ -188,7 +191,7 @@ def test_pipelined_flood_without_reading():
         took = time.monotonic() - t0
         peak = max(peak, web.rss())
         # still alive and serving others while the flood is held
-        assert web.get_login() == 200
+        eq(web.get_login(), 200, 'web.get_login()')
         raw_fd_open = web.fds()
         t.close()
         rss1 = settle(web, lambda w: w.rss(), rss0 + AFTER_SLACK_KB)
@@ -197,10 +200,12 @@ def test_pipelined_flood_without_reading():
               "fds %d idle, %d during, %d after"
               % (took, sent >> 10, rss0, peak, rss1, fds0, raw_fd_open, fds1))
         if not sanitized:  # AddressSanitizer's own heap says nothing about ours
-            assert peak - rss0 < FLOOD_CEILING_KB, (rss0, peak, sent)
-            assert rss1 - rss0 < AFTER_SLACK_KB, (rss0, rss1)
-        assert fds1 <= fds0, (fds0, fds1)
-        assert web.get_login() == 200
+            check(peak - rss0 < FLOOD_CEILING_KB,
+                  'expected peak - rss0 < FLOOD_CEILING_KB (rss0, peak, sent = %r)' % ((rss0, peak, sent),))
+            check(rss1 - rss0 < AFTER_SLACK_KB,
+                  'expected rss1 - rss0 < AFTER_SLACK_KB (rss0, rss1 = %r)' % ((rss0, rss1),))
+        check(fds1 <= fds0, 'expected fds1 <= fds0 (fds0, fds1 = %r)' % ((fds0, fds1),))
+        eq(web.get_login(), 200, 'web.get_login()')
     finally:
         web.stop()
 
@@ -252,10 +257,11 @@ def test_pipelined_requests_that_are_read_are_all_answered():
         print("     %d of %d pipelined requests (%d KB) answered in %.2f s; %d KB went in "
               "while the client did not read" % (answered, n, total >> 10,
                                                    time.monotonic() - t0, (sent_unread or 0) >> 10))
-        assert answered == n, answered
+        eq(answered, n, 'answered')
         # the case this guards: the server had stopped reading this connection
         # (else the kernel's buffers took it all, and more requests are needed)
-        assert sent_unread < total, (sent_unread, total)
+        check(sent_unread < total,
+              'expected sent_unread < total (sent_unread, total = %r)' % ((sent_unread, total),))
     finally:
         web.stop()
 
@@ -303,26 +309,28 @@ def test_idle_connections_from_one_address():
         fds_during = web.fds()
         print("     %d idle connections from 127.0.0.2: %d closed at once; 127.0.0.1 served "
               "in %.2f s; fds %d idle, %d during" % (len(socks), n_closed, took, fds0, fds_during))
-        assert status == 200 and took < PROMPT_S, (status, took)
+        check(status == 200 and took < PROMPT_S,
+              'expected status == 200 and took < PROMPT_S (status, took = %r)' % ((status, took),))
         # the first ones, up to the cap, stay (until idle_timeout); the rest go
-        assert n_closed == IDLE_FROM_ONE - DEFAULT_PER_CLIENT, n_closed
+        eq(n_closed, IDLE_FROM_ONE - DEFAULT_PER_CLIENT, 'n_closed')
         for s in socks:
             s.close()
         socks = []
         fds1 = settle(web, lambda w: w.fds(), fds0)
         rss1 = web.rss()
         print("     after: fds %d, RSS %d KB (idle %d KB)" % (fds1, rss1, rss0))
-        assert fds1 <= fds0, (fds0, fds1)
+        check(fds1 <= fds0, 'expected fds1 <= fds0 (fds0, fds1 = %r)' % ((fds0, fds1),))
         if not proc_sanitized(web.p.pid):
-            assert rss1 - rss0 < AFTER_SLACK_KB, (rss0, rss1)
+            check(rss1 - rss0 < AFTER_SLACK_KB,
+                  'expected rss1 - rss0 < AFTER_SLACK_KB (rss0, rss1 = %r)' % ((rss0, rss1),))
     finally:
         for s in socks:
             s.close()
         text = web.stop()
     # rate-limited: one line for the whole burst, not one per connection
     lines = [ln for ln in text.splitlines() if "max_connections_per_client" in ln]
-    assert len(lines) == 1, text
-    assert "127.0.0.2" in lines[0], lines
+    eq(len(lines), 1, 'len(lines) (text = %r)' % (text,))
+    check("127.0.0.2" in lines[0], 'expected "127.0.0.2" in lines[0] (lines = %r)' % (lines,))
 
 
 def test_max_connections_per_client_from_the_file():
@@ -330,20 +338,21 @@ def test_max_connections_per_client_from_the_file():
     socks = []
     try:
         socks = open_idle(3, "127.0.0.4", web.port)
-        assert closed_by_server(socks, 2) == 1
+        eq(closed_by_server(socks, 2), 1, 'closed_by_server(socks, 2)')
         # another address has its own count
-        assert web.get_login(src="127.0.0.5") == 200
+        eq(web.get_login(src="127.0.0.5"), 200, 'web.get_login(src="127.0.0.5")')
         # once one of them leaves, the address may open another
         for s in socks:
             s.close()
         socks = []
         time.sleep(0.3)
-        assert web.get_login(src="127.0.0.4") == 200
+        eq(web.get_login(src="127.0.0.4"), 200, 'web.get_login(src="127.0.0.4")')
     finally:
         for s in socks:
             s.close()
         text = web.stop()
-    assert re.search(r"127\.0\.0\.4: .*max_connections_per_client", text), text
+    check(re.search(r"127\.0\.0\.4: .*max_connections_per_client", text),
+          'expected re.search(r"127\\.0\\.0\\.4: .*max_connections_per_client", text) (text = %r)' % (text,))
     # and a value out of range is refused with its line
     bad = os.path.join(TMP, "bad.conf")
     with open(web.conf) as f:
@@ -351,34 +360,11 @@ def test_max_connections_per_client_from_the_file():
     with open(bad, "w") as f:
         f.write(good.replace("max_connections_per_client = 2", "max_connections_per_client = 0"))
     p = subprocess.run([BIN, "-c", bad, "check"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 1 and "max_connections_per_client" in p.stderr, p.stderr
+    check(p.returncode == 1 and "max_connections_per_client" in p.stderr,
+          'expected p.returncode == 1 and "max_connections_per_client" in p.stderr (p.stderr = %r)' % (p.stderr,))
 
-
-
-def main():
-    setup()
-    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
-    if len(sys.argv) > 2:
-        tests = [(n, f) for n, f in tests if any(a in n for a in sys.argv[2:])]
-    passed = failed = 0
-    try:
-        for name, fn in tests:
-            try:
-                fn()
-                print("ok   %s" % name)
-                passed += 1
-            except Exception:
-                print("FAIL %s" % name)
-                traceback.print_exc()
-                failed += 1
-    finally:
-        if failed and os.environ.get("IT_KEEP"):
-            print("kept " + TMP)
-        else:
-            shutil.rmtree(TMP, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    setup()
+    harness.run(globals(), context=lambda: Context(TMP), filters=sys.argv[2:], against=BIN)
