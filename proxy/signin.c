@@ -183,12 +183,15 @@ void signin_page(struct conn *c, const struct http_request *req, size_t head_len
 	/* the same check as a Proxy-Authorization: Basic user:password */
 	char plain[sizeof(user) + sizeof(password) + 2], auth[6 + 4 * sizeof(plain) / 3 + 8];
 	int n = snprintf(plain, sizeof(plain), "%s:%s", user, password);
-	memcpy(auth, "Basic ", 6);
-	int m = EVP_EncodeBlock((unsigned char *)auth + 6, (const unsigned char *)plain, n);
+	static const char basic[] = "Basic ";
+	size_t pre = sizeof(basic) - 1;
+	memcpy(auth, basic, sizeof(basic)); /* with its NUL: EncodeBlock writes after it */
+	int m = EVP_EncodeBlock((unsigned char *)auth + pre, (const unsigned char *)plain, n);
 	OPENSSL_cleanse(plain, sizeof(plain));
 	OPENSSL_cleanse(password, sizeof(password));
+	size_t auth_len = pre + (m > 0 ? (size_t)m : 0);
 	char who[64];
-	enum identity_result r = identity_check(c->w, c, c->idb, &c->peer.u.sa, auth, (size_t)(6 + m), who);
+	enum identity_result r = identity_check(c->w, c, c->idb, &c->peer.u.sa, auth, auth_len, who);
 	OPENSSL_cleanse(auth, sizeof(auth));
 	if (r == IDENTITY_PENDING) {
 		/* as for a 407 answered: the request is read again when the check is done */
