@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Resources: the daemon's open file descriptors (/proc/PID/fd) and resident
-memory (/proc/PID/status) before and after a 200 MB download, a 200 MB
+memory (/proc/PID/status) before and after a 100 MB download, a 200 MB
 CONNECT download, 500 connections opened and closed every which way, and
 clients and origins that give up half-way. No fd leak, bounded RSS."""
 
@@ -92,19 +92,21 @@ def test_long_download_no_leak(t):
     t.defer(o.stop)
     p = resource_proxy(t)
     fd0, rss0 = baseline(p, o)
-    n = 200 * MB
+    # 100 MB: under the sanitizers, MALLOC_PERTURB_ and a loaded 2-core
+    # machine the 200 MB this once was took longer than curl's 60 s
+    n = 100 * MB
     t0 = time.monotonic()
     rc, got, bad, peak, err = stream_download(p, o.url('/size/%d' % n), n)
     el = time.monotonic() - t0
     eq((rc, got, bad), (0, n, -1), 'curl exit, bytes, first bad byte (%s)' % err[-300:])
-    check(peak - rss0 < rss_slack(p, 32), 'RSS peaked %d KiB over the baseline %d KiB during a 200 MB download' % (peak - rss0, rss0))
+    check(peak - rss0 < rss_slack(p, 32), 'RSS peaked %d KiB over the baseline %d KiB during a %d MB download' % (peak - rss0, rss0, n // MB))
     wait_for(lambda: o.open_conns == 0, 4, what='the pooled origin connection to expire')
     fd1 = settle_fds(p, fd0)
     eq(fd1, fd0, 'open fds after the download (%s)' % fd_list(p))
     rss1 = p.rss_kb()
     check(rss1 - rss0 < rss_slack(p, 16), 'RSS %d KiB after, %d KiB before' % (rss1, rss0))
-    print('     200 MB in %.2fs (%.0f MB/s), RSS %d -> peak %d -> %d KiB, fds %d -> %d'
-          % (el, 200 / el, rss0, peak, rss1, fd0, fd1))
+    print('     %d MB in %.2fs (%.0f MB/s), RSS %d -> peak %d -> %d KiB, fds %d -> %d'
+          % (n // MB, el, n / MB / el, rss0, peak, rss1, fd0, fd1))
 
 
 @ref_ok
