@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -568,6 +569,69 @@ def test_reload_removes_users(kit):
         wait_for(lambda: d.log().count('configuration reloaded') >= n, 5, what='reload %d' % n)
         codes.append(get(kit, d, user='alice', pw=PW['alice']).code)
     eq(codes, [407, 407, 407], 'alice after reloads 1, 2, 3 without her in the htpasswd file')
+
+
+def test_reload_pairs_devices_with_policy(kit):
+    # A reload is one generation: a connection gets the configuration and the
+    # identity database (here the devices map) of the same reload, never the
+    # new groups with the old map. Two files swapped back and forth while
+    # 127.0.0.7 opens connection after connection: in one it is erin and erin
+    # may never use social media, in the other it is frank and frank may
+    # never; the default group may always. So every answer is 403 unless a
+    # connection paired one file's map with the other's groups (200, a guest).
+    # A large extra domain list makes each configuration slow to free, which
+    # widens the moment between two separate swaps.
+    big = kit.write('big.list', ''.join('d%d.bulk.test\n' % i for i in range(150000)))
+
+    def conf(who):
+        devices = kit.write('devices-' + who, '127.0.0.7 %s\n' % who)
+        return ('\n[auth]\ndefault_group = guests\ndevices = %s\n'
+                '[group shut]\nmembers = %s\nsocial = never\n'
+                '[group guests]\nsocial = always\n' % (devices, who))
+    d = kit.daemon(conf('erin'), catalog={'lists': big}, proxy={'workers': '2'})
+    text = open(d.conf_path).read()
+    texts = [text.replace(conf('erin'), conf('frank')), text]
+    check(texts[0] != texts[1], 'test setup')
+    request = ('GET http://www.facebook.com:%d/ HTTP/1.1\r\nHost: www.facebook.com:%d\r\n'
+               'Connection: close\r\n\r\n' % (kit.origin.port, kit.origin.port)).encode()
+    stop = threading.Event()
+    codes = {}
+    lock = threading.Lock()
+
+    def client():
+        while not stop.is_set():
+            s = socket.socket()
+            try:
+                s.settimeout(5)
+                s.bind(('127.0.0.7', 0))
+                s.connect(('127.0.0.1', d.port))
+                s.sendall(request)
+                head = s.recv(64)
+            except OSError:
+                head = b'error'
+            finally:
+                s.close()
+            m = re.match(rb'HTTP/1\.1 (\d{3})', head)
+            code = int(m.group(1)) if m else head[:20]
+            with lock:
+                codes[code] = codes.get(code, 0) + 1
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for th in threads:
+        th.start()
+    try:
+        for n in range(1, 31):
+            d.write_conf(texts[n % 2])
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: d.log().count('configuration reloaded') >= n, 10, step=0.01,
+                     what='reload %d' % n)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(10)
+    check(sum(codes.values()) > 100, 'too few requests to say anything: %r' % codes)
+    eq(codes.get(200, 0), 0, "connections that paired one reload's devices with the other's groups "
+       '(answers: %r)' % codes)
+    eq(set(codes), {403}, 'answers')
 
 
 def test_credentials_never_logged_or_stored(kit):
