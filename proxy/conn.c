@@ -198,8 +198,8 @@ void conn_wait_for_head(struct conn *c)
 		bufferevent_trigger(c->client, EV_READ, BEV_OPT_DEFER_CALLBACKS);
 }
 
-struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sockaddr *peer,
-			 socklen_t peerlen, SSL *ssl)
+struct conn *conn_create(struct worker *w, struct generation *gen, evutil_socket_t fd,
+			 const struct sockaddr *peer, socklen_t peerlen, SSL *ssl)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -209,8 +209,9 @@ struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sock
 		return NULL;
 	}
 	c->w = w;
-	c->conf = server_conf_get();
-	c->idb = server_identity_get();
+	c->gen = gen_ref(gen);
+	c->conf = gen->conf;
+	c->idb = gen->idb;
 	memcpy(&c->peer.u.ss, peer, peerlen);
 	c->peer.len = peerlen;
 	if (ssl) {
@@ -233,8 +234,7 @@ struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sock
 			evutil_closesocket(fd);
 		if (c->timer)
 			event_free(c->timer);
-		identity_db_unref(c->idb);
-		conf_unref(c->conf);
+		gen_unref(c->gen);
 		free(c);
 		return NULL;
 	}
@@ -294,8 +294,7 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->replay)
 		evbuffer_free(c->replay);
 	worker_conn_closed(c->w, c);
-	identity_db_unref(c->idb);
-	conf_unref(c->conf);
+	gen_unref(c->gen);
 	free(c);
 }
 

@@ -6,7 +6,7 @@
  * file that writes it; the others only read it.
  *
  * A conn owns both of its ends (client and upstream bufferevents), its
- * timer and its configuration reference; conn_close() frees them all and
+ * timer and its generation reference; conn_close() frees them all and
  * submits the final record. A callback returns right after calling it.
  *
  * Memory matters: an idle tunnel is a conn plus two bufferevents, so the
@@ -32,8 +32,9 @@ enum conn_state {
 struct conn {
 	/* conn.c: set at accept, freed by conn_close() */
 	struct worker *w;
-	struct conf *conf;              /* reference held from accept to close */
-	struct identity_db *idb;        /* users and devices, same lifetime as conf */
+	struct generation *gen;         /* reference held from accept to close */
+	struct conf *conf;              /* gen->conf, not a reference of its own */
+	struct identity_db *idb;        /* gen->idb (users and devices), likewise */
 	struct bufferevent *client;
 	struct bufferevent *up;         /* relay.c and tunnel.c set it */
 	struct upstream_req *pending;   /* relay.c: resolve/connect in progress */

@@ -197,45 +197,37 @@ static bool same_listeners(const struct conf *a, const struct conf *b)
 	return true;
 }
 
+/*
+ * Load the file and everything it names into a new generation, then publish
+ * it in one step: a connection accepted from then on has the new
+ * configuration with the new users, devices and certificate, one accepted
+ * before keeps its generation whole. Anything unusable and nothing changes.
+ */
 static void reload(void)
 {
 	notify("RELOADING=1");
 	log_notice("reloading %s", conf_path);
 	struct conf *c = load_or_report(conf_path);
+	struct generation *cur = server_gen_get();
+	struct generation *g = c ? server_gen_load(c, cur) : NULL;
 	if (!c) {
 		log_err("reload refused: the configuration above has errors; the running one stays");
 		__atomic_add_fetch(&server.reload_failures, 1, __ATOMIC_RELAXED);
+	} else if (!g) {
+		log_err("reload refused: the files named above cannot be used; "
+			"the running configuration stays");
+		__atomic_add_fetch(&server.reload_failures, 1, __ATOMIC_RELAXED);
 	} else {
-		bool tls_ok, id_ok;
-		SSL_CTX *ctx = server_ssl_load(c, &tls_ok);
-		struct identity_db *idb = identity_db_load(c, &id_ok);
-		if (!tls_ok || !id_ok) {
-			SSL_CTX_free(ctx);
-			identity_db_unref(idb);
-			log_err("reload refused: the files named above cannot be used; "
-				"the running configuration stays");
-			conf_unref(c);
-			__atomic_add_fetch(&server.reload_failures, 1, __ATOMIC_RELAXED);
-			store_reopen(server.store);
-			notify("READY=1");
-			return;
-		}
-		struct conf *old = server_conf_get();
-		if (!same_listeners(old, c))
+		if (!same_listeners(cur->conf, g->conf))
 			log_warn("listen and workers changes take effect at the next restart");
-		conf_unref(old);
-		server_conf_set(c);
-		server_identity_set(idb);
+		server_gen_set(g);
 		/* each worker re-reads hosts_file into its resolver on its own loop */
 		for (unsigned i = 0; i < server.n_workers; i++)
 			worker_post(server.workers[i], 'H');
-		if (ctx)
-			server_ssl_set(ctx); /* new certificate for new connections */
-		else
-			SSL_CTX_free(ctx);
 		__atomic_add_fetch(&server.reloads, 1, __ATOMIC_RELAXED);
-		log_notice("configuration reloaded");
+		log_notice("configuration reloaded (generation %llu)", (unsigned long long)g->number);
 	}
+	gen_unref(cur);
 	store_reopen(server.store);
 	notify("READY=1");
 }
@@ -296,27 +288,18 @@ int main(int argc, char **argv)
 	struct conf *conf = load_or_report(conf_path);
 	if (!conf)
 		return 1;
-	bool tls_ok, id_ok;
-	SSL_CTX *ssl_ctx = server_ssl_load(conf, &tls_ok);
-	struct identity_db *idb = identity_db_load(conf, &id_ok);
-	if (!tls_ok || !id_ok) {
-		SSL_CTX_free(ssl_ctx);
-		identity_db_unref(idb);
-		conf_unref(conf);
+	struct generation *gen = server_gen_load(conf, NULL);
+	if (!gen)
 		return 1;
-	}
 	if (check_only) {
-		SSL_CTX_free(ssl_ctx);
-		identity_db_unref(idb);
+		gen_unref(gen);
 		fprintf(stderr, "%s: configuration ok\n", conf_path);
-		conf_unref(conf);
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(on_libevent_log);
-	server.conf = conf;
-	server.ssl_ctx = ssl_ctx;
-	server.identity = idb;
+	store_conf = conf_ref(conf); /* conf: the first generation's, alive while store_conf is */
+	server_gen_set(gen);
 	if (identity_start() < 0)
 		fatal("cannot start the password verifier threads");
 
@@ -400,7 +383,6 @@ int main(int argc, char **argv)
 		.utc_offset = conf->policy && policy_tz(conf->policy) ? site_utc_offset : NULL,
 		.zone_ctx = conf->policy ? (void *)policy_tz(conf->policy) : NULL,
 	};
-	store_conf = conf_ref(conf);
 	server.store = store_open_opts(conf, &so);
 	if (!server.store)
 		fatal("cannot open the store");
@@ -456,13 +438,11 @@ int main(int argc, char **argv)
 	event_free(presence_timer);
 	store_db_close(presence_db);
 	event_base_free(main_base);
-	server_conf_set(NULL);
+	server_gen_set(NULL);
 	free(server.listen);
 	free(server.tls_listen);
 	free(server.intercept_listen);
 	free(server.local_addrs);
-	server_ssl_set(NULL);
-	server_identity_set(NULL);
 	log_info("stopped");
 	return 0;
 }

@@ -3,8 +3,10 @@
  *
  *   main.c      process: options, configuration, binding, privileges,
  *               signals, reload, graceful stop, readiness
- *   server.c    what all workers share: the current configuration, the
- *               connection counters, the per-client limits, the store
+ *   server.c    what all workers share: the current generation (the
+ *               configuration with everything loaded from it, swapped in
+ *               one step on reload), the connection counters, the
+ *               per-client limits, the store
  *   worker.c    one thread and one event_base per worker: listeners,
  *               accept and its limits, resolver, upstream pool, commands
  *   conn.c      one client connection: accept, timers, client callbacks,
@@ -27,8 +29,12 @@
  *               decided (the policy model plugs in here)
  *
  * Threads: every function here runs on the loop thread that owns the object
- * unless it says otherwise. Workers share only server.c's state (atomics and
- * mutex-protected tables), the refcounted configuration and the store.
+ * unless it says otherwise. Workers share only server.c's state (atomics,
+ * mutex-protected tables and the refcounted generation) and the store.
+ * struct server has one writer, the main thread: it fills it before the
+ * workers start, swaps the generation on reload (server_gen_set) and sets
+ * `stopping`; workers only read it (the generation through
+ * server_gen_get(), the counters as atomics).
  */
 #ifndef BREAKTIME_PROXY_H
 #define BREAKTIME_PROXY_H
@@ -56,8 +62,26 @@ struct conn;
 
 /* ---- server.c: shared by all workers ---- */
 
+struct identity_db;
+
+/*
+ * One generation: a configuration and everything loaded from it, built by
+ * the main thread at start and on every reload and swapped in as one, so
+ * nothing pairs one reload's configuration with another's users, devices
+ * or certificate. Immutable once published; refcounted (server.gen holds
+ * one reference, every connection one from accept to close); the last
+ * gen_unref() frees it all, on whichever thread that is.
+ */
+struct generation {
+	int refs;                       /* atomic */
+	uint64_t number;                /* 1 at start, one more for every reload applied */
+	struct conf *conf;
+	struct identity_db *idb;        /* users and devices ([auth]) */
+	SSL_CTX *ssl_ctx;               /* for tls_listen; NULL without it */
+};
+
 struct server {
-	struct conf *conf;              /* current; guarded by conf_lock */
+	struct generation *gen;         /* current; swapped under a mutex by server_gen_set() */
 	struct store *store;
 	unsigned n_workers;
 	struct worker **workers;
@@ -68,8 +92,6 @@ struct server {
 	size_t n_tls_listen;
 	struct sockaddr_any *intercept_listen;
 	size_t n_intercept_listen;
-	SSL_CTX *ssl_ctx;               /* for tls_listen; guarded like conf */
-	struct identity_db *identity;   /* users and devices; guarded like conf */
 	/* addresses of this host's interfaces, for wildcard listeners */
 	struct sockaddr_any *local_addrs;
 	size_t n_local_addrs;
@@ -88,17 +110,26 @@ struct server {
 
 extern struct server server;
 
-/* The current configuration, with a reference the caller must drop. Any thread. */
+/* The current generation, with a reference the caller drops with gen_unref(). Any thread. */
+struct generation *server_gen_get(void);
+struct generation *gen_ref(struct generation *g);
+void gen_unref(struct generation *g);
+/*
+ * Build a generation from a loaded configuration (main thread): the identity
+ * database and the TLS context. Takes the caller's conf
+ * reference. NULL when a file cannot be used (logged), the conf dropped.
+ * prev: the running generation (NULL at start); its TLS context is kept
+ * when tls_listen went from the file but its listeners still run.
+ */
+struct generation *server_gen_load(struct conf *c, const struct generation *prev);
+/* Publish g as the current generation in one step, numbering it (main
+ * thread). Takes the caller's reference; NULL at exit. */
+void server_gen_set(struct generation *g);
+/* The current generation's configuration or identity database, with a
+ * reference (conf_unref / identity_db_unref). Any thread. A connection
+ * takes the generation instead, so that the two always belong together. */
 struct conf *server_conf_get(void);
-/* Replace the current configuration (main thread). Takes the caller's reference. */
-void server_conf_set(struct conf *c);
-/* A new server-side SSL for an accepted HTTPS-proxy connection, or NULL. Any thread. */
-SSL *server_ssl_new(void);
-/* The current identity database with a reference (identity_db_unref). Any thread. */
 struct identity_db *server_identity_get(void);
-void server_identity_set(struct identity_db *db);
-/* Replace the TLS context (main thread); takes the caller's reference. */
-void server_ssl_set(SSL_CTX *ctx);
 /* Build the TLS context for a configuration: NULL when it has no tls_listen
  * (ok stays true) or on error (logged, ok false). */
 SSL_CTX *server_ssl_load(const struct conf *c, bool *ok);
@@ -161,9 +192,11 @@ size_t upstream_pool_size(const struct upstream_pool *p);
 
 /* ---- conn.c ---- */
 
-/* ssl: NULL for plain HTTP, else the accepted HTTPS-proxy connection's SSL (owned from here). */
-struct conn *conn_create(struct worker *w, evutil_socket_t fd, const struct sockaddr *peer,
-			 socklen_t peerlen, SSL *ssl);
+/* gen: the generation the connection was accepted in (the conn takes its own
+ * reference); ssl: NULL for plain HTTP, else the accepted HTTPS-proxy
+ * connection's SSL, made from gen's TLS context (owned from here). */
+struct conn *conn_create(struct worker *w, struct generation *gen, evutil_socket_t fd,
+			 const struct sockaddr *peer, socklen_t peerlen, SSL *ssl);
 void conn_close(struct conn *c, const char *reason);
 /* Close if it is idle between requests (graceful stop). */
 void conn_close_if_idle(struct conn *c);

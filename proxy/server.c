@@ -1,10 +1,12 @@
 /*
- * server: the little that all workers share — the current configuration
- * (swapped on reload under a mutex, refcounted so connections keep the one
- * they started with), the proxy's own addresses (to refuse proxying to
- * itself), and per-client connection counts.
+ * server: the little that all workers share — the current generation (one
+ * reload's configuration, identity database and TLS context, swapped in one step under a mutex and refcounted, so a connection keeps
+ * the generation it was accepted in, whole), the proxy's own addresses (to
+ * refuse proxying to itself), and per-client connection counts.
  *
  * Any thread may call these; each takes a short mutex at most once.
+ * server_gen_load() and server_gen_set() are the main thread's: it is the
+ * only writer of struct server.
  */
 #include "proxy.h"
 
@@ -20,60 +22,93 @@
 
 struct server server;
 
-static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
+/* guards server.gen: a reader takes a reference under it, the writer swaps under it */
+static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct generation *gen_ref(struct generation *g)
+{
+	if (g)
+		__atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+	return g;
+}
+
+void gen_unref(struct generation *g)
+{
+	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	SSL_CTX_free(g->ssl_ctx);
+	identity_db_unref(g->idb);
+	conf_unref(g->conf);
+	free(g);
+}
+
+struct generation *server_gen_get(void)
+{
+	pthread_mutex_lock(&gen_lock);
+	struct generation *g = gen_ref(server.gen);
+	pthread_mutex_unlock(&gen_lock);
+	return g;
+}
+
+void server_gen_set(struct generation *g)
+{
+	struct generation *old = server.gen; /* the only writer may read it unlocked */
+
+	if (g)
+		g->number = old ? old->number + 1 : 1;
+	pthread_mutex_lock(&gen_lock);
+	server.gen = g;
+	pthread_mutex_unlock(&gen_lock);
+	gen_unref(old);
+}
 
 struct conf *server_conf_get(void)
 {
-	pthread_mutex_lock(&conf_lock);
-	struct conf *c = conf_ref(server.conf);
-	pthread_mutex_unlock(&conf_lock);
+	pthread_mutex_lock(&gen_lock);
+	struct conf *c = server.gen ? conf_ref(server.gen->conf) : NULL;
+	pthread_mutex_unlock(&gen_lock);
 	return c;
-}
-
-void server_conf_set(struct conf *c)
-{
-	pthread_mutex_lock(&conf_lock);
-	struct conf *old = server.conf;
-	server.conf = c;
-	pthread_mutex_unlock(&conf_lock);
-	if (old)
-		conf_unref(old);
 }
 
 struct identity_db *server_identity_get(void)
 {
-	pthread_mutex_lock(&conf_lock);
-	struct identity_db *db = identity_db_ref(server.identity);
-	pthread_mutex_unlock(&conf_lock);
+	pthread_mutex_lock(&gen_lock);
+	struct identity_db *db = server.gen ? identity_db_ref(server.gen->idb) : NULL;
+	pthread_mutex_unlock(&gen_lock);
 	return db;
 }
 
-void server_identity_set(struct identity_db *db)
+struct generation *server_gen_load(struct conf *c, const struct generation *prev)
 {
-	pthread_mutex_lock(&conf_lock);
-	struct identity_db *old = server.identity;
-	server.identity = db;
-	pthread_mutex_unlock(&conf_lock);
-	identity_db_unref(old);
-}
+	bool tls_ok, id_ok;
+	SSL_CTX *ctx = server_ssl_load(c, &tls_ok);
+	struct identity_db *idb = identity_db_load(c, &id_ok);
+	struct generation *g = NULL;
 
-SSL *server_ssl_new(void)
-{
-	SSL *ssl = NULL;
-	pthread_mutex_lock(&conf_lock);
-	if (server.ssl_ctx)
-		ssl = SSL_new(server.ssl_ctx);
-	pthread_mutex_unlock(&conf_lock);
-	return ssl;
-}
-
-void server_ssl_set(SSL_CTX *ctx)
-{
-	pthread_mutex_lock(&conf_lock);
-	SSL_CTX *old = server.ssl_ctx;
-	server.ssl_ctx = ctx;
-	pthread_mutex_unlock(&conf_lock);
-	SSL_CTX_free(old);
+	if (!tls_ok || !id_ok)
+		goto fail;
+	if (!ctx && prev && prev->ssl_ctx && server.n_tls_listen) {
+		/* tls_listen went from the file, but its listeners stay until a
+		 * restart: they keep the certificate they have */
+		SSL_CTX_up_ref(prev->ssl_ctx);
+		ctx = prev->ssl_ctx;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		log_err("out of memory loading the configuration");
+		goto fail;
+	}
+	g->refs = 1;
+	g->conf = c;
+	g->idb = idb;
+	g->ssl_ctx = ctx;
+	return g;
+fail:
+	free(g);
+	SSL_CTX_free(ctx);
+	identity_db_unref(idb);
+	conf_unref(c);
+	return NULL;
 }
 
 static void log_ssl_errors(const char *what, const char *path)

@@ -8,6 +8,10 @@
  * the limit, and for a second on EMFILE/ENFILE, instead of spinning), the
  * client address ACL (403 and a log line), max_connections_per_client (429).
  *
+ * A connection is accepted in one generation (proxy.h): the limits above,
+ * the TLS context of an HTTPS-proxy connection and everything the conn
+ * reads later come from the same one.
+ *
  * The main thread talks to a worker only through its command pipe
  * (worker_post_stop, worker_post: 'P' pause accepting, 'H' apply a reloaded
  * configuration to the resolver). Everything else here runs on the worker's
@@ -175,7 +179,8 @@ static void worker_on_accept_intercept(struct evconnlistener *l, evutil_socket_t
 static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int len,
 		       enum listener_kind kind)
 {
-	struct conf *conf = server_conf_get();
+	struct generation *gen = server_gen_get();
+	const struct conf *conf = gen->conf;
 	char peer[64];
 	struct sockaddr_any dst;
 	bool tls = kind == LISTENER_TLS;
@@ -231,13 +236,13 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 		goto out;
 	}
 	SSL *ssl = NULL;
-	if (tls && !(ssl = server_ssl_new())) {
+	if (tls && !(gen->ssl_ctx && (ssl = SSL_new(gen->ssl_ctx)))) {
 		server_client_release(sa);
 		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
 		evutil_closesocket(fd);
 		goto out;
 	}
-	struct conn *c = conn_create(w, fd, sa, (socklen_t)len, ssl);
+	struct conn *c = conn_create(w, gen, fd, sa, (socklen_t)len, ssl);
 	if (!c) {
 		server_client_release(sa);
 		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
@@ -251,7 +256,7 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 	if (!allowed)
 		conn_refuse(c);
 out:
-	conf_unref(conf);
+	gen_unref(gen);
 }
 
 static void worker_on_accept_error(struct evconnlistener *l, void *arg)

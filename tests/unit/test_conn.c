@@ -28,7 +28,6 @@
 #include <sqlite3.h>
 
 #include "conn.h"
-#include "identity.h"
 
 struct kit {
 	char dir[64];
@@ -66,10 +65,9 @@ static void kit_start(struct kit *k, const char *extra)
 	k->conf = conf_load_string(text, "test.conf", &errs);
 	ck_assert_msg(k->conf != NULL, "config refused: %s", errs.n ? errs.msgs[0] : "?");
 	conf_errors_free(&errs);
-	bool ok;
-	server_conf_set(conf_ref(k->conf));
-	server_identity_set(identity_db_load(k->conf, &ok));
-	ck_assert(ok);
+	struct generation *gen = server_gen_load(conf_ref(k->conf), NULL);
+	ck_assert_ptr_nonnull(gen);
+	server_gen_set(gen);
 	server.store = store_open(k->conf, false);
 	ck_assert_ptr_nonnull(server.store);
 	k->w = worker_create(0, NULL, 0, NULL, 0, NULL, 0);
@@ -81,7 +79,7 @@ static void kit_start(struct kit *k, const char *extra)
 	k->client = sv[0];
 	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(40000)};
 	inet_pton(AF_INET, "127.0.0.1", &peer.sin_addr);
-	k->c = conn_create(k->w, sv[1], (struct sockaddr *)&peer, sizeof(peer), NULL);
+	k->c = conn_create(k->w, server.gen, sv[1], (struct sockaddr *)&peer, sizeof(peer), NULL);
 	ck_assert_ptr_nonnull(k->c);
 }
 
@@ -167,8 +165,7 @@ static char *kit_stop(struct kit *k)
 		evbuffer_free(k->origin_got);
 	store_close(server.store);
 	server.store = NULL;
-	server_identity_set(NULL);
-	server_conf_set(NULL);
+	server_gen_set(NULL);
 	conf_unref(k->conf);
 
 	sqlite3 *db;

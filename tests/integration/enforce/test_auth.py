@@ -571,6 +571,50 @@ def test_reload_removes_users(kit):
     eq(codes, [407, 407, 407], 'alice after reloads 1, 2, 3 without her in the htpasswd file')
 
 
+def test_reload_https_proxy_certificate(kit):
+    # the HTTPS proxy listener's certificate comes with the generation: a new
+    # certificate serves new connections after a reload, one opened before
+    # keeps its own; a file without tls_listen keeps the listener (a restart
+    # takes it away) with the certificate it has
+    import ssl
+    crt1, key1 = make_cert(kit.tmp)
+    crt2, key2 = harness.make_cert(kit.tmp, 'proxy-two.test', ('proxy-two.test',), prefix='second-')
+    d = kit.daemon(policy(kit), at=AT, proxy={'tls_listen': '127.0.0.1:0', 'tls_certificate': crt1,
+                                              'tls_key': key1})
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def served():
+        s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', d.tls_port), timeout=5))
+        return s, s.getpeercert(binary_form=True)
+    der = {c: ssl.PEM_cert_to_DER_cert(open(c).read()) for c in (crt1, crt2)}
+    held, cert = served()
+    eq(cert, der[crt1], 'the certificate at start')
+    text = open(d.conf_path).read()
+    d.write_conf(text.replace(crt1, crt2).replace(key1, key2))
+    mark = len(d.log())
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'configuration reloaded' in d.log()[mark:], 5, what='the reload')
+    s, cert = served()
+    s.close()
+    eq(cert, der[crt2], 'the certificate of a connection after the reload')
+    auth = base64.b64encode(('alice:' + PW['alice']).encode()).decode()
+    held.sendall(('GET http://www.example.org:%d/held HTTP/1.1\r\nHost: www.example.org\r\n'
+                  'Proxy-Authorization: Basic %s\r\nConnection: close\r\n\r\n' % (kit.origin.port, auth)).encode())
+    eq(held.recv(12), b'HTTP/1.1 200', 'the connection opened before the reload')
+    held.close()
+    # tls_listen gone from the file: the listener stays until a restart, with the second certificate
+    lines = [ln for ln in open(d.conf_path).read().splitlines(True) if not ln.startswith('tls_listen')]
+    d.write_conf(''.join(lines))
+    mark = len(d.log())
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'configuration reloaded' in d.log()[mark:], 5, what='the second reload')
+    s, cert = served()
+    s.close()
+    eq(cert, der[crt2], 'the certificate after tls_listen went from the file')
+
+
 def test_reload_pairs_devices_with_policy(kit):
     # A reload is one generation: a connection gets the configuration and the
     # identity database (here the devices map) of the same reload, never the
