@@ -5,7 +5,8 @@
  *   SIGTERM/SIGINT  stop accepting; in-flight requests finish within
  *                   shutdown_grace; then exit 0
  *   SIGHUP          reload the configuration: a bad file is refused with
- *                   file:line and the old one keeps serving; log files reopen
+ *                   file:line and the old one keeps serving; log files reopen;
+ *                   keys only a restart applies are named in the log
  *   SIGUSR1         reopen log files (logrotate)
  * fatal() is used only here and only before the loops start.
  */
@@ -38,7 +39,10 @@
 static const char *conf_path = SYSCONFDIR "/breaktime/breaktime.conf";
 static struct event_base *main_base;
 
-static struct conf *store_conf; /* keeps the zone the store uses alive */
+/* The configuration the process started with: the listeners, workers,
+ * resolvers' servers, privileges and the store (with its time zone, kept
+ * alive by this reference) follow it until a restart, whatever reloads say. */
+static struct conf *start_conf;
 
 static int32_t site_utc_offset(void *ctx, int64_t t)
 {
@@ -88,11 +92,8 @@ static void poll_presence(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 
-	if (!presence_db) {
-		struct conf *c = server_conf_get();
-		presence_db = store_db_open(c->store.database, false, 100);
-		conf_unref(c);
-	}
+	if (!presence_db) /* the store's own file, even after a reload named another */
+		presence_db = store_db_open(start_conf->store.database, false, 100);
 	if (presence_db && store_presence_latest(presence_db, time(NULL), &sp) == 0) {
 		if ((int)sp.ps.override != last_o || (int64_t)sp.ps.override_until != last_until) {
 			if (sp.state[0])
@@ -187,14 +188,93 @@ static int bind_one(struct sockaddr_any *sa, bool transparent)
 	return fd;
 }
 
-static bool same_listeners(const struct conf *a, const struct conf *b)
+static bool same_str(const char *a, const char *b)
 {
-	if (a->proxy.n_listen != b->proxy.n_listen || a->proxy.workers != b->proxy.workers)
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static bool same_strs(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
 		return false;
-	for (size_t i = 0; i < a->proxy.n_listen; i++)
-		if (!sockaddr_equal(&a->proxy.listen[i].u.sa, &b->proxy.listen[i].u.sa))
+	for (size_t i = 0; i < na; i++)
+		if (!same_str(a[i], b[i]))
 			return false;
 	return true;
+}
+
+static bool same_addrs(const struct sockaddr_any *a, size_t na, const struct sockaddr_any *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!sockaddr_equal(&a[i].u.sa, &b[i].u.sa))
+			return false;
+	return true;
+}
+
+static const char *zone_name(const struct conf *c)
+{
+	const struct tz *tz = c->policy ? policy_tz(c->policy) : NULL;
+	return tz ? tz_name(tz) : "";
+}
+
+static void restart_needed(const char *key)
+{
+	log_warn("reload: %s changed; takes effect at the next restart", key);
+}
+
+/*
+ * What a reload cannot apply: the keys read only at start — binding (listen,
+ * tls_listen, intercept_listen, workers), the resolvers' servers, the user privileges are
+ * dropped to, and everything the store was opened with. One line for each
+ * that differs from what the process started with (so a change already
+ * named by an earlier reload is named again until the restart). The time
+ * zone is half and half: schedules and decisions follow the new one, the
+ * store's local days and minutes (usage, allowances) the old one.
+ */
+static void log_restart_keys(const struct conf *run, const struct conf *c)
+{
+	const struct conf_proxy *rp = &run->proxy, *p = &c->proxy;
+	const struct conf_store *rs = &run->store, *s = &c->store;
+
+	if (!same_addrs(rp->listen, rp->n_listen, p->listen, p->n_listen))
+		restart_needed("[proxy] listen");
+	if (!same_addrs(rp->tls_listen, rp->n_tls_listen, p->tls_listen, p->n_tls_listen))
+		restart_needed("[proxy] tls_listen");
+	if (!same_addrs(rp->intercept_listen, rp->n_intercept_listen, p->intercept_listen,
+			p->n_intercept_listen))
+		restart_needed("[proxy] intercept_listen");
+	if (rp->workers != p->workers)
+		restart_needed("[proxy] workers");
+	if (!same_strs(rp->dns_servers, rp->n_dns_servers, p->dns_servers, p->n_dns_servers))
+		restart_needed("[proxy] dns_servers");
+	if (!same_str(rp->user, p->user))
+		restart_needed("[proxy] user");
+	if (!same_str(rs->database, s->database))
+		restart_needed("[store] database");
+	if (rs->retention_days != s->retention_days)
+		restart_needed("[store] retention");
+	if (!same_str(rs->access_log, s->access_log))
+		restart_needed("[store] access_log");
+	if (rs->log_other != s->log_other)
+		restart_needed("[store] log_other");
+	if (rs->active_bytes != s->active_bytes)
+		restart_needed("[store] active_bytes");
+	if (rs->queue != s->queue)
+		restart_needed("[store] queue");
+	if (rs->batch != s->batch)
+		restart_needed("[store] batch");
+	if (rs->batch_interval_ms != s->batch_interval_ms)
+		restart_needed("[store] batch_interval");
+	if (rs->hold != s->hold)
+		restart_needed("[store] hold");
+	if (rs->max_size != s->max_size)
+		restart_needed("[store] max_size");
+	if (!same_str(zone_name(run), zone_name(c)))
+		log_warn("reload: [site] timezone changed; schedules use %s now, the store counts "
+			 "days and minutes (usage, allowances) in %s until the next restart",
+			 zone_name(c), zone_name(run));
 }
 
 /*
@@ -218,8 +298,7 @@ static void reload(void)
 			"the running configuration stays");
 		__atomic_add_fetch(&server.reload_failures, 1, __ATOMIC_RELAXED);
 	} else {
-		if (!same_listeners(cur->conf, g->conf))
-			log_warn("listen and workers changes take effect at the next restart");
+		log_restart_keys(start_conf, g->conf);
 		server_gen_set(g);
 		/* each worker re-reads hosts_file into its resolver on its own loop */
 		for (unsigned i = 0; i < server.n_workers; i++)
@@ -298,7 +377,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(on_libevent_log);
-	store_conf = conf_ref(conf); /* conf: the first generation's, alive while store_conf is */
+	start_conf = conf_ref(conf); /* conf: the first generation's, alive while start_conf is */
 	server_gen_set(gen);
 	if (identity_start() < 0)
 		fatal("cannot start the password verifier threads");
@@ -432,13 +511,13 @@ int main(int argc, char **argv)
 		worker_destroy(server.workers[w]);
 	free(server.workers);
 	store_close(server.store);
-	conf_unref(store_conf);
 	for (int i = 0; i < 4; i++)
 		event_free(sigev[i]);
 	event_free(presence_timer);
 	store_db_close(presence_db);
 	event_base_free(main_base);
 	server_gen_set(NULL);
+	conf_unref(start_conf);
 	free(server.listen);
 	free(server.tls_listen);
 	free(server.intercept_listen);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Signals and config checking: -t exit codes with file:line errors; SIGHUP
-applies a good config to new connections without dropping old ones and
-refuses a bad one (old config keeps serving); SIGTERM/SIGINT stop accepting
+applies a good config to new connections without dropping old ones,
+names the changed keys only a restart applies, and refuses a bad one (old
+config keeps serving); SIGTERM/SIGINT stop accepting
 and let in-flight requests finish within shutdown_grace."""
 
 import re
@@ -160,6 +161,65 @@ def test_sighup_bad_config_refused(t):
         c.close()
         return st == 200
     wait_for(b_allowed, 3, step=0.1, what='the next good config to apply')
+
+
+RESTART_LINE = 'reload: %s changed; takes effect at the next restart'
+
+
+def test_sighup_names_keys_that_need_a_restart(t):
+    # keys read only at start (binding, resolvers, privileges, the store) are
+    # named in the log on reload, one line each; a key that applies at once
+    # (connect_ports) is not named and applies
+    import os
+    a = t.tcp_origin('echo')
+    b = t.tcp_origin('echo')
+    p = t.proxy({'connect_ports': str(a.port)}, extra_conf='[site]\ntimezone = Europe/London\n')
+    start_text = p.conf_text()
+    restart_keys = ['[proxy] listen', '[proxy] intercept_listen', '[proxy] workers',
+                    '[proxy] dns_servers', '[proxy] user', '[store] database', '[store] retention',
+                    '[store] access_log']
+    new_db = os.path.join(p.dir, 'elsewhere.db')
+    p.conf.update({'connect_ports': str(b.port), 'listen': '127.0.0.1:%d' % free_port(), 'workers': '1',
+                   'intercept_listen': '127.0.0.1:%d' % free_port(), 'dns_servers': '127.0.0.1:%d' % free_port(),
+                   'user': 'nobody'})
+    p.store.update({'database': new_db, 'retention': '30d', 'access_log': os.path.join(p.dir, 'access.log')})
+    p.extra_conf = '[site]\ntimezone = UTC\n'
+    p.write_conf()
+    mark = len(p.log())
+    p.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'configuration reloaded' in p.log()[mark:], 5, what='the reload')
+    log = p.log()[mark:]
+    for key in restart_keys:
+        eq(log.count(RESTART_LINE % key), 1, 'lines naming %s in:\n%s' % (key, log))
+    check(re.search(r'reload: \[site\] timezone changed; schedules use UTC now, the store counts days '
+                    r'and minutes \(usage, allowances\) in Europe/London until the next restart', log),
+          'no line for the time zone in:\n%s' % log)
+    for key in ('connect_ports', '[proxy] hosts_file', '[store] log_other', '[store] queue'):
+        check(key not in log, '%s named after the reload:\n%s' % (key, log))
+    # what applies, applies; what needs a restart, waits for it
+    c, st = connect_status(p.port, '127.0.0.1:%d' % b.port)
+    eq(st, 200, 'port B after the reload (connect_ports applies at once)')
+    c.close()
+    c, st = connect_status(p.port, '127.0.0.1:%d' % a.port)
+    eq(st, 403, 'port A after the reload')
+    c.close()
+    r = curl(p, t.origin.url('/size/10'))
+    eq(r.code, 200, 'a request after the reload, on the listener it started with')
+    wait_for(lambda: p.rows('SELECT * FROM other_daily'), 5, what='the request counted in the first database')
+    check(not os.path.exists(new_db), 'the store moved to the new database without a restart')
+    # named again on the next reload (still not applied), not at all once the file is back
+    mark = len(p.log())
+    p.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'configuration reloaded' in p.log()[mark:], 5, what='the second reload')
+    eq(p.log()[mark:].count(RESTART_LINE % '[store] database'), 1, 'database named on the second reload')
+    p.write_conf(start_text)
+    mark = len(p.log())
+    p.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'configuration reloaded' in p.log()[mark:], 5, what='the third reload')
+    check('reload: ' not in p.log()[mark:], 'keys named with the starting file back:\n%s' % p.log()[mark:])
+    c, st = connect_status(p.port, '127.0.0.1:%d' % a.port)
+    eq(st, 200, 'port A with the starting file back')
+    c.close()
 
 
 def test_sighup_rereads_hosts_file(t):

@@ -575,7 +575,7 @@ def test_reload_https_proxy_certificate(kit):
     # the HTTPS proxy listener's certificate comes with the generation: a new
     # certificate serves new connections after a reload, one opened before
     # keeps its own; a file without tls_listen keeps the listener (a restart
-    # takes it away) with the certificate it has
+    # takes it away) with the certificate it has, and says so
     import ssl
     crt1, key1 = make_cert(kit.tmp)
     crt2, key2 = harness.make_cert(kit.tmp, 'proxy-two.test', ('proxy-two.test',), prefix='second-')
@@ -610,6 +610,8 @@ def test_reload_https_proxy_certificate(kit):
     mark = len(d.log())
     d.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: 'configuration reloaded' in d.log()[mark:], 5, what='the second reload')
+    check('reload: [proxy] tls_listen changed; takes effect at the next restart' in d.log()[mark:],
+          'no line for tls_listen:\n%s' % d.log()[mark:])
     s, cert = served()
     s.close()
     eq(cert, der[crt2], 'the certificate after tls_listen went from the file')
