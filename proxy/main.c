@@ -280,8 +280,9 @@ static void log_restart_keys(const struct conf *run, const struct conf *c)
 /*
  * Load the file and everything it names into a new generation, then publish
  * it in one step: a connection accepted from then on has the new
- * configuration with the new users, devices and certificate, one accepted
- * before keeps its generation whole. Anything unusable and nothing changes.
+ * configuration with the new users, devices, certificate and hosts table,
+ * one accepted before keeps its generation whole. Anything unusable and
+ * nothing changes.
  */
 static void reload(void)
 {
@@ -300,7 +301,7 @@ static void reload(void)
 	} else {
 		log_restart_keys(start_conf, g->conf);
 		server_gen_set(g);
-		/* each worker re-reads hosts_file into its resolver on its own loop */
+		/* each worker's resolver takes the new hosts table on its own loop */
 		for (unsigned i = 0; i < server.n_workers; i++)
 			worker_post(server.workers[i], 'H');
 		__atomic_add_fetch(&server.reloads, 1, __ATOMIC_RELAXED);
@@ -367,6 +368,7 @@ int main(int argc, char **argv)
 	struct conf *conf = load_or_report(conf_path);
 	if (!conf)
 		return 1;
+	server.system_resolver = conf->proxy.n_dns_servers == 0;
 	struct generation *gen = server_gen_load(conf, NULL);
 	if (!gen)
 		return 1;

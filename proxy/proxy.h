@@ -21,7 +21,9 @@
  *   intercept.c connections the gateway's firewall redirected (intercept_listen):
  *               original destination, TLS decided by its ClientHello, HTTP
  *               by its Host, always sent to where the device connected
- *   upstream.c  resolve, check and connect to origins; the idle pool
+ *   upstream.c  resolve (the generation's hosts table, then evdns), check
+ *               and connect to origins; the idle pool
+ *   hosts.c     hosts files parsed once per generation, off the loops
  *   tunnel.c    CONNECT and websocket: ClientHello peek, byte splice with
  *               back-pressure, half-close, idle timeout
  *   pages.c     responses the proxy writes itself (errors, status page)
@@ -62,15 +64,17 @@ struct conn;
 
 /* ---- server.c: shared by all workers ---- */
 
+struct hosts;
 struct identity_db;
 
 /*
  * One generation: a configuration and everything loaded from it, built by
  * the main thread at start and on every reload and swapped in as one, so
- * nothing pairs one reload's configuration with another's users, devices
- * or certificate. Immutable once published; refcounted (server.gen holds
- * one reference, every connection one from accept to close); the last
- * gen_unref() frees it all, on whichever thread that is.
+ * nothing pairs one reload's configuration with another's users, devices,
+ * certificate or hosts. Immutable once published; refcounted (server.gen
+ * holds one reference, every connection one from accept to close, every
+ * worker one for its resolver); the last gen_unref() frees it all, on
+ * whichever thread that is.
  */
 struct generation {
 	int refs;                       /* atomic */
@@ -78,6 +82,7 @@ struct generation {
 	struct conf *conf;
 	struct identity_db *idb;        /* users and devices ([auth]) */
 	SSL_CTX *ssl_ctx;               /* for tls_listen; NULL without it */
+	struct hosts *hosts;            /* the hosts file(s), parsed */
 };
 
 struct server {
@@ -92,6 +97,9 @@ struct server {
 	size_t n_tls_listen;
 	struct sockaddr_any *intercept_listen;
 	size_t n_intercept_listen;
+	/* the resolvers use the system's servers (no dns_servers at start):
+	 * the generations' hosts tables then include /etc/hosts */
+	bool system_resolver;
 	/* addresses of this host's interfaces, for wildcard listeners */
 	struct sockaddr_any *local_addrs;
 	size_t n_local_addrs;
@@ -116,7 +124,7 @@ struct generation *gen_ref(struct generation *g);
 void gen_unref(struct generation *g);
 /*
  * Build a generation from a loaded configuration (main thread): the identity
- * database and the TLS context. Takes the caller's conf
+ * database, the TLS context and the hosts table. Takes the caller's conf
  * reference. NULL when a file cannot be used (logged), the conf dropped.
  * prev: the running generation (NULL at start); its TLS context is kept
  * when tls_listen went from the file but its listeners still run.
@@ -150,8 +158,8 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
 int worker_start(struct worker *w);
 /* From the main thread: stop accepting and finish (grace in ms). */
 void worker_post_stop(struct worker *w, unsigned grace_ms);
-/* Any thread: 'P' pause accepting (max_connections reached); 'H' apply the current
- * configuration's hosts_file (read again) and dns_timeout to the worker's resolver. */
+/* Any thread: 'P' pause accepting (max_connections reached); 'H' take the current
+ * generation for the worker's resolver (its parsed hosts table, dns_timeout). */
 void worker_post(struct worker *w, char cmd);
 void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
@@ -160,6 +168,8 @@ struct event_base *worker_base(struct worker *w);
 struct evdns_base *worker_dns(struct worker *w);
 struct upstream_pool *worker_pool(struct worker *w);
 struct identity_cache *worker_identity(struct worker *w);
+/* The hosts table the worker's lookups answer from (its resolver's generation). */
+const struct hosts *worker_hosts(struct worker *w);
 /* Connection bookkeeping; worker_conn_closed may resume a paused accept. */
 void worker_conn_opened(struct worker *w, struct conn *c);
 void worker_conn_closed(struct worker *w, struct conn *c);

@@ -1,6 +1,7 @@
 /*
  * server: the little that all workers share — the current generation (one
- * reload's configuration, identity database and TLS context, swapped in one step under a mutex and refcounted, so a connection keeps
+ * reload's configuration, identity database, TLS context and hosts table,
+ * swapped in one step under a mutex and refcounted, so a connection keeps
  * the generation it was accepted in, whole), the proxy's own addresses (to
  * refuse proxying to itself), and per-client connection counts.
  *
@@ -10,6 +11,7 @@
  */
 #include "proxy.h"
 
+#include <errno.h>
 #include <ifaddrs.h>
 #include <openssl/err.h>
 #include <netinet/in.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hosts.h"
 #include "identity.h"
 #include "log.h"
 
@@ -36,6 +39,7 @@ void gen_unref(struct generation *g)
 {
 	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	hosts_destroy(g->hosts);
 	SSL_CTX_free(g->ssl_ctx);
 	identity_db_unref(g->idb);
 	conf_unref(g->conf);
@@ -78,6 +82,21 @@ struct identity_db *server_identity_get(void)
 	return db;
 }
 
+/* The system hosts file (when the resolver is the system's) and hosts_file. */
+static struct hosts *hosts_load(const struct conf *c)
+{
+	struct hosts *h = hosts_create();
+
+	if (!h)
+		return NULL;
+	if (server.system_resolver)
+		(void)hosts_add_file(h, "/etc/hosts"); /* missing: localhost is evdns's own */
+	if (c->proxy.hosts_file && hosts_add_file(h, c->proxy.hosts_file) < 0)
+		log_warn("hosts_file %s could not be read: %s", c->proxy.hosts_file, strerror(errno));
+	hosts_finish(h);
+	return h;
+}
+
 struct generation *server_gen_load(struct conf *c, const struct generation *prev)
 {
 	bool tls_ok, id_ok;
@@ -94,7 +113,7 @@ struct generation *server_gen_load(struct conf *c, const struct generation *prev
 		ctx = prev->ssl_ctx;
 	}
 	g = calloc(1, sizeof(*g));
-	if (!g) {
+	if (!g || !(g->hosts = hosts_load(c))) {
 		log_err("out of memory loading the configuration");
 		goto fail;
 	}

@@ -1,6 +1,7 @@
 /*
- * upstream: reaching origins — asynchronous resolution (evdns, with the
- * configured hosts_file), the destination check (never the proxy itself,
+ * upstream: reaching origins — resolution (the hosts files from the
+ * worker's generation, parsed off the loop, else evdns asynchronously), the
+ * destination check (never the proxy itself,
  * never loopback or link-local unless allow_loopback_upstream), connecting
  * with connect_timeout over every resolved address in turn, and a small
  * per-worker pool of idle keep-alive connections per origin with an idle
@@ -23,8 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hosts.h"
 #include "log.h"
 #include "strutil.h"
+
+/* addresses tried for a name of the hosts files (the rest are ignored) */
+#define HOSTS_ADDRS_MAX 16
 
 struct upstream_req {
 	struct conn *c;                 /* NULL once cancelled */
@@ -33,6 +38,7 @@ struct upstream_req {
 	uint16_t port;
 	struct evutil_addrinfo *ai;
 	struct evutil_addrinfo *cur;
+	bool ai_hosts;                  /* ai is from hosts_addrinfo(), not libevent's */
 	struct bufferevent *bev;
 	struct event *deliver;
 	bool dns_pending;
@@ -193,11 +199,56 @@ static struct bufferevent *pool_take(struct worker *w, const char *host, uint16_
 
 /* ---- resolve and connect ---- */
 
+/* One address of the hosts table as an addrinfo node (node and address in one block). */
+struct hosts_ai {
+	struct evutil_addrinfo ai;
+	struct sockaddr_storage ss;
+};
+
+static void hosts_addrinfo_free(struct evutil_addrinfo *ai)
+{
+	while (ai) {
+		struct evutil_addrinfo *next = ai->ai_next;
+		free(ai); /* the first member of its struct hosts_ai */
+		ai = next;
+	}
+}
+
+/* The hosts table's addresses of host as an addrinfo list: NULL when the
+ * name is not in it (*found false) or out of memory (*found true). */
+static struct evutil_addrinfo *hosts_addrinfo(struct worker *w, const char *host, uint16_t port,
+					      bool *found)
+{
+	struct sockaddr_any addrs[HOSTS_ADDRS_MAX];
+	size_t n = hosts_lookup(worker_hosts(w), host, port, addrs, HOSTS_ADDRS_MAX);
+	struct evutil_addrinfo *head = NULL, **tail = &head;
+
+	*found = n > 0;
+	for (size_t i = 0; i < n && i < HOSTS_ADDRS_MAX; i++) {
+		struct hosts_ai *h = calloc(1, sizeof(*h));
+		if (!h) {
+			hosts_addrinfo_free(head);
+			return NULL;
+		}
+		memcpy(&h->ss, &addrs[i].u.ss, addrs[i].len);
+		h->ai.ai_family = addrs[i].u.sa.sa_family;
+		h->ai.ai_socktype = SOCK_STREAM;
+		h->ai.ai_protocol = IPPROTO_TCP;
+		h->ai.ai_addr = (struct sockaddr *)&h->ss;
+		h->ai.ai_addrlen = addrs[i].len;
+		*tail = &h->ai;
+		tail = &h->ai.ai_next;
+	}
+	return head;
+}
+
 static void req_free(struct upstream_req *r)
 {
 	if (r->bev)
 		bufferevent_free(r->bev);
-	if (r->ai)
+	if (r->ai && r->ai_hosts)
+		hosts_addrinfo_free(r->ai);
+	else if (r->ai)
 		evutil_freeaddrinfo(r->ai);
 	if (r->deliver)
 		event_free(r->deliver);
@@ -385,11 +436,24 @@ struct upstream_req *upstream_open(struct conn *c, const char *host, enum host_k
 		try_next(r);
 		return r;
 	}
+	/* a name of the hosts files: answered here, no DNS question asked */
+	bool in_hosts;
+	struct evutil_addrinfo *ai = hosts_addrinfo(r->w, host, port, &in_hosts);
+	if (in_hosts) {
+		if (!ai) {
+			deliver(r, 503, "The proxy is short of memory: try again.");
+			return r;
+		}
+		r->ai = r->cur = ai;
+		r->ai_hosts = true;
+		try_next(r);
+		return r;
+	}
 	hints.ai_flags = EVUTIL_AI_NUMERICSERV;
 	r->dns_pending = true;
 	struct evdns_getaddrinfo_request *q =
 		evdns_getaddrinfo(worker_dns(r->w), host, portstr, &hints, on_resolved, r);
-	(void)q; /* NULL when answered at once (hosts file): on_resolved has run */
+	(void)q; /* NULL when answered at once (localhost): on_resolved has run */
 	return r;
 }
 

@@ -13,9 +13,10 @@
  * reads later come from the same one.
  *
  * The main thread talks to a worker only through its command pipe
- * (worker_post_stop, worker_post: 'P' pause accepting, 'H' apply a reloaded
- * configuration to the resolver). Everything else here runs on the worker's
- * thread.
+ * (worker_post_stop, worker_post: 'P' pause accepting, 'H' take a reloaded
+ * generation for the resolver). Everything else here runs on the worker's
+ * thread, which never reads a file: hosts files come parsed in the
+ * generation.
  */
 #include "conn.h"
 
@@ -42,6 +43,7 @@ struct worker {
 	pthread_t thread;
 	struct event_base *base;
 	struct evdns_base *dns;
+	struct generation *dns_gen;     /* the resolver's: hosts table and dns_timeout */
 	struct upstream_pool *pool;
 	struct identity_cache *identity;
 	struct evconnlistener **listeners;
@@ -78,6 +80,11 @@ struct upstream_pool *worker_pool(struct worker *w)
 struct identity_cache *worker_identity(struct worker *w)
 {
 	return w->identity;
+}
+
+const struct hosts *worker_hosts(struct worker *w)
+{
+	return w->dns_gen ? w->dns_gen->hosts : NULL;
 }
 
 bool worker_stopping(struct worker *w)
@@ -406,30 +413,13 @@ static void worker_stop(struct worker *w)
 }
 
 /*
- * What a reload may change in a worker's resolver ('H', and at start): the
- * names evdns answers without asking a server, i.e. the system hosts file
- * (only when the servers come from resolv.conf, as libevent does) or just
- * localhost, then hosts_file; and dns_timeout. Runs on the worker's own
- * loop, so no other thread touches its resolver. Lookups in flight keep
- * going; the next lookup sees the new entries (and, after a reload, the
- * idle pool is emptied so no connection to an old address is reused).
+ * The worker's resolver. evdns answers from its own hosts table only for
+ * localhost; every other name of the hosts files (the system's when the
+ * servers come from resolv.conf, as libevent does, then hosts_file) is
+ * answered by upstream.c from the generation's parsed table (hosts.h)
+ * before evdns is asked, so a reload reads no file on this loop.
  * dns_servers need a restart.
  */
-static void dns_apply(struct worker *w, const struct conf *conf)
-{
-	const struct conf_proxy *p = &conf->proxy;
-	char opt[32];
-
-	evdns_base_clear_host_addresses(w->dns);
-	/* a missing file still gives localhost */
-	evdns_base_load_hosts(w->dns, p->n_dns_servers ? NULL : "/etc/hosts");
-	if (p->hosts_file && evdns_base_load_hosts(w->dns, p->hosts_file) != 0 && w->id == 0)
-		log_warn("hosts_file %s could not be read", p->hosts_file);
-	unsigned secs = (p->dns_timeout_ms + 999) / 1000;
-	snprintf(opt, sizeof(opt), "%u", secs ? secs : 1);
-	evdns_base_set_option(w->dns, "timeout:", opt);
-}
-
 static int setup_dns(struct worker *w, const struct conf *conf)
 {
 	const struct conf_proxy *p = &conf->proxy;
@@ -447,10 +437,28 @@ static int setup_dns(struct worker *w, const struct conf *conf)
 		if (!w->dns)
 			return -1;
 	}
-	dns_apply(w, conf);
+	/* resolv.conf brought /etc/hosts along: the generation has it instead */
+	evdns_base_clear_host_addresses(w->dns);
+	evdns_base_load_hosts(w->dns, NULL); /* NULL: localhost only, no file */
 	evdns_base_set_option(w->dns, "attempts:", "2");
 	evdns_base_set_option(w->dns, "randomize-case:", "0");
 	return 0;
+}
+
+/*
+ * Take gen for the resolver ('H' after a reload, and at start): lookups
+ * from now on answer from its hosts table and wait its dns_timeout; those
+ * in flight keep going. Takes the caller's reference.
+ */
+static void dns_apply(struct worker *w, struct generation *gen)
+{
+	char opt[32];
+	unsigned secs = (gen->conf->proxy.dns_timeout_ms + 999) / 1000;
+
+	snprintf(opt, sizeof(opt), "%u", secs ? secs : 1);
+	evdns_base_set_option(w->dns, "timeout:", opt);
+	gen_unref(w->dns_gen);
+	w->dns_gen = gen;
 }
 
 static void worker_on_command(evutil_socket_t fd, short what, void *arg)
@@ -466,9 +474,7 @@ static void worker_on_command(evutil_socket_t fd, short what, void *arg)
 		else if (cmd[i] == 'P' && !w->stopping)
 			pause_accept(w, 200);
 		else if (cmd[i] == 'H' && !w->stopping) {
-			struct conf *conf = server_conf_get();
-			dns_apply(w, conf);
-			conf_unref(conf);
+			dns_apply(w, server_gen_get());
 			/* an idle origin connection may be to an address a name no
 			 * longer has: start the pool afresh (connections in use stay) */
 			upstream_pool_destroy(w->pool);
@@ -482,7 +488,7 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
 			     const int *icpt_fds, size_t n_icpt_fds)
 {
 	struct worker *w = calloc(1, sizeof(*w));
-	struct conf *conf = server_conf_get();
+	struct generation *gen = server_gen_get();
 
 	if (!w)
 		goto fail;
@@ -495,8 +501,9 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
 	event_config_free(cfg);
 	if (!w->base)
 		goto fail;
-	if (setup_dns(w, conf) < 0)
+	if (setup_dns(w, gen->conf) < 0)
 		goto fail;
+	dns_apply(w, gen_ref(gen));
 	w->pool = upstream_pool_create(w);
 	w->identity = identity_cache_create(w);
 	if (!w->identity)
@@ -524,10 +531,10 @@ struct worker *worker_create(unsigned id, const int *fds, size_t n_fds,
 		evconnlistener_set_error_cb(w->listeners[i], worker_on_accept_error);
 		w->n_listeners++;
 	}
-	conf_unref(conf);
+	gen_unref(gen);
 	return w;
 fail:
-	conf_unref(conf);
+	gen_unref(gen);
 	if (w)
 		worker_destroy(w);
 	return NULL;
@@ -574,6 +581,7 @@ void worker_destroy(struct worker *w)
 	identity_cache_destroy(w->identity);
 	if (w->dns)
 		evdns_base_free(w->dns, 1);
+	gen_unref(w->dns_gen);
 	if (w->cmd_ev)
 		event_free(w->cmd_ev);
 	if (w->resume_timer)

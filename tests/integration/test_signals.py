@@ -243,6 +243,37 @@ def test_sighup_rereads_hosts_file(t):
     check('moved.test' not in t.dns.names(), 'a hosts_file name was asked of DNS')
 
 
+def test_sighup_reads_hosts_file_off_the_workers(t):
+    # the hosts file is read once per reload by the main thread, never on a
+    # worker's event loop: a hosts_file that does not answer (here a FIFO
+    # nobody writes to yet, as a hung network file system would) holds up the
+    # reload, not the requests
+    import os
+    fifo = os.path.join(t.tmp, 'hosts-fifo')
+    os.mkfifo(fifo)
+    p = t.proxy()
+    eq(curl(p, 'http://slow.test:%d/size/5' % t.origin.port).code, 502, 'slow.test before the reload')
+    asked = t.dns.names().count('slow.test')
+    p.conf['hosts_file'] = fifo
+    p.write_conf()
+    mark = len(p.log())
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    codes = [curl(p, t.origin.url('/size/%d' % (10 + i)), timeout=5).code for i in range(6)]
+    el = time.monotonic() - t0
+    eq(codes, [200] * 6, 'requests on both workers while the hosts file is being read')
+    check(el < 3, '6 requests took %.1fs while the hosts file was being read' % el)
+    check('configuration reloaded' not in p.log()[mark:], 'the reload finished without the hosts file')
+    fd = os.open(fifo, os.O_WRONLY)
+    os.write(fd, b'127.0.0.1 slow.test\n')
+    os.close(fd)
+    wait_for(lambda: 'configuration reloaded' in p.log()[mark:], 5, what='the reload to finish')
+    codes = [curl(p, 'http://slow.test:%d/size/5' % t.origin.port).code for _ in range(6)]
+    eq(codes, [200] * 6, 'slow.test on every worker after the reload')
+    eq(t.dns.names().count('slow.test'), asked, 'DNS questions for a hosts_file name after the reload')
+
+
 def test_sighup_hosts_file_change_skips_pooled_connections(t):
     # a name moved to another address: an idle pooled connection to the old
     # address is not reused for it after the reload
