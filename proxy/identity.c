@@ -75,6 +75,7 @@
 
 struct identity_db {
 	int refs;
+	uint64_t serial;        /* one number per load, never reused (the cache key) */
 	bool required;
 	struct htpasswd *users;   /* common/htpasswd.c; NULL: none */
 	struct devmap *devices;   /* common/devmap.c; NULL: none */
@@ -91,7 +92,9 @@ struct identity_db *identity_db_load(const struct conf *c, bool *ok)
 		*ok = false;
 		return NULL;
 	}
+	static uint64_t serials;
 	db->refs = 1;
+	db->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	if (a) {
 		db->required = a->required;
 		if (a->htpasswd && !(db->users = htpasswd_load(a->htpasswd)))
@@ -652,13 +655,15 @@ enum identity_result identity_check(struct worker *w, struct conn *c,
 		return IDENTITY_LIMITED;
 	}
 
-	/* a reload with new users starts afresh: the database's address is in the key */
-	unsigned char material[sizeof(decoded) + sizeof(db)];
+	/* a reload with new users starts afresh: the database's serial number is in
+	 * the key -- not its address, which a later database may be given again
+	 * once this one is freed, bringing back answers of a file long gone */
+	unsigned char material[sizeof(decoded) + sizeof(db->serial)];
 	size_t mlen = (size_t)n;        /* "name\0pass" */
 	memcpy(material, decoded, mlen);
-	memcpy(material + mlen, &db, sizeof(db));
+	memcpy(material + mlen, &db->serial, sizeof(db->serial));
 	unsigned int klen = 0;
-	EVP_Digest(material, mlen + sizeof(db), key, &klen, EVP_sha256(), NULL);
+	EVP_Digest(material, mlen + sizeof(db->serial), key, &klen, EVP_sha256(), NULL);
 	OPENSSL_cleanse(material, sizeof(material));
 
 	struct cache_entry *e = cache_find(ic, key);
