@@ -64,10 +64,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "fnv.h"
 #include "hostname.h"
 
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
 #define SLOT_PARENT ((uintptr_t)1)
 #define INITIAL_SLOTS 1024
 #define HUGE_PAGE (2u * 1024 * 1024)
@@ -152,11 +151,6 @@ static void big_free(void *p, size_t size)
 
 /* ---- hashing ---- */
 
-static inline uint64_t fnv_step(uint64_t h, unsigned char c)
-{
-	return (h ^ c) * FNV_PRIME;
-}
-
 /* FNV's low bits are weak; mix once per probe, and keep 0 for "empty". */
 static inline uint64_t slot_hash(uint64_t h)
 {
@@ -200,7 +194,7 @@ static enum probe probe(const struct catalog *cat, uint64_t m, const char *s, si
 const struct catalog_entry *catalog_lookup(const struct catalog *cat, const char *host)
 {
 	const struct record *best = NULL, *r;
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = FNV64_OFFSET;
 	size_t len;
 
 	if (!cat || !host)
@@ -218,7 +212,7 @@ const struct catalog_entry *catalog_lookup(const struct catalog *cat, const char
 			if (p != PROBE_PARENT)
 				return best ? &best->pub : NULL;
 		}
-		h = fnv_step(h, c);
+		h = fnv64_byte(h, c);
 	}
 	probe(cat, slot_hash(h), host, len, &r);
 	if (r)
@@ -316,7 +310,7 @@ static struct record *new_record(struct catalog *cat, const char *d, size_t len)
 static int add_normalised(struct catalog *cat, const char *d, size_t len, const char *platform,
 			  const char *category, bool replace, const char **prev)
 {
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = FNV64_OFFSET;
 	size_t labels = 1;
 
 	if (prev)
@@ -329,7 +323,7 @@ static int add_normalised(struct catalog *cat, const char *d, size_t len, const 
 	for (size_t i = len; i-- > 0;) {
 		if (d[i] == '.')
 			mark_parent(cat, slot_hash(h));
-		h = fnv_step(h, (unsigned char)d[i]);
+		h = fnv64_byte(h, (unsigned char)d[i]);
 	}
 
 	uint64_t m = slot_hash(h);
@@ -450,17 +444,14 @@ static const psl_ctx_t *psl_ctx_value;
 static char **psl_parents;   /* open addressing by FNV-1a; NULL: no set */
 static pthread_once_t psl_once = PTHREAD_ONCE_INIT;
 
-static uint64_t fnv(const char *s)
+static size_t parent_slot(const char *p)
 {
-	uint64_t h = FNV_OFFSET;
-	while (*s)
-		h = fnv_step(h, (unsigned char)*s++);
-	return h;
+	return fnv64_str(FNV64_OFFSET, p) & (PARENT_SET_SIZE - 1);
 }
 
 static bool parents_contain_in(char *const *set, const char *p)
 {
-	for (size_t i = fnv(p) & (PARENT_SET_SIZE - 1); set[i]; i = (i + 1) & (PARENT_SET_SIZE - 1))
+	for (size_t i = parent_slot(p); set[i]; i = (i + 1) & (PARENT_SET_SIZE - 1))
 		if (strcmp(set[i], p) == 0)
 			return true;
 	return false;
@@ -500,7 +491,7 @@ static char **load_parents(const char *path)
 			continue;
 		if (++n * 2 > PARENT_SET_SIZE)
 			goto fail;
-		size_t i = fnv(parent) & (PARENT_SET_SIZE - 1);
+		size_t i = parent_slot(parent);
 		while (set[i])
 			i = (i + 1) & (PARENT_SET_SIZE - 1);
 		if (!(set[i] = strdup(parent)))

@@ -20,6 +20,8 @@
  * once.
  */
 #include "policy_internal.h"
+
+#include "fnv.h"
 #include "username.h"
 
 #include <string.h>
@@ -295,12 +297,12 @@ time_t policy_period_start(const struct policy *p, const struct group *g, time_t
 
 uint64_t policy_name_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = FNV64_OFFSET;
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c + 32);
-		h = (h ^ c) * 0x100000001b3ULL;
+		h = fnv64_byte(h, c);
 	}
 	return h ^ (h >> 29);
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "log.h"
 #include "safetext.h"
 
@@ -78,17 +79,6 @@ struct batch {
 
 /* ---- rowmap ---- */
 
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= c[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static void rowmap_init(struct rowmap *m, size_t size, size_t keylen)
 {
 	memset(m, 0, sizeof(*m));
@@ -112,7 +102,7 @@ static void rowmap_free(struct rowmap *m)
 
 static uint32_t *rowmap_slot(struct rowmap *m, uint32_t *idx, size_t icap, const void *key)
 {
-	size_t i = hash_bytes(key, m->keylen) & (icap - 1);
+	size_t i = fnv64_bytes(FNV64_OFFSET, key, m->keylen) & (icap - 1);
 	while (idx[i] && memcmp(m->rows + (idx[i] - 1) * m->size, key, m->keylen) != 0)
 		i = (i + 1) & (icap - 1);
 	return &idx[i];

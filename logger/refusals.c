@@ -41,6 +41,8 @@
 
 #include <netinet/in.h>
 
+#include "fnv.h"
+
 #define REFUSALS_RESERVE 64
 #define REFUSALS_GRACE_MS 2000
 #define NONE UINT32_MAX
@@ -137,16 +139,9 @@ void refusals_destroy(struct refusals *a)
 static uint64_t key_hash(const struct refusal_key *k)
 {
 	/* FNV-1a over the fixed part (the reason too) and the strings up to their ends */
-	const unsigned char *p = (const unsigned char *)k;
-	size_t fixed = offsetof(struct refusal_key, method);
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < fixed; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	for (const char *s = k->method; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	for (const char *s = k->host; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	uint64_t h = fnv64_bytes(FNV64_OFFSET, k, offsetof(struct refusal_key, method));
+	h = fnv64_str(h, k->method);
+	return fnv64_str(h, k->host);
 }
 
 static void key_of(struct refusal_key *k, const struct record *r, int64_t minute)

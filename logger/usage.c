@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "log.h"
 
 static const char *const purpose_names[] = {"personal", "organisational", "sanctioned"};
@@ -73,16 +74,6 @@ struct usage_today {
 	struct usage_user **slots;      /* open addressing, cap a power of two */
 	size_t cap, n;
 };
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 struct usage_today *usage_today_create(uint64_t active_bytes)
 {
@@ -137,7 +128,7 @@ int64_t usage_today_day(struct usage_today *t)
 
 static struct usage_user **find_slot(struct usage_user **slots, size_t cap, const char *user)
 {
-	size_t i = hash_str(user) & (cap - 1);
+	size_t i = fnv64_str(FNV64_OFFSET, user) & (cap - 1);
 	while (slots[i] && strcmp(slots[i]->user, user) != 0)
 		i = (i + 1) & (cap - 1);
 	return &slots[i];

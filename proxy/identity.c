@@ -54,6 +54,7 @@
 #include "authhelper.h"
 #include "conn.h"
 #include "devmap.h"
+#include "fnv.h"
 #include "htpasswd.h"
 #include "log.h"
 #include "policy.h"
@@ -269,10 +270,7 @@ static void addr_of(const struct sockaddr *sa, uint8_t addr[16])
 
 static unsigned slot_hash(const uint8_t addr[16])
 {
-	unsigned h = 2166136261u ^ hash_seed;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 16777619u;
-	return h;
+	return fnv32_bytes(FNV32_OFFSET ^ hash_seed, addr, 16);
 }
 
 static bool slot_idle(const struct addr_slot *s, time_t now)

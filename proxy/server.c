@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "hosts.h"
 #include "identity.h"
 #include "log.h"
@@ -265,10 +266,7 @@ static unsigned client_key(const struct sockaddr *sa, uint8_t key[16])
 		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	else if (sa->sa_family == AF_INET6)
 		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	unsigned h = 2166136261u;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h % CLIENT_BUCKETS;
+	return fnv32_bytes(FNV32_OFFSET, key, 16) % CLIENT_BUCKETS;
 }
 
 bool server_client_acquire(const struct sockaddr *sa, unsigned max)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "hosts.h"
 #include "log.h"
 #include "strutil.h"
@@ -71,10 +72,7 @@ struct upstream_pool {
 
 static unsigned pool_hash(const char *host, uint16_t port)
 {
-	unsigned h = 2166136261u ^ port;
-	for (const char *p = host; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h % POOL_BUCKETS;
+	return fnv32_str(FNV32_OFFSET ^ port, host) % POOL_BUCKETS;
 }
 
 struct upstream_pool *upstream_pool_create(struct worker *w)

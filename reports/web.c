@@ -81,6 +81,7 @@
 
 #include "authhelper.h"
 #include "conf.h"
+#include "fnv.h"
 #include "htpasswd.h"
 #include "log.h"
 #include "netaddr.h"
@@ -401,10 +402,7 @@ static void set_cookie(struct evhttp_request *req, const char *name, const char 
 
 static struct web_fail *fail_slot(const char *addr)
 {
-	uint32_t hsh = 2166136261u;
-	for (const char *p = addr; *p; p++)
-		hsh = (hsh ^ (unsigned char)*p) * 16777619u;
-	struct web_fail *f = &web.fails[hsh % WEB_FAIL_SLOTS];
+	struct web_fail *f = &web.fails[fnv32_str(FNV32_OFFSET, addr) % WEB_FAIL_SLOTS];
 	if (strcmp(f->addr, addr) != 0 && time(NULL) - f->window >= WEB_FAIL_WINDOW) {
 		/* the slot's last address has had a quiet minute: it is this one's now.
 		 * While it has not, both share its count: a collision can only make

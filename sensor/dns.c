@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fnv.h"
+
 static uint16_t rd16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -165,11 +167,9 @@ void dns_map_destroy(struct dns_map *m)
 
 static size_t dns_map_set(const struct dns_map *m, int family, const uint8_t *addr)
 {
-	/* FNV-1a over the address bytes */
-	uint64_t h = 1469598103934665603ULL;
-	size_t n = family == AF_INET ? 4 : 16;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ addr[i]) * 1099511628211ULL;
+	/* FNV-1a over the address bytes; its weak low bits mixed by the first
+	 * half of MurmurHash3's fmix64 */
+	uint64_t h = fnv64_bytes(FNV64_OFFSET, addr, family == AF_INET ? 4 : 16);
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;

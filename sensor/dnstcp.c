@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "fnv.h"
 
 #define BUCKETS 2048
 
@@ -38,13 +39,7 @@ struct dnstcp {
 
 static unsigned hash_key(const struct flow_key *k, bool from_client)
 {
-	const uint8_t *p = (const uint8_t *)k;
-	uint32_t h = 2166136261u ^ from_client;
-	for (size_t i = 0; i < sizeof(*k); i++) {
-		h ^= p[i];
-		h *= 16777619u;
-	}
-	return h & (BUCKETS - 1);
+	return fnv32_bytes(FNV32_OFFSET ^ from_client, k, sizeof(*k)) & (BUCKETS - 1);
 }
 
 struct dnstcp *dnstcp_create(dnstcp_msg_fn *on_msg, void *ctx)

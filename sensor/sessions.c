@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fnv.h"
 #include "log.h"
 #include "strutil.h"
 
@@ -38,13 +39,7 @@ struct sessions {
 
 static unsigned hash_addr(uint8_t family, const uint8_t *a)
 {
-	size_t len = family == AF_INET ? 4 : 16;
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++) {
-		h ^= a[i];
-		h *= 16777619u;
-	}
-	return h & (BUCKETS - 1);
+	return fnv32_bytes(FNV32_OFFSET, a, family == AF_INET ? 4 : 16) & (BUCKETS - 1);
 }
 
 static struct entry **find(struct sessions *ss, uint8_t family, const uint8_t *a)
