@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 static void tunnel_on_read(struct bufferevent *bev, void *arg);
@@ -42,7 +43,7 @@ static struct bufferevent *other(struct conn *c, struct bufferevent *bev)
 static void set_idle_timeouts(struct conn *c)
 {
 	unsigned ms = c->conf->proxy.tunnel_idle_timeout_ms;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(ms);
 	bufferevent_set_timeouts(c->client, ms ? &tv : NULL, ms ? &tv : NULL);
 	bufferevent_set_timeouts(c->up, ms ? &tv : NULL, ms ? &tv : NULL);
 }
@@ -180,8 +181,7 @@ void tunnel_peek_timeout(struct conn *c)
 
 void tunnel_peek(struct conn *c)
 {
-	struct timeval tv = {c->conf->proxy.sni_timeout_ms / 1000,
-			     (c->conf->proxy.sni_timeout_ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(c->conf->proxy.sni_timeout_ms);
 
 	c->state = CS_PEEK;
 	bufferevent_setcb(c->up, tunnel_on_read, tunnel_on_write, tunnel_on_event, c);

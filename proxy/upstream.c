@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "fnv.h"
 #include "hosts.h"
 #include "log.h"
@@ -168,7 +169,7 @@ void upstream_release(struct worker *w, const char *host, uint16_t port, struct 
 	e->next = p->buckets[b];
 	p->buckets[b] = e;
 	p->size++;
-	struct timeval tv = {idle_ms / 1000, (idle_ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(idle_ms);
 	bufferevent_setcb(bev, pool_on_read, NULL, pool_on_event, e);
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
@@ -339,7 +340,7 @@ static void try_next(struct upstream_req *r)
 	struct conf *conf = conn_conf(r->c);
 	bool refused_any = false, tried_any = false;
 	unsigned ms = conf->proxy.connect_timeout_ms;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(ms);
 
 	for (; r->cur; r->cur = r->cur->ai_next) {
 		const struct sockaddr *sa = r->cur->ai_addr;

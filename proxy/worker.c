@@ -31,6 +31,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "identity.h"
 #include "intercept.h"
 #include "log.h"
@@ -94,7 +95,7 @@ bool worker_stopping(struct worker *w)
 
 static void pause_accept(struct worker *w, unsigned ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(ms);
 
 	if (!w->paused) {
 		for (size_t i = 0; i < w->n_listeners; i++)
@@ -386,7 +387,7 @@ static void worker_on_grace(evutil_socket_t fd, short what, void *arg)
 
 static void worker_stop(struct worker *w)
 {
-	struct timeval tv = {w->grace_ms / 1000, (w->grace_ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(w->grace_ms);
 
 	if (w->stopping)
 		return;

@@ -80,6 +80,7 @@
 #include <unistd.h>
 
 #include "authhelper.h"
+#include "clock.h"
 #include "conf.h"
 #include "fnv.h"
 #include "htpasswd.h"
@@ -796,8 +797,7 @@ static void on_conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 
 static void deadline_arm(struct web_conn *wc)
 {
-	struct timeval tv = {web.conf->web.idle_timeout_ms / 1000,
-			     (web.conf->web.idle_timeout_ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(web.conf->web.idle_timeout_ms);
 	evtimer_add(wc->deadline, &tv);
 }
 
