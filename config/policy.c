@@ -394,7 +394,7 @@ const struct schedule *policy_schedule(const struct policy *p)
 
 const struct tz *policy_tz(const struct policy *p)
 {
-	return p->schedule.tz;
+	return p ? p->schedule.tz : NULL;
 }
 
 bool policy_timetable_open(const struct policy *p, time_t t)

@@ -123,6 +123,8 @@ size_t policy_group_n_members(const struct group *g);
 /* The schedule state (local time, closed, open windows) at t. */
 void policy_schedule_state(const struct policy *p, time_t t, struct schedule_state *out);
 const struct schedule *policy_schedule(const struct policy *p);
+/* The site's zone ([policy] timezone, else the system's); NULL for a NULL
+ * policy, which tz.h's wall-clock readings take as UTC. */
 const struct tz *policy_tz(const struct policy *p);
 /* Is the [presence] timetable window open at t (false on closed dates)? */
 bool policy_timetable_open(const struct policy *p, time_t t);

@@ -232,7 +232,7 @@ static int64_t rule_time(const struct rule *r, int64_t y, int32_t off)
 		day = first + dom - 1;
 	}
 	}
-	return day * 86400 + r->time - off;
+	return day * TZ_DAY_SECONDS + r->time - off;
 }
 
 /* ---- building the table ---- */
@@ -272,7 +272,7 @@ static int expand_rule(struct builder *b, const struct posix_tz *p, int64_t afte
 	if (after != INT64_MIN) {
 		int64_t yy;
 		unsigned mm, dd;
-		tz_civil_from_days(tz_floordiv(after, 86400), &yy, &mm, &dd);
+		tz_civil_from_days(tz_floordiv(after, TZ_DAY_SECONDS), &yy, &mm, &dd);
 		y0 = yy - 1;
 	}
 	for (int64_t y = y0; y <= TZ_LAST_YEAR; y++) {
@@ -568,13 +568,65 @@ int32_t tz_offset(const struct tz *tz, int64_t t, int64_t *span_start, int64_t *
 	return i < 0 ? tz->off0 : tz->off[i];
 }
 
+int32_t tz_offset_cb(void *ctx, int64_t t)
+{
+	return tz_offset(ctx, t, NULL, NULL);
+}
+
+/* ---- wall-clock readings ---- */
+
+void tz_day_text(int64_t day, char *buf, size_t len)
+{
+	int64_t y;
+	unsigned m, d;
+	tz_civil_from_days(day, &y, &m, &d);
+	if (y < 0 || y > 9999)
+		y = y < 0 ? 0 : 9999;
+	snprintf(buf, len, "%04d-%02u-%02u", (int)y, m, d);
+}
+
+int64_t tz_local_day(const struct tz *tz, int64_t t, unsigned *second)
+{
+	int64_t local = t + (tz ? tz_offset(tz, t, NULL, NULL) : 0);
+	int64_t day = tz_floordiv(local, TZ_DAY_SECONDS);
+	if (second)
+		*second = (unsigned)(local - day * TZ_DAY_SECONDS);
+	return day;
+}
+
+void tz_local_at(const struct tz *tz, int64_t t, struct tz_local *out)
+{
+	out->offset = tz ? tz_offset(tz, t, NULL, NULL) : 0;
+	int64_t local = t + out->offset;
+	out->day = tz_floordiv(local, TZ_DAY_SECONDS);
+	unsigned s = (unsigned)(local - out->day * TZ_DAY_SECONDS);
+	tz_civil_from_days(out->day, &out->year, &out->month, &out->mday);
+	out->weekday = tz_weekday(out->day);
+	out->hour = s / 3600;
+	out->min = s / 60 % 60;
+	out->sec = s % 60;
+}
+
+void tz_local_text(const struct tz *tz, int64_t t, bool date, char *buf, size_t len)
+{
+	unsigned s;
+	int64_t day = tz_local_day(tz, t, &s);
+	if (date) {
+		char d[TZ_DAY_TEXT];
+		tz_day_text(day, d, sizeof(d));
+		snprintf(buf, len, "%s %02u:%02u", d, s / 3600, s / 60 % 60);
+	} else {
+		snprintf(buf, len, "%02u:%02u", s / 3600, s / 60 % 60);
+	}
+}
+
 int tz_local_to_utc(const struct tz *tz, int64_t local, int64_t out[2])
 {
 	/* Offsets never exceed a day, so only the spans around local - 1 day ..
 	 * local + 1 day can contain a solution: try each one's offset. */
 	int n = 0;
-	int64_t t = local - 2 * 86400;
-	for (int guard = 0; guard < 16 && t <= local + 2 * 86400; guard++) {
+	int64_t t = local - 2 * TZ_DAY_SECONDS;
+	for (int guard = 0; guard < 16 && t <= local + 2 * TZ_DAY_SECONDS; guard++) {
 		int64_t start, end;
 		int32_t off = tz_offset(tz, t, &start, &end);
 		int64_t cand = local - off;

@@ -17,6 +17,7 @@
 #ifndef BREAKTIME_TZ_H
 #define BREAKTIME_TZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,5 +64,40 @@ static inline int64_t tz_floordiv(int64_t a, int64_t b)
 {
 	return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
+
+/* "YYYY-MM-DD" of days since 1970-01-01 (buf of TZ_DAY_TEXT bytes or more;
+ * a year outside 0000..9999 is clamped to it, so the text always fits). */
+#define TZ_DAY_TEXT 11
+void tz_day_text(int64_t day, char *buf, size_t len);
+
+/* ---- wall-clock readings: the site's day and time ----
+ *
+ * These take the zone the policy carries (policy_tz()); a NULL zone reads
+ * UTC. Every place that turns a UTC time into the site's day or clock time
+ * goes through here, so the proxy, the store, the reports and the web UI
+ * agree on where a day starts.
+ */
+
+#define TZ_DAY_SECONDS 86400     /* no leap seconds in UTC or local times here */
+
+/* A moment as the zone's wall clock shows it. */
+struct tz_local {
+	int64_t day;              /* days since 1970-01-01, local */
+	int64_t year;
+	unsigned month, mday;     /* 1..12, 1..31 */
+	unsigned weekday;         /* 0 = Monday ... 6 = Sunday */
+	unsigned hour, min, sec;
+	int32_t offset;           /* the UTC offset in force at that moment */
+};
+
+void tz_local_at(const struct tz *tz, int64_t t, struct tz_local *out);
+/* The local day at t; *second (if not NULL): seconds since its midnight. */
+int64_t tz_local_day(const struct tz *tz, int64_t t, unsigned *second);
+/* "YYYY-MM-DD HH:MM" at t, or "HH:MM" without the date. */
+void tz_local_text(const struct tz *tz, int64_t t, bool date, char *buf, size_t len);
+
+/* tz_offset() in the shape of the store's zone callback
+ * (logger/store.h: store_utc_offset_fn); ctx is a const struct tz *. */
+int32_t tz_offset_cb(void *ctx, int64_t t);
 
 #endif

@@ -445,13 +445,13 @@ static int run(sqlite3_stmt *st)
 
 struct daycache {
 	int64_t day;
-	char text[11];
+	char text[TZ_DAY_TEXT];
 };
 
 static const char *day_text(struct daycache *c, int64_t day)
 {
 	if (c->day != day || !c->text[0]) {
-		store_day_text(day, c->text);
+		tz_day_text(day, c->text, sizeof(c->text));
 		c->day = day;
 	}
 	return c->text;

@@ -78,7 +78,7 @@ void retention_start(struct retention *r, const struct store *s, int64_t now_ms)
 		return;
 	r->cutoff_ms = now_ms - (int64_t)s->retention_days * DAY_MS;
 	store_local(s, store_sec(r->cutoff_ms), &day, &minute);
-	store_day_text(day, r->cutoff_day);
+	tz_day_text(day, r->cutoff_day, sizeof(r->cutoff_day));
 	r->phase = 0;
 	r->run_rows = 0;
 }

@@ -202,11 +202,6 @@ static int32_t offset_localtime(void *ctx, int64_t t)
 	return (int32_t)tm.tm_gmtoff;
 }
 
-static int64_t floordiv(int64_t a, int64_t b)
-{
-	return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
 /*
  * Time zone offsets change on whole minutes (every transition in the tz
  * database since 1970 is on one), so one lookup per UTC minute and thread
@@ -220,35 +215,16 @@ static __thread int32_t zone_offset;
 
 void store_local(const struct store *s, int64_t t_sec, int64_t *day, int *minute)
 {
-	int64_t m = floordiv(t_sec, 60);
+	int64_t m = tz_floordiv(t_sec, 60);
 	if (m != zone_minute || s->zone_id != zone_id) {
 		zone_offset = s->opt.utc_offset(s->opt.zone_ctx, m * 60);
 		zone_minute = m;
 		zone_id = s->zone_id;
 	}
 	int64_t local = t_sec + zone_offset;
-	int64_t d = floordiv(local, 86400);
+	int64_t d = tz_floordiv(local, TZ_DAY_SECONDS);
 	*day = d;
-	*minute = (int)((local - d * 86400) / 60);
-}
-
-/* days since 1970-01-01 -> civil date (H. Hinnant's algorithm) */
-void store_day_text(int64_t day, char *out)
-{
-	int64_t z = day + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t y = yoe + era * 400;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	int64_t d = doy - (153 * mp + 2) / 5 + 1;
-	int64_t m = mp < 10 ? mp + 3 : mp - 9;
-	if (m <= 2)
-		y++;
-	if (y < 0 || y > 9999)
-		y = y < 0 ? 0 : 9999;
-	snprintf(out, 11, "%04d-%02d-%02d", (int)y, (int)m, (int)d);
+	*minute = (int)((local - d * TZ_DAY_SECONDS) / 60);
 }
 
 int64_t store_wall_ms(void)
@@ -323,13 +299,13 @@ static int restore_today(struct store *s, sqlite3 *db)
 {
 	int64_t day;
 	int minute;
-	char text[11];
+	char text[TZ_DAY_TEXT];
 	sqlite3_stmt *st;
 	unsigned rows = 0;
 
 	store_local(s, store_wall_ms() / 1000, &day, &minute);
 	usage_today_set_day(s->today, day);
-	store_day_text(day, text);
+	tz_day_text(day, text, sizeof(text));
 	if (sqlite3_prepare_v2(db,
 			       "SELECT user, platform, minute, purpose, active, bytes, requests "
 			       "FROM usage_minutes WHERE day = ?1",

@@ -77,8 +77,8 @@ struct store_options {
 	bool verbose;              /* print each submitted record (-v) */
 	/*
 	 * The site's time zone, for local days and minutes: a pure, thread-safe
-	 * function returning the UTC offset in seconds east at t (e.g. tz_offset()
-	 * of the policy's zone); ctx must outlive the store. NULL: the process's
+	 * function returning the UTC offset in seconds east at t (tz_offset_cb()
+	 * with the policy's zone as ctx); ctx must outlive the store. NULL: the process's
 	 * zone (TZ, else /etc/localtime) through localtime_r().
 	 */
 	store_utc_offset_fn *utc_offset;

@@ -21,13 +21,12 @@
 
 #include "conf.h"
 #include "store.h"
+#include "tz.h"
 
 /* ---- local time (store.c) ---- */
 
 /* Local day (days since 1970-01-01 in the site's zone) and minute of day (0..1439). */
 void store_local(const struct store *s, int64_t t_sec, int64_t *day, int *minute);
-/* "YYYY-MM-DD" of a day number; out holds at least 11 bytes. */
-void store_day_text(int64_t day, char *out);
 int64_t store_wall_ms(void);
 /* Seconds of a time in milliseconds, rounded down (also before 1970). */
 static inline int64_t store_sec(int64_t ms)
@@ -211,7 +210,7 @@ uint64_t batch_committed_aggregates(const struct batch *b);
 
 struct retention {
 	int phase;                 /* table being purged; -1: idle */
-	char cutoff_day[11];
+	char cutoff_day[TZ_DAY_TEXT];
 	int64_t cutoff_ms;
 	int64_t next_mono_ms;      /* when the next daily run starts */
 	uint64_t run_rows;

@@ -17,15 +17,6 @@
 #include "policy.h"
 #include "tz.h"
 
-/* The day column: "YYYY-MM-DD" of days since 1970-01-01. */
-static void day_text(int64_t day, char *out, size_t len)
-{
-	int64_t y;
-	unsigned m, d;
-	tz_civil_from_days(day, &y, &m, &d);
-	snprintf(out, len, "%04lld-%02u-%02u", (long long)y, m, d);
-}
-
 static void copy_text(char *dst, size_t len, const unsigned char *src)
 {
 	snprintf(dst, len, "%s", src ? (const char *)src : "");
@@ -76,7 +67,7 @@ int store_presence_latest(struct sqlite3 *db, time_t now, struct store_presence 
 	 * days back is never after the site-local day of one day back.
 	 */
 	char since[16];
-	day_text(tz_floordiv((int64_t)now, 86400) - 2, since, sizeof(since));
+	tz_day_text(tz_floordiv((int64_t)now, TZ_DAY_SECONDS) - 2, since, sizeof(since));
 	rc = sqlite3_prepare_v2(db, "SELECT ts_ms, cause FROM presence WHERE day >= ? AND state = 'detected' "
 				"ORDER BY ts_ms DESC, id DESC LIMIT 1", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
@@ -103,10 +94,8 @@ int store_presence_add(struct sqlite3 *db, const struct policy *p, const char *s
 		return SQLITE_MISUSE;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	const struct tz *tz = p ? policy_tz(p) : NULL;
-	int64_t local = (int64_t)ts.tv_sec + (tz ? tz_offset(tz, ts.tv_sec, NULL, NULL) : 0);
 	char day[16];
-	day_text(tz_floordiv(local, 86400), day, sizeof(day));
+	tz_day_text(tz_local_day(policy_tz(p), ts.tv_sec, NULL), day, sizeof(day));
 
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db, "INSERT INTO presence (ts_ms, day, state, expires_ms, cause, "
@@ -133,7 +122,7 @@ int store_warn_acks_today(struct sqlite3 *db, int64_t day, store_warn_ack_fn *fn
 	char text[16];
 	int n = 0, rc;
 
-	day_text(day, text, sizeof(text));
+	tz_day_text(day, text, sizeof(text));
 	if (sqlite3_prepare_v2(db, "SELECT DISTINCT COALESCE(user, client), platform FROM events "
 			       "WHERE day = ? AND reason = 'warn-continued' AND platform IS NOT NULL",
 			       -1, &st, NULL) != SQLITE_OK) {

@@ -44,11 +44,6 @@ static struct event_base *main_base;
  * alive by this reference) follow it until a restart, whatever reloads say. */
 static struct conf *start_conf;
 
-static int32_t site_utc_offset(void *ctx, int64_t t)
-{
-	return tz_offset(ctx, t, NULL, NULL);
-}
-
 static void notify(const char *state)
 {
 #if HAVE_SYSTEMD
@@ -121,9 +116,7 @@ static void restore_one_ack(void *ctx, const char *person, const char *platform)
 /* The warn interstitial is once a day: restore today's "continue" choices after a restart. */
 static void restore_warn_acks(const struct conf *c)
 {
-	const struct tz *tz = c->policy ? policy_tz(c->policy) : NULL;
-	time_t now = time(NULL);
-	int64_t day = tz_floordiv((int64_t)now + (tz ? tz_offset(tz, now, NULL, NULL) : 0), 86400);
+	int64_t day = tz_local_day(policy_tz(c->policy), time(NULL), NULL);
 	struct sqlite3 *db = store_db_open(c->store.database, false, 1000);
 	int n = db ? store_warn_acks_today(db, day, restore_one_ack, &day) : 0;
 
@@ -461,8 +454,8 @@ int main(int argc, char **argv)
 	 * zone stays with the store (a zone change needs a restart) */
 	struct store_options so = {
 		.verbose = server.verbose,
-		.utc_offset = conf->policy && policy_tz(conf->policy) ? site_utc_offset : NULL,
-		.zone_ctx = conf->policy ? (void *)policy_tz(conf->policy) : NULL,
+		.utc_offset = policy_tz(conf->policy) ? tz_offset_cb : NULL,
+		.zone_ctx = (void *)policy_tz(conf->policy),
 	};
 	server.store = store_open_opts(conf, &so);
 	if (!server.store)

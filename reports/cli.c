@@ -149,25 +149,6 @@ static int cmd_classify(const char *path, int argc, char **argv)
 
 /* ---- explain ---- */
 
-struct local {
-	int64_t y;
-	unsigned m, d, hh, mm, ss, wd;
-	int32_t off;
-};
-
-static void to_local(const struct tz *tz, time_t t, struct local *l)
-{
-	l->off = tz_offset(tz, (int64_t)t, NULL, NULL);
-	int64_t local = (int64_t)t + l->off;
-	int64_t day = tz_floordiv(local, 86400);
-	unsigned s = (unsigned)(local - day * 86400);
-	tz_civil_from_days(day, &l->y, &l->m, &l->d);
-	l->hh = s / 3600;
-	l->mm = s / 60 % 60;
-	l->ss = s % 60;
-	l->wd = tz_weekday(day);
-}
-
 static void fmt_offset(int32_t off, char *buf, size_t len)
 {
 	unsigned a = (unsigned)(off < 0 ? -off : off);
@@ -177,27 +158,28 @@ static void fmt_offset(int32_t off, char *buf, size_t len)
 /* ISO 8601 with the offset: 2026-03-30T10:45:00+01:00 */
 static void fmt_iso(const struct tz *tz, time_t t, char *buf, size_t len)
 {
-	struct local l;
+	struct tz_local l;
 	char off[16];
-	to_local(tz, t, &l);
-	fmt_offset(l.off, off, sizeof(off));
-	snprintf(buf, len, "%04lld-%02u-%02uT%02u:%02u:%02u%s", (long long)l.y, l.m, l.d, l.hh, l.mm, l.ss, off);
+	tz_local_at(tz, (int64_t)t, &l);
+	fmt_offset(l.offset, off, sizeof(off));
+	snprintf(buf, len, "%04lld-%02u-%02uT%02u:%02u:%02u%s", (long long)l.year, l.month, l.mday, l.hour,
+		 l.min, l.sec, off);
 }
 
 /* For people: Mon 2026-03-30 10:45 (+01:00) */
 static void fmt_human(const struct tz *tz, time_t t, char *buf, size_t len)
 {
 	static const char *const days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-	struct local l;
+	struct tz_local l;
 	char off[16];
-	to_local(tz, t, &l);
-	fmt_offset(l.off, off, sizeof(off));
-	if (l.ss)
-		snprintf(buf, len, "%s %04lld-%02u-%02u %02u:%02u:%02u (%s)", days[l.wd], (long long)l.y, l.m, l.d,
-			 l.hh, l.mm, l.ss, off);
+	tz_local_at(tz, (int64_t)t, &l);
+	fmt_offset(l.offset, off, sizeof(off));
+	if (l.sec)
+		snprintf(buf, len, "%s %04lld-%02u-%02u %02u:%02u:%02u (%s)", days[l.weekday], (long long)l.year,
+			 l.month, l.mday, l.hour, l.min, l.sec, off);
 	else
-		snprintf(buf, len, "%s %04lld-%02u-%02u %02u:%02u (%s)", days[l.wd], (long long)l.y, l.m, l.d, l.hh,
-			 l.mm, off);
+		snprintf(buf, len, "%s %04lld-%02u-%02u %02u:%02u (%s)", days[l.weekday], (long long)l.year,
+			 l.month, l.mday, l.hour, l.min, off);
 }
 
 static int digits(const char *s, int n, int *out)
@@ -235,7 +217,7 @@ static int parse_at(const struct tz *tz, const char *s, time_t *out, char *note,
 			return -1;
 		r += 3;
 	}
-	int64_t local = day * 86400 + h * 3600 + mi * 60 + sec;
+	int64_t local = day * TZ_DAY_SECONDS + h * 3600 + mi * 60 + sec;
 	if (*r == 'Z' && !r[1]) {
 		*out = (time_t)local;
 		return 0;

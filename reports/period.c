@@ -61,10 +61,7 @@ int period_parse_relative(const char *s, int64_t today, int64_t *days)
 
 void period_format(int64_t days, char *buf, size_t len)
 {
-	int64_t y;
-	unsigned m, d;
-	tz_civil_from_days(days, &y, &m, &d);
-	snprintf(buf, len, "%04lld-%02u-%02u", (long long)y, m, d);
+	tz_day_text(days, buf, len);
 }
 
 void period_previous(int64_t from, int64_t to, int64_t *pfrom, int64_t *pto)

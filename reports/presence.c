@@ -25,27 +25,6 @@
 #include "storeq.h"
 #include "tz.h"
 
-static int64_t local_offset(const struct policy *p, time_t t)
-{
-	const struct tz *tz = p ? policy_tz(p) : NULL;
-	return tz ? tz_offset(tz, t, NULL, NULL) : 0;
-}
-
-static void local_text(const struct policy *p, int64_t t, char *buf, size_t len, bool with_date)
-{
-	int64_t l = t + local_offset(p, (time_t)t);
-	int64_t day = tz_floordiv(l, 86400);
-	int64_t y;
-	unsigned m, d;
-	tz_civil_from_days(day, &y, &m, &d);
-	unsigned secs = (unsigned)(l - day * 86400);
-	if (with_date)
-		snprintf(buf, len, "%04lld-%02u-%02u %02u:%02u", (long long)y, m, d, secs / 3600,
-			 secs / 60 % 60);
-	else
-		snprintf(buf, len, "%04lld-%02u-%02u", (long long)y, m, d);
-}
-
 static int show(sqlite3 *db, const struct conf *c)
 {
 	const struct policy *p = c->policy;
@@ -58,7 +37,7 @@ static int show(sqlite3 *db, const struct conf *c)
 		return 1;
 	}
 	if (sp.state[0]) {
-		local_text(p, sp.changed_ms / 1000, when, sizeof(when), true);
+		tz_local_text(policy_tz(p), sp.changed_ms / 1000, true, when, sizeof(when));
 		/* the cause is stored text (a --by, a web login): shown, never obeyed */
 		printf("last change: %s at %s by ", sp.state, when);
 		safetext_fputs(sp.cause, stdout);
@@ -73,7 +52,7 @@ static int show(sqlite3 *db, const struct conf *c)
 	bool present = policy_students_present(p, &ps, now, &src);
 	printf("students present now: %s (%s)\n", present ? "yes" : "no", presence_source_name(src));
 	if (ps.override != PRESENCE_AUTO && ps.override_until > now) {
-		local_text(p, ps.override_until, when, sizeof(when), true);
+		tz_local_text(policy_tz(p), ps.override_until, true, when, sizeof(when));
 		printf("the override ends: %s\n", when);
 	}
 	return 0;
@@ -153,7 +132,7 @@ int cmd_presence(const char *path, int argc, char **argv)
 	}
 	char when[32] = "";
 	if (until)
-		local_text(c->policy, until, when, sizeof(when), true);
+		tz_local_text(policy_tz(c->policy), until, true, when, sizeof(when));
 	printf("students present: %s%s%s, recorded for %s; breaktimed applies it within a few seconds\n",
 	       strcmp(state, "auto") == 0 ? "automatic (timetable and detection)" :
 	       strcmp(state, "on") == 0 ? "on" : "off",

@@ -1,7 +1,8 @@
 /*
  * presence_store: the times of a change of "students present" by hand, for
  * `breaktime presence` (presence.c) and the web UI's toggle (web_pages.c):
- * --until HH:MM in the site's zone, and the site-local day. The change
+ * --until HH:MM in the site's zone (the site-local day is tz_local_day()
+ * in config/tz.h). The change
  * itself is written by the store's owner, logger/ (store_presence_add() in
  * storeq.h): the same row from both, so breaktimed applies them alike and
  * the presence report shows who did it and from where (`cli` or `web`).
@@ -15,21 +16,6 @@
 #include "policy.h"
 #include "tz.h"
 
-static int64_t offset_at(const struct policy *p, time_t t)
-{
-	const struct tz *tz = p ? policy_tz(p) : NULL;
-	return tz ? tz_offset(tz, t, NULL, NULL) : 0;
-}
-
-int64_t report_local_day(const struct policy *p, time_t t, unsigned *minute)
-{
-	int64_t l = (int64_t)t + offset_at(p, t);
-	int64_t day = tz_floordiv(l, 86400);
-	if (minute)
-		*minute = (unsigned)((l - day * 86400) / 60);
-	return day;
-}
-
 int64_t presence_parse_until(const struct policy *p, const char *s, time_t now)
 {
 	unsigned hh, mm;
@@ -37,10 +23,10 @@ int64_t presence_parse_until(const struct policy *p, const char *s, time_t now)
 	/* two digits each: a wider %u wraps (4294967296:00 was 00:00) */
 	if (!s || sscanf(s, "%2u:%2u%c", &hh, &mm, &extra) != 2 || hh > 23 || mm > 59) /* NOLINT(cert-err34-c): fixed width */
 		return 0;
-	int64_t day = report_local_day(p, now, NULL);
-	const struct tz *tz = p ? policy_tz(p) : NULL;
+	const struct tz *tz = policy_tz(p);
+	int64_t day = tz_local_day(tz, now, NULL);
 	for (int add = 0; add < 2; add++) {
-		int64_t local = (day + add) * 86400 + hh * 3600 + mm * 60;
+		int64_t local = (day + add) * TZ_DAY_SECONDS + hh * 3600 + mm * 60;
 		int64_t out[2];
 		int n = tz ? tz_local_to_utc(tz, local, out) : (out[0] = local, 1);
 		if (n < 1)

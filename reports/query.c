@@ -131,7 +131,7 @@ static time_t local_to_utc(const struct policy *p, const char *day, int minute)
 	int64_t d;
 	if (period_parse(day, &d) != 0)
 		return 0;
-	int64_t local = d * 86400 + (int64_t)minute * 60, out[2];
+	int64_t local = d * TZ_DAY_SECONDS + (int64_t)minute * 60, out[2];
 	const struct tz *tz = policy_tz(p);
 	if (!tz)
 		return (time_t)local;
@@ -140,20 +140,10 @@ static time_t local_to_utc(const struct policy *p, const char *day, int minute)
 	return (time_t)(local - tz_offset(tz, local, NULL, NULL)); /* in a gap */
 }
 
+/* "HH:MM" (or "YYYY-MM-DD HH:MM") on the site's clock of a ts_ms column. */
 static void local_hhmm(const struct policy *p, int64_t ms, char *buf, size_t len, bool date)
 {
-	int64_t t = tz_floordiv(ms, 1000);
-	const struct tz *tz = policy_tz(p);
-	int64_t l = t + (tz ? tz_offset(tz, t, NULL, NULL) : 0);
-	int64_t day = tz_floordiv(l, 86400);
-	unsigned s = (unsigned)(l - day * 86400);
-	if (date) {
-		char d[11];
-		period_format(day, d, sizeof(d));
-		snprintf(buf, len, "%s %02u:%02u", d, s / 3600, s / 60 % 60);
-	} else {
-		snprintf(buf, len, "%02u:%02u", s / 3600, s / 60 % 60);
-	}
+	tz_local_text(policy_tz(p), tz_floordiv(ms, 1000), date, buf, len);
 }
 
 /* ---- the minute scanner ---- */

@@ -200,7 +200,7 @@ int cmd_report(const char *path, int argc, char **argv)
 		return 1;
 	/* the period: by default the last 7 days up to today (user: today);
 	 * nothing older than retention is shown (the store purges it) */
-	int64_t today = report_local_day(c->policy, time(NULL), NULL);
+	int64_t today = tz_local_day(policy_tz(c->policy), time(NULL), NULL);
 	bool clamped = false;
 	char perr[160];
 	int prc = period_resolve(c, today, from, to, strcmp(kind, "user") == 0, 0, &o, &clamped,

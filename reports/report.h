@@ -63,8 +63,6 @@ int period_resolve(const struct conf *c, int64_t today, const char *from, const 
 
 /* ---- presence_store.c ---- */
 
-/* The site-local day (days since 1970-01-01) of t, and its minute. */
-int64_t report_local_day(const struct policy *p, time_t t, unsigned *minute);
 /* HH:MM today in the site's zone, or tomorrow when that has passed: the
  * Unix time; 0 when it is not a time HH:MM. */
 int64_t presence_parse_until(const struct policy *p, const char *s, time_t now);

@@ -31,15 +31,6 @@
 
 #define NOW_MINUTES 5 /* "using it now": active in the last five minutes */
 
-static void local_text(const struct conf *c, int64_t t, char *buf, size_t len)
-{
-	unsigned m;
-	int64_t day = report_local_day(c->policy, (time_t)t, &m);
-	char d[11];
-	period_format(day, d, sizeof(d));
-	snprintf(buf, len, "%.10s %02u:%02u", d, m / 60, m % 60);
-}
-
 static sqlite3 *store_open(const struct conf *c, bool write)
 {
 	sqlite3 *db = NULL;
@@ -109,18 +100,19 @@ static void presence_now(sqlite3 *db, const struct conf *c, struct presence_now 
 {
 	struct store_presence sp;
 	time_t now = time(NULL);
+	const struct tz *tz = policy_tz(c->policy);
 
 	memset(pn, 0, sizeof(*pn));
 	store_presence_latest(db, now, &sp);   /* on an error: no change, nothing detected */
 	struct presence_state ps = sp.ps;
 	if (sp.state[0]) {
 		snprintf(pn->last_state, sizeof(pn->last_state), "%.7s", sp.state);
-		local_text(c, sp.changed_ms / 1000, pn->last_when, sizeof(pn->last_when));
+		tz_local_text(tz, sp.changed_ms / 1000, true, pn->last_when, sizeof(pn->last_when));
 		snprintf(pn->last_cause, sizeof(pn->last_cause), "%.159s", sp.cause);
 	}
 	pn->present = policy_students_present(c->policy, &ps, now, &pn->source);
 	if (ps.override != PRESENCE_AUTO && ps.override_until > now)
-		local_text(c, ps.override_until, pn->until, sizeof(pn->until));
+		tz_local_text(tz, ps.override_until, true, pn->until, sizeof(pn->until));
 }
 
 static void presence_block(FILE *out, const struct presence_now *pn)
@@ -158,8 +150,9 @@ static void presence_block(FILE *out, const struct presence_now *pn)
 
 void web_page_today(struct evhttp_request *req, const struct conf *c, const struct web_session *s)
 {
-	unsigned nowmin;
-	int64_t today = report_local_day(c->policy, time(NULL), &nowmin);
+	unsigned nowsec;
+	int64_t today = tz_local_day(policy_tz(c->policy), time(NULL), &nowsec);
+	unsigned nowmin = nowsec / 60;
 	char day[11];
 	struct page pg;
 	sqlite3 *db = store_open(c, false);
@@ -263,7 +256,7 @@ void web_page_today(struct evhttp_request *req, const struct conf *c, const stru
 static const char *period_of(const struct conf *c, const struct web_form *q, bool one_day,
 			     struct report_opts *o, bool *clamped, char *err, size_t errlen)
 {
-	int64_t today = report_local_day(c->policy, time(NULL), NULL);
+	int64_t today = tz_local_day(policy_tz(c->policy), time(NULL), NULL);
 	if (period_resolve(c, today, web_form_get(q, "from"), web_form_get(q, "to"), one_day, 367,
 			   o, clamped, "", err, errlen) != 0)
 		return err;
@@ -522,11 +515,12 @@ void web_page_presence(struct evhttp_request *req, const struct conf *c,
 	if (sqlite3_prepare_v2(db, "SELECT ts_ms, state, COALESCE(expires_ms, 0), COALESCE(cause, ''), "
 				   "source FROM presence ORDER BY ts_ms DESC, id DESC LIMIT 20", -1, &st,
 			       NULL) == SQLITE_OK) {
+		const struct tz *tz = policy_tz(c->policy);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			char when[32], until[32] = "-";
-			local_text(c, sqlite3_column_int64(st, 0) / 1000, when, sizeof(when));
+			tz_local_text(tz, sqlite3_column_int64(st, 0) / 1000, true, when, sizeof(when));
 			if (sqlite3_column_int64(st, 2))
-				local_text(c, sqlite3_column_int64(st, 2) / 1000, until, sizeof(until));
+				tz_local_text(tz, sqlite3_column_int64(st, 2) / 1000, true, until, sizeof(until));
 			fprintf(out, "<tr><td>%s</td><td>", when);
 			web_html(out, (const char *)sqlite3_column_text(st, 1));
 			fprintf(out, "</td><td>%s</td><td>", until);

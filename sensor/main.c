@@ -100,11 +100,6 @@ static pcap_t *open_live(const char *iface)
 	return p;
 }
 
-static int32_t site_utc_offset(void *ctx, int64_t t)
-{
-	return tz_offset(ctx, t, NULL, NULL);
-}
-
 struct run {
 	struct sensor *s;
 	int linktype;
@@ -374,7 +369,7 @@ int main(int argc, char **argv)
 	if (!json) {
 		struct store_options so = {
 			.verbose = verbose,
-			.utc_offset = policy_tz(conf->policy) ? site_utc_offset : NULL,
+			.utc_offset = policy_tz(conf->policy) ? tz_offset_cb : NULL,
 			.zone_ctx = (void *)policy_tz(conf->policy),
 		};
 		store = store_open_opts(conf, &so);
