@@ -8,6 +8,7 @@
 
 #include "decode.h"
 #include "fnv.h"
+#include "lru.h"
 
 #define BUCKETS 2048
 
@@ -16,7 +17,7 @@ struct stream {
 	bool from_client;
 	bool used;
 	struct stream *hnext;
-	struct stream *lprev, *lnext;   /* least recently used first */
+	struct lru_node lru;            /* on dnstcp's lru while used */
 	bool synced;
 	uint32_t next;                  /* sequence number of the next byte expected */
 	uint8_t hdr[2];
@@ -33,7 +34,7 @@ struct dnstcp {
 	struct stream pool[DNSTCP_STREAMS];
 	struct stream *free_list;       /* through hnext */
 	struct stream *bucket[BUCKETS];
-	struct stream *lru_head, *lru_tail;
+	struct lru lru;                 /* the streams in use, least recently used first */
 	size_t n, bytes;
 };
 
@@ -68,28 +69,9 @@ static void reset(struct dnstcp *d, struct stream *st)
 	st->msglen = st->skip = st->have = 0;
 }
 
-static void lru_unlink(struct dnstcp *d, struct stream *st)
+static struct stream *oldest(const struct dnstcp *d)
 {
-	if (st->lprev)
-		st->lprev->lnext = st->lnext;
-	else
-		d->lru_head = st->lnext;
-	if (st->lnext)
-		st->lnext->lprev = st->lprev;
-	else
-		d->lru_tail = st->lprev;
-	st->lprev = st->lnext = NULL;
-}
-
-static void lru_append(struct dnstcp *d, struct stream *st)
-{
-	st->lprev = d->lru_tail;
-	st->lnext = NULL;
-	if (d->lru_tail)
-		d->lru_tail->lnext = st;
-	else
-		d->lru_head = st;
-	d->lru_tail = st;
+	return LRU_ENTRY(lru_oldest(&d->lru), struct stream, lru);
 }
 
 static void drop(struct dnstcp *d, struct stream *st)
@@ -98,7 +80,7 @@ static void drop(struct dnstcp *d, struct stream *st)
 	while (*p != st)
 		p = &(*p)->hnext;
 	*p = st->hnext;
-	lru_unlink(d, st);
+	lru_remove(&d->lru, &st->lru);
 	reset(d, st);
 	st->used = false;
 	st->hnext = d->free_list;
@@ -110,8 +92,9 @@ void dnstcp_destroy(struct dnstcp *d)
 {
 	if (!d)
 		return;
-	while (d->lru_head)
-		drop(d, d->lru_head);
+	struct stream *st;
+	while ((st = oldest(d)))
+		drop(d, st);
 	free(d);
 }
 
@@ -125,7 +108,7 @@ static struct stream *find(struct dnstcp *d, const struct flow_key *k, bool from
 	if (!create)
 		return NULL;
 	if (!d->free_list)
-		drop(d, d->lru_head);
+		drop(d, oldest(d));
 	struct stream *st = d->free_list;
 	d->free_list = st->hnext;
 	memset(st, 0, sizeof(*st));
@@ -134,7 +117,7 @@ static struct stream *find(struct dnstcp *d, const struct flow_key *k, bool from
 	st->used = true;
 	st->hnext = d->bucket[h];
 	d->bucket[h] = st;
-	lru_append(d, st);
+	lru_append(&d->lru, &st->lru);
 	d->n++;
 	return st;
 }
@@ -207,8 +190,7 @@ void dnstcp_segment(struct dnstcp *d, const struct flow_key *k, bool from_client
 		drop(d, st);
 		return;
 	}
-	lru_unlink(d, st);
-	lru_append(d, st);
+	lru_touch(&d->lru, &st->lru);
 	if (flags & TCP_SYN) {
 		reset(d, st);
 		st->synced = true;

@@ -11,49 +11,27 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
-struct flow_list {
-	struct flow *head, *tail;
-};
-
 struct flow_table {
 	struct flow **buckets;
 	size_t mask;
 	size_t n, max;
 	size_t streams;              /* flows holding a reassembly buffer */
 	uint64_t evicted;
-	struct flow_list lists[2];   /* 0: TCP, 1: UDP */
+	struct lru lists[2];         /* 0: TCP, 1: UDP; by last packet */
 	uint64_t seed;               /* of key_hash */
 	flow_close_fn *on_close;
 	void *ctx;
 };
 
-static struct flow_list *list_of(struct flow_table *t, const struct flow *f)
+static struct lru *list_of(struct flow_table *t, const struct flow *f)
 {
 	return &t->lists[f->key.proto == IPPROTO_UDP];
 }
 
-static void list_unlink(struct flow_list *l, struct flow *f)
+/* The least recently seen flow of list i, or NULL. */
+static struct flow *list_oldest(const struct flow_table *t, int i)
 {
-	if (f->lprev)
-		f->lprev->lnext = f->lnext;
-	else
-		l->head = f->lnext;
-	if (f->lnext)
-		f->lnext->lprev = f->lprev;
-	else
-		l->tail = f->lprev;
-	f->lprev = f->lnext = NULL;
-}
-
-static void list_append(struct flow_list *l, struct flow *f)
-{
-	f->lprev = l->tail;
-	f->lnext = NULL;
-	if (l->tail)
-		l->tail->lnext = f;
-	else
-		l->head = f;
-	l->tail = f;
+	return LRU_ENTRY(lru_oldest(&t->lists[i]), struct flow, lru);
 }
 
 /* The key as five 64-bit words (the last two overlap): 38 bytes, no padding. */
@@ -120,9 +98,10 @@ struct flow_table *flow_table_create(size_t max, flow_close_fn *on_close, void *
 
 void flow_close_all(struct flow_table *t, const char *why)
 {
+	struct flow *f;
 	for (int i = 0; i < 2; i++)
-		while (t->lists[i].head)
-			flow_close(t, t->lists[i].head, why);
+		while ((f = list_oldest(t, i)))
+			flow_close(t, f, why);
 }
 
 void flow_table_destroy(struct flow_table *t)
@@ -144,7 +123,7 @@ struct flow *flow_find(struct flow_table *t, const struct flow_key *key)
 
 static struct flow *oldest(struct flow_table *t)
 {
-	struct flow *a = t->lists[0].head, *b = t->lists[1].head;
+	struct flow *a = list_oldest(t, 0), *b = list_oldest(t, 1);
 	if (!a)
 		return b;
 	if (!b)
@@ -170,7 +149,7 @@ struct flow *flow_create(struct flow_table *t, const struct flow_key *key, int64
 	size_t b = key_hash(t, key) & t->mask;
 	f->hnext = t->buckets[b];
 	t->buckets[b] = f;
-	list_append(list_of(t, f), f);
+	lru_append(list_of(t, f), &f->lru);
 	t->n++;
 	return f;
 }
@@ -179,11 +158,7 @@ void flow_touch(struct flow_table *t, struct flow *f, int64_t now_us)
 {
 	if (now_us > f->last_us)
 		f->last_us = now_us;
-	struct flow_list *l = list_of(t, f);
-	if (l->tail != f) {
-		list_unlink(l, f);
-		list_append(l, f);
-	}
+	lru_touch(list_of(t, f), &f->lru);
 }
 
 void flow_close(struct flow_table *t, struct flow *f, const char *why)
@@ -195,7 +170,7 @@ void flow_close(struct flow_table *t, struct flow *f, const char *why)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = f->hnext;
-	list_unlink(list_of(t, f), f);
+	lru_remove(list_of(t, f), &f->lru);
 	flow_stream_end(t, f);
 	free(f);
 	t->n--;
@@ -206,13 +181,14 @@ void flow_expire(struct flow_table *t, int64_t now_us, int64_t tcp_idle_us, int6
 {
 	for (int i = 0; i < 2; i++) {
 		int64_t idle = i ? udp_idle_us : tcp_idle_us;
-		while (t->lists[i].head && t->lists[i].head->last_us + idle <= now_us)
-			flow_close(t, t->lists[i].head, "idle");
+		struct flow *f;
+		while ((f = list_oldest(t, i)) && f->last_us + idle <= now_us)
+			flow_close(t, f, "idle");
 	}
 	/* closed TCP connections linger briefly for their last segments; they
 	 * are few and scanned only here */
-	for (struct flow *f = t->lists[0].head, *next; f; f = next) {
-		next = f->lnext;
+	for (struct flow *f = list_oldest(t, 0), *next; f; f = next) {
+		next = LRU_ENTRY(lru_newer(&f->lru), struct flow, lru);
 		if (f->fin && f->last_us + fin_idle_us <= now_us)
 			flow_close(t, f, "fin");
 	}

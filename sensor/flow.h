@@ -19,6 +19,7 @@
 #include "catalog.h"
 #include "policy.h"
 #include "hostname.h"
+#include "lru.h"
 #include "quic.h"
 #include "reasm.h"
 
@@ -39,7 +40,7 @@ struct flow_key {
 struct flow {
 	struct flow_key key;
 	struct flow *hnext;                /* hash chain */
-	struct flow *lprev, *lnext;        /* least recently seen first */
+	struct lru_node lru;               /* its table's TCP or UDP list, by last packet */
 	int64_t first_us, last_us;
 	uint64_t bytes_up, bytes_down;     /* IP bytes client -> server, server -> client */
 	uint32_t packets;
