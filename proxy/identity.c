@@ -54,6 +54,7 @@
 #include "authhelper.h"
 #include "conn.h"
 #include "devmap.h"
+#include "failwindow.h"
 #include "fnv.h"
 #include "htpasswd.h"
 #include "log.h"
@@ -61,10 +62,10 @@
 #include "strutil.h"
 #include "username.h"
 
-#define CACHE_SLOTS 1024
-#define CACHE_TTL_OK 300
-#define CACHE_TTL_FAIL 30
-#define FAIL_WINDOW 60
+#define CACHE_SLOTS 1024        /* per worker, direct-mapped by the credentials' hash */
+#define CACHE_TTL_OK 300        /* seconds a right password is answered from the cache */
+#define CACHE_TTL_FAIL 30       /* seconds a wrong one is (and still counts as a failure) */
+#define FAIL_WINDOW 60          /* seconds: the failure window (common/failwindow.h) */
 #define FAIL_MAX 10             /* failed sign-ins per address per FAIL_WINDOW */
 #define AUTH_INFLIGHT_MAX 2     /* verifications queued or running per address */
 #define JOB_WAITERS_MAX 64      /* connections sharing one verification */
@@ -194,8 +195,7 @@ struct job {
  */
 struct addr_slot {
 	uint8_t addr[16];
-	time_t window;              /* start of the failure window */
-	unsigned count;             /* failures (and guesses in flight) in it */
+	struct failwindow fails;    /* failures and guesses in flight (common/failwindow.h) */
 	unsigned n_jobs;            /* queued or running, at most AUTH_INFLIGHT_MAX */
 	struct job *jobs[AUTH_INFLIGHT_MAX]; /* oldest first */
 };
@@ -275,7 +275,7 @@ static unsigned slot_hash(const uint8_t addr[16])
 
 static bool slot_idle(const struct addr_slot *s, time_t now)
 {
-	return s->n_jobs == 0 && (s->count == 0 || now - s->window >= FAIL_WINDOW);
+	return s->n_jobs == 0 && failwindow_quiet(&s->fails, now, FAIL_WINDOW);
 }
 
 /*
@@ -292,26 +292,18 @@ static struct addr_slot *slot_get(const struct sockaddr *sa, time_t now)
 	unsigned h = slot_hash(addr);
 	for (unsigned i = 0; i < ADDR_PROBE; i++) {
 		struct addr_slot *s = &slots[(h + i) % ADDR_SLOTS];
-		if (memcmp(s->addr, addr, 16) == 0 && (s->n_jobs || s->count))
+		if (memcmp(s->addr, addr, 16) == 0 && (s->n_jobs || s->fails.count))
 			return s;
-		if (slot_idle(s, now) && (!take || !slot_idle(take, now) || s->window < take->window))
+		if (slot_idle(s, now) &&
+		    (!take || !slot_idle(take, now) || s->fails.start < take->fails.start))
 			take = s;
 	}
 	if (!take)
 		return NULL;
 	memset(take, 0, sizeof(*take));
 	memcpy(take->addr, addr, 16);
-	take->window = now;
+	take->fails.start = now;
 	return take;
-}
-
-/* Start a new failure window when the old one is over (queue_lock held). */
-static void slot_window(struct addr_slot *s, time_t now)
-{
-	if (now - s->window >= FAIL_WINDOW) {
-		s->window = now;
-		s->count = 0;
-	}
 }
 
 /* The oldest unstarted job, one address after another (queue_lock held). */
@@ -341,8 +333,8 @@ static void job_finish(struct job *j, bool ok)
 	assert(i < s->n_jobs);
 	memmove(&s->jobs[i], &s->jobs[i + 1], (s->n_jobs - i - 1) * sizeof(s->jobs[0]));
 	s->n_jobs--;
-	if (ok && s->window == j->window && s->count > 0)
-		s->count--;
+	if (ok)
+		failwindow_refund(&s->fails, j->window);
 }
 
 static void *verifier_main(void *arg)
@@ -521,8 +513,8 @@ static bool fail_limited(const struct sockaddr *sa)
 	pthread_mutex_lock(&queue_lock);
 	for (unsigned i = 0; i < ADDR_PROBE; i++) {
 		const struct addr_slot *s = &slots[(h + i) % ADDR_SLOTS];
-		if (memcmp(s->addr, addr, 16) == 0 && (s->n_jobs || s->count)) {
-			limited = now - s->window < FAIL_WINDOW && s->count >= FAIL_MAX;
+		if (memcmp(s->addr, addr, 16) == 0 && (s->n_jobs || s->fails.count)) {
+			limited = failwindow_limited(&s->fails, now, FAIL_WINDOW, FAIL_MAX);
 			break;
 		}
 	}
@@ -537,8 +529,7 @@ static void fail_count(const struct sockaddr *sa)
 	pthread_mutex_lock(&queue_lock);
 	struct addr_slot *s = slot_get(sa, now);
 	if (s) {
-		slot_window(s, now);
-		s->count++;
+		failwindow_count(&s->fails, now, FAIL_WINDOW);
 	}
 	pthread_mutex_unlock(&queue_lock);
 	__atomic_add_fetch(&server.auth_failures, 1, __ATOMIC_RELAXED);
@@ -571,14 +562,14 @@ static bool queue_submit(const struct sockaddr *sa, struct waiter *wt, const cha
 			goto out;
 		}
 	}
-	slot_window(s, now);
-	if (s->count >= FAIL_MAX || s->n_jobs >= AUTH_INFLIGHT_MAX)
+	failwindow_roll(&s->fails, now, FAIL_WINDOW);
+	if (s->fails.count >= FAIL_MAX || s->n_jobs >= AUTH_INFLIGHT_MAX)
 		goto out;
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j)
 		goto out;
 	j->slot = s;
-	j->window = s->window;
+	j->window = s->fails.start;
 	j->waiters = wt;
 	j->n_waiters = 1;
 	memcpy(j->key, wt->key, 32);
@@ -589,7 +580,7 @@ static bool queue_submit(const struct sockaddr *sa, struct waiter *wt, const cha
 	else
 		str_copy(j->helper, sizeof(j->helper), helper);
 	s->jobs[s->n_jobs++] = j;
-	s->count++;
+	s->fails.count++;           /* charged now, refunded when it verifies */
 	queued++;
 	pthread_cond_signal(&queue_cond);
 	queued_ok = true;

@@ -82,6 +82,7 @@
 #include "authhelper.h"
 #include "clock.h"
 #include "conf.h"
+#include "failwindow.h"
 #include "fnv.h"
 #include "htpasswd.h"
 #include "log.h"
@@ -92,8 +93,8 @@
 #include "username.h"
 
 #define WEB_MAX_SESSIONS 256
-#define WEB_FAIL_SLOTS 256
-#define WEB_FAIL_WINDOW 60
+#define WEB_FAIL_SLOTS 256      /* login limit slots, direct-mapped: see fail_slot() */
+#define WEB_FAIL_WINDOW 60      /* seconds: the login limit's window, and its Retry-After */
 #define WEB_LOGIN_COOKIE_AGE 3600
 #define WEB_MAX_BODY 16384
 #define WEB_HELPER_QUEUE 8      /* logins waiting for the [auth] helper */
@@ -126,9 +127,8 @@ struct web_conn {
 };
 
 struct web_fail {
-	char addr[64];
-	time_t window;
-	unsigned count;
+	char addr[64];                  /* limit_key() */
+	struct failwindow fails;        /* common/failwindow.h */
 };
 
 struct web {
@@ -399,12 +399,21 @@ static void set_cookie(struct evhttp_request *req, const char *name, const char 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", h);
 }
 
-/* ---- the login limit ---- */
+/* ---- the login limit ----
+ *
+ * The rule is the proxy sign-in's (common/failwindow.h: fixed windows of
+ * WEB_FAIL_WINDOW, [web] login_attempts in one); the table is not. Here one
+ * thread counts after each check, an IPv6 /64 is one client (limit_key())
+ * and two clients in one slot share its count. proxy/identity.c's table
+ * also holds the verifications in flight, charged in advance, under the
+ * mutex of its job queue, with a random seed and probing that answers 429
+ * when full.
+ */
 
 static struct web_fail *fail_slot(const char *addr)
 {
 	struct web_fail *f = &web.fails[fnv32_str(FNV32_OFFSET, addr) % WEB_FAIL_SLOTS];
-	if (strcmp(f->addr, addr) != 0 && time(NULL) - f->window >= WEB_FAIL_WINDOW) {
+	if (strcmp(f->addr, addr) != 0 && failwindow_over(&f->fails, time(NULL), WEB_FAIL_WINDOW)) {
 		/* the slot's last address has had a quiet minute: it is this one's now.
 		 * While it has not, both share its count: a collision can only make
 		 * the limit stricter, never reset it. */
@@ -433,22 +442,13 @@ static const char *limit_key(const char *addr, char *out, size_t len)
 
 static bool fail_limited(const char *addr)
 {
-	struct web_fail *f = fail_slot(addr);
-	time_t now = time(NULL);
-	if (now - f->window >= WEB_FAIL_WINDOW)
-		return false;
-	return f->count >= web.conf->web.login_attempts;
+	return failwindow_limited(&fail_slot(addr)->fails, time(NULL), WEB_FAIL_WINDOW,
+				  web.conf->web.login_attempts);
 }
 
 static void fail_count(const char *addr)
 {
-	struct web_fail *f = fail_slot(addr);
-	time_t now = time(NULL);
-	if (now - f->window >= WEB_FAIL_WINDOW) {
-		f->window = now;
-		f->count = 0;
-	}
-	f->count++;
+	failwindow_count(&fail_slot(addr)->fails, time(NULL), WEB_FAIL_WINDOW);
 }
 
 /* ---- login and logout ---- */
@@ -675,7 +675,9 @@ static void post_login(struct evhttp_request *req)
 	limit_key(addr, key, sizeof(key));
 	if (fail_limited(key)) {
 		log_warn("web: %s: too many failed logins, refused for a minute", addr);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
+		char retry[16];
+		snprintf(retry, sizeof(retry), "%d", WEB_FAIL_WINDOW);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
 		web_error(req, 429, "Too Many Requests",
 			  "Too many failed logins from this address. Try again in a minute.");
 		return;
