@@ -11,6 +11,19 @@
  * Errors: every problem is reported as "file:line: what is wrong" in a
  * struct conf_errors; a file with any error yields no conf at all (nothing
  * is half-applied).
+ *
+ * The module map (config/):
+ *   conf.c         loading with inih, key dispatch, errors, refcounts
+ *   conf_proxy.c   [proxy] and [store];   conf_web.c  [web]
+ *   policy_load.c  [site], [schedule], [presence], [group NAME], [auth],
+ *                  [catalog] -> one immutable struct policy (policy.h)
+ *   policy.c       policy_decide() and the policy's accessors
+ *   expr.c         the `social =` rule language (expr.h)
+ *   catalog.c      host name -> platform and category (catalog.h)
+ *   schedule.c     [schedule] windows, closed dates (schedule.h)
+ *   presence.c     "students present" from override, timetable, detection
+ *   tz.c           time zones, and the site's wall clock every component
+ *                  reads its local day and time from (tz.h)
  */
 #ifndef BREAKTIME_CONF_H
 #define BREAKTIME_CONF_H

@@ -1,7 +1,7 @@
 /*
  * identity: proxy authentication (Basic) against htpasswd or a Squid
- * basic-auth helper, the device map, a per-worker result cache and
- * per-address failure limits.
+ * basic-auth helper, the device map, a result cache per worker, and
+ * failure limits per client address in one table that all workers share.
  *
  * DESIGN. The loop thread never hashes a password. identity_check()
  * answers from the worker's cache when it can; otherwise it queues a job
@@ -411,7 +411,7 @@ void identity_stop(void)
 	n_verifiers = 0;
 }
 
-/* ---- per worker ---- */
+/* ---- per worker: the answer cache and the wake-up pipe ---- */
 
 static struct cache_entry *cache_find(struct identity_cache *ic, const uint8_t key[32])
 {
@@ -499,6 +499,8 @@ void identity_detach(struct conn *c, void *pending)
 	if (wt)
 		wt->c = NULL; /* worker thread only; the verifier never reads wt->c */
 }
+
+/* ---- from any worker: the shared address table (queue_lock) and the check ---- */
 
 /* Over the failure limit? (the check before the cache: a limited address
  * gets no answer at all, not even a cached right one) */

@@ -6,11 +6,15 @@
  * devices, or nobody (the [auth] default_group, recorded by address).
  *
  * Password hashing is slow by design, so it never runs on a loop thread:
- * verifications go to a small pool of verifier threads (and helper lines to
- * a child process per worker) and the answer comes back to the worker
- * through its wake-up pipe. Results are cached per worker for auth_ttl
- * under a SHA-256 of the credentials (never the credentials themselves).
- * Failed attempts are rate-limited per client address, guesses in flight
+ * verifications go to a small pool of verifier threads that all workers
+ * share (each verifier asks its own helper child process, started on first
+ * use) and the answer comes back to the worker through its wake-up pipe.
+ * Each worker caches answers under a SHA-256 of the credentials (never the
+ * credentials themselves): a right password for CACHE_TTL_OK (5 minutes),
+ * a wrong one for CACHE_TTL_FAIL (30 s), both fixed in identity.c; a reload
+ * with a new user database starts a new cache.
+ * Failed attempts are rate-limited per client address in one table all
+ * workers share (common/failwindow.h: 10 a minute), guesses in flight
  * included; an address has at most two verifications pending, and the
  * verifier threads serve addresses in turn (identity.c says how).
  * User names are case-insensitive; the recorded user is lower case

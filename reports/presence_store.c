@@ -1,10 +1,9 @@
 /*
  * presence_store: the times of a change of "students present" by hand, for
  * `breaktime presence` (presence.c) and the web UI's toggle (web_pages.c):
- * --until HH:MM in the site's zone (the site-local day is tz_local_day()
- * in config/tz.h). The change
- * itself is written by the store's owner, logger/ (store_presence_add() in
- * storeq.h): the same row from both, so breaktimed applies them alike and
+ * --until HH:MM in the site's zone. The change itself is written by the
+ * store's owner, logger/ (store_presence_add() in storeq.h): the same row
+ * from both, so breaktimed applies them alike and
  * the presence report shows who did it and from where (`cli` or `web`).
  */
 #include "report.h"

@@ -1,7 +1,13 @@
 /*
- * report.h: `breaktime report` — the module map.
+ * report.h: the module map of the breaktime command (reports/), and what
+ * `breaktime report` shares.
  *
- *   report.c       the subcommand: options, the period, opening the store
+ *   cli.c          main() and the subcommands; check, classify and explain
+ *                  themselves (cli.h: what the command's files share)
+ *   presence.c     `breaktime presence`;  presence_store.c  its --until,
+ *                  also read by the web UI's toggle
+ *   web*.c         `breaktime web`: its own map is in web.h
+ *   report.c       `breaktime report`: options, the period, opening the store
  *                  read-only, choosing the report and the renderer, writing
  *                  the output (a file it creates is mode 0600)
  *   period.c       dates as days since 1970-01-01: parse, format, the

@@ -11,6 +11,9 @@
  *   decode.c   link/IP/transport headers        dns.c   DNS and the address map
  *   flow.c     the flow table                    reasm.c bounded stream reassembly
  *   quic.c     QUIC Initial decryption           bypass.c records and presence
+ *   ipfrag.c   IPv4/IPv6 fragment reassembly     dnstcp.c DNS over TCP streams
+ *   flags.c    DoH resolvers and VPN ports       sessions.c the proxy's recent sign-ins
+ *   pcapfile.c the records of a pcap file (-r), read from its own buffer
  *
  * Single-threaded: one sensor per capture loop. Time is the capture's
  * (packet timestamps), so a file gives the same output on every run.
