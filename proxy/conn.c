@@ -33,6 +33,7 @@
 
 #include <event2/bufferevent_ssl.h>
 
+#include "clock.h"
 #include "identity.h"
 #include "log.h"
 #include "intercept.h"
@@ -134,7 +135,7 @@ struct conf *conn_conf(struct conn *c)
 
 void conn_timer_start(struct conn *c, unsigned ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(ms);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -243,8 +244,7 @@ struct conn *conn_create(struct worker *w, struct generation *gen, evutil_socket
 	bufferevent_setcb(c->client, conn_on_client_read, conn_on_client_write,
 			  conn_on_client_event, c);
 	/* a client that stops reading its response must not hold us forever */
-	struct timeval wt = {c->conf->proxy.idle_timeout_ms / 1000,
-			     (c->conf->proxy.idle_timeout_ms % 1000) * 1000};
+	struct timeval wt = clock_timeval(c->conf->proxy.idle_timeout_ms);
 	bufferevent_set_timeouts(c->client, NULL, &wt);
 	worker_conn_opened(w, c);
 	conn_wait_for_head(c);

@@ -16,6 +16,8 @@
  *               pages, refusals, CONNECT, or relay.c)
  *   relay.c     a forwarded exchange: open the origin, relay the request
  *               body and the response, finish (pool, next request, close)
+ *   http_head.c the HTTP/1.x grammar: request and response heads, fields,
+ *               chunked bodies (http_head.h; no I/O, fuzzed)
  *   rewrite.c   the heads written to the origin and to the client
  *   conn_record.c  the one record of an exchange, tunnel progress records
  *   intercept.c connections the gateway's firewall redirected (intercept_listen):
@@ -29,10 +31,14 @@
  *   pages.c     responses the proxy writes itself (errors, status page)
  *   enforce.c   the hook where every request and tunnel is classified and
  *               decided (the policy model plugs in here)
+ *   identity.c  who is behind a request: proxy sign-in (verifier threads,
+ *               the answer cache, failure limits) and the device map
  *
  * Threads: every function here runs on the loop thread that owns the object
  * unless it says otherwise. Workers share only server.c's state (atomics,
- * mutex-protected tables and the refcounted generation) and the store.
+ * mutex-protected tables and the refcounted generation), identity.c's
+ * address table and job queue, bindings.c's address bindings and the warn
+ * acknowledgements (each behind its own mutex), and the store.
  * struct server has one writer, the main thread: it fills it before the
  * workers start, swaps the generation on reload (server_gen_set) and sets
  * `stopping`; workers only read it (the generation through

@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rewrite.h"
 
@@ -116,7 +117,7 @@ static int relay_dechunk(struct evbuffer *src, struct evbuffer *dst, struct chun
 static void request_complete(struct conn *c)
 {
 	unsigned ims = c->conf->proxy.idle_timeout_ms;
-	struct timeval itv = {ims / 1000, (ims % 1000) * 1000};
+	struct timeval itv = clock_timeval(ims);
 
 	c->req_done = 1;
 	bufferevent_set_timeouts(c->client, NULL, &itv);
@@ -125,7 +126,7 @@ static void request_complete(struct conn *c)
 		bufferevent_enable(c->client, EV_READ);
 	if (c->up && !c->resp_head_done) {
 		unsigned ms = c->conf->proxy.upstream_timeout_ms;
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		struct timeval tv = clock_timeval(ms);
 		bufferevent_set_timeouts(c->up, &tv, &tv);
 	}
 }
@@ -425,8 +426,7 @@ void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, i
 		tunnel_peek(c);
 		return;
 	}
-	struct timeval tv = {c->conf->proxy.upstream_timeout_ms / 1000,
-			     (c->conf->proxy.upstream_timeout_ms % 1000) * 1000};
+	struct timeval tv = clock_timeval(c->conf->proxy.upstream_timeout_ms);
 	/* while the body is still coming, only a stalled write to the origin times out */
 	bufferevent_set_timeouts(bev, c->req_done ? &tv : NULL, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
@@ -449,7 +449,7 @@ void conn_upstream_ready(struct conn *c, struct bufferevent *bev, bool reused, i
 	if (!c->req_done) {
 		/* a client that stops sending its body is cut off after idle_timeout */
 		unsigned ims = c->conf->proxy.idle_timeout_ms;
-		struct timeval itv = {ims / 1000, (ims % 1000) * 1000};
+		struct timeval itv = clock_timeval(ims);
 		bufferevent_set_timeouts(c->client, &itv, &itv);
 		/* the body is bounded by the origin's output watermark instead */
 		bufferevent_setwatermark(c->client, EV_READ, 0, 0);
