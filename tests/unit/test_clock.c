@@ -1,7 +1,7 @@
 /* Unit tests: millisecond durations as struct timeval (common/clock.h). */
 #include <check.h>
-#include <stdlib.h>
 
+#include "check_run.h"
 #include "clock.h"
 
 static const struct {
@@ -34,9 +34,5 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_loop_test(tc, test_timeval, 0, (int)(sizeof(cases) / sizeof(cases[0])));
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -4,8 +4,8 @@
  * the limit inside one, the refund of a guess that verified.
  */
 #include <check.h>
-#include <stdlib.h>
 
+#include "check_run.h"
 #include "failwindow.h"
 
 #define W 60
@@ -89,9 +89,5 @@ int main(void)
 	tcase_add_test(tc, test_new_window);
 	tcase_add_test(tc, test_refund);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

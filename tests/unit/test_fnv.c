@@ -1,8 +1,8 @@
 /* Unit tests: FNV-1a (common/fnv.h) against the published test vectors. */
 #include <check.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "fnv.h"
 
 /* From the FNV reference page's test suite (fnv1a32 / fnv1a64). */
@@ -59,9 +59,5 @@ int main(void)
 	tcase_add_test(tc, test_pieces);
 	tcase_add_test(tc, test_seed);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -1,7 +1,7 @@
 /* Unit tests: the intrusive LRU list (common/lru.h) the sensor's tables use. */
 #include <check.h>
-#include <stdlib.h>
 
+#include "check_run.h"
 #include "lru.h"
 
 struct item {
@@ -97,9 +97,5 @@ int main(void)
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_drain);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -4,9 +4,8 @@
  * the texts every report and page prints, and UTC for a missing zone.
  */
 #include <check.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "check_run.h"
 #include "policy.h"
 #include "tz.h"
 
@@ -162,9 +161,5 @@ int main(void)
 	tcase_add_test(tc, test_local_text);
 	tcase_add_test(tc, test_offset_cb);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }
