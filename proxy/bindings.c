@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "netaddr.h"
 
 #define BINDING_SLOTS 4096
@@ -39,20 +40,17 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t slot_of(const struct sockaddr *sa)
 {
-	uint32_t h = 2166136261u;
-	const unsigned char *p;
+	const void *p;
 	size_t n;
 
 	if (sa->sa_family == AF_INET6) {
-		p = (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		p = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 		n = 16;
 	} else {
-		p = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+		p = &((const struct sockaddr_in *)sa)->sin_addr;
 		n = 4;
 	}
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h % BINDING_SLOTS;
+	return fnv32_bytes(FNV32_OFFSET, p, n) % BINDING_SLOTS;
 }
 
 /* The entry for sa, or where it goes (a free slot, else the one expiring first). */

@@ -33,6 +33,9 @@
  *               decided (the policy model plugs in here)
  *   identity.c  who is behind a request: proxy sign-in (verifier threads,
  *               the answer cache, failure limits) and the device map
+ *   signin.c    intercept mode's sign-in page (GET/POST /signin)
+ *   bindings.c  client addresses bound to people (sign-ins, recent
+ *               explicit-proxy sessions) for intercepted devices
  *
  * Threads: every function here runs on the loop thread that owns the object
  * unless it says otherwise. Workers share only server.c's state (atomics,

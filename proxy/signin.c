@@ -44,10 +44,9 @@ static int64_t expiry(const struct conn *c, int64_t now)
 
 	if (a && a->sign_in_expiry_s)
 		return now + a->sign_in_expiry_s;
-	const struct tz *tz = p ? policy_tz(p) : NULL;
-	int64_t local = now + (tz ? tz_offset(tz, now, NULL, NULL) : 0);
-	int64_t r = local % 86400;
-	return now + (86400 - (r < 0 ? r + 86400 : r));
+	unsigned since_midnight;
+	tz_local_day(policy_tz(p), now, &since_midnight);
+	return now + (TZ_DAY_SECONDS - since_midnight);
 }
 
 /* A return URL we send a browser on to: http(s), printable, no quotes. */
