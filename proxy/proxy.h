@@ -28,7 +28,10 @@
  *   hosts.c     hosts files parsed once per generation, off the loops
  *   tunnel.c    CONNECT and websocket: ClientHello peek, byte splice with
  *               back-pressure, half-close, idle timeout
- *   pages.c     responses the proxy writes itself (errors, status page)
+ *   pages.c     responses the proxy writes itself (errors, block page,
+ *               sign-in challenge, status page) and the one HTML escaper
+ *   pac.c       the proxy auto-configuration script (/proxy.pac, /wpad.dat)
+ *   metrics.c   /metrics for Prometheus; counts decisions by verdict and reason
  *   enforce.c   the hook where every request and tunnel is classified and
  *               decided (the policy model plugs in here)
  *   identity.c  who is behind a request: proxy sign-in (verifier threads,
@@ -245,12 +248,6 @@ void pages_send_html(struct evbuffer *out, int status, struct evbuffer *body, co
 void pages_error(struct evbuffer *out, const struct conf *conf, int status,
 		 const char *title, const char *detail, bool keep_alive);
 void pages_status(struct evbuffer *out, const struct conf *conf, bool keep_alive, bool head_only);
-/* PAC file for a client that reached us as `authority` (Host header; NULL: our first listener). */
-void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
-	       bool keep_alive, bool head_only);
-void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only);
-/* Count a decision for /metrics (VERDICT_NONE: not counted). Any thread. */
-void metrics_count_decision(enum verdict verdict, enum reason reason);
 /* The block page (the [proxy] block_page template, or the built-in one). */
 struct block_info {
 	const char *host, *platform, *reason, *reason_text, *until, *allowance, *user;
@@ -261,6 +258,20 @@ void pages_block(struct evbuffer *out, const struct conf *conf, const struct blo
 void pages_challenge(struct evbuffer *out, const struct conf *conf, bool keep_alive);
 void pages_text(struct evbuffer *out, int status, const char *text, bool keep_alive, bool head_only);
 const char *pages_reason(int status);
+
+/* ---- pac.c ---- */
+
+/* The PAC script. authority (the Host header, len bytes, or NULL) is never
+ * used: the script names our first listener (or visible_hostname). */
+void pages_pac(struct evbuffer *out, const struct conf *conf, const char *authority, size_t len,
+	       bool keep_alive, bool head_only);
+
+/* ---- metrics.c ---- */
+
+/* The Prometheus text exposition of the counters, the store and the decisions. */
+void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only);
+/* Count a decision for /metrics (VERDICT_NONE: not counted). Any thread. */
+void metrics_count_decision(enum verdict verdict, enum reason reason);
 
 /* ---- enforce.c ---- */
 

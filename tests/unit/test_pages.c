@@ -1,8 +1,9 @@
 /*
- * Unit tests: the proxy's own pages (proxy/pages.c) — the one HTML escaper
- * every page uses, and the one response head every HTML page leaves with.
+ * Unit tests: the proxy's own pages (proxy/pages.c, pac.c, metrics.c) —
+ * the one HTML escaper every page uses, the one response head every HTML
+ * page leaves with, the PAC script and /metrics.
  *
- * pages.c is linked alone; the shared server state it reads for /status
+ * These files are linked alone; the shared server state they read for /status
  * and /metrics is a zeroed struct server defined here (no workers, no store).
  * Must never touch the network.
  */
@@ -272,6 +273,43 @@ START_TEST(test_pac_never_echoes_host)
 }
 END_TEST
 
+/* The exposition carries the server's counters and the store's; HEAD gets its length only. */
+START_TEST(test_metrics_exposition)
+{
+	struct evbuffer *out = evbuffer_new();
+	char *resp, *head, *body;
+
+	server.requests = 7;
+	server.status_class[4] = 2;
+	server.auth_failures = 3;
+	pages_metrics(out, true, false);
+	resp = take(out);
+	split(resp, &head, &body);
+	ck_assert_msg(STARTS(head, "HTTP/1.1 200 OK\r\n"), "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "\r\nConnection: keep-alive\r\n"));
+	ck_assert_msg(strstr(body, "\nbreaktime_requests_total 7\n"), "%s", body);
+	ck_assert_ptr_nonnull(strstr(body, "\nbreaktime_responses_total{class=\"4xx\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(body, "\nbreaktime_responses_total{class=\"5xx\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(body, "\nbreaktime_auth_failures_total 3\n"));
+	/* no store: its counters are there, at zero */
+	ck_assert_ptr_nonnull(strstr(body, "\nbreaktime_store_records_total{state=\"submitted\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(body, "\nbreaktime_store_failing 0\n"));
+	free(resp);
+
+	/* HEAD: the length of the exposition, no exposition */
+	pages_metrics(out, false, true);
+	resp = take(out);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nConnection: close\r\n"));
+	ck_assert(strlen(strstr(resp, "\r\n\r\n")) == 4);
+	free(resp);
+	server.requests = 0;
+	server.status_class[4] = 0;
+	server.auth_failures = 0;
+	evbuffer_free(out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pages");
@@ -284,6 +322,7 @@ int main(void)
 	tcase_add_test(tc, test_challenge_and_status);
 	tcase_add_test(tc, test_pac_never_echoes_host);
 	tcase_add_test(tc, test_metrics_decisions);
+	tcase_add_test(tc, test_metrics_exposition);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
