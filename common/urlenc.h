@@ -2,8 +2,8 @@
  * urlenc: percent-encoding of a URL's query (RFC 3986 2.1, and the
  * application/x-www-form-urlencoded reading of '+' as a space), the one rule
  * for the links breaktime writes and the queries and forms it reads: the
- * proxy's Continue link (proxy/enforce.c) and the web UI's links and
- * forms (reports/web_form.c).
+ * proxy's Continue link (proxy/pages_enforce.c) and sign-in page
+ * (proxy/signin.c), and the web UI's links and forms (reports/web_form.c).
  *
  * Encoding keeps the unreserved bytes (letters, digits, - . _ ~) and writes
  * every other byte as %XX, upper-case hex, so an encoded value is also safe

@@ -152,15 +152,6 @@ void conn_record_uri(struct conn *c, const struct http_request *req);
 
 /* ---- used by conn.c, owned elsewhere ---- */
 
-/* enforce.c: the person's own status page; the warn interstitial and its continue link. */
-void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, bool head_only);
-bool enforce_warn_acked(struct conn *c, const char *platform);
-void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bool keep_alive);
-/* Returns the status sent (302 to the page, or 400). */
-int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, size_t len,
-		     bool keep_alive);
-/* enforce.c: "today at 12:30" in the site's time zone; "" when never. */
-void enforce_format_until(const struct conn *c, int64_t until, char *buf, size_t len);
 /* worker.c: open tunnels to social platforms, re-decided every minute */
 void worker_social_add(struct worker *w, struct conn *c);
 void worker_social_remove(struct worker *w, struct conn *c);

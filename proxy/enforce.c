@@ -1,29 +1,40 @@
 /*
- * enforce: the one place where a request or tunnel is classified and
- * decided. The host (and, for tunnels, the ClientHello's server name) is
- * looked up in the configuration's catalog and policy_decide() gives the
- * verdict; for a tunnel classified both ways the more restrictive answer
- * wins, and an IP-literal CONNECT relies on the SNI alone.
+ * enforce: the one place where a request or tunnel is decided. Everything
+ * policy_decide() needs about a connection is gathered here:
  *
- * Identity, live presence and today's usage come with the enforcement
- * issue; until then every client is the [auth] default_group, presence is
- * the timetable, and usage is zero.
+ *   what     the host (and, for tunnels, the ClientHello's server name) in
+ *            the configuration's catalog; for a tunnel classified both ways
+ *            the more restrictive answer wins, and an IP-literal CONNECT
+ *            relies on the SNI alone
+ *   who      the identified user's group, else the [auth] default_group;
+ *            usage is counted under the store's key for the person (the
+ *            user, else the client address: enforce_person_key)
+ *   when     now, in the site's time zone (enforce_local_day,
+ *            enforce_format_until)
+ *   present  live presence: the manual override and the newest detection,
+ *            both set from the store by main.c; a request from a student
+ *            subnet or group is itself a detection, submitted to the store
+ *            at most once per detect_idle
+ *   used     today's active minutes, from the store's memory, asked only
+ *            when the destination is social
  *
- * Runs on the loop thread; pure lookups on the immutable configuration;
- * no allocation, no blocking.
+ * The verdict goes into the connection's struct decision_hook (reason,
+ * platform, until, allowance left); the status page asks for the same
+ * ingredients through enforce_standing(). The pages that show a decision
+ * are pages_enforce.c's, the warn acknowledgements acks.c's.
+ *
+ * Runs on the loop thread, except the presence setters (any thread:
+ * atomics). Reads the immutable configuration; the store calls take a
+ * mutex for a copy and never wait on SQLite. Must never block, allocate,
+ * or decide from anything but these inputs: a warn acknowledgement is not
+ * one (conn.c asks acks.c after a warn verdict).
  */
-#include "conn.h"
-#include "log.h"
-#include "strutil.h"
-#include "urlenc.h"
+#include "enforce.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <pthread.h>
+#include "conn.h"
+#include "strutil.h"
+
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -104,6 +115,14 @@ static void decide_one(const struct policy *p, const struct identity *id,
 	*d = policy_decide(p, id, e, now, ps, u);
 }
 
+/* Who the connection is to the policy: the user's group, else the default group. */
+static struct identity identity_of(const struct conn *c, const struct policy *p)
+{
+	struct identity id = {.user = c->user[0] ? c->user : NULL};
+	id.group = c->user[0] ? policy_group_of(p, c->user) : policy_default_group(p);
+	return id;
+}
+
 void enforce_decide(struct conn *c, const char *host, const char *sni, struct decision_hook *out)
 {
 	const struct policy *p = c->conf->policy;
@@ -119,8 +138,7 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 	struct decision dh, ds;
 	const struct catalog_entry *chosen = eh;
 
-	struct identity id = {.user = c->user[0] ? c->user : NULL};
-	id.group = c->user[0] ? policy_group_of(p, c->user) : policy_default_group(p);
+	struct identity id = identity_of(c, p);
 	if (id.group)
 		str_copy(c->group, sizeof(c->group), policy_group_name(id.group));
 	detect(c, p, id.group, now);
@@ -153,6 +171,20 @@ void enforce_decide(struct conn *c, const char *host, const char *sni, struct de
 	}
 }
 
+void enforce_standing(const struct conn *c, time_t now, struct enforce_standing *st)
+{
+	const struct policy *p = c->conf->policy;
+	/* the rule now, for social media in general */
+	struct catalog_entry any = {.platform = "social media", .category = "social", .domain = ""};
+	struct identity id = identity_of(c, p);
+	struct presence_state ps;
+
+	st->group = id.group;
+	presence_snapshot(&ps);
+	usage_of(c, p, id.group, now, &st->usage);
+	st->decision = policy_decide(p, &id, &any, now, &ps, &st->usage);
+}
+
 void enforce_format_until(const struct conn *c, int64_t until, char *buf, size_t len)
 {
 	const struct policy *p = c->conf->policy;
@@ -179,19 +211,7 @@ void enforce_format_until(const struct conn *c, int64_t until, char *buf, size_t
 	}
 }
 
-/* ---- warn: acknowledged once per person, platform and local day ---- */
-
-#define ACK_SLOTS 4096
-
-struct ack {
-	char key[160];          /* user NUL platform */
-	int64_t day;
-};
-
-static pthread_mutex_t ack_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ack acks[ACK_SLOTS];
-
-static int64_t local_day(const struct conn *c, time_t now)
+int64_t enforce_local_day(const struct conn *c, time_t now)
 {
 	const struct policy *p = c->conf->policy;
 	const struct tz *tz = p ? policy_tz(p) : NULL;
@@ -200,370 +220,9 @@ static int64_t local_day(const struct conn *c, time_t now)
 }
 
 /* Whom usage counts for: the same key the store uses (user, else address). */
-static void person_key(const struct conn *c, char *buf, size_t len)
+void enforce_person_key(const struct conn *c, char *buf, size_t len)
 {
 	const char *who = store_user_key(c->user[0] ? c->user : NULL, &c->peer.u.sa, buf, len);
 	if (who != buf)
 		str_copy(buf, len, who);
-}
-
-static struct ack *ack_slot(const char *person, const char *platform, char key[160])
-{
-	memset(key, 0, 160);
-	size_t a = strlen(person), b = strlen(platform);
-	if (a > 100)
-		a = 100;
-	if (b > 50)
-		b = 50;
-	/* NOLINTBEGIN(bugprone-not-null-terminated-result): a zero-filled binary key */
-	memcpy(key, person, a);
-	memcpy(key + a + 1, platform, b);
-	/* NOLINTEND(bugprone-not-null-terminated-result) */
-	unsigned h = 2166136261u;
-	for (size_t i = 0; i < a + 1 + b; i++)
-		h = (h ^ (unsigned char)key[i]) * 16777619u;
-	return &acks[h % ACK_SLOTS];
-}
-
-bool enforce_warn_acked(struct conn *c, const char *platform)
-{
-	char person[64], key[160];
-	person_key(c, person, sizeof(person));
-	int64_t day = local_day(c, time(NULL));
-	pthread_mutex_lock(&ack_lock);
-	struct ack *a = ack_slot(person, platform, key);
-	bool ok = a->day == day && memcmp(a->key, key, sizeof(key)) == 0;
-	pthread_mutex_unlock(&ack_lock);
-	return ok;
-}
-
-static void warn_ack(struct conn *c, const char *platform)
-{
-	char person[64], key[160];
-	person_key(c, person, sizeof(person));
-	int64_t day = local_day(c, time(NULL));
-	pthread_mutex_lock(&ack_lock);
-	struct ack *a = ack_slot(person, platform, key);
-	memcpy(a->key, key, sizeof(key));
-	a->day = day;
-	pthread_mutex_unlock(&ack_lock);
-}
-
-void enforce_warn_restore(const char *person, const char *platform, int64_t day)
-{
-	char key[160];
-	pthread_mutex_lock(&ack_lock);
-	struct ack *a = ack_slot(person, platform, key);
-	memcpy(a->key, key, sizeof(key));
-	a->day = day;
-	pthread_mutex_unlock(&ack_lock);
-}
-
-/*
- * The Continue link. Following it changes state (an acknowledgement for
- * the day, a warn-continued record), and it is a plain GET that any page
- * could make a browser fetch (<img src>), so it carries a token only the
- * interstitial knows:
- *
- *     t = hex(HMAC-SHA256(key, person NUL platform NUL local-day NUL target-authority))
- *
- * person is whom usage counts for (the user, else the client address), the
- * day is the site's local day, the target authority is the host[:port] of
- * the `to` URL, lower case. The key is random, made once per process: a
- * restart invalidates the links, and the interstitial is simply shown again.
- * The redirect goes only to `to`, and only when `to` is a plain http(s) URL
- * of visible ASCII whose authority is the one the token was made for.
- */
-#define CONTINUE_KEY_LEN 32
-#define CONTINUE_TOKEN_HEX (2 * 32)
-#define CONTINUE_TO_MAX 800            /* the longest `to` accepted (c->uri encoded fits) */
-
-static unsigned char continue_key[CONTINUE_KEY_LEN];
-static bool continue_key_ok;
-static pthread_once_t continue_key_once = PTHREAD_ONCE_INIT;
-
-static void continue_key_init(void)
-{
-	continue_key_ok = RAND_bytes(continue_key, sizeof(continue_key)) == 1;
-	if (!continue_key_ok)
-		log_err("no random bytes for the Continue links' key: Continue is refused");
-}
-
-/* The token as 64 lower-case hex digits into hex[65]; false without a key. */
-static bool continue_token(const char *person, const char *platform, int64_t day,
-			   const char *authority, char hex[CONTINUE_TOKEN_HEX + 1])
-{
-	unsigned char msg[64 + 1 + 64 + 1 + 24 + 1 + HOSTNAME_MAX + 8], mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-
-	pthread_once(&continue_key_once, continue_key_init);
-	if (!continue_key_ok)
-		return false;
-	int n = snprintf((char *)msg, sizeof(msg), "%s%c%s%c%lld%c%s", person, 0, platform, 0,
-			 (long long)day, 0, authority);
-	if (n < 0 || (size_t)n >= sizeof(msg))
-		return false;
-	if (!HMAC(EVP_sha256(), continue_key, sizeof(continue_key), msg, (size_t)n, mac, &maclen) ||
-	    maclen * 2 != CONTINUE_TOKEN_HEX)
-		return false;
-	for (unsigned i = 0; i < maclen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	return true;
-}
-
-/*
- * Is to a URL the Continue page may redirect to: "http://" or "https://",
- * an authority of host characters only (no userinfo: no '@'), then visible
- * ASCII (no controls, no space, no DEL, no bytes above 0x7e), at most
- * CONTINUE_TO_MAX bytes? The authority, lower case, goes into authority.
- */
-static bool continue_target(const char *to, char *authority, size_t alen)
-{
-	size_t skip;
-
-	if (strncmp(to, "http://", 7) == 0)
-		skip = 7;
-	else if (strncmp(to, "https://", 8) == 0)
-		skip = 8;
-	else
-		return false;
-	if (strlen(to) > CONTINUE_TO_MAX)
-		return false;
-	const char *a = to + skip;
-	size_t n = strcspn(a, "/?#");
-	if (n == 0 || n >= alen)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = a[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-			  ch == ':' || ch == '[' || ch == ']' || (ch >= 'A' && ch <= 'Z');
-		if (!ok)
-			return false;
-		authority[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-	}
-	authority[n] = '\0';
-	for (const char *p = a + n; *p; p++)
-		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
-			return false;
-	return true;
-}
-
-/* The host of an authority as catalog_lookup wants it: no port, no brackets. */
-static void authority_host(const char *authority, char *host, size_t len)
-{
-	const char *end;
-
-	if (authority[0] == '[') {
-		end = strchr(authority, ']');
-		authority++;
-	} else {
-		end = strrchr(authority, ':');
-	}
-	size_t n = end ? (size_t)(end - authority) : strlen(authority);
-	snprintf(host, len, "%.*s", (int)n, authority);
-}
-
-/* Where Continue leads back to: the blocked URL, or https://host[:port]/ for a CONNECT. */
-static void continue_to(const struct conn *c, bool is_connect, char *to, size_t len)
-{
-	if (!is_connect) {
-		snprintf(to, len, "%s", c->uri);
-		return;
-	}
-	bool v6 = c->host_kind == HOST_IPV6;
-	char port[8] = "";
-	if (c->port != 443)
-		snprintf(port, sizeof(port), ":%u", c->port);
-	snprintf(to, len, "https://%s%s%s%s/", v6 ? "[" : "", c->host, v6 ? "]" : "", port);
-}
-
-static const char page_style[] =
-	"<style>body{font-family:system-ui,sans-serif;max-width:38em;margin:3em auto;padding:0 1em;"
-	"color:#222}h1{font-size:1.4em}table{border-collapse:collapse}td,th{padding:.2em .8em;"
-	"text-align:left;border-bottom:1px solid #ddd}a.button{display:inline-block;padding:.5em 1em;"
-	"background:#2a5db0;color:#fff;text-decoration:none;border-radius:4px}small{color:#666}</style>";
-
-void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bool keep_alive)
-{
-	struct evbuffer *b = evbuffer_new();
-	char to[300] = "", enc_to[CONTINUE_TO_MAX + 1], enc_p[100], link[1200];
-	char person[64], authority[HOSTNAME_MAX + 8], token[CONTINUE_TOKEN_HEX + 1];
-	const char *vh = c->conf->proxy.visible_hostname;
-
-	continue_to(c, is_connect, to, sizeof(to));
-	person_key(c, person, sizeof(person));
-	/* no token, no link: what cannot be continued is not offered */
-	bool can = continue_target(to, authority, sizeof(authority)) &&
-		   continue_token(person, c->decision.platform, local_day(c, time(NULL)), authority, token);
-	url_encode(to, enc_to, sizeof(enc_to));
-	url_encode(c->decision.platform, enc_p, sizeof(enc_p));
-	snprintf(link, sizeof(link), "http://%s/continue?p=%s&t=%s&to=%s", vh, enc_p,
-		 can ? token : "", enc_to);
-	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>"
-			    "Allowance used</title>%s</head><body><h1>You have used today's allowance for "
-			    "social media</h1><p>", page_style);
-	pages_escape_html(b, c->decision.platform[0] ? c->decision.platform : "This site");
-	evbuffer_add_printf(b, " counts towards your daily allowance, which is used up.");
-	if (can) {
-		evbuffer_add_printf(b, " You may continue: this once a day, and it is recorded.</p>"
-				    "<p><a class=\"button\" href=\"");
-		pages_escape_html(b, link);
-		evbuffer_add_printf(b, "\">Continue</a>");
-	}
-	evbuffer_add_printf(b, "</p><p><a href=\"http://%s/status\">Your usage "
-			    "today</a></p><hr><small>breaktime</small></body></html>\n", vh);
-	pages_send_html(out, 403, b, NULL, keep_alive, false);
-	evbuffer_free(b);
-}
-
-int enforce_continue(struct conn *c, struct evbuffer *out, const char *query, size_t len,
-		     bool keep_alive)
-{
-	char platform[64] = "", to[CONTINUE_TO_MAX + 2] = "", token[CONTINUE_TOKEN_HEX + 2] = "";
-	char want[CONTINUE_TOKEN_HEX + 1], person[64], authority[HOSTNAME_MAX + 8], host[HOSTNAME_MAX + 8];
-	const struct policy *p = c->conf->policy;
-	const struct catalog *cat = p ? policy_catalog(p) : NULL;
-	const char *interned;
-
-	person_key(c, person, sizeof(person));
-	/* nothing is recorded or acknowledged unless every check passes */
-	if (!query || !cat || !url_query_get(query, len, "p", platform, sizeof(platform)) ||
-	    !(interned = catalog_platform(cat, platform)) ||
-	    !url_query_get(query, len, "t", token, sizeof(token)) || strlen(token) != CONTINUE_TOKEN_HEX ||
-	    !url_query_get(query, len, "to", to, sizeof(to)) ||
-	    !continue_target(to, authority, sizeof(authority)) ||
-	    !continue_token(person, interned, local_day(c, time(NULL)), authority, want) ||
-	    CRYPTO_memcmp(token, want, CONTINUE_TOKEN_HEX) != 0) {
-		pages_error(out, c->conf, 400, "Bad Request", "This link is not valid (it may be from "
-			    "another day: open the page again).", keep_alive);
-		return 400;
-	}
-	/*
-	 * Decide again for the target: only a person who is over the allowance
-	 * with over_allowance = warn has something to acknowledge. Anything
-	 * else (organisational or sanctioned use, an allowance that is back, a
-	 * block) is just sent back to the page, and nothing is recorded: a
-	 * warn-continued record counts as personal use.
-	 */
-	struct decision_hook d;
-	authority_host(authority, host, sizeof(host));
-	enforce_decide(c, host, NULL, &d);
-	if (d.verdict == VERDICT_WARN && strcmp(d.platform, interned) == 0) {
-		warn_ack(c, interned);
-		c->decision.verdict = VERDICT_WARN;
-		c->decision.reason = REASON_WARN_CONTINUED;
-		snprintf(c->decision.platform, sizeof(c->decision.platform), "%.31s", interned);
-		str_copy(c->decision.category, sizeof(c->decision.category), d.category);
-		log_info("%s chose to continue to %s over the allowance",
-			 c->user[0] ? c->user : "an unidentified client", interned);
-	}
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Continue"
-			    "</title>%s</head><body><h1>You may continue</h1><p>Use of ", page_style);
-	pages_escape_html(b, interned);
-	evbuffer_add_printf(b, " over your allowance is allowed for the rest of today and recorded.</p>"
-			    "<p><a href=\"");
-	pages_escape_html(b, to);
-	evbuffer_add_printf(b, "\">Back to the page</a></p></body></html>\n");
-	char loc[CONTINUE_TO_MAX + 16];
-	/* to is visible ASCII only (continue_target): nothing can end the header early */
-	snprintf(loc, sizeof(loc), "Location: %s\r\n", to);
-	pages_send_html(out, 302, b, loc, keep_alive, false);
-	evbuffer_free(b);
-	return 302;
-}
-
-/* ---- the person's own status page ---- */
-
-void enforce_status_page(struct conn *c, struct evbuffer *out, bool keep_alive, bool head_only)
-{
-	const struct policy *p = c->conf->policy;
-	struct evbuffer *b = evbuffer_new();
-	char person[64];
-	time_t now = time(NULL);
-
-	person_key(c, person, sizeof(person));
-	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Your use "
-			    "of social media today</title>%s</head><body><h1>Your use of social media "
-			    "today</h1>", page_style);
-	if (!p) {
-		evbuffer_add_printf(b, "<p>No policy is configured.</p></body></html>\n");
-		pages_send_html(out, 200, b, NULL, keep_alive, head_only);
-		evbuffer_free(b);
-		return;
-	}
-	struct identity id = {.user = c->user[0] ? c->user : NULL};
-	id.group = c->user[0] ? policy_group_of(p, c->user) : policy_default_group(p);
-	evbuffer_add_printf(b, "<p>You are <b>");
-	pages_escape_html(b, c->user[0] ? c->user : "not signed in");
-	if (!c->user[0]) {
-		evbuffer_add_printf(b, "</b> (this device, ");
-		pages_escape_html(b, person);
-		evbuffer_add_printf(b, ")");
-	} else {
-		evbuffer_add_printf(b, "</b>");
-	}
-	if (id.group) {
-		evbuffer_add_printf(b, ", in the group <b>");
-		pages_escape_html(b, policy_group_name(id.group));
-		evbuffer_add_printf(b, "</b>. Your rule: <code>");
-		pages_escape_html(b, policy_group_social(id.group));
-		evbuffer_add_printf(b, "</code>");
-	}
-	evbuffer_add_printf(b, ".</p>");
-
-	/* the rule now, for social media in general */
-	struct catalog_entry any = {.platform = "social media", .category = "social", .domain = ""};
-	struct presence_state ps;
-	struct usage u;
-	presence_snapshot(&ps);
-	usage_of(c, p, id.group, now, &u);
-	struct decision d = policy_decide(p, &id, &any, now, &ps, &u);
-	char until[64];
-	enforce_format_until(c, (int64_t)d.until, until, sizeof(until));
-	evbuffer_add_printf(b, "<p>Right now social media is <b>%s</b> for you: ",
-			    d.verdict == VERDICT_BLOCK ? "not allowed" :
-			    d.verdict == VERDICT_WARN ? "over your allowance" : "allowed");
-	pages_escape_html(b, policy_reason_text(d.reason));
-	evbuffer_add_printf(b, ".%s%s%s</p>", until[0] ? " This changes " : "", until,
-			    until[0] ? "." : "");
-
-	if (id.group && policy_group_allowance(id.group) != POLICY_UNLIMITED) {
-		unsigned a = policy_group_allowance(id.group);
-		evbuffer_add_printf(b, "<p>Allowance: %u of %u minutes used today, <b>%u left</b>.</p>",
-				    u.day_minutes, a, u.day_minutes >= a ? 0 : a - u.day_minutes);
-	} else {
-		evbuffer_add_printf(b, "<p>%u active minutes today; your group has no daily limit.</p>",
-				    u.day_minutes);
-	}
-
-	/* active minutes per platform: only this person's, never anyone else's */
-	const char *names[128];
-	size_t n = catalog_platforms(policy_catalog(p), names, 128);
-	bool any_row = false;
-	for (size_t i = 0; i < n && i < 128; i++) {
-		struct store_usage su;
-		if (store_usage_today(server.store, person, names[i], now, 0, &su) != 0 ||
-		    (su.day_minutes == 0 && su.day_requests == 0))
-			continue;
-		if (!any_row) {
-			evbuffer_add_printf(b, "<table><tr><th>Platform</th><th>Active minutes</th>"
-					    "<th>Requests</th></tr>");
-			any_row = true;
-		}
-		evbuffer_add_printf(b, "<tr><td>");
-		pages_escape_html(b, names[i]);
-		evbuffer_add_printf(b, "</td><td>%u</td><td>%u</td></tr>", su.day_minutes, su.day_requests);
-	}
-	if (any_row)
-		evbuffer_add_printf(b, "</table>");
-	else
-		evbuffer_add_printf(b, "<p>No social media use recorded today.</p>");
-	evbuffer_add_printf(b, "<p><small>An active minute is a minute in which you started a "
-			    "request to the platform, or a connection to it moved more than a "
-			    "small amount of data. Network traffic cannot see a screen: this is an "
-			    "estimate, the same one your administrator's reports use.</small></p>"
-			    "</body></html>\n");
-	pages_send_html(out, 200, b, NULL, keep_alive, head_only);
-	evbuffer_free(b);
 }

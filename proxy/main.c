@@ -26,6 +26,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "acks.h"
 #include "identity.h"
 #include "log.h"
 #include "privdrop.h"

@@ -1,12 +1,12 @@
 /*
  * pages: the responses breaktimed writes itself — errors (400, 403, 408,
  * 414, 431, 502, 504, ...), the block page, the sign-in challenge and its
- * small status page (the PAC script is pac.c's, /metrics is metrics.c's).
- * Plain HTML with no external assets; every page says what happened in words a member of
- * staff understands. Nothing from the request is echoed unescaped: every
- * page (these and enforce.c's status, warn and continue pages) escapes with
- * pages_escape_html() and leaves through pages_send_html(), one response
- * head for all of them.
+ * small status page. Plain HTML with no external assets; every page says
+ * what happened in words a member of staff understands. Nothing from the
+ * request is echoed unescaped: every page (these and pages_enforce.c's
+ * status, warn and continue pages) escapes with pages_escape_html() and
+ * leaves through pages_send_html(), one response head for all of them.
+ * (The PAC script is pac.c's, /metrics metrics.c's.)
  *
  * Runs on the loop thread; appends to an evbuffer; never blocks.
  */

@@ -33,7 +33,11 @@
  *   pac.c       the proxy auto-configuration script (/proxy.pac, /wpad.dat)
  *   metrics.c   /metrics for Prometheus; counts decisions by verdict and reason
  *   enforce.c   the hook where every request and tunnel is classified and
- *               decided (the policy model plugs in here)
+ *               decided: catalog, identity, live presence, usage (the policy
+ *               model plugs in here); see enforce.h
+ *   pages_enforce.c  the person's status page, the warn interstitial and
+ *               its signed Continue link
+ *   acks.c      the warn acknowledgements: one per person, platform and day
  *   identity.c  who is behind a request: proxy sign-in (verifier threads,
  *               the answer cache, failure limits) and the device map
  *   signin.c    intercept mode's sign-in page (GET/POST /signin)
@@ -43,8 +47,8 @@
  * Threads: every function here runs on the loop thread that owns the object
  * unless it says otherwise. Workers share only server.c's state (atomics,
  * mutex-protected tables and the refcounted generation), identity.c's
- * address table and job queue, bindings.c's address bindings and the warn
- * acknowledgements (each behind its own mutex), and the store.
+ * address table and job queue, bindings.c's address bindings and acks.c's
+ * warn acknowledgements (each behind its own mutex), and the store.
  * struct server has one writer, the main thread: it fills it before the
  * workers start, swaps the generation on reload (server_gen_set) and sets
  * `stopping`; workers only read it (the generation through
@@ -273,7 +277,8 @@ void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only);
 /* Count a decision for /metrics (VERDICT_NONE: not counted). Any thread. */
 void metrics_count_decision(enum verdict verdict, enum reason reason);
 
-/* ---- enforce.c ---- */
+/* ---- enforce.c (what a connection asks besides the decision, and the
+ * enforcement pages: enforce.h; the warn acknowledgements: acks.h) ---- */
 
 struct decision_hook {
 	enum verdict verdict;           /* VERDICT_NONE until a decision is made */
@@ -288,8 +293,6 @@ struct decision_hook {
 void enforce_presence_override(int override, int64_t until);
 /* The newest detection of students in the store (unix time; 0 none). Any thread. */
 void enforce_presence_detected(int64_t at);
-/* At start: a "continue" chosen earlier today (from the store). day: local days since 1970. */
-void enforce_warn_restore(const char *person, const char *platform, int64_t day);
 
 /* Classify host (and sni when not NULL) and decide for this client now. */
 void enforce_decide(struct conn *c, const char *host, const char *sni,

@@ -14,7 +14,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "acks.h"
 #include "bindings.h"
+#include "enforce.h"
 #include "identity.h"
 #include "intercept.h"
 #include "policy.h"
