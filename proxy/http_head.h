@@ -1,10 +1,11 @@
 /*
- * http_head: strict parsing of HTTP/1.x request and response heads
- * (RFC 9110, RFC 9112) for a forward proxy, and the chunked-body framing
- * decoder. This is the first code that touches untrusted bytes from clients
- * and origins: it must reject every ambiguity that could desynchronise us
- * from the peer (request smuggling), never read past `len`, and never
- * allocate.
+ * http_head.h: strict parsing of HTTP/1.x request and response heads
+ * (RFC 9110, RFC 9112) for a forward proxy (http_head.c), the rules for
+ * single fields such as hop-by-hop (http_field.c), and the chunked-body
+ * framing decoder (http_chunked.c). This is the first code that touches
+ * untrusted bytes from clients and origins: it must reject every ambiguity
+ * that could desynchronise us from the peer (request smuggling), never read
+ * past `len`, and never allocate.
  *
  * Pure functions: no I/O, no allocation, no globals; safe on any thread.
  * Parsed strings point into the caller's buffer, which must outlive the
@@ -82,6 +83,8 @@ struct http_response {
 	bool upgrade;          /* 101 Switching Protocols */
 };
 
+/* ---- heads (http_head.c) ---- */
+
 /*
  * Find the end of a head: returns the length of the head including the final
  * CRLFCRLF, or 0 when it is not complete in buf[0..len). Does not validate.
@@ -152,6 +155,8 @@ int http_parse_request(const char *buf, size_t len, size_t max_uri, struct http_
 int http_parse_response(const char *buf, size_t len, bool request_was_head,
 			struct http_response *resp);
 
+/* ---- single fields (http_field.c) ---- */
+
 /* Case-insensitive header lookup; NULL when absent. */
 const struct http_header *http_find_header(const struct http_header *h, size_t n,
 					   const char *name);
@@ -175,7 +180,7 @@ bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *a
  * the Connection fields): hop[i] = http_is_hop_by_hop(&all[i], all, n). */
 void http_hop_mask(const struct http_header *all, size_t n, bool *hop);
 
-/* ---- chunked transfer coding (RFC 9112 section 7.1) ---- */
+/* ---- chunked transfer coding (RFC 9112 section 7.1; http_chunked.c) ---- */
 
 enum chunk_result {
 	CHUNK_MORE,            /* all of the input was consumed; feed more */

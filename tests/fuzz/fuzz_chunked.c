@@ -1,6 +1,6 @@
 /*
  * fuzz_chunked: libFuzzer target for the chunked-body decoder
- * (proxy/http_head.c). The input is a body as it arrives from a peer; it is
+ * (proxy/http_chunked.c). The input is a body as it arrives from a peer; it is
  * fed whole, one byte at a time, and in pieces whose sizes come from a
  * generator seeded by the input, and the result (verdict, bytes consumed,
  * payload bytes) must be the same every way: a decoder that depends on

@@ -1,7 +1,8 @@
 /*
  * fuzz_http_request: libFuzzer target for the request head parser
- * (proxy/http_head.c): http_head_length() and http_parse_request() on
- * arbitrary bytes, checking the contract, not only the absence of crashes:
+ * (proxy/http_head.c, and http_field.c's rules on what it parses):
+ * http_head_length() and http_parse_request() on arbitrary bytes, checking
+ * the contract, not only the absence of crashes:
  *   - http_head_length() never points past the input and, when it finds a
  *     head, the head ends in CRLFCRLF;
  *   - the status is one the header documents;

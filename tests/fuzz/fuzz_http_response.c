@@ -1,7 +1,8 @@
 /*
  * fuzz_http_response: libFuzzer target for the response head parser
- * (proxy/http_head.c). Each input is parsed as the answer to a GET and to a
- * HEAD, and the contract is checked:
+ * (proxy/http_head.c, and http_field.c's rules on what it parses). Each
+ * input is parsed as the answer to a GET and to a HEAD, and the contract is
+ * checked:
  *   - parsed strings point only into the input;
  *   - the status is 100..999, the framing follows RFC 9112 6.3 (no body
  *     after HEAD, 1xx, 204, 304; Content-Length only with LENGTH);

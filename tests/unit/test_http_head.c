@@ -1,7 +1,8 @@
 /*
- * Unit tests: the strict HTTP/1.x head parser and the chunked decoder
- * (table-driven). The tables carry the request smuggling classics: every
- * ambiguous framing must be refused with the status the proxy answers.
+ * Unit tests: the strict HTTP/1.x head parser, the field rules and the chunked
+ * decoder (proxy/http_head.c, http_field.c, http_chunked.c), table-driven.
+ * The tables carry the request smuggling classics: every ambiguous framing
+ * must be refused with the status the proxy answers.
  */
 #include <check.h>
 #include <stdio.h>
