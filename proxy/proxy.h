@@ -16,8 +16,11 @@
  *               pages, refusals, CONNECT, or relay.c)
  *   relay.c     a forwarded exchange: open the origin, relay the request
  *               body and the response, finish (pool, next request, close)
- *   http_head.c the HTTP/1.x grammar: request and response heads, fields,
- *               chunked bodies (http_head.h; no I/O, fuzzed)
+ *   http_head.c the HTTP/1.x heads: the end of a head, request and status
+ *               lines, the field section, the framing verdict
+ *   http_field.c  single fields: tokens, lookup, hop-by-hop
+ *   http_chunked.c  the chunked body decoder (the three http_ files: one
+ *               header, http_head.h; no I/O, fuzzed)
  *   rewrite.c   the heads written to the origin and to the client
  *   conn_record.c  the one record of an exchange, tunnel progress records
  *   intercept.c connections the gateway's firewall redirected (intercept_listen):
@@ -34,10 +37,11 @@
  *   metrics.c   /metrics for Prometheus; counts decisions by verdict and reason
  *   enforce.c   the hook where every request and tunnel is classified and
  *               decided: catalog, identity, live presence, usage (the policy
- *               model plugs in here); see enforce.h
+ *               model plugs in here; also enforce.h)
  *   pages_enforce.c  the person's status page, the warn interstitial and
- *               its signed Continue link
- *   acks.c      the warn acknowledgements: one per person, platform and day
+ *               its signed Continue link (enforce.h)
+ *   acks.c      the warn acknowledgements: one per person, platform and
+ *               day (acks.h)
  *   identity.c  who is behind a request: proxy sign-in (verifier threads,
  *               the answer cache, failure limits) and the device map
  *   signin.c    intercept mode's sign-in page (GET/POST /signin)
