@@ -30,7 +30,8 @@ import socket
 import subprocess
 import time
 
-from harness import (BREAKTIMED, TestSkip, check, clean_env, eq, make_cert, run, store_rows, wait_for)
+from harness import (BREAKTIMED, TestSkip, binary_sanitized, check, clean_env, eq, make_cert, run, store_rows,
+                     wait_for)
 
 PID = os.getpid()
 PLATFORMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'config', 'platforms.list')
@@ -537,7 +538,9 @@ def test_flood_stays_bounded(t):
     for f in flood:
         f.stdin.close()
     print('     RSS %d -> peak %d -> %d KiB with 240 intercepted connections' % (before, peak, after))
-    check(peak - before < 240 * 64, 'RSS grew by %d KiB for 240 connections' % (peak - before))
+    # under AddressSanitizer freed memory waits in a quarantine: only runaway growth counts there
+    bound = 1024 * 1024 if binary_sanitized() else 240 * 64
+    check(peak - before < bound, 'RSS grew by %d KiB for 240 connections' % (peak - before))
     eq(t.origin_requests(), [], 'requests that reached the origin')
 
 
