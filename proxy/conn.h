@@ -159,6 +159,11 @@ void worker_social_remove(struct worker *w, struct conn *c);
 void conn_enforce_tick(struct conn *c);
 /* tunnel.c: free a tunnel's splice state (closes both sockets and the pipes). */
 void tunnel_splice_free(struct conn *c);
+/* tunnel.c: is a whole ClientHello (or what cannot become one) at the front
+ * of in? Then true, with the parser's result in *r (SNI_MAX_HELLO bounds it;
+ * the bytes stay in in). The one reading of a ClientHello, CONNECT's and
+ * intercepted TLS's. */
+bool tunnel_read_hello(struct evbuffer *in, struct sni_info *info, enum sni_result *r);
 /* tunnel.c: the ClientHello did not come within sni_timeout */
 void tunnel_peek_timeout(struct conn *c);
 size_t conn_high_watermark(const struct conn *c);

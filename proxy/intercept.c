@@ -135,21 +135,13 @@ static void peek_done(struct conn *c, const struct sni_info *info, enum sni_resu
 
 void intercept_peek_read(struct conn *c)
 {
-	struct bufferevent *bev = c->client;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len = evbuffer_get_length(in);
 	struct sni_info info;
+	enum sni_result r;
 
-	if (len == 0)
+	if (!tunnel_read_hello(bufferevent_get_input(c->client), &info, &r))
 		return;
-	size_t n = len < SNI_MAX_HELLO ? len : SNI_MAX_HELLO;
-	enum sni_result r = sni_parse(evbuffer_pullup(in, (ev_ssize_t)n), n, &info);
-	if (r == SNI_NEED_MORE && len < SNI_MAX_HELLO)
-		return;
-	if (r == SNI_NEED_MORE)
-		r = SNI_INVALID;
 	/* the rest waits in the input until the origin is connected */
-	bufferevent_disable(bev, EV_READ);
+	bufferevent_disable(c->client, EV_READ);
 	peek_done(c, &info, r);
 }
 

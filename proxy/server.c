@@ -213,19 +213,9 @@ bool server_is_self(const struct sockaddr *sa)
 			continue;
 		if (sockaddr_same_host(l, sa))
 			return true;
-		if (sockaddr_is_unspecified(l)) {
-			/* a wildcard listener: any address of this host, and loopback */
-			if (sockaddr_is_unspecified(sa))
-				return true;
-			struct cidr lo4, lo6;
-			cidr_parse("127.0.0.0/8", &lo4);
-			cidr_parse("::1/128", &lo6);
-			if (cidr_match(&lo4, sa) || cidr_match(&lo6, sa))
-				return true;
-			for (size_t j = 0; j < server.n_local_addrs; j++)
-				if (sockaddr_same_host(&server.local_addrs[j].u.sa, sa))
-					return true;
-		}
+		/* a wildcard listener: any address of this host, and loopback */
+		if (sockaddr_is_unspecified(l) && server_is_local_host(sa))
+			return true;
 	}
 	return false;
 }

@@ -150,22 +150,29 @@ static void peek_done(struct conn *c, const struct sni_info *info, enum sni_resu
 	tunnel_splice(c);
 }
 
+bool tunnel_read_hello(struct evbuffer *in, struct sni_info *info, enum sni_result *r)
+{
+	size_t len = evbuffer_get_length(in);
+
+	if (len == 0)
+		return false;
+	size_t n = len < SNI_MAX_HELLO ? len : SNI_MAX_HELLO;
+	*r = sni_parse(evbuffer_pullup(in, (ev_ssize_t)n), n, info);
+	if (*r == SNI_NEED_MORE && len < SNI_MAX_HELLO)
+		return false;
+	if (*r == SNI_NEED_MORE)
+		*r = SNI_INVALID; /* a ClientHello past SNI_MAX_HELLO is not one we read */
+	return true;
+}
+
 static void peek_on_client_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len = evbuffer_get_length(in);
 	struct sni_info info;
+	enum sni_result r;
 
-	if (len == 0)
+	if (!tunnel_read_hello(bufferevent_get_input(bev), &info, &r))
 		return;
-	size_t n = len < SNI_MAX_HELLO ? len : SNI_MAX_HELLO;
-	const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)n);
-	enum sni_result r = sni_parse(data, n, &info);
-	if (r == SNI_NEED_MORE && len < SNI_MAX_HELLO)
-		return;
-	if (r == SNI_NEED_MORE)
-		r = SNI_INVALID;
 	log_debug("tunnel %s:%u client hello: %s%s%s", c->host, c->port, sni_result_name(r),
 		  r == SNI_FOUND ? " " : "", r == SNI_FOUND ? info.name : "");
 	peek_done(c, &info, r);
