@@ -44,13 +44,17 @@ long blockca_permitted_names(const struct catalog *cat, const char *extra, char 
 void blockca_names_free(char **names, size_t n);
 
 /*
- * Create a CA in dir: an ECDSA P-256 key (BLOCKCA_KEY_FILE, mode 0600) and
- * a self-signed certificate (BLOCKCA_CERT_FILE, 0644) valid for `days`,
- * with basicConstraints CA:TRUE (critical, pathlen 0), keyUsage
- * keyCertSign+cRLSign (critical) and nameConstraints (critical) permitting
- * exactly `names`. Refuses to overwrite existing files. The SHA-256
- * fingerprint of the certificate ("AA:BB:...", 95 characters + NUL) goes
- * to fp when fp is not NULL. 0, or -1 with a reason in err.
+ * Create a CA in dir (made, mode 0755, when missing; its parent must
+ * exist): an ECDSA P-256 key (BLOCKCA_KEY_FILE, mode 0600) and a
+ * self-signed certificate (BLOCKCA_CERT_FILE, 0644) valid for `days`
+ * (1-36500), with basicConstraints CA:TRUE (critical, pathlen 0), keyUsage
+ * keyCertSign+cRLSign (critical), extendedKeyUsage serverAuth, subject and
+ * authority key identifiers, and nameConstraints (critical) permitting
+ * exactly the DNS subtrees `names` and excluding every IPv4 and IPv6
+ * address (0.0.0.0/0, ::/0: otherwise IP addresses would be unconstrained).
+ * Refuses to overwrite existing files; leaves nothing behind on failure.
+ * The SHA-256 fingerprint of the certificate ("AA:BB:...", 95 characters +
+ * NUL) goes to fp when fp is not NULL. 0, or -1 with a reason in err.
  */
 int blockca_create(const char *dir, const char *const *names, size_t n, unsigned days,
 		   char fp[96], char *err, size_t errlen);
@@ -59,8 +63,9 @@ struct blockca;
 
 /*
  * Load a CA certificate and its key (PEM). Refused, with a reason in err,
- * when: a file cannot be read; the key file is readable or writable by
- * group or others; the key does not match the certificate; the
+ * when: a file cannot be read; the key file is not a regular file, or is
+ * readable or writable by group or others (its owner: see
+ * blockca_key_owner_ok); the key does not match the certificate; the
  * certificate is not a CA, has no critical nameConstraints with permitted
  * DNS subtrees, or is outside its validity at `now`. The CA also makes one
  * P-256 key that every minted leaf shares (never written anywhere).
@@ -68,6 +73,16 @@ struct blockca;
 struct blockca *blockca_load(const char *cert_path, const char *key_path, time_t now, char *err,
 			     size_t errlen);
 void blockca_free(struct blockca *ca);
+
+/*
+ * Is the key file owned by root or by user (the service user, [proxy]
+ * user; NULL or "": the effective user)? Whoever owns it can read it, so a
+ * key owned by anyone else is refused: 0, or -1 with a reason in err.
+ * Apart from blockca_load because the process that loads the key (root
+ * before it drops privileges, the service user on reload) need not be the
+ * one that must own it.
+ */
+int blockca_key_owner_ok(const char *key_path, const char *user, char *err, size_t errlen);
 
 /* Does the CA's own certificate permit host (normalised: lower case, no
  * trailing dot, not an IP literal)? Read from the certificate's

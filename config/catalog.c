@@ -699,6 +699,21 @@ size_t catalog_size(const struct catalog *cat)
 	return cat ? cat->n_entries : 0;
 }
 
+int catalog_foreach_domain(const struct catalog *cat,
+			   int (*fn)(const struct catalog_entry *e, void *ctx), void *ctx)
+{
+	if (!cat || !fn)
+		return 0;
+	/* every record has exactly one slot; markers have none */
+	for (size_t i = 0; i <= cat->mask; i++) {
+		const struct record *r = slot_record(&cat->slots[i]);
+		int rc = r ? fn(&r->pub, ctx) : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 const char *catalog_platform(const struct catalog *cat, const char *name)
 {
 	return cat ? find_name(&cat->platforms, name) : NULL;

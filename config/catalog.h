@@ -72,6 +72,15 @@ const char *catalog_registrable(const char *host, char *out, size_t outlen);
 size_t catalog_size(const struct catalog *cat);
 
 /*
+ * Call fn once for every listed domain (e->domain normalised, without a
+ * leading dot), in no particular order, until fn returns non-zero; returns
+ * that value, or 0 when every domain was visited. fn must not change the
+ * catalog. Safe on any thread once the catalog is built.
+ */
+int catalog_foreach_domain(const struct catalog *cat,
+			   int (*fn)(const struct catalog_entry *e, void *ctx), void *ctx);
+
+/*
  * The interned platform (category) name equal to name, or NULL when the
  * catalog has none: for validating configuration that names platforms, and
  * for comparing against catalog_entry fields by pointer.
