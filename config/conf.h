@@ -78,6 +78,8 @@ struct conf_proxy {
 	size_t n_tls_listen;
 	char *tls_certificate;        /* PEM chain for tls_listen */
 	char *tls_key;                /* PEM private key for tls_listen */
+	char *block_ca;               /* the block-page CA certificate (blockca.h); NULL: none */
+	char *block_ca_key;           /* its key (mode 0600 or stricter) */
 	/* transparent listeners: connections redirected by the gateway's
 	 * firewall (TPROXY, or NAT REDIRECT), decided by Host or SNI and sent
 	 * to their original destination */

@@ -16,7 +16,7 @@ const char *const conf_proxy_keys[] = {
 	"dns_timeout", "max_connections", "max_connections_per_client", "pool_per_origin",
 	"max_header_size", "max_uri_size", "tunnel_buffer", "allow_loopback_upstream",
 	"dns_servers", "hosts_file", "visible_hostname", "user", "tls_listen",
-	"tls_certificate", "tls_key", "metrics_allow", "block_page", "intercept_listen",
+	"tls_certificate", "tls_key", "block_ca", "block_ca_key", "metrics_allow", "block_page", "intercept_listen",
 	"intercept_no_sni", NULL,
 };
 
@@ -215,6 +215,12 @@ int conf_proxy_key(struct conf_loader *ld, const char *key, const char *value)
 	} else if (strcmp(key, "tls_key") == 0) {
 		free(p->tls_key);
 		p->tls_key = dup_or_null(value);
+	} else if (strcmp(key, "block_ca") == 0) {
+		free(p->block_ca);
+		p->block_ca = dup_or_null(value);
+	} else if (strcmp(key, "block_ca_key") == 0) {
+		free(p->block_ca_key);
+		p->block_ca_key = dup_or_null(value);
 	} else if (strcmp(key, "block_page") == 0 && (ld->flags & CONF_NO_FILES)) {
 		/* fuzzing: files are not read */
 	} else if (strcmp(key, "block_page") == 0) {
@@ -401,6 +407,8 @@ void conf_proxy_finish(struct conf_loader *ld)
 	}
 	if (p->n_tls_listen && (!p->tls_certificate || !p->tls_key))
 		conf_error_at(ld, ld->proxy_line, "tls_listen needs tls_certificate and tls_key");
+	if (!p->block_ca != !p->block_ca_key)
+		conf_error_at(ld, ld->proxy_line, "block_ca and block_ca_key go together");
 	if (!p->connect_ports) {
 		p->connect_ports = calloc(1, sizeof(*p->connect_ports));
 		p->connect_ports[0] = 443;
@@ -433,6 +441,8 @@ void conf_proxy_free(struct conf *c)
 	free(p->intercept_listen);
 	free(p->tls_certificate);
 	free(p->tls_key);
+	free(p->block_ca);
+	free(p->block_ca_key);
 	free(p->metrics_allow);
 	free(p->block_page);
 	free(c->store.database);

@@ -33,6 +33,7 @@
 
 #include <event2/bufferevent_ssl.h>
 
+#include "bump.h"
 #include "clock.h"
 #include "identity.h"
 #include "log.h"
@@ -241,14 +242,19 @@ struct conn *conn_create(struct worker *w, struct generation *gen, evutil_socket
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	worker_conn_opened(w, c);
+	conn_client_attach(c);
+	return c;
+}
+
+void conn_client_attach(struct conn *c)
+{
 	bufferevent_setcb(c->client, conn_on_client_read, conn_on_client_write,
 			  conn_on_client_event, c);
 	/* a client that stops reading its response must not hold us forever */
 	struct timeval wt = clock_timeval(c->conf->proxy.idle_timeout_ms);
 	bufferevent_set_timeouts(c->client, NULL, &wt);
-	worker_conn_opened(w, c);
 	conn_wait_for_head(c);
-	return c;
 }
 
 /*
@@ -286,6 +292,7 @@ void conn_close(struct conn *c, const char *reason)
 		identity_detach(c, c->auth_pending);
 	if (c->sp)
 		tunnel_splice_free(c);
+	bump_conn_free(c);
 	if (c->up)
 		bufferevent_free(c->up);
 	if (c->client)
@@ -358,7 +365,10 @@ void conn_close_after_flush(struct conn *c, const char *reason)
 
 void conn_answer(struct conn *c, size_t before, enum record_kind kind, const char *reason, bool keep)
 {
-	c->bytes_down += evbuffer_get_length(bufferevent_get_output(c->client)) - before;
+	size_t after = evbuffer_get_length(bufferevent_get_output(c->client));
+	/* (TLS may have taken bytes out of the output meanwhile: never below 0) */
+	if (after > before)
+		c->bytes_down += after - before;
 	conn_record(c, kind, reason);
 	c->client_keep = keep;
 	if (keep)
@@ -394,7 +404,7 @@ static void conn_on_client_read(struct bufferevent *bev, void *arg)
 		 * in one readv, never past max_header_size */
 		size_t len = evbuffer_get_length(bufferevent_get_input(bev));
 		size_t max = c->conf->proxy.max_header_bytes;
-		if (!c->tls && len >= 4096 && len < max)
+		if (!c->tls && !c->bump && len >= 4096 && len < max)
 			conn_read_more(bev, max - len);
 		request_read_heads(c);
 		break;
@@ -409,6 +419,9 @@ static void conn_on_client_read(struct bufferevent *bev, void *arg)
 		}
 		/* fall through: tunnel.c installs its own callbacks */
 	case CS_TUNNEL:
+		break;
+	case CS_BUMP:
+		bump_on_read(c);
 		break;
 	case CS_UPSTREAM:
 	case CS_CLOSING:
@@ -501,6 +514,9 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 			intercept_peek_timeout(c);
 		else
 			tunnel_peek_timeout(c);
+		break;
+	case CS_BUMP:
+		bump_on_timer(c);
 		break;
 	default:
 		break;

@@ -27,6 +27,7 @@ enum conn_state {
 	CS_TUNNEL,      /* splicing bytes both ways (CONNECT or websocket) */
 	CS_CLOSING,     /* flushing the last bytes to the client, then close */
 	CS_AUTH,        /* the request head waits in the input for a password check */
+	CS_BUMP,        /* bump.c: a denied flow's ClientHello, leaf and TLS handshake */
 };
 
 struct conn {
@@ -40,6 +41,7 @@ struct conn {
 	struct upstream_req *pending;   /* relay.c: resolve/connect in progress */
 	struct event *timer;            /* header, idle or ClientHello timeout */
 	struct splice_state *sp;        /* tunnel.c: bulk tunnel moved by splice(2); client and up are NULL then */
+	struct bump *bump;              /* bump.c: a denied flow whose TLS the proxy terminates (its pages) */
 	struct sockaddr_any peer;
 	enum conn_state state;
 	unsigned requests;              /* request.c: requests begun on this connection */
@@ -125,6 +127,9 @@ void conn_timer_start(struct conn *c, unsigned ms);
 /* Between requests: reset the exchange and read the next head, once the
  * client has read what is queued for it (the output watermark). */
 void conn_wait_for_head(struct conn *c);
+/* bump.c: c->client is now the terminated TLS over the client: conn.c's
+ * callbacks and timeouts on it, and read the first request head. */
+void conn_client_attach(struct conn *c);
 /* Unread client input is bounded by one head's worth beyond max_header_bytes
  * (a head too large is still seen as too large; a pipelined request waits). */
 void conn_head_watermark(struct conn *c);

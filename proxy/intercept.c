@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "bindings.h"
+#include "bump.h"
 #include "identity.h"
 #include "log.h"
 #include "relay.h"
@@ -121,6 +122,12 @@ static void peek_done(struct conn *c, const struct sni_info *info, enum sni_resu
 		} else if (c->decision.reason == REASON_NOT_SOCIAL) {
 			c->decision.reason = why;
 		}
+	}
+	if (c->sni[0] && bump_wanted(c, c->sni)) {
+		/* denied or warned, with a block CA: the page over TLS (the
+		 * ClientHello waits in the input for the handshake) */
+		bump_hello(c, c->sni);
+		return;
 	}
 	if (c->decision.verdict == VERDICT_BLOCK) {
 		/* refused at the handshake: nothing reaches the origin */

@@ -27,6 +27,7 @@
 #endif
 
 #include "acks.h"
+#include "bump.h"
 #include "identity.h"
 #include "log.h"
 #include "privdrop.h"
@@ -503,6 +504,7 @@ int main(int argc, char **argv)
 	for (unsigned w = 0; w < n_workers; w++)
 		worker_join(server.workers[w]);
 	identity_stop();
+	bump_shutdown();
 	for (unsigned w = 0; w < n_workers; w++)
 		worker_destroy(server.workers[w]);
 	free(server.workers);

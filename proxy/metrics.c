@@ -51,6 +51,25 @@ void pages_metrics(struct evbuffer *out, bool keep_alive, bool head_only)
 			    "breaktime_bytes_total{direction=\"up\"} %llu\n"
 			    "breaktime_bytes_total{direction=\"down\"} %llu\n",
 			    LOAD(server.bytes_up), LOAD(server.bytes_down));
+	evbuffer_add_printf(b, "# HELP breaktime_tls_pages_total Block pages and warn interstitials "
+			    "shown over terminated TLS (block_ca), by verdict.\n"
+			    "# TYPE breaktime_tls_pages_total counter\n"
+			    "breaktime_tls_pages_total{verdict=\"block\"} %llu\n"
+			    "breaktime_tls_pages_total{verdict=\"warn\"} %llu\n"
+			    "# HELP breaktime_tls_continues_total Continue links followed on terminated TLS.\n"
+			    "# TYPE breaktime_tls_continues_total counter\n"
+			    "breaktime_tls_continues_total %llu\n"
+			    "# HELP breaktime_tls_terminations_total Denied or warned flows whose TLS was "
+			    "terminated, by outcome.\n"
+			    "# TYPE breaktime_tls_terminations_total counter\n"
+			    "breaktime_tls_terminations_total{outcome=\"handshake\"} %llu\n"
+			    "breaktime_tls_terminations_total{outcome=\"failed\"} %llu\n"
+			    "# HELP breaktime_tls_leaves_minted_total Leaf certificates minted by the block CA.\n"
+			    "# TYPE breaktime_tls_leaves_minted_total counter\n"
+			    "breaktime_tls_leaves_minted_total %llu\n",
+			    LOAD(server.bump_pages[VERDICT_BLOCK]), LOAD(server.bump_pages[VERDICT_WARN]),
+			    LOAD(server.bump_continues), LOAD(server.bump_handshakes),
+			    LOAD(server.bump_failed), LOAD(server.bump_minted));
 	store_stats(server.store, &st);
 	evbuffer_add_printf(b, "# HELP breaktime_store_records_total Records handed to the store.\n"
 			    "# TYPE breaktime_store_records_total counter\n"

@@ -13,6 +13,7 @@
 #include "enforce.h"
 
 #include "acks.h"
+#include "bump.h"
 #include "conn.h"
 #include "log.h"
 #include "strutil.h"
@@ -167,8 +168,14 @@ void enforce_warn_page(struct conn *c, struct evbuffer *out, bool is_connect, bo
 		   continue_token(person, c->decision.platform, enforce_local_day(c, time(NULL)), authority, token);
 	url_encode(to, enc_to, sizeof(enc_to));
 	url_encode(c->decision.platform, enc_p, sizeof(enc_p));
-	snprintf(link, sizeof(link), "http://%s/continue?p=%s&t=%s&to=%s", vh, enc_p,
-		 can ? token : "", enc_to);
+	/* on TLS terminated for this page (bump.c) the link is the page's own
+	 * origin, answered on that connection; else the proxy's own host */
+	if (c->bump)
+		snprintf(link, sizeof(link), "%s?p=%s&t=%s&to=%s", BUMP_CONTINUE_PATH, enc_p,
+			 can ? token : "", enc_to);
+	else
+		snprintf(link, sizeof(link), "http://%s/continue?p=%s&t=%s&to=%s", vh, enc_p,
+			 can ? token : "", enc_to);
 	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>"
 			    "Allowance used</title>%s</head><body><h1>You have used today's allowance for "
 			    "social media</h1><p>", page_style);

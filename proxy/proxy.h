@@ -47,6 +47,8 @@
  *   signin.c    intercept mode's sign-in page (GET/POST /signin)
  *   bindings.c  client addresses bound to people (sign-ins, recent
  *               explicit-proxy sessions) for intercepted devices
+ *   bump.c      block pages over HTTPS: a denied or warned flow's TLS
+ *               terminated with a leaf from the block CA (bump.h)
  *
  * Threads: every function here runs on the loop thread that owns the object
  * unless it says otherwise. Workers share only server.c's state (atomics,
@@ -86,6 +88,7 @@ struct conn;
 
 struct hosts;
 struct identity_db;
+struct bumper;
 
 /*
  * One generation: a configuration and everything loaded from it, built by
@@ -103,6 +106,7 @@ struct generation {
 	struct identity_db *idb;        /* users and devices ([auth]) */
 	SSL_CTX *ssl_ctx;               /* for tls_listen; NULL without it */
 	struct hosts *hosts;            /* the hosts file(s), parsed */
+	struct bumper *bumper;          /* block_ca: block pages over HTTPS (bump.h); NULL without */
 };
 
 struct server {
@@ -134,6 +138,12 @@ struct server {
 	uint64_t status_class[6];       /* 1xx..5xx sent to clients; [0] other */
 	uint64_t reloads, reload_failures;
 	uint64_t auth_failures;
+	/* block pages over HTTPS (bump.c) */
+	uint64_t bump_pages[VERDICT_COUNT]; /* pages shown on terminated TLS, by verdict */
+	uint64_t bump_continues;        /* Continue links followed there */
+	uint64_t bump_handshakes;       /* terminated handshakes completed */
+	uint64_t bump_failed;           /* terminations that failed (handshake, mint, timeout) */
+	uint64_t bump_minted;           /* leaf certificates minted */
 };
 
 extern struct server server;
@@ -185,6 +195,9 @@ void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
 
 struct event_base *worker_base(struct worker *w);
+/* bump.c's per-worker slot (bump.h). */
+struct bump_wake;
+struct bump_wake **worker_bump_wake(struct worker *w);
 struct evdns_base *worker_dns(struct worker *w);
 struct upstream_pool *worker_pool(struct worker *w);
 struct identity_cache *worker_identity(struct worker *w);

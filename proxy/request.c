@@ -16,6 +16,7 @@
 
 #include "acks.h"
 #include "bindings.h"
+#include "bump.h"
 #include "enforce.h"
 #include "identity.h"
 #include "intercept.h"
@@ -45,7 +46,7 @@ static bool is_blocked(const struct conn *c)
 	return c->decision.verdict == VERDICT_BLOCK;
 }
 
-static void blocked_reply(struct conn *c, bool keep_alive)
+void request_blocked_reply(struct conn *c, bool keep_alive, const char *reason)
 {
 	char until[64], left[32];
 	struct evbuffer *out = bufferevent_get_output(c->client);
@@ -68,7 +69,7 @@ static void blocked_reply(struct conn *c, bool keep_alive)
 	c->status = 403;
 	size_t before = evbuffer_get_length(out);
 	pages_block(out, c->conf, &bi, keep_alive);
-	conn_answer(c, before, RECORD_BLOCKED, "blocked", keep_alive);
+	conn_answer(c, before, RECORD_BLOCKED, reason, keep_alive);
 }
 
 /* Own pages: origin-form requests are never relayed. */
@@ -297,6 +298,11 @@ static void handle_head(struct conn *c, size_t head_len)
 	c->is_connect = req.is_connect;
 	c->ws_upgrade = req.upgrade_websocket;
 
+	if (c->bump) {
+		/* TLS the proxy terminated to show a denied flow its page */
+		bump_request(c, &req, head_len);
+		return;
+	}
 	if (c->intercept) {
 		if (intercepted_head(c, &req, head_len) < 0)
 			return;
@@ -334,6 +340,11 @@ static void handle_head(struct conn *c, size_t head_len)
 	if (c->intercept && signin_redirect(c, &req, head_len))
 		return;
 	enforce_decide(c, c->host, NULL, &c->decision);
+	if (req.is_connect && port_allowed(c->conf, c->port) && bump_wanted(c, c->host)) {
+		/* denied or warned, with a block CA: the page over TLS */
+		bump_connect(c, head_len);
+		return;
+	}
 	if (c->decision.verdict == VERDICT_WARN &&
 	    !enforce_warn_acked(c, c->decision.platform)) {
 		/* over the allowance with over_allowance = warn: an interstitial once
@@ -351,8 +362,8 @@ static void handle_head(struct conn *c, size_t head_len)
 	if (is_blocked(c)) {
 		evbuffer_drain(in, head_len);
 		/* keep the connection when nothing of a body has to be skipped */
-		blocked_reply(c, !req.is_connect && req.keep_alive && req.body == HTTP_BODY_NONE &&
-			      !worker_stopping(c->w));
+		request_blocked_reply(c, !req.is_connect && req.keep_alive && req.body == HTTP_BODY_NONE &&
+				      !worker_stopping(c->w), "blocked");
 		return;
 	}
 	if (req.is_connect)

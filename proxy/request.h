@@ -10,5 +10,8 @@
  * parse, identify, decide and route it (answered here, or handed to relay.c
  * or tunnel.c). Needs nothing else from the caller. */
 void request_read_heads(struct conn *c);
+/* The block page for c's decision (403), recorded as blocked with reason
+ * (the record's close text); then the next request (keep_alive) or close. */
+void request_blocked_reply(struct conn *c, bool keep_alive, const char *reason);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bump.h"
 #include "fnv.h"
 #include "hosts.h"
 #include "identity.h"
@@ -41,6 +42,7 @@ void gen_unref(struct generation *g)
 	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	hosts_destroy(g->hosts);
+	bumper_free(g->bumper);
 	SSL_CTX_free(g->ssl_ctx);
 	identity_db_unref(g->idb);
 	conf_unref(g->conf);
@@ -100,12 +102,13 @@ static struct hosts *hosts_load(const struct conf *c)
 
 struct generation *server_gen_load(struct conf *c, const struct generation *prev)
 {
-	bool tls_ok, id_ok;
+	bool tls_ok, id_ok, bump_ok;
 	SSL_CTX *ctx = server_ssl_load(c, &tls_ok);
 	struct identity_db *idb = identity_db_load(c, &id_ok);
+	struct bumper *bumper = bumper_load(c, &bump_ok);
 	struct generation *g = NULL;
 
-	if (!tls_ok || !id_ok)
+	if (!tls_ok || !id_ok || !bump_ok)
 		goto fail;
 	if (!ctx && prev && prev->ssl_ctx && server.n_tls_listen) {
 		/* tls_listen went from the file, but its listeners stay until a
@@ -122,9 +125,11 @@ struct generation *server_gen_load(struct conf *c, const struct generation *prev
 	g->conf = c;
 	g->idb = idb;
 	g->ssl_ctx = ctx;
+	g->bumper = bumper;
 	return g;
 fail:
 	free(g);
+	bumper_free(bumper);
 	SSL_CTX_free(ctx);
 	identity_db_unref(idb);
 	conf_unref(c);

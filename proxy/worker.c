@@ -31,6 +31,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "bump.h"
 #include "clock.h"
 #include "identity.h"
 #include "intercept.h"
@@ -56,12 +57,18 @@ struct worker {
 	struct event *minute_timer;     /* tunnel progress records, on the minute */
 	struct conn *conns;
 	unsigned n_conns;
+	struct bump_wake *bump_wake;    /* bump.c: minted leaves come back through it */
 	struct conn *social;            /* open tunnels to social platforms */
 	unsigned n_social;
 	unsigned grace_ms;
 	bool paused;
 	bool stopping;
 };
+
+struct bump_wake **worker_bump_wake(struct worker *w)
+{
+	return &w->bump_wake;
+}
 
 struct event_base *worker_base(struct worker *w)
 {
@@ -580,6 +587,7 @@ void worker_destroy(struct worker *w)
 	free(w->listeners);
 	upstream_pool_destroy(w->pool);
 	identity_cache_destroy(w->identity);
+	bump_wake_free(w->bump_wake);
 	if (w->dns)
 		evdns_base_free(w->dns, 1);
 	gen_unref(w->dns_gen);

@@ -5,7 +5,7 @@ BUILD_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libssl-dev libinih
   libsqlite3-dev libpsl-dev libsystemd-dev libpcap-dev"
 TEST_PACKAGES="sarg check curl openssl python3 nginx-light clang libclang-rt-14-dev
   faketime chromium apache2-utils squid nodejs tzdata tshark cppcheck clang-tidy
-  groff-base man-db nftables iproute2"
+  groff-base man-db nftables iproute2 libnss3-tools"
 
 install_missing() {
 	missing=""
