@@ -218,14 +218,23 @@ long blockca_permitted_names(const struct catalog *cat, const char *extra, char 
 	}
 	if (s.n)
 		qsort(s.v, s.n, sizeof(*s.v), cmp_str);
-	/* drop duplicates and names under a listed one; keep the order */
+	/* drop duplicates and names under a listed one (decided on the whole
+	 * sorted set first, then compacted, keeping the order) */
+	bool *drop = calloc(s.n ? s.n : 1, sizeof(*drop));
+	if (!drop) {
+		blockca_names_free(s.v, s.n);
+		return -1;
+	}
+	for (size_t i = 0; i < s.n; i++)
+		drop[i] = (i && strcmp(s.v[i - 1], s.v[i]) == 0) || subsumed(s.v, s.n, s.v[i]);
 	size_t k = 0;
 	for (size_t i = 0; i < s.n; i++) {
-		if ((k && strcmp(s.v[k - 1], s.v[i]) == 0) || subsumed(s.v, s.n, s.v[i]))
+		if (drop[i])
 			free(s.v[i]);
 		else
 			s.v[k++] = s.v[i];
 	}
+	free(drop);
 	*out = s.v;
 	return (long)k;
 }

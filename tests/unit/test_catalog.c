@@ -294,6 +294,50 @@ START_TEST(test_many)
 }
 END_TEST
 
+/* catalog_foreach_domain: every listed domain once, markers never, stops early. */
+struct visit {
+	char seen[64][32];
+	unsigned n, stop_after;
+};
+
+static int visit_domain(const struct catalog_entry *e, void *ctx)
+{
+	struct visit *v = ctx;
+	ck_assert_uint_lt(v->n, 64);
+	snprintf(v->seen[v->n++], sizeof(v->seen[0]), "%s/%s", e->domain, e->platform);
+	return v->stop_after && v->n == v->stop_after ? 42 : 0;
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+START_TEST(test_foreach_domain)
+{
+	struct catalog *cat = catalog_create();
+	struct visit v = {0};
+
+	ck_assert_int_eq(catalog_foreach_domain(cat, visit_domain, &v), 0);
+	ck_assert_uint_eq(v.n, 0);
+	ck_assert_int_eq(catalog_add(cat, "a.b.example", "child", "social"), 0);
+	ck_assert_int_eq(catalog_add(cat, "*.Facebook.com", "facebook", "social"), 0);
+	ck_assert_int_eq(catalog_add(cat, "facebook.com", "other", "video"), 0); /* moved */
+	ck_assert_int_eq(catalog_add(cat, "fbcdn.net", "facebook", "social"), 0);
+	ck_assert_int_eq(catalog_foreach_domain(cat, visit_domain, &v), 0);
+	ck_assert_uint_eq(v.n, 3);
+	qsort(v.seen, v.n, sizeof(v.seen[0]), cmp_seen);
+	ck_assert_str_eq(v.seen[0], "a.b.example/child");
+	ck_assert_str_eq(v.seen[1], "facebook.com/other");
+	ck_assert_str_eq(v.seen[2], "fbcdn.net/facebook");
+	v = (struct visit){.stop_after = 2};
+	ck_assert_int_eq(catalog_foreach_domain(cat, visit_domain, &v), 42);
+	ck_assert_uint_eq(v.n, 2);
+	ck_assert_int_eq(catalog_foreach_domain(NULL, visit_domain, &v), 0);
+	catalog_destroy(cat);
+}
+END_TEST
+
 /* ---- list files ---- */
 
 START_TEST(test_list_ut1)
@@ -745,6 +789,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_add, 0, N(add_cases));
 	tcase_add_test(tc, test_add_order);
 	tcase_add_test(tc, test_many);
+	tcase_add_test(tc, test_foreach_domain);
 	tcase_add_test(tc, test_list_ut1);
 	tcase_add_test(tc, test_list_hosts);
 	tcase_add_test(tc, test_list_errors);
