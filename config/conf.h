@@ -78,8 +78,10 @@ struct conf_proxy {
 	size_t n_tls_listen;
 	char *tls_certificate;        /* PEM chain for tls_listen */
 	char *tls_key;                /* PEM private key for tls_listen */
-	char *block_ca;               /* the block-page CA certificate (blockca.h); NULL: none */
-	char *block_ca_key;           /* its key (mode 0600 or stricter) */
+	/* the block-page CA (config/blockca.h): denied or warned TLS flows are
+	 * terminated with a leaf it signs, to show the page; both or neither */
+	char *block_ca;               /* PEM certificate; NULL: none (refuse as before) */
+	char *block_ca_key;           /* its PEM key, mode 0600/0400 */
 	/* transparent listeners: connections redirected by the gateway's
 	 * firewall (TPROXY, or NAT REDIRECT), decided by Host or SNI and sent
 	 * to their original destination */

@@ -14,6 +14,7 @@ struct conf_loader {
 	unsigned line;
 	/* line each section was first seen on, for "missing key" errors */
 	unsigned proxy_line, store_line, web_line;
+	unsigned block_ca_line[2];    /* [proxy] block_ca, block_ca_key */
 	void *policy_state;           /* owned by the policy model's loader */
 	unsigned flags;               /* CONF_NO_FILES */
 };

@@ -215,12 +215,12 @@ int conf_proxy_key(struct conf_loader *ld, const char *key, const char *value)
 	} else if (strcmp(key, "tls_key") == 0) {
 		free(p->tls_key);
 		p->tls_key = dup_or_null(value);
-	} else if (strcmp(key, "block_ca") == 0) {
-		free(p->block_ca);
-		p->block_ca = dup_or_null(value);
-	} else if (strcmp(key, "block_ca_key") == 0) {
-		free(p->block_ca_key);
-		p->block_ca_key = dup_or_null(value);
+	} else if (strcmp(key, "block_ca") == 0 || strcmp(key, "block_ca_key") == 0) {
+		bool is_key = strcmp(key, "block_ca_key") == 0;
+		char **slot = is_key ? &p->block_ca_key : &p->block_ca;
+		free(*slot);
+		*slot = dup_or_null(value);
+		ld->block_ca_line[is_key] = ld->line;
 	} else if (strcmp(key, "block_page") == 0 && (ld->flags & CONF_NO_FILES)) {
 		/* fuzzing: files are not read */
 	} else if (strcmp(key, "block_page") == 0) {
@@ -408,7 +408,9 @@ void conf_proxy_finish(struct conf_loader *ld)
 	if (p->n_tls_listen && (!p->tls_certificate || !p->tls_key))
 		conf_error_at(ld, ld->proxy_line, "tls_listen needs tls_certificate and tls_key");
 	if (!p->block_ca != !p->block_ca_key)
-		conf_error_at(ld, ld->proxy_line, "block_ca and block_ca_key go together");
+		conf_error_at(ld, ld->block_ca_line[!p->block_ca_key ? 0 : 1],
+			      "%s without %s: give both (the block-page CA and its key), or neither",
+			      p->block_ca ? "block_ca" : "block_ca_key", p->block_ca ? "block_ca_key" : "block_ca");
 	if (!p->connect_ports) {
 		p->connect_ports = calloc(1, sizeof(*p->connect_ports));
 		p->connect_ports[0] = 443;

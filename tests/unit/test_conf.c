@@ -21,6 +21,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->proxy.n_connect_ports, 1);
 	ck_assert_uint_eq(c->proxy.connect_ports[0], 443);
 	ck_assert(!c->proxy.allow_loopback_upstream);
+	ck_assert_ptr_null(c->proxy.block_ca);
+	ck_assert_ptr_null(c->proxy.block_ca_key);
 	ck_assert_uint_eq(c->store.log_other, LOG_OTHER_COUNTS);
 	ck_assert_uint_eq(c->store.retention_days, 180);
 	conf_unref(c);
@@ -39,6 +41,8 @@ START_TEST(test_values)
 			      "idle_timeout = 2m\n"
 			      "max_header_size = 32k\n"
 			      "allow_loopback_upstream = yes\n"
+			      "block_ca = /etc/breaktime/ca/breaktime-ca.pem\n"
+			      "block_ca_key = /etc/breaktime/ca/breaktime-ca.key\n"
 			      "[store]\n"
 			      "retention = 400d\n"
 			      "log_other = none\n"
@@ -64,6 +68,8 @@ START_TEST(test_values)
 	ck_assert_uint_eq(c->proxy.idle_timeout_ms, 120000);
 	ck_assert_uint_eq(c->proxy.max_header_bytes, 32768);
 	ck_assert(c->proxy.allow_loopback_upstream);
+	ck_assert_str_eq(c->proxy.block_ca, "/etc/breaktime/ca/breaktime-ca.pem");
+	ck_assert_str_eq(c->proxy.block_ca_key, "/etc/breaktime/ca/breaktime-ca.key");
 	ck_assert_uint_eq(c->store.retention_days, 400);
 	ck_assert_uint_eq(c->store.log_other, LOG_OTHER_NONE);
 	ck_assert_uint_eq(c->store.queue, 8192);
@@ -111,6 +117,12 @@ static const struct {
 	{"[web]\nmax_connections = 0\n", "t.conf:2: max_connections: `0` is not a number from 1 to 10000"},
 	{"[web]\nidle_timeout = 2h\n", "t.conf:2: idle_timeout: `2h` is not a duration from 1s to 1h (like 30s)"},
 	{"[proxy]\nallow_loopback_upstream = maybe\n", "t.conf:2: allow_loopback_upstream: `maybe` is not yes or no"},
+	{"[proxy]\nworkers = 1\nblock_ca = /etc/breaktime/ca/breaktime-ca.pem\n",
+	 "t.conf:3: block_ca without block_ca_key: give both (the block-page CA and its key), or neither"},
+	{"[proxy]\n\nblock_ca_key = /k\n",
+	 "t.conf:3: block_ca_key without block_ca: give both (the block-page CA and its key), or neither"},
+	{"[proxy]\nblock_ca = /c.pem\nblock_ca_key = /k\nblock_ca =\n",
+	 "t.conf:3: block_ca_key without block_ca: give both (the block-page CA and its key), or neither"},
 };
 
 START_TEST(test_errors)
