@@ -39,7 +39,6 @@
 #include "blockca.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,11 +53,11 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "blockca_internal.h"
 #include "hostname.h"
 
 #define CN_MAX 64         /* ub-common-name: a longer host gets no CN */
 #define SERIAL_BYTES 16
-#define KEYID_BYTES 20
 
 struct blockca {
 	X509 *cert;
@@ -74,9 +73,7 @@ struct blockca {
 
 /* ---- small helpers ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void blockca_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	if (!err || !errlen)
@@ -87,7 +84,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* The newest OpenSSL error as text (and the queue emptied), for messages. */
-static const char *ssl_reason(char *buf, size_t len)
+const char *blockca_ssl_reason(char *buf, size_t len)
 {
 	unsigned long e = ERR_peek_last_error();
 	if (e)
@@ -98,14 +95,14 @@ static const char *ssl_reason(char *buf, size_t len)
 	return buf;
 }
 
-static int cmp_str(const void *a, const void *b)
+int blockca_cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool in_sorted(char *const *v, size_t n, const char *s)
+bool blockca_in_sorted(char *const *v, size_t n, const char *s)
 {
-	return n && bsearch(&s, v, n, sizeof(*v), cmp_str) != NULL;
+	return n && bsearch(&s, v, n, sizeof(*v), blockca_cmp_str) != NULL;
 }
 
 void blockca_names_free(char **names, size_t n)
@@ -124,7 +121,7 @@ static bool host_name(const char *host, char out[HOSTNAME_MAX + 1])
 }
 
 /* A new P-256 key pair (provider-native with OpenSSL 3). */
-static EVP_PKEY *p256_key(void)
+EVP_PKEY *blockca_p256_key(void)
 {
 	EVP_PKEY *k = NULL;
 	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
@@ -160,88 +157,9 @@ static EVP_PKEY *legacy_copy(EVP_PKEY *key)
 }
 #pragma GCC diagnostic pop
 
-/* ---- the permitted names of a new CA ---- */
-
-struct name_set {
-	char **v;
-	size_t n, cap;
-	bool oom;
-};
-
-static int name_set_add(struct name_set *s, const char *name)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		char **v = realloc(s->v, cap * sizeof(*v));
-		if (!v) {
-			s->oom = true;
-			return 1;
-		}
-		s->v = v;
-		s->cap = cap;
-	}
-	if (!(s->v[s->n] = strdup(name))) {
-		s->oom = true;
-		return 1;
-	}
-	s->n++;
-	return 0;
-}
-
-static int add_catalog_domain(const struct catalog_entry *e, void *ctx)
-{
-	return name_set_add(ctx, e->domain);
-}
-
-/* name is covered by a proper suffix of it (on a label boundary) in v. */
-static bool subsumed(char *const *v, size_t n, const char *name)
-{
-	for (const char *p = strchr(name, '.'); p; p = strchr(p + 1, '.'))
-		if (in_sorted(v, n, p + 1))
-			return true;
-	return false;
-}
-
-long blockca_permitted_names(const struct catalog *cat, const char *extra, char ***out)
-{
-	struct name_set s = {0};
-	char norm[HOSTNAME_MAX + 1];
-
-	*out = NULL;
-	catalog_foreach_domain(cat, add_catalog_domain, &s);
-	if (!s.oom && extra && *extra &&
-	    hostname_normalise(extra, strlen(extra), norm) == HOST_NAME)
-		name_set_add(&s, norm);
-	if (s.oom) {
-		blockca_names_free(s.v, s.n);
-		return -1;
-	}
-	if (s.n)
-		qsort(s.v, s.n, sizeof(*s.v), cmp_str);
-	/* drop duplicates and names under a listed one (decided on the whole
-	 * sorted set first, then compacted, keeping the order) */
-	bool *drop = calloc(s.n ? s.n : 1, sizeof(*drop));
-	if (!drop) {
-		blockca_names_free(s.v, s.n);
-		return -1;
-	}
-	for (size_t i = 0; i < s.n; i++)
-		drop[i] = (i && strcmp(s.v[i - 1], s.v[i]) == 0) || subsumed(s.v, s.n, s.v[i]);
-	size_t k = 0;
-	for (size_t i = 0; i < s.n; i++) {
-		if (drop[i])
-			free(s.v[i]);
-		else
-			s.v[k++] = s.v[i];
-	}
-	free(drop);
-	*out = s.v;
-	return (long)k;
-}
-
 /* ---- certificate pieces shared by create and load ---- */
 
-static int set_random_serial(X509 *x)
+int blockca_random_serial(X509 *x)
 {
 	unsigned char b[SERIAL_BYTES];
 	if (RAND_bytes(b, sizeof(b)) != 1)
@@ -250,7 +168,7 @@ static int set_random_serial(X509 *x)
 	return ASN1_STRING_set(X509_get_serialNumber(x), b, sizeof(b)) == 1 ? 0 : -1;
 }
 
-static X509_EXTENSION *ext_basic_constraints(bool ca)
+X509_EXTENSION *blockca_ext_basic_constraints(bool ca)
 {
 	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
 	X509_EXTENSION *e = NULL;
@@ -265,7 +183,7 @@ out:
 	return e;
 }
 
-static X509_EXTENSION *ext_key_usage(const int *bits, size_t n)
+X509_EXTENSION *blockca_ext_key_usage(const int *bits, size_t n)
 {
 	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
 	X509_EXTENSION *e = NULL;
@@ -280,7 +198,7 @@ out:
 	return e;
 }
 
-static X509_EXTENSION *ext_server_auth(void)
+X509_EXTENSION *blockca_ext_server_auth(void)
 {
 	EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
 	X509_EXTENSION *e = NULL;
@@ -290,7 +208,7 @@ static X509_EXTENSION *ext_server_auth(void)
 	return e;
 }
 
-static int add_ext(X509 *x, X509_EXTENSION *e)
+int blockca_add_ext(X509 *x, X509_EXTENSION *e)
 {
 	int rc = e && X509_add_ext(x, e, -1) ? 0 : -1;
 	X509_EXTENSION_free(e);
@@ -298,78 +216,7 @@ static int add_ext(X509 *x, X509_EXTENSION *e)
 }
 
 /* RFC 7093 method 1: the leftmost 160 bits of SHA-256 of the public key. */
-static X509_EXTENSION *ext_key_id(X509 *x, bool authority)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	ASN1_OCTET_STRING *id = ASN1_OCTET_STRING_new();
-	X509_EXTENSION *e = NULL;
-
-	if (!id || !X509_pubkey_digest(x, EVP_sha256(), md, &len) || len < KEYID_BYTES ||
-	    !ASN1_OCTET_STRING_set(id, md, KEYID_BYTES))
-		goto out;
-	if (!authority) {
-		e = X509V3_EXT_i2d(NID_subject_key_identifier, 0, id);
-	} else {
-		AUTHORITY_KEYID *ak = AUTHORITY_KEYID_new();
-		if (ak) {
-			ak->keyid = id;
-			id = NULL;
-			e = X509V3_EXT_i2d(NID_authority_key_identifier, 0, ak);
-			AUTHORITY_KEYID_free(ak);
-		}
-	}
-out:
-	ASN1_OCTET_STRING_free(id);
-	return e;
-}
-
-/* ---- create ---- */
-
-static GENERAL_SUBTREE *subtree(int type, const void *data, int len)
-{
-	GENERAL_SUBTREE *st = GENERAL_SUBTREE_new();
-	ASN1_STRING *s = type == GEN_DNS ? ASN1_IA5STRING_new() : ASN1_OCTET_STRING_new();
-	if (!st || !s || !ASN1_STRING_set(s, data, len))
-		goto fail;
-	GENERAL_NAME_set0_value(st->base, type, s);
-	return st;
-fail:
-	ASN1_STRING_free(s);
-	GENERAL_SUBTREE_free(st);
-	return NULL;
-}
-
-static X509_EXTENSION *ext_name_constraints(const char *const *names, size_t n)
-{
-	static const unsigned char any_ip[32]; /* 0.0.0.0/0 and ::/0: address then mask */
-	NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
-	X509_EXTENSION *e = NULL;
-
-	if (!nc || !(nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null()) ||
-	    !(nc->excludedSubtrees = sk_GENERAL_SUBTREE_new_null()))
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		GENERAL_SUBTREE *st = subtree(GEN_DNS, names[i], (int)strlen(names[i]));
-		if (!st || !sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, st)) {
-			GENERAL_SUBTREE_free(st);
-			goto out;
-		}
-	}
-	for (int len = 8; len <= 32; len += 24) {
-		GENERAL_SUBTREE *st = subtree(GEN_IPADD, any_ip, len);
-		if (!st || !sk_GENERAL_SUBTREE_push(nc->excludedSubtrees, st)) {
-			GENERAL_SUBTREE_free(st);
-			goto out;
-		}
-	}
-	e = X509V3_EXT_i2d(NID_name_constraints, 1, nc);
-out:
-	NAME_CONSTRAINTS_free(nc);
-	return e;
-}
-
-static void format_fp(const X509 *x, char fp[96])
+void blockca_format_fp(const X509 *x, char fp[96])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned len = 0;
@@ -380,127 +227,6 @@ static void format_fp(const X509 *x, char fp[96])
 		snprintf(fp + 3 * i, 4, i + 1 < len ? "%02X:" : "%02X", md[i]);
 }
 
-static X509 *make_ca_cert(EVP_PKEY *key, const char *const *names, size_t n, unsigned days)
-{
-	static const int ku_bits[] = {5, 6}; /* keyCertSign, cRLSign */
-	time_t now = time(NULL);
-	char cn[96];
-	struct tm tm;
-	X509 *x = X509_new();
-	X509_NAME *subj = x ? X509_get_subject_name(x) : NULL;
-
-	gmtime_r(&now, &tm);
-	snprintf(cn, sizeof(cn), "breaktime block-page CA %04d-%02d-%02d %02d:%02d:%02d",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	if (!subj || !X509_set_version(x, X509_VERSION_3) || set_random_serial(x) < 0 ||
-	    !X509_NAME_add_entry_by_NID(subj, NID_organizationName, MBSTRING_ASC,
-					(const unsigned char *)"breaktime", -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_NID(subj, NID_commonName, MBSTRING_ASC,
-					(const unsigned char *)cn, -1, -1, 0) ||
-	    !X509_set_issuer_name(x, subj) ||
-	    !ASN1_TIME_set(X509_getm_notBefore(x), now - 3600) ||
-	    !ASN1_TIME_adj(X509_getm_notAfter(x), now, (int)days, 0) ||
-	    !X509_set_pubkey(x, key) ||
-	    add_ext(x, ext_basic_constraints(true)) < 0 ||
-	    add_ext(x, ext_key_usage(ku_bits, 2)) < 0 ||
-	    add_ext(x, ext_server_auth()) < 0 ||
-	    add_ext(x, ext_name_constraints(names, n)) < 0 ||
-	    add_ext(x, ext_key_id(x, false)) < 0 ||
-	    add_ext(x, ext_key_id(x, true)) < 0 ||
-	    !X509_sign(x, key, EVP_sha256())) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
-}
-
-/* Open dir/name for writing, new only, with mode. -1 with errno. */
-static FILE *create_file(const char *path, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0)
-		return NULL;
-	if (fchmod(fd, mode) < 0) { /* whatever the umask */
-		close(fd);
-		return NULL;
-	}
-	FILE *f = fdopen(fd, "w");
-	if (!f)
-		close(fd);
-	return f;
-}
-
-int blockca_create(const char *dir, const char *const *names, size_t n, unsigned days,
-		   char fp[96], char *err, size_t errlen)
-{
-	char cert_path[4096], key_path[4096], why[256];
-	EVP_PKEY *key = NULL;
-	X509 *x = NULL;
-	FILE *f = NULL;
-	int rc = -1;
-	bool key_written = false;
-
-	if (n == 0 || days == 0 || days > 36500) {
-		set_err(err, errlen, n ? "the validity must be 1 to 36500 days"
-				       : "no names to permit (the catalog is empty)");
-		return -1;
-	}
-	if ((size_t)snprintf(cert_path, sizeof(cert_path), "%s/%s", dir, BLOCKCA_CERT_FILE) >= sizeof(cert_path) ||
-	    (size_t)snprintf(key_path, sizeof(key_path), "%s/%s", dir, BLOCKCA_KEY_FILE) >= sizeof(key_path)) {
-		set_err(err, errlen, "%s: the path is too long", dir);
-		return -1;
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		set_err(err, errlen, "%s: cannot create the directory: %s", dir, strerror(errno));
-		return -1;
-	}
-	for (int i = 0; i < 2; i++) {
-		const char *p = i ? key_path : cert_path;
-		if (access(p, F_OK) == 0) {
-			set_err(err, errlen, "%s exists: remove it first, or write to another directory", p);
-			return -1;
-		}
-	}
-	if (!(key = p256_key()) || !(x = make_ca_cert(key, names, n, days))) {
-		set_err(err, errlen, "cannot make the CA: %s", ssl_reason(why, sizeof(why)));
-		goto out;
-	}
-	if (!(f = create_file(key_path, 0600))) {
-		set_err(err, errlen, "%s: %s", key_path, strerror(errno));
-		goto out;
-	}
-	key_written = true;
-	if (!PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) || fflush(f) || fsync(fileno(f))) {
-		set_err(err, errlen, "%s: cannot write the key", key_path);
-		goto out;
-	}
-	fclose(f);
-	if (!(f = create_file(cert_path, 0644))) {
-		set_err(err, errlen, "%s: %s", cert_path, strerror(errno));
-		goto out;
-	}
-	if (!PEM_write_X509(f, x) || fflush(f) || fsync(fileno(f))) {
-		set_err(err, errlen, "%s: cannot write the certificate", cert_path);
-		unlink(cert_path);
-		goto out;
-	}
-	if (fp)
-		format_fp(x, fp);
-	rc = 0;
-out:
-	if (f && fclose(f) != 0 && rc == 0) {
-		set_err(err, errlen, "%s: %s", cert_path, strerror(errno));
-		unlink(cert_path);
-		rc = -1;
-	}
-	if (rc < 0 && key_written)
-		unlink(key_path); /* nothing half made is left behind */
-	X509_free(x);
-	EVP_PKEY_free(key);
-	ERR_clear_error();
-	return rc;
-}
-
 /* ---- load ---- */
 
 static X509 *read_cert(const char *path, char *err, size_t errlen)
@@ -509,9 +235,9 @@ static X509 *read_cert(const char *path, char *err, size_t errlen)
 	FILE *f = fopen(path, "re");
 	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
 	if (!f)
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		blockca_set_err(err, errlen, "%s: %s", path, strerror(errno));
 	else if (!x)
-		set_err(err, errlen, "%s: not a PEM certificate (%s)", path, ssl_reason(why, sizeof(why)));
+		blockca_set_err(err, errlen, "%s: not a PEM certificate (%s)", path, blockca_ssl_reason(why, sizeof(why)));
 	if (f)
 		fclose(f);
 	return x;
@@ -525,17 +251,17 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
 	FILE *f = fopen(path, "re");
 
 	if (!f) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		blockca_set_err(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
-		set_err(err, errlen, "%s: not a regular file", path);
+		blockca_set_err(err, errlen, "%s: not a regular file", path);
 	else if (st.st_mode & 077)
-		set_err(err, errlen, "%s: the CA key is accessible to group or others (mode %04o): "
+		blockca_set_err(err, errlen, "%s: the CA key is accessible to group or others (mode %04o): "
 			"chmod 600 it, owned by the service user or root", path, (unsigned)(st.st_mode & 07777));
 	else if (!(k = PEM_read_PrivateKey(f, NULL, NULL, NULL)))
-		set_err(err, errlen, "%s: not a PEM private key without a passphrase (%s)", path,
-			ssl_reason(why, sizeof(why)));
+		blockca_set_err(err, errlen, "%s: not a PEM private key without a passphrase (%s)", path,
+			blockca_ssl_reason(why, sizeof(why)));
 	fclose(f);
 	return k;
 }
@@ -568,7 +294,7 @@ static int dns_bases(const STACK_OF(GENERAL_SUBTREE) *sts, char ***out, size_t *
 		(*out)[(*n)++] = b;
 	}
 	if (*n)
-		qsort(*out, *n, sizeof(**out), cmp_str);
+		qsort(*out, *n, sizeof(**out), blockca_cmp_str);
 	return 0;
 }
 
@@ -579,12 +305,12 @@ static int check_cert(struct blockca *ca, time_t now, const char *path, char *er
 	NAME_CONSTRAINTS *nc;
 
 	if (!(X509_get_extension_flags(ca->cert) & EXFLAG_CA) || X509_check_ca(ca->cert) < 1) {
-		set_err(err, errlen, "%s: not a CA certificate (basicConstraints CA:TRUE)", path);
+		blockca_set_err(err, errlen, "%s: not a CA certificate (basicConstraints CA:TRUE)", path);
 		return -1;
 	}
 	nc = X509_get_ext_d2i(ca->cert, NID_name_constraints, &crit, NULL);
 	if (!nc || crit != 1) {
-		set_err(err, errlen, "%s: no critical nameConstraints: breaktime uses only a CA limited "
+		blockca_set_err(err, errlen, "%s: no critical nameConstraints: breaktime uses only a CA limited "
 			"to the catalog's domains (make one with `breaktime ca create`)", path);
 		NAME_CONSTRAINTS_free(nc);
 		return -1;
@@ -594,25 +320,25 @@ static int check_cert(struct blockca *ca, time_t now, const char *path, char *er
 		rc = dns_bases(nc->excludedSubtrees, &ca->excluded, &ca->n_excluded, &excluded_empty);
 	NAME_CONSTRAINTS_free(nc);
 	if (rc < 0) {
-		set_err(err, errlen, "out of memory");
+		blockca_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	if (empty || ca->n_permitted == 0) {
-		set_err(err, errlen, "%s: the nameConstraints permit %s", path,
+		blockca_set_err(err, errlen, "%s: the nameConstraints permit %s", path,
 			empty ? "every DNS name (an empty base)" : "no DNS subtree");
 		return -1;
 	}
 	if (ASN1_TIME_cmp_time_t(X509_get0_notBefore(ca->cert), now) > 0) {
-		set_err(err, errlen, "%s: the CA is not valid yet (check the clock)", path);
+		blockca_set_err(err, errlen, "%s: the CA is not valid yet (check the clock)", path);
 		return -1;
 	}
 	if (ASN1_TIME_cmp_time_t(X509_get0_notAfter(ca->cert), now) < 0) {
-		set_err(err, errlen, "%s: the CA has expired: make a new one (`breaktime ca create`)", path);
+		blockca_set_err(err, errlen, "%s: the CA has expired: make a new one (`breaktime ca create`)", path);
 		return -1;
 	}
 	struct tm tm;
 	if (!ASN1_TIME_to_tm(X509_get0_notAfter(ca->cert), &tm)) {
-		set_err(err, errlen, "%s: unreadable validity", path);
+		blockca_set_err(err, errlen, "%s: unreadable validity", path);
 		return -1;
 	}
 	ca->not_after = timegm(&tm);
@@ -627,20 +353,25 @@ struct blockca *blockca_load(const char *cert_path, const char *key_path, time_t
 	struct blockca *ca = calloc(1, sizeof(*ca));
 
 	if (!ca) {
-		set_err(err, errlen, "out of memory");
+		blockca_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (!(ca->cert = read_cert(cert_path, err, errlen)) || !(ca->key = read_key(key_path, err, errlen)) ||
-	    check_cert(ca, now, cert_path, err, errlen) < 0)
+	if (!(ca->cert = read_cert(cert_path, err, errlen)) || check_cert(ca, now, cert_path, err, errlen) < 0)
+		goto fail;
+	if (!key_path) {
+		ERR_clear_error();
+		return ca; /* the certificate alone: for checks */
+	}
+	if (!(ca->key = read_key(key_path, err, errlen)))
 		goto fail;
 	if (X509_check_private_key(ca->cert, ca->key) != 1) {
-		set_err(err, errlen, "%s does not belong to %s (the key does not match)", key_path, cert_path);
+		blockca_set_err(err, errlen, "%s does not belong to %s (the key does not match)", key_path, cert_path);
 		goto fail;
 	}
 	ca->subject = X509_get_subject_name(ca->cert);
-	ca->ext_bc = ext_basic_constraints(false);
-	ca->ext_ku = ext_key_usage(leaf_ku, 1);
-	ca->ext_eku = ext_server_auth();
+	ca->ext_bc = blockca_ext_basic_constraints(false);
+	ca->ext_ku = blockca_ext_key_usage(leaf_ku, 1);
+	ca->ext_eku = blockca_ext_server_auth();
 	if (X509_get0_subject_key_id(ca->cert)) {
 		AUTHORITY_KEYID *ak = AUTHORITY_KEYID_new();
 		if (ak && (ak->keyid = ASN1_OCTET_STRING_dup(X509_get0_subject_key_id(ca->cert))))
@@ -649,13 +380,13 @@ struct blockca *blockca_load(const char *cert_path, const char *key_path, time_t
 		if (!ca->ext_akid)
 			goto oom;
 	}
-	if (!ca->ext_bc || !ca->ext_ku || !ca->ext_eku || !(ca->leaf_key = p256_key()) ||
+	if (!ca->ext_bc || !ca->ext_ku || !ca->ext_eku || !(ca->leaf_key = blockca_p256_key()) ||
 	    !(ca->leaf_pub = legacy_copy(ca->leaf_key)))
 		goto oom;
 	ERR_clear_error();
 	return ca;
 oom:
-	set_err(err, errlen, "cannot prepare the CA: %s", ssl_reason(why, sizeof(why)));
+	blockca_set_err(err, errlen, "cannot prepare the CA: %s", blockca_ssl_reason(why, sizeof(why)));
 fail:
 	blockca_free(ca);
 	ERR_clear_error();
@@ -684,10 +415,10 @@ void blockca_free(struct blockca *ca)
 /* Does a base of v (sorted) cover host, by OpenSSL's rule (nc_dns)? */
 static bool covered(char *const *v, size_t n, const char *host)
 {
-	if (in_sorted(v, n, host))
+	if (blockca_in_sorted(v, n, host))
 		return true;
 	for (const char *p = strchr(host, '.'); p; p = strchr(p + 1, '.'))
-		if (in_sorted(v, n, p) || in_sorted(v, n, p + 1)) /* ".example.com", "example.com" */
+		if (blockca_in_sorted(v, n, p) || blockca_in_sorted(v, n, p + 1)) /* ".example.com", "example.com" */
 			return true;
 	return false;
 }
@@ -722,7 +453,7 @@ static X509_EXTENSION *ext_san(const char *host, bool critical)
 
 X509 *blockca_mint(const struct blockca *ca, const char *host, time_t now)
 {
-	if (!blockca_permits(ca, host))
+	if (!blockca_permits(ca, host) || !ca->key)
 		return NULL;
 	size_t len = strlen(host);
 	time_t not_after = now - 3600 + BLOCKCA_LEAF_VALID_S;
@@ -731,7 +462,7 @@ X509 *blockca_mint(const struct blockca *ca, const char *host, time_t now)
 	if (not_after > ca->not_after)
 		not_after = ca->not_after;
 	/* a host longer than a CN may be has only its SAN, then critical (RFC 5280 4.2.1.6) */
-	if (!x || !X509_set_version(x, X509_VERSION_3) || set_random_serial(x) < 0 ||
+	if (!x || !X509_set_version(x, X509_VERSION_3) || blockca_random_serial(x) < 0 ||
 	    !X509_set_issuer_name(x, ca->subject) ||
 	    !ASN1_TIME_set(X509_getm_notBefore(x), now - 3600) ||
 	    !ASN1_TIME_set(X509_getm_notAfter(x), not_after) ||
@@ -741,7 +472,7 @@ X509 *blockca_mint(const struct blockca *ca, const char *host, time_t now)
 	    !X509_set_pubkey(x, ca->leaf_pub) ||
 	    !X509_add_ext(x, ca->ext_bc, -1) || !X509_add_ext(x, ca->ext_ku, -1) ||
 	    !X509_add_ext(x, ca->ext_eku, -1) ||
-	    add_ext(x, ext_san(host, len > CN_MAX)) < 0 ||
+	    blockca_add_ext(x, ext_san(host, len > CN_MAX)) < 0 ||
 	    (ca->ext_akid && !X509_add_ext(x, ca->ext_akid, -1)) ||
 	    !X509_sign(x, ca->key, EVP_sha256())) {
 		X509_free(x);
@@ -763,7 +494,17 @@ X509 *blockca_cert(const struct blockca *ca)
 
 void blockca_fingerprint(const struct blockca *ca, char fp[96])
 {
-	format_fp(ca->cert, fp);
+	blockca_format_fp(ca->cert, fp);
+}
+
+time_t blockca_not_after(const struct blockca *ca)
+{
+	return ca->not_after;
+}
+
+size_t blockca_n_permitted(const struct blockca *ca)
+{
+	return ca->n_permitted;
 }
 
 size_t blockca_uncovered(const struct blockca *ca, const char *const *names, size_t n,
@@ -788,20 +529,21 @@ int blockca_key_owner_ok(const char *key_path, const char *user, char *err, size
 		char buf[4096];
 		struct passwd pw, *res = NULL;
 		if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res) {
-			set_err(err, errlen, "%s: no such user `%s` (the service user)", key_path, user);
+			blockca_set_err(err, errlen, "%s: no such user `%s` (the service user)", key_path, user);
 			return -1;
 		}
 		uid = res->pw_uid;
 		who = user;
 	}
 	if (stat(key_path, &st) < 0) {
-		set_err(err, errlen, "%s: %s", key_path, strerror(errno));
+		blockca_set_err(err, errlen, "%s: %s", key_path, strerror(errno));
 		return -1;
 	}
 	if (st.st_uid != 0 && st.st_uid != uid) {
-		set_err(err, errlen, "%s: the CA key belongs to uid %u, neither root nor %s (uid %u): "
+		blockca_set_err(err, errlen, "%s: the CA key belongs to uid %u, neither root nor %s (uid %u): "
 			"whoever owns it can read it", key_path, (unsigned)st.st_uid, who, (unsigned)uid);
 		return -1;
 	}
 	return 0;
 }
+

@@ -67,8 +67,11 @@ struct blockca;
  * readable or writable by group or others (its owner: see
  * blockca_key_owner_ok); the key does not match the certificate; the
  * certificate is not a CA, has no critical nameConstraints with permitted
- * DNS subtrees, or is outside its validity at `now`. The CA also makes one
- * P-256 key that every minted leaf shares (never written anywhere).
+ * DNS subtrees (or with an empty one, which would permit every name), or is
+ * outside its validity at `now`. The CA also makes one P-256 key that every
+ * minted leaf shares (never written anywhere). key_path NULL: the
+ * certificate alone, for checks (blockca_permits, blockca_uncovered);
+ * blockca_mint then returns NULL and blockca_leaf_key NULL.
  */
 struct blockca *blockca_load(const char *cert_path, const char *key_path, time_t now, char *err,
 			     size_t errlen);
@@ -103,6 +106,11 @@ X509 *blockca_cert(const struct blockca *ca);
 
 /* The SHA-256 fingerprint of the CA certificate, as blockca_create gives it. */
 void blockca_fingerprint(const struct blockca *ca, char fp[96]);
+
+/* The end of the CA's validity (leaves never outlast it), and how many DNS
+ * subtrees it permits. */
+time_t blockca_not_after(const struct blockca *ca);
+size_t blockca_n_permitted(const struct blockca *ca);
 
 /*
  * How many of names[0..n) the CA does not permit; the first such name goes
