@@ -29,6 +29,11 @@
 #define BLOCKCA_CERT_FILE "breaktime-ca.pem"
 #define BLOCKCA_KEY_FILE "breaktime-ca.key"
 
+/* The most DNS subtrees one CA may permit: its certificate grows by about
+ * 40 bytes a name (10,000 names: some 360 KB), and every client must install
+ * it and walk the list for every leaf it checks. */
+#define BLOCKCA_MAX_NAMES 10000
+
 /* Minted leaves are valid from an hour before `now` for this long. */
 #define BLOCKCA_LEAF_VALID_S (3 * 24 * 3600)
 
@@ -52,7 +57,8 @@ void blockca_names_free(char **names, size_t n);
  * authority key identifiers, and nameConstraints (critical) permitting
  * exactly the DNS subtrees `names` and excluding every IPv4 and IPv6
  * address (0.0.0.0/0, ::/0: otherwise IP addresses would be unconstrained).
- * Refuses to overwrite existing files; leaves nothing behind on failure.
+ * Refuses more than BLOCKCA_MAX_NAMES names, and to overwrite existing
+ * files; leaves nothing behind on failure.
  * The SHA-256 fingerprint of the certificate ("AA:BB:...", 95 characters +
  * NUL) goes to fp when fp is not NULL. 0, or -1 with a reason in err.
  */

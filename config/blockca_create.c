@@ -238,6 +238,11 @@ int blockca_create(const char *dir, const char *const *names, size_t n, unsigned
 				       : "no names to permit (the catalog is empty)");
 		return -1;
 	}
+	if (n > BLOCKCA_MAX_NAMES) {
+		blockca_set_err(err, errlen, "%zu names: one CA may permit at most %d (each client must "
+				"install it and check every leaf against the list)", n, BLOCKCA_MAX_NAMES);
+		return -1;
+	}
 	if ((size_t)snprintf(cert_path, sizeof(cert_path), "%s/%s", dir, BLOCKCA_CERT_FILE) >= sizeof(cert_path) ||
 	    (size_t)snprintf(key_path, sizeof(key_path), "%s/%s", dir, BLOCKCA_KEY_FILE) >= sizeof(key_path)) {
 		blockca_set_err(err, errlen, "%s: the path is too long", dir);

@@ -5,6 +5,7 @@
  *   breaktime [-c FILE] classify HOST...
  *   breaktime [-c FILE] explain USER HOST [--at TIME] [--students yes|no]
  *                                [--used MINUTES] [--used-break MINUTES] [--json]
+ *   breaktime [-c FILE] ca create [--days N] -o DIR | ca check [PATH]   (ca.c)
  *
  * It loads the configuration exactly as breaktimed does (conf_load) and,
  * for explain, asks the same policy_decide() the proxy asks, so what it
@@ -59,6 +60,12 @@ static void usage(FILE *fp)
 		"                             presence; from the store, read-only (see breaktime(1))\n"
 		"  web                        serve the reports and the presence toggle to admins\n"
 		"                             over HTTPS ([web] listen, certificate, private_key)\n"
+		"  ca create [--days N] -o DIR\n"
+		"                             make the block-page CA ([proxy] block_ca), limited to\n"
+		"                             the catalog's domains (default 825 days); print its\n"
+		"                             fingerprint and how to deploy it to the clients\n"
+		"  ca check [PATH]            does the CA (default: block_ca) still cover the\n"
+		"                             catalog? exit status 1 when not\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE          configuration (default %s)\n"
@@ -106,6 +113,11 @@ static int cmd_check(const char *path)
 		return 1;
 	for (size_t i = 0; i < c->warnings.n; i++)
 		fprintf(stderr, "warning: %s\n", c->warnings.msgs[i]);
+	if (ca_check_configured(c) < 0) {
+		fprintf(stderr, "%s: %s: the block-page CA cannot be used\n", prog, path);
+		conf_unref(c);
+		return 1;
+	}
 	const struct policy *p = c->policy;
 	const struct schedule *s = policy_schedule(p);
 	size_t members = 0;
@@ -618,6 +630,8 @@ int main(int argc, char **argv)
 		return cmd_report(path, n, rest);
 	if (strcmp(cmd, "web") == 0)
 		return cmd_web(path, n, rest);
+	if (strcmp(cmd, "ca") == 0)
+		return cmd_ca(path, n, rest);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -364,6 +364,153 @@ def test_explain_bad_config():
           'expected rc == 1 and ":2: social:" in err (rc, err = %r)' % ((rc, err),))
 
 
+# ---- ca (the block-page CA) ----
+
+# the 10 domains of PLATFORMS and the default visible_hostname
+CA_NAMES = 11
+
+
+def openssl(*args):
+    p = subprocess.run(["openssl"] + list(args), capture_output=True, text=True, timeout=30)
+    eq(p.returncode, 0, "openssl %s (stderr = %r)" % (" ".join(args), p.stderr))
+    return p.stdout
+
+
+def make_ca(conf, name, *extra):
+    d = os.path.join(TMP, name)
+    rc, out, err = run("-c", conf, "ca", "create", "-o", d, *extra)
+    eq(rc, 0, "ca create (rc, out, err = %r)" % ((rc, out, err),))
+    return d, out
+
+
+def test_ca_create():
+    conf = write("ca-host.conf", SITE.format(tmp=TMP).replace(
+        "[proxy]\n", "[proxy]\nvisible_hostname = proxy.school.lan\n"))
+    d, out = make_ca(conf, "ca-create")
+    pem, key = os.path.join(d, "breaktime-ca.pem"), os.path.join(d, "breaktime-ca.key")
+    eq(oct(os.stat(key).st_mode & 0o7777), "0o600", "key mode")
+    eq(oct(os.stat(pem).st_mode & 0o7777), "0o644", "certificate mode")
+    check("permitting %d names (the catalog's domains and proxy.school.lan)" % CA_NAMES in out,
+          "the count and the page host (out = %r)" % (out,))
+    # the fingerprint printed is the certificate's
+    fp = openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", pem).strip().split("=", 1)[1]
+    check("fingerprint: SHA-256 %s\n" % fp in out, "fingerprint %s in %r" % (fp, out))
+    check("block_ca = %s\n" % pem in out and "block_ca_key = %s\n" % key in out,
+          "the config lines (out = %r)" % (out,))
+    for step in ("update-ca-certificates", "certutil -d sql:", "Trusted Root Certification Authorities",
+                 "Certificate payload", "Google Admin console"):
+        check(step in out, "deployment step %r missing (out = %r)" % (step, out))
+    # what openssl reads in it: a constrained CA, 825 days by default
+    text = openssl("x509", "-noout", "-text", "-in", pem)
+    for want in ("X509v3 Name Constraints: critical", "DNS:proxy.school.lan", "DNS:youtu.be",
+                 "DNS:t.co", "IP:0.0.0.0/0.0.0.0", "CA:TRUE, pathlen:0", "ASN1 OID: prime256v1",
+                 "Certificate Sign, CRL Sign", "TLS Web Server Authentication"):
+        check(want in text, "%r not in the certificate: %s" % (want, text))
+    check("DNS:breaktime" not in text, "the default page host is not there when another is set")
+    # a second create into the same place is refused and changes nothing
+    rc, out2, err = run("-c", conf, "ca", "create", "-o", d)
+    check(rc == 1 and "exists" in err, "second create (rc, err = %r)" % ((rc, err),))
+    eq(openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", pem).strip().split("=", 1)[1], fp,
+       "fingerprint after the refused create")
+    # --days
+    d2, out2 = make_ca(conf, "ca-days", "--days", "30")
+    text = openssl("x509", "-noout", "-enddate", "-in", os.path.join(d2, "breaktime-ca.pem"))
+    check(openssl("x509", "-noout", "-checkend", str(29 * 86400), "-in", os.path.join(d2, "breaktime-ca.pem")),
+          "valid for 29 days")
+    p = subprocess.run(["openssl", "x509", "-noout", "-checkend", str(31 * 86400), "-in",
+                        os.path.join(d2, "breaktime-ca.pem")], capture_output=True, timeout=30)
+    eq(p.returncode, 1, "not valid for 31 days (%s)" % text)
+
+
+def test_ca_check_covered_then_not():
+    d, _ = make_ca(site(), "ca-check")
+    pem, key = os.path.join(d, "breaktime-ca.pem"), os.path.join(d, "breaktime-ca.key")
+    rc, out, err = run("-c", site(), "ca", "check", pem)
+    eq(rc, 0, "ca check (out, err = %r)" % ((out, err),))
+    check(out.startswith("%s: covers the catalog (%d names; the CA permits %d)" % (pem, CA_NAMES, CA_NAMES)),
+          "out = %r" % (out,))
+    # the catalog grows: a [catalog] list adds tiktok (and a name under a covered one)
+    write("tiktok.list", "tiktok.com\nwww.tiktok.com\nm.facebook.com\n")
+    grown = SITE.format(tmp=TMP).replace(
+        "[catalog]\n", "[catalog]\nlists = %s/tiktok.list\nplatform = tiktok\n" % TMP).replace(
+        "[proxy]\n", "[proxy]\nblock_ca = %s\nblock_ca_key = %s\n" % (pem, key))
+    conf = write("ca-grown.conf", grown)
+    rc, out, err = run("-c", conf, "ca", "check", pem)
+    eq(rc, 1, "ca check after the catalog grew (out, err = %r)" % ((out, err),))
+    check("does not cover 1 of the catalog's %d names: a catalog update may need a new CA" % (CA_NAMES + 1)
+          in err and "\n  tiktok.com\n" in err and "facebook" not in err, "err = %r" % (err,))
+    # without PATH: the configured one, with its key
+    rc, out, err = run("-c", conf, "ca", "check")
+    check(rc == 1 and "tiktok.com" in err, "ca check, configured (rc, err = %r)" % ((rc, err),))
+    # breaktime check: loads it, and warns
+    rc, out, err = run("-c", conf, "check")
+    eq(rc, 0, "check (out, err = %r)" % ((out, err),))
+    check("warning: %s does not cover 1 of the catalog's" % pem in err and "tiktok.com" in err,
+          "err = %r" % (err,))
+    check(": ok (" in out, "out = %r" % (out,))
+    # a new CA for the grown catalog covers it
+    d2, out = make_ca(conf, "ca-check-new")
+    check("permitting %d names" % (CA_NAMES + 1) in out, "out = %r" % (out,))
+    rc, out, err = run("-c", conf, "ca", "check", os.path.join(d2, "breaktime-ca.pem"))
+    eq(rc, 0, "the new CA (err = %r)" % (err,))
+
+
+def test_ca_configured_problems():
+    d, _ = make_ca(site(), "ca-bad")
+    d2, _ = make_ca(site(), "ca-other")
+    pem, key = os.path.join(d, "breaktime-ca.pem"), os.path.join(d, "breaktime-ca.key")
+    other_key = os.path.join(d2, "breaktime-ca.key")
+
+    def conf_with(lines):
+        return write("ca-bad.conf", SITE.format(tmp=TMP).replace("[proxy]\n", "[proxy]\n" + lines))
+
+    # one without the other: file:line
+    path = conf_with("block_ca = %s\n" % pem)
+    rc, out, err = run("-c", path, "check")
+    check(rc == 1 and "%s:2: block_ca without block_ca_key" % path in err, "err = %r" % (err,))
+    # a key others can read
+    os.chmod(key, 0o640)
+    path = conf_with("block_ca = %s\nblock_ca_key = %s\n" % (pem, key))
+    rc, out, err = run("-c", path, "check")
+    check(rc == 1 and "accessible to group or others (mode 0640)" in err and out == "",
+          "rc, out, err = %r" % ((rc, out, err),))
+    rc, out, err = run("-c", path, "ca", "check")
+    check(rc == 1 and "accessible to group or others" in err, "rc, err = %r" % ((rc, err),))
+    os.chmod(key, 0o600)
+    rc, out, err = run("-c", path, "check")
+    eq(rc, 0, "check with the key fixed (err = %r)" % (err,))
+    eq(err, "", "nothing to warn about")
+    # the key of another CA
+    path = conf_with("block_ca = %s\nblock_ca_key = %s\n" % (pem, other_key))
+    rc, out, err = run("-c", path, "check")
+    check(rc == 1 and "does not match" in err, "rc, err = %r" % ((rc, err),))
+    # not a certificate
+    path = conf_with("block_ca = %s\nblock_ca_key = %s\n" % (key, key))
+    rc, out, err = run("-c", path, "check")
+    check(rc == 1 and "not a PEM certificate" in err, "rc, err = %r" % ((rc, err),))
+
+
+def test_ca_usage():
+    conf = site()
+    for args, want in ((["ca"], "give create or check"),
+                       (["ca", "create"], "-o DIR"),
+                       (["ca", "create", "-o"], "a value is missing"),
+                       (["ca", "create", "--days", "0", "-o", TMP], "--days is a number of days"),
+                       (["ca", "create", "--days", "-5", "-o", TMP], "--days is a number of days"),
+                       (["ca", "create", "-o", TMP, "--frob"], "unexpected `--frob`"),
+                       (["ca", "check", "a", "b"], "at most one PATH"),
+                       (["ca", "frob"], "unknown subcommand `frob`")):
+        rc, out, err = run("-c", conf, *args)
+        check(rc == 2 and want in err and "usage: breaktime ca create" in err,
+              "%s: rc, err = %r" % (args, (rc, err)))
+    rc, out, err = run("-c", conf, "ca", "check")
+    check(rc == 1 and "sets no [proxy] block_ca" in err, "rc, err = %r" % ((rc, err),))
+    rc, out, err = run("-c", conf, "ca", "check", os.path.join(TMP, "nope.pem"))
+    check(rc == 1 and "nope.pem: No such file" in err, "rc, err = %r" % ((rc, err),))
+    rc, out, err = run("--help")
+    check("ca create [--days N] -o DIR" in out and "ca check [PATH]" in out, "help: %r" % (out,))
+
+
 def main():
     write("platforms.list", PLATFORMS)
     harness.run(globals(), context=lambda: Context(TMP), filters=sys.argv[3:], against=BIN)
