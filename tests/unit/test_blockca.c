@@ -412,6 +412,19 @@ START_TEST(permits)
 	ck_assert_str_eq(first, "tiktok.com");
 	ck_assert_uint_eq(blockca_uncovered(ca, names, 1, &first), 0);
 	ck_assert_ptr_null(first);
+	ck_assert_uint_eq(blockca_n_permitted(ca), N_NAMES);
+	ck_assert(blockca_not_after(ca) > time(NULL) + 29 * 86400);
+	blockca_free(ca);
+
+	/* the certificate alone (no key): checks work, minting does not */
+	char err[512] = "";
+	ck_assert_int_eq(chmod(key_path, 0644), 0); /* not even looked at */
+	ca = blockca_load(cert_path, NULL, time(NULL), err, sizeof(err));
+	ck_assert_msg(ca != NULL, "%s", err);
+	ck_assert(blockca_permits(ca, "www.facebook.com"));
+	ck_assert_uint_eq(blockca_uncovered(ca, names, 4, &first), 2);
+	ck_assert_ptr_null(blockca_mint(ca, "www.facebook.com", time(NULL)));
+	ck_assert_ptr_null(blockca_leaf_key(ca));
 	blockca_free(ca);
 }
 END_TEST
