@@ -215,7 +215,6 @@ int blockca_add_ext(X509 *x, X509_EXTENSION *e)
 	return rc;
 }
 
-/* RFC 7093 method 1: the leftmost 160 bits of SHA-256 of the public key. */
 void blockca_format_fp(const X509 *x, char fp[96])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -323,9 +322,11 @@ static int check_cert(struct blockca *ca, time_t now, const char *path, char *er
 		blockca_set_err(err, errlen, "out of memory");
 		return -1;
 	}
-	if (empty || ca->n_permitted == 0) {
-		blockca_set_err(err, errlen, "%s: the nameConstraints permit %s", path,
-			empty ? "every DNS name (an empty base)" : "no DNS subtree");
+	if (empty || excluded_empty || ca->n_permitted == 0) {
+		blockca_set_err(err, errlen, "%s: the nameConstraints %s", path,
+				empty ? "permit every DNS name (an empty or malformed base)"
+				: excluded_empty ? "exclude every DNS name (an empty or malformed base)"
+				: "permit no DNS subtree");
 		return -1;
 	}
 	if (ASN1_TIME_cmp_time_t(X509_get0_notBefore(ca->cert), now) > 0) {

@@ -102,6 +102,8 @@ long blockca_permitted_names(const struct catalog *cat, const char *extra, char 
 	return (long)k;
 }
 
+/* The key identifier of x's own key (subject, or authority: self-signed),
+ * by RFC 7093 method 1: the leftmost 160 bits of SHA-256 of the key. */
 static X509_EXTENSION *ext_key_id(X509 *x, bool authority)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];

@@ -252,8 +252,33 @@ END_TEST
 
 /* ---- load ---- */
 
-/* A self-signed certificate of key with the given extensions (config strings: test only). */
-static X509 *self_signed(EVP_PKEY *key, const char *bc, const char *nc)
+/* A subtree DNS:name (name may be "", which the config syntax refuses). */
+static void push_dns(STACK_OF(GENERAL_SUBTREE) **sk, const char *name)
+{
+	GENERAL_SUBTREE *st = GENERAL_SUBTREE_new();
+	ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+	ck_assert(st && s && ASN1_STRING_set(s, name, (int)strlen(name)));
+	GENERAL_NAME_set0_value(st->base, GEN_DNS, s);
+	if (!*sk)
+		*sk = sk_GENERAL_SUBTREE_new_null();
+	ck_assert_int_gt(sk_GENERAL_SUBTREE_push(*sk, st), 0);
+}
+
+/* Critical nameConstraints permitting facebook.com, and an empty base on one side. */
+static X509_EXTENSION *nc_with_empty_base(bool excluded)
+{
+	NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+	push_dns(&nc->permittedSubtrees, "facebook.com");
+	push_dns(excluded ? &nc->excludedSubtrees : &nc->permittedSubtrees, "");
+	X509_EXTENSION *e = X509V3_EXT_i2d(NID_name_constraints, 1, nc);
+	NAME_CONSTRAINTS_free(nc);
+	ck_assert_ptr_nonnull(e);
+	return e;
+}
+
+/* A self-signed certificate of key with the given extensions (config
+ * strings: test only), and extra (freed) when not NULL. */
+static X509 *self_signed(EVP_PKEY *key, const char *bc, const char *nc, X509_EXTENSION *extra)
 {
 	X509 *x = X509_new();
 	X509V3_CTX ctx;
@@ -277,6 +302,10 @@ static X509 *self_signed(EVP_PKEY *key, const char *bc, const char *nc)
 		ck_assert_ptr_nonnull(e);
 		X509_add_ext(x, e, -1);
 		X509_EXTENSION_free(e);
+	}
+	if (extra) {
+		X509_add_ext(x, extra, -1);
+		X509_EXTENSION_free(extra);
 	}
 	ck_assert_int_gt(X509_sign(x, key, EVP_sha256()), 0);
 	return x;
@@ -340,14 +369,22 @@ START_TEST(load_refusals)
 	};
 	snprintf(path, sizeof(path), "%s/bad.pem", dir);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		X509 *x = self_signed(key, bad[i].bc, bad[i].nc);
+		X509 *x = self_signed(key, bad[i].bc, bad[i].nc, NULL);
 		unlink(path);
 		write_pem_cert(path, x);
 		X509_free(x);
 		load_refused(path, key_path, now, bad[i].want);
 	}
+	/* an empty base would permit (or exclude) every name */
+	for (int excl = 0; excl < 2; excl++) {
+		X509 *x = self_signed(key, "critical,CA:TRUE", NULL, nc_with_empty_base(excl));
+		unlink(path);
+		write_pem_cert(path, x);
+		X509_free(x);
+		load_refused(path, key_path, now, excl ? "exclude every DNS name" : "permit every DNS name");
+	}
 	/* ... and one that is: loaded */
-	X509 *x = self_signed(key, "critical,CA:TRUE", "critical,permitted;DNS:facebook.com");
+	X509 *x = self_signed(key, "critical,CA:TRUE", "critical,permitted;DNS:facebook.com", NULL);
 	unlink(path);
 	write_pem_cert(path, x);
 	X509_free(x);
