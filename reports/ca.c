@@ -13,6 +13,7 @@
  */
 #include "cli.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "blockca.h"
 #include "catalog.h"
 #include "conf.h"
+#include "hostname.h"
 #include "policy.h"
 
 #define DEFAULT_DAYS 825u   /* about 27 months: a stolen key stops working in time */
@@ -127,11 +129,17 @@ static int ca_create(const char *path, int argc, char **argv)
 		fprintf(stderr, "breaktime: ca create: %s\n", err);
 		goto out;
 	}
-	printf("made the block-page CA, permitting %ld names (the catalog's domains and %s):\n"
+	const char *vh = c->proxy.visible_hostname;
+	char norm[HOSTNAME_MAX + 1];
+	bool vh_name = hostname_normalise(vh, strlen(vh), norm) == HOST_NAME;
+	printf("made the block-page CA, permitting %ld names (the catalog's domains and %s%s):\n"
 	       "  certificate: %s/%s (give it to the clients)\n"
 	       "  key:         %s/%s (mode 0600: it stays on the gateway)\n"
 	       "  fingerprint: SHA-256 %s\n",
-	       n, c->proxy.visible_hostname, dir, BLOCKCA_CERT_FILE, dir, BLOCKCA_KEY_FILE, fp);
+	       n, vh_name ? "" : "not visible_hostname ", vh, dir, BLOCKCA_CERT_FILE, dir,
+	       BLOCKCA_KEY_FILE, fp);
+	if (!vh_name)
+		printf("  (%s is an address: a CA names DNS names only)\n", vh);
 	print_date("  valid until: ", time(NULL) + (time_t)days * 86400);
 	printf("\nIn %s, [proxy]:\n  block_ca = %s/%s\n  block_ca_key = %s/%s\n", path, dir,
 	       BLOCKCA_CERT_FILE, dir, BLOCKCA_KEY_FILE);

@@ -412,6 +412,14 @@ def test_ca_create():
     check(rc == 1 and "exists" in err, "second create (rc, err = %r)" % ((rc, err),))
     eq(openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", pem).strip().split("=", 1)[1], fp,
        "fingerprint after the refused create")
+    # a visible_hostname that is an address cannot be named
+    conf_ip = write("ca-ip.conf", SITE.format(tmp=TMP).replace(
+        "[proxy]\n", "[proxy]\nvisible_hostname = 192.168.1.1\n"))
+    d3, out3 = make_ca(conf_ip, "ca-ip")
+    check("permitting %d names (the catalog's domains and not visible_hostname 192.168.1.1)"
+          % (CA_NAMES - 1) in out3 and "192.168.1.1 is an address" in out3, "out = %r" % (out3,))
+    text = openssl("x509", "-noout", "-text", "-in", os.path.join(d3, "breaktime-ca.pem"))
+    check("DNS:192.168.1.1" not in text and "IP:192.168.1.1" not in text, "the address is in the CA")
     # --days
     d2, out2 = make_ca(conf, "ca-days", "--days", "30")
     text = openssl("x509", "-noout", "-enddate", "-in", os.path.join(d2, "breaktime-ca.pem"))
