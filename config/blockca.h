@@ -99,10 +99,15 @@ int blockca_key_owner_ok(const char *key_path, const char *user, char *err, size
 bool blockca_permits(const struct blockca *ca, const char *host);
 
 /*
- * A leaf certificate for host: subject CN and SAN dNSName host, valid from
- * now-1h for BLOCKCA_LEAF_VALID_S, extendedKeyUsage serverAuth, a random
- * serial, the shared leaf key, signed by the CA's key. NULL when host is
- * not permitted (blockca_permits) or on error. Thread-safe.
+ * A leaf certificate for host: SAN dNSName host and subject CN host (a host
+ * longer than the 64 characters a CN may hold has no CN, and its SAN is
+ * critical), valid from now-1h for BLOCKCA_LEAF_VALID_S but never beyond
+ * the CA, basicConstraints CA:FALSE and keyUsage digitalSignature
+ * (critical), extendedKeyUsage serverAuth, the CA's key identifier, a
+ * random 16-byte serial, the shared leaf key, signed with ECDSA-SHA256 by
+ * the CA's key. NULL when host is not permitted (blockca_permits: it must
+ * be normalised already, "WWW.X.COM" is refused), without a key, or on
+ * error. Thread-safe. About 50 us of CPU (bench/blockca_bench).
  */
 X509 *blockca_mint(const struct blockca *ca, const char *host, time_t now);
 
