@@ -77,6 +77,8 @@ struct bump {
 	uint16_t port;
 	bool handshaking;               /* the filter exists; the handshake runs */
 	struct mint_job *job;           /* waiting for the mint thread */
+	struct bufferevent *under;      /* the socket's, below the TLS filter (c->client) */
+	struct evbuffer_cb_entry *drained; /* on under's output: see under_drained() */
 };
 
 struct mint_job {
@@ -584,6 +586,25 @@ static void bump_on_event(struct bufferevent *bev, short what, void *arg)
 	bump_fail(c, "tls-handshake-failed");
 }
 
+/*
+ * The filter's output empties as soon as SSL_write has put the records into
+ * the socket's output below it: a closing conn (CS_CLOSING) waits for that
+ * one too (bump_flushed), and is told here, on the next loop turn, when
+ * the socket has taken the last byte.
+ */
+static void under_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+
+	if (info->n_deleted && evbuffer_get_length(buf) == 0 && c->state == CS_CLOSING)
+		bufferevent_trigger(c->client, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+bool bump_flushed(const struct conn *c)
+{
+	return !c->bump || !c->bump->under || evbuffer_get_length(bufferevent_get_output(c->bump->under)) == 0;
+}
+
 static void handshake(struct conn *c, X509 *leaf)
 {
 	struct bumper *b = c->gen->bumper;
@@ -611,6 +632,8 @@ static void handshake(struct conn *c, X509 *leaf)
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
 	c->client = f;
+	c->bump->under = under;
+	c->bump->drained = evbuffer_add_cb(bufferevent_get_output(under), under_drained, c);
 	c->bump->handshaking = true;
 	bufferevent_setcb(f, NULL, NULL, bump_on_event, c);
 	bufferevent_enable(f, EV_READ | EV_WRITE);
@@ -625,6 +648,8 @@ void bump_conn_free(struct conn *c)
 		return;
 	if (c->bump->job)
 		c->bump->job->c = NULL; /* its event frees it on this loop */
+	if (c->bump->drained)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bump->under), c->bump->drained);
 	free(c->bump);
 	c->bump = NULL;
 }

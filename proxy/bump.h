@@ -61,6 +61,10 @@ void bump_on_read(struct conn *c);
 void bump_on_timer(struct conn *c);
 /* request.c: one request head on a terminated connection. */
 void bump_request(struct conn *c, const struct http_request *req, size_t head_len);
+/* conn.c, closing: nothing of the conn's waits below its TLS any more (the
+ * records of the last answer are out of the socket's own buffer). True
+ * for a conn that is not terminated. */
+bool bump_flushed(const struct conn *c);
 /* conn_close(): detach a pending mint and free the conn's bump state. */
 void bump_conn_free(struct conn *c);
 

@@ -353,7 +353,7 @@ void conn_close_after_flush(struct conn *c, const char *reason)
 		c->up = NULL;
 	}
 	bufferevent_disable(c->client, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0) {
+	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0 && bump_flushed(c)) {
 		conn_close(c, reason);
 		return;
 	}
@@ -436,7 +436,7 @@ static void conn_on_client_write(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	if (c->state == CS_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && bump_flushed(c))
 			conn_close(c, c->closing_reason ? c->closing_reason : "done");
 		return;
 	}
