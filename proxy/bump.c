@@ -150,6 +150,11 @@ struct bumper *bumper_load(const struct conf *c, bool *ok)
 		log_err("out of memory loading block_ca");
 		return NULL;
 	}
+	if (blockca_key_owner_ok(c->proxy.block_ca_key, c->proxy.user, err, sizeof(err)) < 0) {
+		log_err("block_ca_key %s: %s", c->proxy.block_ca_key, err);
+		free(b);
+		return NULL;
+	}
 	b->ca = blockca_load(c->proxy.block_ca, c->proxy.block_ca_key, time(NULL), err, sizeof(err));
 	if (!b->ca) {
 		log_err("block_ca %s: %s", c->proxy.block_ca, err);
@@ -610,9 +615,10 @@ static void handshake(struct conn *c, X509 *leaf)
 	struct bumper *b = c->gen->bumper;
 	SSL *ssl = SSL_new(b->ctx);
 
+	/* the leaf alone: devices have the CA (a trust anchor is never sent;
+	 * with the catalog's constraints it is kilobytes per handshake) */
 	if (!ssl || SSL_use_certificate(ssl, leaf) != 1 ||
-	    SSL_use_PrivateKey(ssl, blockca_leaf_key(b->ca)) != 1 ||
-	    SSL_add1_chain_cert(ssl, blockca_cert(b->ca)) != 1) {
+	    SSL_use_PrivateKey(ssl, blockca_leaf_key(b->ca)) != 1) {
 		X509_free(leaf);
 		SSL_free(ssl);
 		ERR_clear_error();
