@@ -170,6 +170,8 @@ struct bumper *bumper_load(const struct conf *c, bool *ok)
 	}
 	SSL_CTX_set_min_proto_version(b->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_alpn_select_cb(b->ctx, alpn_select, NULL);
+	/* one resumption ticket, not OpenSSL's two: a page needs no more */
+	SSL_CTX_set_num_tickets(b->ctx, 1);
 	pthread_mutex_init(&b->lock, NULL);
 	char fp[96];
 	blockca_fingerprint(b->ca, fp);
@@ -182,13 +184,12 @@ void bumper_free(struct bumper *b)
 {
 	if (!b)
 		return;
-	struct lru_node *n;
-	while ((n = lru_oldest(&b->lru))) {
-		struct leaf *l = LRU_ENTRY(n, struct leaf, lru);
-		lru_remove(&b->lru, n);
-		X509_free(l->x);
-		free(l);
-	}
+	for (unsigned i = 0; i < LEAF_BUCKETS; i++)
+		for (struct leaf *l = b->bucket[i], *next; l; l = next) {
+			next = l->hnext;
+			X509_free(l->x);
+			free(l);
+		}
 	pthread_mutex_destroy(&b->lock);
 	SSL_CTX_free(b->ctx);
 	blockca_free(b->ca);
@@ -242,14 +243,17 @@ static void cache_put(struct bumper *b, const char *name, X509 *x, time_t now)
 	nl->x = x;
 	nl->reuse_until = now + LEAF_REUSE_S;
 	pthread_mutex_lock(&b->lock);
-	unsigned h = leaf_bucket(name);
+	unsigned h = leaf_bucket(nl->name);
+	bool replaced = false;
 	for (struct leaf *l = b->bucket[h]; l; l = l->hnext)
-		if (strcmp(l->name, name) == 0) {
+		if (strcmp(l->name, nl->name) == 0) {
 			cache_unlink(b, l); /* expired, or minted twice at once: the newer wins */
+			replaced = true;
 			break;
 		}
-	if (b->n >= LEAF_CACHE_MAX)
-		cache_unlink(b, LRU_ENTRY(lru_oldest(&b->lru), struct leaf, lru));
+	struct lru_node *oldest = lru_oldest(&b->lru);
+	if (!replaced && b->n >= LEAF_CACHE_MAX && oldest)
+		cache_unlink(b, LRU_ENTRY(oldest, struct leaf, lru));
 	nl->hnext = b->bucket[h];
 	b->bucket[h] = nl;
 	lru_append(&b->lru, &nl->lru);
@@ -397,10 +401,11 @@ static void wake_on_read(evutil_socket_t fd, short what, void *arg)
 static struct bump_wake *wake_get(struct worker *w)
 {
 	struct bump_wake **slot = worker_bump_wake(w);
+	struct bump_wake *wk = *slot;
 
-	if (*slot)
-		return *slot;
-	struct bump_wake *wk = calloc(1, sizeof(*wk));
+	if (wk)
+		return wk;
+	wk = calloc(1, sizeof(*wk));
 	if (!wk)
 		return NULL;
 	if (pipe2(wk->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -605,6 +610,14 @@ static void under_drained(struct evbuffer *buf, const struct evbuffer_cb_info *i
 		bufferevent_trigger(c->client, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
+static void count_page_bytes(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)buf;
+	c->bytes_down += info->n_added;
+}
+
 bool bump_flushed(const struct conn *c)
 {
 	return !c->bump || !c->bump->under || evbuffer_get_length(bufferevent_get_output(c->bump->under)) == 0;
@@ -640,6 +653,9 @@ static void handshake(struct conn *c, X509 *leaf)
 	c->client = f;
 	c->bump->under = under;
 	c->bump->drained = evbuffer_add_cb(bufferevent_get_output(under), under_drained, c);
+	/* the pages' bytes, counted as they are written: TLS takes them out of
+	 * this buffer at once, so conn_answer() cannot measure them there */
+	evbuffer_add_cb(bufferevent_get_output(f), count_page_bytes, c);
 	c->bump->handshaking = true;
 	bufferevent_setcb(f, NULL, NULL, bump_on_event, c);
 	bufferevent_enable(f, EV_READ | EV_WRITE);

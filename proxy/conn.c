@@ -366,8 +366,8 @@ void conn_close_after_flush(struct conn *c, const char *reason)
 void conn_answer(struct conn *c, size_t before, enum record_kind kind, const char *reason, bool keep)
 {
 	size_t after = evbuffer_get_length(bufferevent_get_output(c->client));
-	/* (TLS may have taken bytes out of the output meanwhile: never below 0) */
-	if (after > before)
+	/* (a terminated TLS connection counts its pages as they are written, bump.c) */
+	if (!c->bump && after > before)
 		c->bytes_down += after - before;
 	conn_record(c, kind, reason);
 	c->client_keep = keep;

@@ -110,6 +110,8 @@ def test_block_page_over_tls_with_curl(kit):
     eq((row['status'], row['reason'], row['platform'], row['close'], row['sni']),
        (403, BLOCKED_BY, 'instagram', 'blocked-page-tls', 'www.instagram.com'),
        'store row of the page shown over TLS')
+    check(row['bytes_down'] >= len(r.body), 'the page bytes are counted (%d for a %d-byte body)'
+          % (row['bytes_down'], len(r.body)))
     # the client was given a leaf for the name, issued by the organisation's CA
     subject, issuer, text = s_client(d, 'www.instagram.com:443', 'www.instagram.com')
     check(subject and 'www.instagram.com' in subject, 'leaf subject: %s\n%s' % (subject, text[-1500:]))
