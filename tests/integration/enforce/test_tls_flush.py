@@ -135,8 +135,8 @@ def test_block_page_then_close_reaches_the_client(kit):
     head, _, body = got.partition(b'\r\n\r\n')
     m = re.search(rb'\r\nContent-Length: *(\d+)', head, re.I)
     check(m and int(m.group(1)) == len(body), 'the whole body (%s): %r' % (end, head))
-    rows = d.wait_event(kind='blocked', host='www.instagram.com', close='blocked-page-tls')
-    check(len(rows) >= 4, 'every page is recorded: %r' % rows)
+    wait_for(lambda: len(d.events(kind='blocked', host='www.instagram.com', close='blocked-page-tls')) == 4, 5,
+             what='a row for each of the four pages')
     eq(metric(kit, d, 'breaktime_tls_pages_total{verdict="block"}'), 4, 'four pages over TLS')
 
 
