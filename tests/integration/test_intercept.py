@@ -21,7 +21,9 @@ Needs root (network namespaces, nftables); without it every test skips
 with the reason.
 """
 
+import base64
 import glob
+import hashlib
 import json
 import os
 import re
@@ -30,6 +32,7 @@ import socket
 import subprocess
 import time
 
+from harness_cdp import BASE_FLAGS, Cdp, chromium_exe
 from harness import (BREAKTIMED, TestSkip, binary_sanitized, check, clean_env, eq, make_cert, run, store_rows,
                      wait_for)
 
@@ -230,7 +233,12 @@ class Topology:
 
     def origin_requests(self):
         with open(self.origin_log) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            return [r for r in (json.loads(line) for line in f if line.strip()) if 'path' in r]
+
+    def origin_datagrams(self):
+        """The datagrams that reached the origin's UDP 443."""
+        with open(self.origin_log) as f:
+            return [r for r in (json.loads(line) for line in f if line.strip()) if 'udp' in r]
 
     def rows(self, where='1'):
         def get():
@@ -582,6 +590,107 @@ def test_sign_in_in_chromium(t):
     row = t.rows("host = 'plain.test' AND verdict = 'allow'")[-1]
     eq((row['user'], row['client'], row['arrival']), ('alice', UNKNOWN, 'intercept'), 'the page after signing in')
     eq([r['user'] for r in t.rows("close = 'signed-in'")], ['alice'], 'the sign-in record')
+
+
+def spki_pin(cert):
+    """base64 SHA-256 of cert's public key, for Chromium's --ignore-certificate-errors-spki-list."""
+    pub = sh('openssl', 'x509', '-in', cert, '-pubkey', '-noout').stdout.encode()
+    der = subprocess.run(['openssl', 'pkey', '-pubin', '-outform', 'der'], input=pub, capture_output=True,
+                         check=True, timeout=10).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def quic_refused(t):
+    """Packets the gateway's QUIC rule refused so far (its counter)."""
+    out = sh('nft', 'list', 'chain', 'inet', 'breaktime_intercept', 'forward', ns=NS_G).stdout
+    m = re.search(r'udp dport 443 counter packets (\d+) bytes \d+ reject', out)
+    check(m, 'no counter on the QUIC rule of the shipped ruleset:\n%s' % out)
+    return int(m.group(1))
+
+
+def netlog_errors(path, events=('UDP_SEND_ERROR', 'UDP_RECEIVE_ERROR')):
+    """The net errors (names) of the given events in a Chromium NetLog file."""
+    with open(path) as f:
+        text = f.read()
+    try:
+        log = json.loads(text)
+    except ValueError:  # cut short: the events so far
+        log = json.loads(text.rstrip().rstrip(',') + ']}')
+    types = {v: k for k, v in log['constants']['logEventTypes'].items()}
+    errors = {v: k for k, v in log['constants']['netError'].items()}
+    return [errors.get(e.get('params', {}).get('net_error'), '?') for e in log['events']
+            if types.get(e['type']) in events]
+
+
+def browser(t, *extra, origin=ORIGIN):
+    """Chromium in the client namespace under the DevTools protocol, QUIC on,
+    trusting the origin's certificate by its key (an SPKI pin, which leaves
+    Alt-Svc and QUIC working; --ignore-certificate-errors turns both off)."""
+    exe = chromium_exe()
+    prof = os.path.join(t.tmp, 'chromium-cdp-%d' % len(os.listdir(t.tmp)))
+    os.mkdir(prof)
+    rules = ', '.join('MAP %s %s' % (n, origin) for n in ('allowed.test', 'www.facebook.com'))
+    args = BASE_FLAGS + ['--enable-quic', '--ignore-certificate-errors-spki-list=' +
+                         spki_pin(os.path.join(t.tmp, 'tls-cert.pem')),
+                         '--disable-features=MediaRouter,OptimizationHints,Translate,DnsOverHttps',
+                         '--host-resolver-rules=%s, MAP * ~NOTFOUND' % rules, '--user-data-dir=' + prof] + list(extra)
+    return Cdp(['ip', 'netns', 'exec', NS_C], exe, args, clean_env({'HOME': prof}), prof + '.log')
+
+
+def test_chromium_https_by_sni(t):
+    # Chromium puts a GREASE encrypted_client_hello extension in every
+    # ClientHello: its server name is still the site's and decides the flow
+    t.build('tproxy')
+    with browser(t) as b:
+        err = b.navigate_error('https://www.facebook.com/')
+        check(err, 'https://www.facebook.com/ loaded in Chromium on an unknown device: %r'
+              % (b.evaluate('document.body.innerText') if not err else ''))
+        eq(b.navigate_error('https://allowed.test/'), None, 'https://allowed.test/ in Chromium')
+    eq([dict(r['headers'])['Host'] for r in t.origin_requests()], ['allowed.test'], 'the Hosts the origin saw')
+    row = t.rows("sni = 'www.facebook.com'")[-1]
+    eq((row['verdict'], row['platform'], row['close'], row['arrival']), ('block', 'facebook', 'blocked-sni', 'intercept'),
+       'the record of the refused handshake')
+    row = t.rows("sni = 'allowed.test'")[-1]
+    eq((row['verdict'], row['reason'], row['kind']), ('allow', 'ech', 'tunnel'), 'the record of the allowed tunnel')
+
+
+NAV = "performance.getEntriesByType('navigation')[0].toJSON()"
+
+
+def test_quic_rejected_chromium_falls_back_to_tcp(t):
+    # The origin speaks HTTPS and announces HTTP/3 (Alt-Svc: h3=":443"), so on
+    # its next visit Chromium races QUIC against TCP. The gateway refuses the
+    # UDP with an ICMP port-unreachable: Chromium hears it, and the page comes
+    # over TCP, through breaktimed, within a second. The origin's certificate
+    # is trusted by its key (an SPKI pin): with --ignore-certificate-errors
+    # Chromium ignores Alt-Svc and never tries QUIC at all.
+    t.build('tproxy')
+    netlog = os.path.join(t.tmp, 'netlog.json')
+    with browser(t, '--log-net-log=' + netlog) as b:
+        b.navigate('https://allowed.test/h3/first')
+        first = b.evaluate(NAV)
+        eq((first['responseStatus'], first['nextHopProtocol'], quic_refused(t)), (200, 'http/1.1', 0),
+           'the first visit (status, protocol, QUIC packets refused): Chromium does not know of h3 yet')
+        wall = b.navigate('https://allowed.test/h3/second')
+        second = b.evaluate(NAV)
+        text = b.evaluate('document.body.innerText')
+        refused = quic_refused(t)
+    check(refused > 0, 'Chromium did not try QUIC on its second visit: no UDP 443 refused at the gateway')
+    eq(t.origin_datagrams(), [], 'QUIC datagrams that reached the origin')
+    eq((second['responseStatus'], second['nextHopProtocol']), (200, 'http/1.1'),
+       'the second visit (status, protocol)')
+    check('origin saw Host allowed.test' in text, 'the second page: %r' % text)
+    # Chromium heard the refusal on its UDP socket, it did not wait for silence
+    errors = netlog_errors(netlog)
+    check('ERR_CONNECTION_REFUSED' in errors, 'the UDP errors in Chromium\'s NetLog: %r' % errors)
+    rows = t.rows("sni = 'allowed.test'")
+    check(len(rows) >= 2, 'intercepted TLS rows for allowed.test: %d' % len(rows))
+    eq(sorted(set((r['kind'], r['arrival'], r['verdict']) for r in rows)), [('tunnel', 'intercept', 'allow')],
+       'the records of the two visits')
+    print('     QUIC refused (%d packets); the page came over TCP in %.0f ms (navigation timing: load event '
+          '%.0f ms, response end %.0f ms; %.0f ms by the test clock)'
+          % (refused, second['duration'], second['loadEventEnd'], second['responseEnd'], wall * 1000))
+    check(second['duration'] < 1000, 'the page took %.0f ms with QUIC refused' % second['duration'])
 
 
 def test_straight_to_the_intercept_port_is_refused(t):
