@@ -9,6 +9,7 @@ and removes it afterwards:
     10.231.1.2 (unknown device)  ---  10.231.1.1 | 10.231.2.1  ---  10.231.2.2 :80 HTTP, :443 HTTPS
     10.231.1.3 (alice, device map)    fd00:231:1::1 | fd00:231:2::1    fd00:231:2::2
     fd00:231:1::2 (unknown)
+    fd00:231:1::3 (alice, device map)
 
 The gateway forwards between its interfaces and sends TCP 80/443 from the
 client side to breaktimed, either with TPROXY (the shipped ruleset,
@@ -39,7 +40,7 @@ from harness import (BREAKTIMED, TestSkip, binary_sanitized, check, clean_env, e
 PID = os.getpid()
 PLATFORMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'config', 'platforms.list')
 NS_C, NS_G, NS_O = 'btc%d' % PID, 'btg%d' % PID, 'bto%d' % PID
-UNKNOWN, ALICE, UNKNOWN6 = '10.231.1.2', '10.231.1.3', 'fd00:231:1::2'
+UNKNOWN, ALICE, UNKNOWN6, ALICE6 = '10.231.1.2', '10.231.1.3', 'fd00:231:1::2', 'fd00:231:1::3'
 ORIGIN, ORIGIN6 = '10.231.2.2', 'fd00:231:2::2'
 GW_LAN = '10.231.1.1'
 REDIRECT_PORT, TPROXY_PORT, SIGNIN_PORT = 3129, 3130, 3443
@@ -148,7 +149,7 @@ class Topology:
             sh('ip', 'link', 'set', 'lo', 'up', ns=ns)
         sh('ip', 'link', 'add', 'c0', 'netns', NS_C, 'type', 'veth', 'peer', 'name', 'g0', 'netns', NS_G)
         sh('ip', 'link', 'add', 'g1', 'netns', NS_G, 'type', 'veth', 'peer', 'name', 'o0', 'netns', NS_O)
-        for ns, dev, addrs in ((NS_C, 'c0', [UNKNOWN + '/24', ALICE + '/24', UNKNOWN6 + '/64']),
+        for ns, dev, addrs in ((NS_C, 'c0', [UNKNOWN + '/24', ALICE + '/24', UNKNOWN6 + '/64', ALICE6 + '/64']),
                                (NS_G, 'g0', [GW_LAN + '/24', 'fd00:231:1::1/64']),
                                (NS_G, 'g1', ['10.231.2.1/24', 'fd00:231:2::1/64']),
                                (NS_O, 'o0', [ORIGIN + '/24', ORIGIN6 + '/64'])):
@@ -184,7 +185,7 @@ class Topology:
         # breaktimed in the gateway
         devices = os.path.join(self.tmp, 'devices')
         with open(devices, 'w') as f:
-            f.write('%s alice\n' % ALICE)
+            f.write('%s alice\n%s alice\n' % (ALICE, ALICE6))
         self.db = os.path.join(self.tmp, 'store.db')
         if sign_in:
             # passwords (SHA-crypt) and the HTTPS listener the sign-in page is served on
@@ -250,46 +251,65 @@ class Topology:
         return get()
 
 
-def http_cases(t):
+def family(v6):
+    """(unknown device, alice's device, the origin as curl's --resolve writes it) of one address family."""
+    return (UNKNOWN6, ALICE6, '[%s]' % ORIGIN6) if v6 else (UNKNOWN, ALICE, ORIGIN)
+
+
+def http_cases(t, v6=False):
+    unknown, alice, origin = family(v6)
     # an unknown device: social media never (guests)
-    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN)
+    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + origin, src=unknown)
     eq(code, '403', 'http://www.facebook.com/ from an unknown device (%s)' % body[-200:])
     check('facebook' in body, 'the block page names the platform:\n%s' % body[-500:])
     eq(t.origin_requests(), [], 'requests that reached the origin')
     row = t.rows("host = 'www.facebook.com'")[-1]
     eq((row['status'], row['verdict'], row['grp'], row['method'], row['client'], row['arrival']),
-       (403, 'block', 'guests', 'GET', UNKNOWN, 'intercept'), 'the record of the blocked request')
+       (403, 'block', 'guests', 'GET', unknown, 'intercept'), 'the record of the blocked request')
     # the same device, a site that is not social media: forwarded to the original destination
-    rc, code, body = t.curl('http://plain.test/x?y=1', resolve='plain.test:80:' + ORIGIN)
+    rc, code, body = t.curl('http://plain.test/x?y=1', resolve='plain.test:80:' + origin, src=unknown)
     eq((rc, code, body.strip()), (0, '200', 'origin saw Host plain.test'), 'http://plain.test/ forwarded')
     got = t.origin_requests()[-1]
     eq(got['path'], '/x?y=1', 'the path the origin got')
     names = [k.lower() for k, _ in got['headers']]
     check('via' in names, 'Via added: %r' % got['headers'])
     # alice's device (device map): staff, social media always
-    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN, src=ALICE)
+    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + origin, src=alice)
     eq((code, body.strip()), ('200', 'origin saw Host www.facebook.com'), "alice's request")
     row = t.rows("host = 'www.facebook.com' AND user = 'alice'")[-1]
-    eq((row['status'], row['verdict'], row['grp']), (200, 'allow', 'staff'), "alice's record")
+    eq((row['status'], row['verdict'], row['grp'], row['client']), (200, 'allow', 'staff', alice), "alice's record")
+    if v6:
+        # an address for a name: Host [fd00:231:2::2], decided by it and sent there
+        rc, code, body = t.curl('http://%s/literal' % origin, src=unknown)
+        eq((rc, code, body.strip()), (0, '200', 'origin saw Host %s' % origin), 'http://%s/' % origin)
+        row = t.rows("host = '%s'" % ORIGIN6)[-1]
+        eq((row['verdict'], row['client'], row['arrival']), ('allow', unknown, 'intercept'), 'its record')
 
 
-def https_cases(t):
+def https_cases(t, v6=False):
+    unknown, alice, origin = family(v6)
     # an unknown device: refused at the handshake by its server name, nothing reaches the origin
-    rc, code, body = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + ORIGIN)
+    rc, code, body = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + origin, src=unknown)
     check(rc != 0 and code == '000', 'https://www.facebook.com/ from an unknown device: rc %d code %s' % (rc, code))
     eq(t.origin_requests(), [], 'requests that reached the origin')
     row = t.rows("sni = 'www.facebook.com'")[-1]
-    eq((row['verdict'], row['grp'], row['close'], row['platform']), ('block', 'guests', 'blocked-sni', 'facebook'),
+    eq((row['verdict'], row['grp'], row['close'], row['platform'], row['client'], row['host']),
+       ('block', 'guests', 'blocked-sni', 'facebook', unknown, ORIGIN6 if v6 else ORIGIN),
        'the record of the refused handshake')
     # the same device, another name: the handshake reaches the origin untouched (its certificate)
-    rc, code, body = t.curl('https://allowed.test/', resolve='allowed.test:443:' + ORIGIN)
+    rc, code, body = t.curl('https://allowed.test/', resolve='allowed.test:443:' + origin, src=unknown)
     eq((rc, code, body.strip()), (0, '200', 'origin saw Host allowed.test'), 'https://allowed.test/')
     # alice: allowed
-    rc, code, body = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + ORIGIN, src=ALICE)
+    rc, code, body = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + origin, src=alice)
     eq((rc, code), (0, '200'), "alice's https://www.facebook.com/")
     row = t.rows("sni = 'www.facebook.com' AND user = 'alice'")[-1]
-    eq((row['verdict'], row['grp'], row['kind'], row['arrival']), ('allow', 'staff', 'tunnel', 'intercept'),
-       "alice's tunnel record")
+    eq((row['verdict'], row['grp'], row['kind'], row['arrival'], row['client']),
+       ('allow', 'staff', 'tunnel', 'intercept', alice), "alice's tunnel record")
+    # without a server name: decided by the address, its own reason
+    rc, code, body = t.curl('https://%s/' % origin, src=unknown)
+    eq((rc, code), (0, '200'), 'https://%s/ without SNI' % origin)
+    row = t.rows("kind = 'tunnel' AND host = '%s' AND sni IS NULL" % (ORIGIN6 if v6 else ORIGIN))[-1]
+    eq((row['verdict'], row['reason'], row['client']), ('allow', 'no-sni', unknown), 'the record of a flow without SNI')
 
 
 def test_redirect_http(t):
@@ -306,6 +326,24 @@ def test_tproxy_http(t):
 
 def test_tproxy_https_by_sni(t):
     https_cases(t.build('tproxy'))
+
+
+def test_redirect_http_ipv6(t):
+    # NAT REDIRECT over IPv6: the original destination from IP6T_SO_ORIGINAL_DST
+    http_cases(t.build('redirect'), v6=True)
+
+
+def test_redirect_https_by_sni_ipv6(t):
+    https_cases(t.build('redirect'), v6=True)
+
+
+def test_tproxy_http_ipv6(t):
+    # TPROXY over IPv6: an IPV6_TRANSPARENT listener, the socket's own address
+    http_cases(t.build('tproxy'), v6=True)
+
+
+def test_tproxy_https_by_sni_ipv6(t):
+    https_cases(t.build('tproxy'), v6=True)
 
 
 def test_quic_refused_at_once(t):
@@ -330,16 +368,6 @@ def test_quic_refused_at_once(t):
     check(float(out.split()[1]) < 1.0, 'refused after %s s' % out.split()[1])
 
 
-def test_ipv6(t):
-    t.build('tproxy')
-    rc, code, body = t.curl('http://plain.test/', resolve='plain.test:80:[%s]' % ORIGIN6, src=UNKNOWN6)
-    eq((rc, code, body.strip()), (0, '200', 'origin saw Host plain.test'), 'http over IPv6')
-    rc, code, _ = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:[%s]' % ORIGIN6, src=UNKNOWN6)
-    check(rc != 0 and code == '000', 'https://www.facebook.com/ over IPv6 from an unknown device: rc %d' % rc)
-    row = t.rows("sni = 'www.facebook.com'")[-1]
-    eq((row['verdict'], row['client']), ('block', UNKNOWN6), 'the IPv6 record')
-
-
 def test_host_names_another_site(t):
     # the device connects to the origin's address but names another host: it
     # is decided by the name and sent to the address, never to the name
@@ -348,15 +376,6 @@ def test_host_names_another_site(t):
     eq((rc, code, body.strip()), (0, '200', 'origin saw Host elsewhere.test'), 'Host elsewhere.test to the origin')
     rc, code, body = t.curl('http://%s/' % ORIGIN, extra=('-H', 'Host: www.facebook.com'))
     eq(code, '403', 'Host www.facebook.com to the origin address, unknown device')
-
-
-def test_no_server_name(t):
-    # TLS without a server name (an address in the URL): decided by the address, its own reason
-    t.build('redirect')
-    rc, code, body = t.curl('https://%s/' % ORIGIN)
-    eq((rc, code), (0, '200'), 'https://%s/ without SNI' % ORIGIN)
-    row = t.rows("kind = 'tunnel' AND host = '%s'" % ORIGIN)[-1]
-    eq((row['verdict'], row['reason'], row['sni']), ('allow', 'no-sni', None), 'the record of a flow without SNI')
 
 
 def test_no_server_name_refused_when_configured(t):
