@@ -121,6 +121,12 @@ class Cdp:
         self.wait_event('Page.loadEventFired', timeout)
         return None
 
+    def run_and_wait_load(self, expression, timeout=None):
+        """Evaluate expression (that navigates: a form submitted, a link followed) and wait for the load."""
+        self.events = [e for e in self.events if e['method'] != 'Page.loadEventFired']
+        self.evaluate(expression)
+        self.wait_event('Page.loadEventFired', timeout)
+
     def evaluate(self, expression):
         r = self.call('Runtime.evaluate', {'expression': expression, 'returnByValue': True})
         if 'exceptionDetails' in r:

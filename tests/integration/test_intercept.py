@@ -32,6 +32,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 
 from harness_cdp import BASE_FLAGS, Cdp, chromium_exe
 from harness import (BREAKTIMED, TestSkip, binary_sanitized, check, clean_env, eq, make_cert, run, store_rows,
@@ -403,15 +404,73 @@ def test_explicit_proxy_rows_say_proxy(t):
 GW = 'gw.test:%d:%s' % (SIGNIN_PORT, GW_LAN)
 
 
-def signin_post(t, user, password, to, src=UNKNOWN):
-    """POST the sign-in form like a browser; (rc, code, Location, body)."""
+FETCH = object()
+
+
+def signin_token(t, src=UNKNOWN):
+    """The token in the sign-in form as the device at src gets it."""
+    rc, code, body = t.curl('https://gw.test:%d/signin' % SIGNIN_PORT, resolve=GW, src=src)
+    m = re.search(r'<input type="hidden" name="token" value="([^"]+)">', body)
+    check(code == '200' and m, 'no token in the sign-in form (%s):\n%s' % (code, body[-800:]))
+    return m.group(1)
+
+
+def signin_post(t, user, password, to, src=UNKNOWN, token=FETCH, headers=()):
+    """POST the sign-in form like a browser; (rc, code, Location, body).
+    token: FETCH (from a fresh form, as a browser would), None (none sent) or a string."""
+    if token is FETCH:
+        token = signin_token(t, src)
+    form = ['--data-urlencode', 'user=' + user, '--data-urlencode', 'password=' + password,
+            '--data-urlencode', 'to=' + to]
+    if token is not None:
+        form += ['--data-urlencode', 'token=' + token]
+    for h in headers:
+        form += ['-H', h]
     p = sh('curl', '-sS', '-k', '--noproxy', '*', '--max-time', '8', '--interface', src, '--resolve', GW,
-           '-o', '-', '-w', '\n%{http_code} %{redirect_url}', '--data-urlencode', 'user=' + user,
-           '--data-urlencode', 'password=' + password, '--data-urlencode', 'to=' + to,
+           '-o', '-', '-w', '\n%{http_code} %{redirect_url}', *form,
            'https://gw.test:%d/signin' % SIGNIN_PORT, ns=NS_C, check_rc=False, timeout=15)
     body, _, last = p.stdout.rpartition('\n')
     code, _, loc = last.partition(' ')
     return p.returncode, code, loc, body
+
+
+def test_sign_in_refuses_forged_forms(t):
+    # login CSRF: a page of another site that posts the form must not sign
+    # this device in, as anyone: the form carries a token made for the
+    # device's address, and a browser's Origin must be the page's own
+    t.build('tproxy', sign_in=True)
+
+    def still_unknown(what):
+        rc, code, _ = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN)
+        eq(code, '302', 'the device is still unknown after %s' % what)
+
+    token = signin_token(t)
+    forged = token[:-1] + ('0' if token[-1] != '0' else '1')
+    others = signin_token(t, src=ALICE)
+    own = 'Origin: https://gw.test:%d' % SIGNIN_PORT
+    for what, tok, headers in (('no token', None, ()),
+                               ('a wrong token', forged, ()),
+                               ('a token made for another address', others, ()),
+                               ('an empty token', '', ()),
+                               ("another site's Origin", token, ('Origin: https://evil.test',)),
+                               ('Origin null', token, ('Origin: null',)),
+                               ("the page's host on plain http", token, ('Origin: http://gw.test:%d' % SIGNIN_PORT,))):
+        rc, code, loc, body = signin_post(t, 'alice', PASSWORD, 'http://plain.test/', token=tok, headers=headers)
+        check(code == '403' and 'name="password"' in body and 'name="token"' in body,
+              'a sign-in with %s: %s %s\n%s' % (what, code, loc, body[-600:]))
+        still_unknown(what)
+    eq(store_rows(t.db, "SELECT id FROM events WHERE close = 'signed-in'"), [], 'sign-ins recorded')
+    refused = lambda: [r['close'] for r in store_rows(t.db, "SELECT close FROM events WHERE method = 'POST' "
+                                                          "AND status = 403 ORDER BY id")]
+    wait_for(lambda: len(refused()) == 7, 5, what='the seven refusals recorded')
+    eq(refused(), ['sign-in-token'] * 4 + ['sign-in-cross-site'] * 3, 'how the refusals are recorded')
+    check(store_rows(t.db, "SELECT * FROM sessions WHERE client = ?", (UNKNOWN,)) == [],
+          'a session for the device after forged sign-ins')
+    # the form as its own page sends it: signed in
+    rc, code, loc, body = signin_post(t, 'alice', PASSWORD, 'http://plain.test/', headers=(own,))
+    eq((code, loc), ('303', 'http://plain.test/'), 'the sign-in from the page itself (%s)' % body[-300:])
+    rc, code, body = t.curl('http://www.facebook.com/', resolve='www.facebook.com:80:' + ORIGIN)
+    eq(code, '200', 'facebook after signing in')
 
 
 def test_sign_in_page(t):
@@ -428,7 +487,9 @@ def test_sign_in_page(t):
     rc, code, body = t.curl('https://gw.test:%d/signin?to=%s' % (SIGNIN_PORT, 'http%3A%2F%2Fplain.test%2F'),
                             resolve=GW)
     eq(code, '200', 'GET /signin')
-    check('name="password"' in body and 'value="http%3A%2F%2Fplain.test%2F"' in body, 'the form:\n%s' % body)
+    # the return URL as it is: the browser encodes the form when it sends it
+    check('name="password"' in body and '<input type="hidden" name="to" value="http://plain.test/">' in body,
+          'the form:\n%s' % body)
     # a wrong password: the form again, nothing bound
     rc, code, loc, body = signin_post(t, 'alice', 'wrong', 'http://plain.test/')
     check(code == '403' and 'Wrong user name or password' in body, 'a wrong password: %s %s' % (code, body[-300:]))
@@ -571,46 +632,6 @@ def test_flood_stays_bounded(t):
     eq(t.origin_requests(), [], 'requests that reached the origin')
 
 
-def chromium(t, url, *extra):
-    """Headless Chromium in the client namespace, no proxy settings; the DOM it ends on."""
-    exe = next((shutil.which(n) for n in ('chromium', 'chromium-browser') if shutil.which(n)), None)
-    if not exe:
-        raise TestSkip('chromium is not installed (tools/deps.sh TEST_PACKAGES installs it)')
-    prof = os.path.join(t.tmp, 'chromium-%d' % len(os.listdir(t.tmp)))
-    os.mkdir(prof)
-    rules = ', '.join('MAP %s %s' % (n, a) for n, a in (('connectivitycheck.gstatic.com', ORIGIN),
-                                                        ('plain.test', ORIGIN), ('allowed.test', ORIGIN),
-                                                        ('gw.test', GW_LAN)))
-    cmd = ['ip', 'netns', 'exec', NS_C, exe, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-default-apps', '--disable-extensions', '--no-default-browser-check',
-           '--disable-features=MediaRouter,OptimizationHints,Translate,DnsOverHttps,HttpsUpgrades',
-           '--host-resolver-rules=%s, MAP * ~NOTFOUND' % rules, '--ignore-certificate-errors',
-           '--user-data-dir=' + prof, '--virtual-time-budget=8000', '--dump-dom'] + list(extra) + [url]
-    p = subprocess.run(cmd, capture_output=True, timeout=60, env=clean_env({'HOME': prof}))
-    return p.stdout.decode('utf-8', 'replace')
-
-
-def test_sign_in_in_chromium(t):
-    t.build('tproxy', sign_in=True)
-    # the captive-portal probe, followed as a phone's sheet would: the form
-    dom = chromium(t, 'http://connectivitycheck.gstatic.com/generate_204')
-    check('name="password"' in dom and 'Sign in' in dom, 'the probe did not end on the form:\n%s' % dom[-1500:])
-    # the form filled in and sent by the browser, then on to where it was going
-    page = os.path.join(t.tmp, 'fill.html')
-    with open(page, 'w') as f:
-        f.write('<!doctype html><form method="post" action="https://gw.test:%d/signin">'
-                '<input name="user" value="alice"><input name="password" value="%s">'
-                '<input name="to" value="http://plain.test/after"></form>'
-                '<script>document.forms[0].submit()</script>' % (SIGNIN_PORT, PASSWORD))
-    os.chmod(t.tmp, 0o755)
-    dom = chromium(t, 'file://' + page, '--allow-file-access-from-files')
-    check('origin saw Host plain.test' in dom, 'after signing in, the browser did not reach the page:\n%s' % dom[-1500:])
-    row = t.rows("host = 'plain.test' AND verdict = 'allow'")[-1]
-    eq((row['user'], row['client'], row['arrival']), ('alice', UNKNOWN, 'intercept'), 'the page after signing in')
-    eq([r['user'] for r in t.rows("close = 'signed-in'")], ['alice'], 'the sign-in record')
-
-
 def spki_pin(cert):
     """base64 SHA-256 of cert's public key, for Chromium's --ignore-certificate-errors-spki-list."""
     pub = sh('openssl', 'x509', '-in', cert, '-pubkey', '-noout').stdout.encode()
@@ -641,19 +662,57 @@ def netlog_errors(path, events=('UDP_SEND_ERROR', 'UDP_RECEIVE_ERROR')):
             if types.get(e['type']) in events]
 
 
-def browser(t, *extra, origin=ORIGIN):
+def browser(t, *extra):
     """Chromium in the client namespace under the DevTools protocol, QUIC on,
-    trusting the origin's certificate by its key (an SPKI pin, which leaves
-    Alt-Svc and QUIC working; --ignore-certificate-errors turns both off)."""
+    trusting the origin's (and the gateway's) certificate by its key: an
+    SPKI pin, which leaves Alt-Svc and QUIC working, where
+    --ignore-certificate-errors turns both off."""
     exe = chromium_exe()
     prof = os.path.join(t.tmp, 'chromium-cdp-%d' % len(os.listdir(t.tmp)))
     os.mkdir(prof)
-    rules = ', '.join('MAP %s %s' % (n, origin) for n in ('allowed.test', 'www.facebook.com'))
+    rules = ', '.join('MAP %s %s' % (n, a) for n, a in (('allowed.test', ORIGIN), ('www.facebook.com', ORIGIN),
+                                                        ('connectivitycheck.gstatic.com', ORIGIN),
+                                                        ('plain.test', ORIGIN), ('gw.test', GW_LAN)))
+    certs = [c for c in ('tls-cert.pem', 'gw-cert.pem') if os.path.exists(os.path.join(t.tmp, c))]
     args = BASE_FLAGS + ['--enable-quic', '--ignore-certificate-errors-spki-list=' +
-                         spki_pin(os.path.join(t.tmp, 'tls-cert.pem')),
-                         '--disable-features=MediaRouter,OptimizationHints,Translate,DnsOverHttps',
+                         ','.join(spki_pin(os.path.join(t.tmp, c)) for c in certs),
+                         '--disable-features=MediaRouter,OptimizationHints,Translate,DnsOverHttps,HttpsUpgrades',
                          '--host-resolver-rules=%s, MAP * ~NOTFOUND' % rules, '--user-data-dir=' + prof] + list(extra)
     return Cdp(['ip', 'netns', 'exec', NS_C], exe, args, clean_env({'HOME': prof}), prof + '.log')
+
+
+def test_sign_in_in_chromium(t):
+    t.build('tproxy', sign_in=True)
+    probe = 'http://connectivitycheck.gstatic.com/generate_204'
+    with browser(t) as b:
+        # another site's page that posts the form (login CSRF): refused, the form again
+        page = os.path.join(t.tmp, 'forge.html')
+        with open(page, 'w') as f:
+            f.write('<!doctype html><form method="post" action="https://gw.test:%d/signin">'
+                    '<input name="user" value="alice"><input name="password" value="%s">'
+                    '<input name="to" value="http://plain.test/forged"></form>'
+                    '<script>document.forms[0].submit()</script>' % (SIGNIN_PORT, PASSWORD))
+        b.call('Page.navigate', {'url': 'file://' + page})
+        wait_for(lambda: b.evaluate("location.origin + ' ' + document.readyState")
+                 == 'https://gw.test:%d complete' % SIGNIN_PORT, 10, what='the answer to the forged form')
+        text = b.evaluate('document.body.innerText')
+        check('another site' in text, 'a cross-site sign-in in Chromium: %r' % text[-500:])
+        # the captive-portal probe, followed as a phone's sheet would: the form
+        b.navigate(probe)
+        eq(b.evaluate('location.href'), 'https://gw.test:%d/signin?to=%s' % (SIGNIN_PORT, urllib.parse.quote(probe, safe='')),
+           'where the probe ended')
+        check(b.evaluate("!!document.querySelector('input[name=password]')"), 'no form at the end of the probe')
+        # filled in and sent, then on to where it was going
+        b.run_and_wait_load("document.querySelector('input[name=user]').value = 'alice';"
+                            "document.querySelector('input[name=password]').value = %s;"
+                            "document.forms[0].submit()" % json.dumps(PASSWORD))
+        eq((b.evaluate('location.href'), b.evaluate('document.body.innerText').strip()),
+           (probe, 'origin saw Host connectivitycheck.gstatic.com'), 'after signing in')
+    row = t.rows("host = 'connectivitycheck.gstatic.com' AND verdict = 'allow'")[-1]
+    eq((row['user'], row['client'], row['arrival']), ('alice', UNKNOWN, 'intercept'), 'the page after signing in')
+    eq([r['user'] for r in t.rows("close = 'signed-in'")], ['alice'], 'the sign-in record')
+    eq([r['close'] for r in t.rows("close LIKE 'sign-in-%'")], ['sign-in-cross-site'], 'the refused one')
+    eq([r for r in t.origin_requests() if r['path'] == '/forged'], [], 'the forged form went nowhere')
 
 
 def test_chromium_https_by_sni(t):
