@@ -8,6 +8,7 @@ and removes it afterwards:
     client ns (no proxy settings)     gateway ns (breaktimed, nftables)     origin ns
     10.231.1.2 (unknown device)  ---  10.231.1.1 | 10.231.2.1  ---  10.231.2.2 :80 HTTP, :443 HTTPS
     10.231.1.3 (alice, device map)    fd00:231:1::1 | fd00:231:2::1    fd00:231:2::2
+    10.231.1.9 (not in allow_clients)                                  10.231.2.3 (refuses TCP)
     fd00:231:1::2 (unknown)
     fd00:231:1::3 (alice, device map)
 
@@ -43,6 +44,8 @@ PLATFORMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
 NS_C, NS_G, NS_O = 'btc%d' % PID, 'btg%d' % PID, 'bto%d' % PID
 UNKNOWN, ALICE, UNKNOWN6, ALICE6 = '10.231.1.2', '10.231.1.3', 'fd00:231:1::2', 'fd00:231:1::3'
 ORIGIN, ORIGIN6 = '10.231.2.2', 'fd00:231:2::2'
+OUTSIDE = '10.231.1.9'     # a client address outside allow_clients
+ORIGIN_DOWN = '10.231.2.3' # in the origin's network, every TCP connection refused (RST)
 GW_LAN = '10.231.1.1'
 REDIRECT_PORT, TPROXY_PORT, SIGNIN_PORT = 3129, 3130, 3443
 PASSWORD = 'correct horse battery'
@@ -150,10 +153,10 @@ class Topology:
             sh('ip', 'link', 'set', 'lo', 'up', ns=ns)
         sh('ip', 'link', 'add', 'c0', 'netns', NS_C, 'type', 'veth', 'peer', 'name', 'g0', 'netns', NS_G)
         sh('ip', 'link', 'add', 'g1', 'netns', NS_G, 'type', 'veth', 'peer', 'name', 'o0', 'netns', NS_O)
-        for ns, dev, addrs in ((NS_C, 'c0', [UNKNOWN + '/24', ALICE + '/24', UNKNOWN6 + '/64', ALICE6 + '/64']),
+        for ns, dev, addrs in ((NS_C, 'c0', [UNKNOWN + '/24', ALICE + '/24', OUTSIDE + '/24', UNKNOWN6 + '/64', ALICE6 + '/64']),
                                (NS_G, 'g0', [GW_LAN + '/24', 'fd00:231:1::1/64']),
                                (NS_G, 'g1', ['10.231.2.1/24', 'fd00:231:2::1/64']),
-                               (NS_O, 'o0', [ORIGIN + '/24', ORIGIN6 + '/64'])):
+                               (NS_O, 'o0', [ORIGIN + '/24', ORIGIN_DOWN + '/24', ORIGIN6 + '/64'])):
             for a in addrs:
                 sh('ip', 'addr', 'add', a, 'dev', dev, *(['nodad'] if ':' in a else []), ns=ns)
             sh('ip', 'link', 'set', dev, 'up', ns=ns)
@@ -161,6 +164,8 @@ class Topology:
         sh('ip', '-6', 'route', 'add', 'default', 'via', 'fd00:231:1::1', ns=NS_C)
         sh('ip', 'route', 'add', 'default', 'via', '10.231.2.1', ns=NS_O)
         sh('ip', '-6', 'route', 'add', 'default', 'via', 'fd00:231:2::1', ns=NS_O)
+        sh('nft', 'add table inet bt_origin; add chain inet bt_origin input { type filter hook input priority 0; }; '
+           'add rule inet bt_origin input ip daddr %s tcp flags syn reject with tcp reset' % ORIGIN_DOWN, ns=NS_O)
         sh('sysctl', '-qw', 'net.ipv4.ip_forward=1', ns=NS_G)
         sh('sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1', ns=NS_G)
         rules = os.path.join(self.tmp, 'rules.nft')
@@ -203,7 +208,7 @@ class Topology:
         with open(conf, 'w') as f:
             f.write('[proxy]\n%sworkers = 1\n'
                     'intercept_listen = 0.0.0.0:%d, [::]:%d\n'
-                    'allow_clients = 10.231.1.0/24, fd00:231:1::/64, 127.0.0.0/8\n'
+                    'allow_clients = 10.231.1.0/29, fd00:231:1::/64, 127.0.0.0/8\n'
                     'dns_servers = 127.0.0.1:9\nvisible_hostname = gw.test\nsni_timeout = 2s\n%s\n'
                     '[store]\ndatabase = %s\nlog_other = hosts\n%s'
                     % ('' if sign_in else 'listen = 127.0.0.1:3128\n', port, port, extra_proxy, self.db, policy % (devices, extra_auth, PLATFORMS)))
@@ -386,6 +391,86 @@ def test_no_server_name_refused_when_configured(t):
     row = t.rows("host = '%s'" % ORIGIN)[-1]
     eq((row['verdict'], row['reason']), ('block', 'no-sni'), 'the record')
     eq(t.origin_requests(), [], 'requests that reached the origin')
+
+
+TLS_PROBE = '''
+import json, socket, ssl, sys, time
+# a real ClientHello (Python's TLS, into memory), sent over a plain socket:
+# what comes back is shown as it is, HTTP text included
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(inc, outg, server_hostname=sys.argv[3])
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+hello = outg.read()
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind((sys.argv[4], 0))
+s.settimeout(8)
+s.connect((sys.argv[1], int(sys.argv[2])))
+if sys.argv[2] == '443':
+    s.send(hello)
+else:
+    s.send(b'GET / HTTP/1.1\\r\\nHost: ' + sys.argv[3].encode() + b'\\r\\n\\r\\n')
+got, how, t0 = b'', 'timeout', time.monotonic()
+try:
+    while True:
+        d = s.recv(4096)
+        if not d:
+            how = 'closed'
+            break
+        got += d
+except ConnectionResetError:
+    how = 'reset'
+except socket.timeout:
+    pass
+print(json.dumps({'got': got.decode('latin-1'), 'how': how, 's': round(time.monotonic() - t0, 3)}))
+'''
+
+
+def probe(dst, port=443, name='allowed.test', src=UNKNOWN):
+    """One connection from the client namespace: a ClientHello for name (port 443) or a GET;
+    {'got': what came back, 'how': closed/reset/timeout, 's': seconds}."""
+    p = sh('python3', '-c', TLS_PROBE, dst, str(port), name, src, ns=NS_C, timeout=20)
+    return json.loads(p.stdout)
+
+
+def closed_unanswered(got, what, how=('closed',)):
+    check(got['got'] == '' and got['how'] in how, '%s: %s after %.1f s, got %r' % (what, got['how'], got['s'],
+                                                                                   got['got'][:80]))
+
+
+def test_refusals_on_intercepted_tls_are_not_http(t):
+    # an intercepted TLS client said ClientHello: a refusal is a close (and
+    # a record), never HTTP text; on port 80 the same refusals are HTTP
+    t.build('tproxy', extra_proxy='max_connections_per_client = 3\nconnect_timeout = 2s')
+    # an address outside allow_clients: refused, not let through to the origin
+    closed_unanswered(probe(ORIGIN, src=OUTSIDE), 'intercepted TLS from outside allow_clients')
+    eq(t.origin_requests(), [], 'requests that reached the origin')
+    row = t.rows("client = '%s' AND port = 443" % OUTSIDE)[-1]
+    eq((row['verdict'], row['reason'], row['sni'], row['close'], row['arrival']),
+       ('block', 'client-not-allowed', 'allowed.test', 'client-not-allowed', 'intercept'),
+       'the record of the refused flow')
+    got = probe(ORIGIN, port=80, src=OUTSIDE)
+    check(got['got'].startswith('HTTP/1.1 403 '), 'intercepted HTTP from outside allow_clients: %r' % got)
+    # an origin that refuses the connection: the device sees a closed connection, as it would without us
+    closed_unanswered(probe(ORIGIN_DOWN), 'intercepted TLS to an origin that refuses')
+    row = t.rows("host = '%s' AND port = 443" % ORIGIN_DOWN)[-1]
+    eq((row['sni'], row['close'], row['arrival']), ('allowed.test', 'upstream-failed', 'intercept'),
+       'the record of the failed flow')
+    got = probe(ORIGIN_DOWN, port=80, name='plain.test')
+    check(got['got'].startswith('HTTP/1.1 502 '), 'intercepted HTTP to an origin that refuses: %r' % got)
+    # too many connections from one address: the fourth is closed at once
+    hold = [subprocess.Popen(['ip', 'netns', 'exec', NS_C, 'python3', '-c', FLOOD, ORIGIN, '3', UNKNOWN, '443'],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=clean_env())]
+    t.procs.extend(hold)
+    eq(hold[0].stdout.readline().strip(), b'open', 'three connections held')
+    closed_unanswered(probe(ORIGIN), 'intercepted TLS over max_connections_per_client', ('closed', 'reset'))
+    got = probe(ORIGIN, port=80, name='plain.test')
+    check(got['got'].startswith('HTTP/1.1 429 '), 'intercepted HTTP over max_connections_per_client: %r' % got)
+    hold[0].stdin.close()
 
 
 def test_explicit_proxy_rows_say_proxy(t):
@@ -724,7 +809,9 @@ def test_chromium_https_by_sni(t):
         check(err, 'https://www.facebook.com/ loaded in Chromium on an unknown device: %r'
               % (b.evaluate('document.body.innerText') if not err else ''))
         eq(b.navigate_error('https://allowed.test/'), None, 'https://allowed.test/ in Chromium')
-    eq([dict(r['headers'])['Host'] for r in t.origin_requests()], ['allowed.test'], 'the Hosts the origin saw')
+    # (the page and, maybe, its favicon)
+    eq(sorted(set(dict(r['headers'])['Host'] for r in t.origin_requests())), ['allowed.test'],
+       'the Hosts the origin saw')
     row = t.rows("sni = 'www.facebook.com'")[-1]
     eq((row['verdict'], row['platform'], row['close'], row['arrival']), ('block', 'facebook', 'blocked-sni', 'intercept'),
        'the record of the refused handshake')
