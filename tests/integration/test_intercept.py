@@ -138,7 +138,8 @@ class Topology:
     def close(self):
         return []
 
-    def build(self, mode, extra_proxy='', sign_in=False, extra_auth='', policy=POLICY, faketime=None):
+    def build(self, mode, extra_proxy='', sign_in=False, extra_auth='', policy=POLICY, faketime=None,
+              block_pages=False):
         if os.geteuid() != 0:
             raise TestSkip('needs root for network namespaces and nftables')
         for tool in ('ip', 'nft', 'curl', 'openssl'):
@@ -203,6 +204,17 @@ class Topology:
             extra_proxy += ('\nlisten = 127.0.0.1:3128, %s:3128\ntls_listen = %s:%d\n'
                             'tls_certificate = %s\ntls_key = %s\n' % (GW_LAN, GW_LAN, SIGNIN_PORT, gcrt, gkey))
             extra_auth += 'htpasswd = %s\n' % pw
+        if block_pages:
+            # a block-page CA as `breaktime ca create` makes one: name-constrained (to
+            # facebook.com here), no IP addresses
+            crt, key = os.path.join(self.tmp, 'block-ca.pem'), os.path.join(self.tmp, 'block-ca.key')
+            sh('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+               '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=test block CA',
+               '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0',
+               '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'extendedKeyUsage=serverAuth',
+               '-addext', 'nameConstraints=critical,permitted;DNS:facebook.com,excluded;IP:0.0.0.0/0.0.0.0,'
+               'excluded;IP:0:0:0:0:0:0:0:0/0:0:0:0:0:0:0:0')
+            extra_proxy += '\nblock_ca = %s\nblock_ca_key = %s\n' % (crt, key)
         port = TPROXY_PORT if mode == 'tproxy' else REDIRECT_PORT
         conf = os.path.join(self.tmp, 'breaktime.conf')
         with open(conf, 'w') as f:
@@ -471,6 +483,51 @@ def test_refusals_on_intercepted_tls_are_not_http(t):
     got = probe(ORIGIN, port=80, name='plain.test')
     check(got['got'].startswith('HTTP/1.1 429 '), 'intercepted HTTP over max_connections_per_client: %r' % got)
     hold[0].stdin.close()
+
+
+TLS_TALK = '''
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+raw = socket.create_connection((sys.argv[1], 443), timeout=8, source_address=(sys.argv[4], 0))
+s = ctx.wrap_socket(raw, server_hostname=sys.argv[2])
+s.sendall(sys.argv[3].encode())
+got = b''
+try:
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+except (socket.timeout, ssl.SSLError, ConnectionResetError):
+    pass
+sys.stdout.write(got.decode('latin-1'))
+'''
+
+
+def test_block_page_over_tls_speaks_http_inside(t):
+    # a blocked intercepted flow that breaktimed terminates for its block
+    # page (block_ca) speaks HTTP inside that TLS: its refusals are pages,
+    # not the close an intercepted ClientHello gets
+    t.build('tproxy', block_pages=True)
+    rc, code, body = t.curl('https://www.facebook.com/', resolve='www.facebook.com:443:' + ORIGIN)
+    eq((rc, code), (0, '403'), 'https://www.facebook.com/ from an unknown device, with block pages (%s)' % body[-200:])
+    check('facebook' in body, 'the block page over TLS:\n%s' % body[-500:])
+    sh('python3', '-c', TLS_TALK, ORIGIN, 'www.facebook.com', 'NOT HTTP\r\n\r\n', UNKNOWN, ns=NS_C)
+    row = t.rows("status = 400")[-1]
+    eq((row['kind'], row['close']), ('request', 'bad-request'), 'a malformed request on the terminated TLS')
+    eq(t.origin_requests(), [], 'requests that reached the origin')
+
+
+def test_block_page_over_tls_answers_before_closing(t):
+    # an answer that closes the terminated connection (Connection: close, a
+    # 400) must reach the client before the close
+    t.build('tproxy', block_pages=True)
+    got = sh('python3', '-c', TLS_TALK, ORIGIN, 'www.facebook.com',
+             'GET / HTTP/1.1\r\nHost: www.facebook.com\r\nConnection: close\r\n\r\n', UNKNOWN, ns=NS_C).stdout
+    check(got.startswith('HTTP/1.1 403 ') and 'facebook' in got, 'the block page with Connection: close: %r' % got[:200])
+    got = sh('python3', '-c', TLS_TALK, ORIGIN, 'www.facebook.com', 'NOT HTTP\r\n\r\n', UNKNOWN, ns=NS_C).stdout
+    check(got.startswith('HTTP/1.1 400 '), 'a malformed request on the terminated TLS: %r' % got[:200])
 
 
 def test_explicit_proxy_rows_say_proxy(t):
