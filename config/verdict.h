@@ -48,7 +48,7 @@ enum reason {
 	REASON_CLIENT_NOT_ALLOWED, /* 403: an address outside allow_clients */
 	REASON_WARN_CONTINUED,     /* over the allowance, the person chose to continue */
 	REASON_NO_SNI,             /* intercepted TLS without a server name: decided by address */
-	REASON_ECH,                /* intercepted TLS with an encrypted ClientHello: by address */
+	REASON_ECH,                /* intercepted TLS with an encrypted ClientHello: its outer name allowed */
 	REASON_SIGN_IN_REQUIRED,   /* intercepted HTTP of an unknown device: sent to /signin */
 	REASON_SIGNED_IN,          /* the intercept-mode sign-in page accepted a person */
 	/* the sensor's findings (sensor/) */

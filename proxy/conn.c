@@ -387,6 +387,13 @@ void conn_reply_error(struct conn *c, int status, const char *detail, const char
 	else if (c->is_connect)
 		k = RECORD_TUNNEL;
 	c->status = status;
+	if (c->intercept && c->is_connect) {
+		/* intercepted TLS: the client sent a ClientHello and would take
+		 * HTTP text for a broken handshake; it is closed, and the record
+		 * keeps the status an explicit client would have had */
+		conn_close(c, reason);
+		return;
+	}
 	size_t before = evbuffer_get_length(out);
 	pages_error(out, c->conf, status, pages_reason(status), detail, false);
 	conn_answer(c, before, k, reason, false);

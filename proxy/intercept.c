@@ -10,12 +10,18 @@
  * device wrote:
  *   - port 443: the ClientHello is read (the same parser as for CONNECT), the
  *     flow decided by its server name, then spliced to the original
- *     destination untouched. Without a server name (or with an encrypted
- *     ClientHello, whose outer name says nothing of the site) the flow is
- *     decided by the address alone and recorded with the reason "no-sni" or
- *     "ech"; [proxy] intercept_no_sni = block refuses such flows instead.
+ *     destination untouched. Without a server name the flow is decided by
+ *     the address alone and recorded with the reason "no-sni";
+ *     [proxy] intercept_no_sni = block refuses such flows instead. With an
+ *     encrypted ClientHello (ECH) the outer name is decided as any other:
+ *     it is the site's own when the extension is GREASE, as browsers send
+ *     in every ClientHello; when allowed it is recorded with "ech".
  *   - any other port: HTTP; request.c reads the head and decides by its Host
  *     (origin-form requests), relay.c connects to the original destination.
+ * A refusal is never HTTP text to a client that sent a ClientHello: an
+ * intercepted TLS flow that is refused (allow_clients, a failed connection
+ * to the origin, ...) is recorded with its reason and closed (conn.c's
+ * conn_reply_error, worker.c's refusals at accept).
  * A device cannot answer a 407 here: its identity comes from the device map,
  * else from a binding of its address (bindings.c: a sign-in on the sign-in
  * page, or a recent authenticated explicit-proxy session from the same
@@ -59,9 +65,14 @@ int intercept_original_dst(evutil_socket_t fd, struct sockaddr_any *out)
 	return 0;
 }
 
+bool intercept_port_is_tls(uint16_t port)
+{
+	return port == 443;
+}
+
 bool intercept_is_tls(const struct conn *c)
 {
-	return c->dst_port == 443;
+	return intercept_port_is_tls(c->dst_port);
 }
 
 void intercept_identify(struct conn *c)
@@ -106,17 +117,31 @@ static void peek_done(struct conn *c, const struct sni_info *info, enum sni_resu
 	c->host_kind = c->dst_kind;
 	snprintf(c->uri, sizeof(c->uri), "%s%s%s:%u", c->dst_kind == HOST_IPV6 ? "[" : "", c->dst,
 		 c->dst_kind == HOST_IPV6 ? "]" : "", c->port);
-	if (r == SNI_FOUND && !info->ech)
+	if (r == SNI_FOUND) {
+		/* with an encrypted ClientHello the outer name is the ECH
+		 * provider's when the ECH is real, and the site's when it is
+		 * GREASE (Chromium and Firefox send that in every ClientHello):
+		 * either way it is decided, and "ech" said when that allows it */
 		memcpy(c->sni, info->name, sizeof(c->sni));
-	else if (r == SNI_FOUND)
-		why = REASON_ECH; /* the outer name is the ECH provider's, not the site's */
-	else
+		if (info->ech)
+			why = REASON_ECH;
+	} else {
 		why = REASON_NO_SNI;
+	}
+	if (c->refused) {
+		/* not in allow_clients: as an explicit client's request gets its
+		 * 403, this flow is recorded with its name, and closed */
+		c->decision.verdict = VERDICT_BLOCK;
+		c->decision.reason = REASON_CLIENT_NOT_ALLOWED;
+		c->status = 403;
+		conn_close(c, "client-not-allowed");
+		return;
+	}
 	intercept_identify(c);
 	/* by the server name and the address: the more restrictive wins */
 	enforce_decide(c, c->host, c->sni[0] ? c->sni : NULL, &c->decision);
 	if (why != REASON_NONE) {
-		if (c->conf->proxy.intercept_no_sni_block) {
+		if (why == REASON_NO_SNI && c->conf->proxy.intercept_no_sni_block) {
 			c->decision.verdict = VERDICT_BLOCK;
 			c->decision.reason = why;
 		} else if (c->decision.reason == REASON_NOT_SOCIAL) {
@@ -154,6 +179,10 @@ void intercept_peek_read(struct conn *c)
 
 void intercept_peek_timeout(struct conn *c)
 {
+	if (c->refused) {
+		conn_close(c, "refused-idle"); /* as an explicit refused client's: no record */
+		return;
+	}
 	/* nothing to decide by, and a TLS client always speaks first: let it go
 	 * (unlike CONNECT, whose host was decided before the peek) */
 	c->start_us = conn_wall_us();

@@ -19,5 +19,7 @@ void intercept_peek_timeout(struct conn *c);
 /* The person on an intercepted flow: the device map, else none (never a 407). */
 void intercept_identify(struct conn *c);
 bool intercept_is_tls(const struct conn *c);
+/* Is an intercepted flow to this port TLS (the client speaks first, a ClientHello)? */
+bool intercept_port_is_tls(uint16_t port);
 
 #endif

@@ -7,7 +7,13 @@
  *      https://<visible_hostname>:<tls_listen port>/signin?to=<its URL>,
  *      which makes phones open their captive-portal sheet;
  *   2. GET /signin (over the HTTPS listener, with its certificate) is a form;
- *   3. POST /signin checks the user name and password the way a
+ *   3. POST /signin refuses a form this page did not give this device (login
+ *      CSRF: another site's page posting the form would sign the device in
+ *      as the attacker, or charge the attacker's use to whoever it signs
+ *      in): the form's token must be one made for the client address within
+ *      SIGNIN_TOKEN_TTL, and a browser's Origin, when it sends one, must be
+ *      this page's (https and the request's Host). Then it checks the user
+ *      name and password the way a
  *      Proxy-Authorization is checked (identity.c: the same verifiers, cache
  *      and failed-attempt limit) and binds the client address to the person
  *      until [auth] sign_in_expiry (bindings.c), then sends the device on to
@@ -17,19 +23,112 @@
  */
 #include "signin.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "bindings.h"
+#include "http_head.h"
 #include "identity.h"
+#include "log.h"
 #include "policy.h"
 #include "tz.h"
 #include "urlenc.h"
 
 #define SIGNIN_BODY_MAX 4096       /* user, password and a return URL */
 #define SIGNIN_TO_MAX 1024
+
+/*
+ * The form's token:
+ *
+ *     token = decimal(made) "." hex(HMAC-SHA256(key, "signin" NUL address NUL decimal(made)))
+ *
+ * made is when the form was given (seconds since the epoch), the address
+ * the client's, as text without its port. The key is random, made once per
+ * process: a restart invalidates the forms in browsers, which are then
+ * given again with a note.
+ */
+#define SIGNIN_KEY_LEN 32
+#define SIGNIN_MAC_HEX (2 * 32)
+#define SIGNIN_TOKEN_SKEW 300      /* a clock stepped back: forms made "later" than now */
+
+static unsigned char signin_key[SIGNIN_KEY_LEN];
+static bool signin_key_ok;
+static pthread_once_t signin_key_once = PTHREAD_ONCE_INIT;
+
+static void signin_key_init(void)
+{
+	signin_key_ok = RAND_bytes(signin_key, sizeof(signin_key)) == 1;
+	if (!signin_key_ok)
+		log_err("no random bytes for the sign-in form's key: every sign-in is refused");
+}
+
+static bool token_mac(const struct sockaddr *peer, int64_t made, char hex[SIGNIN_MAC_HEX + 1])
+{
+	char addr[64];
+	unsigned char msg[8 + sizeof(addr) + 24], mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+
+	pthread_once(&signin_key_once, signin_key_init);
+	if (!signin_key_ok || !sockaddr_ntop(peer, addr, sizeof(addr)))
+		return false;
+	int n = snprintf((char *)msg, sizeof(msg), "signin%c%s%c%" PRId64, 0, addr, 0, made);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return false;
+	if (!HMAC(EVP_sha256(), signin_key, sizeof(signin_key), msg, (size_t)n, mac, &maclen) ||
+	    maclen * 2 != SIGNIN_MAC_HEX)
+		return false;
+	for (unsigned i = 0; i < maclen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+	return true;
+}
+
+bool signin_token(const struct sockaddr *peer, int64_t now, char out[SIGNIN_TOKEN_MAX])
+{
+	char hex[SIGNIN_MAC_HEX + 1];
+
+	if (!token_mac(peer, now, hex))
+		return false;
+	int n = snprintf(out, SIGNIN_TOKEN_MAX, "%" PRId64 ".%s", now, hex);
+	return n > 0 && n < SIGNIN_TOKEN_MAX;
+}
+
+bool signin_token_ok(const struct sockaddr *peer, const char *token, int64_t now)
+{
+	char want[SIGNIN_MAC_HEX + 1], *end;
+
+	if (token[0] < '0' || token[0] > '9')
+		return false;
+	errno = 0;
+	long long made = strtoll(token, &end, 10);
+	if (errno || *end != '.' || strlen(end + 1) != SIGNIN_MAC_HEX)
+		return false;
+	if (made > now + SIGNIN_TOKEN_SKEW || now - made > SIGNIN_TOKEN_TTL)
+		return false;
+	return token_mac(peer, made, want) && CRYPTO_memcmp(end + 1, want, SIGNIN_MAC_HEX) == 0;
+}
+
+/* No Origin (a client that sends none), or this page's own: https:// and the Host it was asked by. */
+static bool origin_ok(const struct http_request *req)
+{
+	const struct http_header *o = http_find_header(req->headers, req->n_headers, "origin");
+	if (!o)
+		return true;
+	const struct http_header *h = http_find_header(req->headers, req->n_headers, "host");
+	static const char https[] = "https://";
+	size_t pre = sizeof(https) - 1;
+	return h && h->value_len > 0 && o->value_len == pre + h->value_len &&
+	       strncasecmp(o->value, https, pre) == 0 && strncasecmp(o->value + pre, h->value, h->value_len) == 0;
+}
 
 bool signin_available(const struct conn *c)
 {
@@ -64,8 +163,6 @@ static void form(struct conn *c, struct evbuffer *out, int status, const char *t
 		 bool keep, bool head_only)
 {
 	struct evbuffer *b = evbuffer_new();
-	char enc[SIGNIN_TO_MAX * 3 + 1];
-
 	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\">"
 			    "<meta name=\"viewport\" content=\"width=device-width\">"
 			    "<title>Sign in</title></head><body><h1>Sign in to use the network</h1>"
@@ -76,13 +173,19 @@ static void form(struct conn *c, struct evbuffer *out, int status, const char *t
 		pages_escape_html(b, note);
 		evbuffer_add_printf(b, "</strong></p>");
 	}
-	url_encode(to, enc, sizeof(enc));
+	/* no key: an empty token, refused on POST (the log says why) */
+	char token[SIGNIN_TOKEN_MAX];
+	if (!signin_token(&c->peer.u.sa, time(NULL), token))
+		token[0] = '\0';
 	evbuffer_add_printf(b, "<form method=\"post\" action=\"/signin\">"
-			    "<input type=\"hidden\" name=\"to\" value=\"%s\">"
-			    "<p><label>User name <input name=\"user\" autocomplete=\"username\" required></label></p>"
+			    "<input type=\"hidden\" name=\"token\" value=\"%s\">"
+			    "<input type=\"hidden\" name=\"to\" value=\"", token);
+	/* the URL itself (the browser encodes the form): to_ok() let no quote in */
+	pages_escape_html(b, to);
+	evbuffer_add_printf(b, "\"><p><label>User name <input name=\"user\" autocomplete=\"username\" required></label></p>"
 			    "<p><label>Password <input name=\"password\" type=\"password\" "
 			    "autocomplete=\"current-password\" required></label></p>"
-			    "<p><button type=\"submit\">Sign in</button></p></form></body></html>", enc);
+			    "<p><button type=\"submit\">Sign in</button></p></form></body></html>");
 	pages_send_html(out, status, b, "Cache-Control: no-store\r\n", keep, head_only);
 	evbuffer_free(b);
 }
@@ -171,6 +274,21 @@ void signin_page(struct conn *c, const struct http_request *req, size_t head_len
 		    url_query_get(body, body_len, "password", password, sizeof(password));
 	if (!url_query_get(body, body_len, "to", to, sizeof(to)) || !to_ok(to))
 		to[0] = '\0';
+	/* a form this page gave this device, sent from this page: else nothing
+	 * is checked or bound, and the device gets a fresh form */
+	char token[SIGNIN_TOKEN_MAX];
+	bool cross = !origin_ok(req);
+	if (cross || !url_query_get(body, body_len, "token", token, sizeof(token)) ||
+	    !signin_token_ok(&c->peer.u.sa, token, time(NULL))) {
+		OPENSSL_cleanse(password, sizeof(password));
+		size_t before = evbuffer_get_length(out);
+		c->status = 403;
+		form(c, out, 403, to, cross ? "This form was sent from another site: sign in on this page."
+				       : "This form has expired: sign in again.", false, false);
+		evbuffer_drain(in, head_len + body_len);
+		conn_answer(c, before, RECORD_REQUEST, cross ? "sign-in-cross-site" : "sign-in-token", false);
+		return;
+	}
 	if (!have || !user[0] || strchr(user, ':')) {
 		size_t before = evbuffer_get_length(out);
 		c->status = 400;

@@ -146,13 +146,16 @@ static bool client_allowed(const struct conf *conf, const struct sockaddr *sa)
 }
 
 /* A short refusal written straight to a new socket; the kernel buffer takes it. */
+/* Refused at accept: an HTTP answer (status, text) to a client that speaks
+ * HTTP first; none (status 0) to one that speaks TLS first, for which HTTP
+ * text would be garbage: it sees the connection closed. */
 static void refuse(evutil_socket_t fd, int status, const char *text)
 {
 	char buf[512];
-	int n = snprintf(buf, sizeof(buf),
-			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-			 status, pages_reason(status), strlen(text), text);
+	int n = status ? snprintf(buf, sizeof(buf),
+				  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+				  status, pages_reason(status), strlen(text), text) : 0;
 	if (n > 0) {
 		ssize_t w = send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)w;
@@ -225,17 +228,6 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 		log_notice("refused %s: not in allow_clients (%" PRIu64 " more refusals not logged "
 			   "in the last %d s)", sockaddr_ntop(sa, peer, sizeof(peer)), left_out,
 			   REFUSED_LOG_INTERVAL);
-	if (!server_client_acquire(sa, conf->proxy.max_connections_per_client)) {
-		if (log_limit_pass(&per_client_log, &left_out))
-			log_notice("refused %s: max_connections_per_client (%u) reached (%" PRIu64
-				   " more refusals not logged in the last %d s)",
-				   sockaddr_ntop(sa, peer, sizeof(peer)),
-				   conf->proxy.max_connections_per_client, left_out, REFUSED_LOG_INTERVAL);
-		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
-		refuse(fd, 429, "Too many connections from your address.\n");
-		goto out;
-	}
-	evutil_make_socket_nonblocking(fd);
 	if (kind == LISTENER_INTERCEPT &&
 	    (intercept_original_dst(fd, &dst) < 0 || server_is_local_host(&dst.u.sa))) {
 		/* straight to the intercept port, or redirected to this host itself:
@@ -245,11 +237,23 @@ static void accept_one(struct worker *w, evutil_socket_t fd, struct sockaddr *sa
 			log_notice("refused %s: intercepted connection to this host itself (%" PRIu64
 				   " more not logged in the last %d s)", sockaddr_ntop(sa, peer, sizeof(peer)),
 				   left_out, REFUSED_LOG_INTERVAL);
-		server_client_release(sa);
 		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
 		evutil_closesocket(fd);
 		goto out;
 	}
+	/* does the client speak TLS first (the HTTPS listener, intercepted TLS)? */
+	bool tls_first = tls || (kind == LISTENER_INTERCEPT && intercept_port_is_tls(sockaddr_port(&dst.u.sa)));
+	if (!server_client_acquire(sa, conf->proxy.max_connections_per_client)) {
+		if (log_limit_pass(&per_client_log, &left_out))
+			log_notice("refused %s: max_connections_per_client (%u) reached (%" PRIu64
+				   " more refusals not logged in the last %d s)",
+				   sockaddr_ntop(sa, peer, sizeof(peer)),
+				   conf->proxy.max_connections_per_client, left_out, REFUSED_LOG_INTERVAL);
+		__atomic_sub_fetch(&server.connections, 1, __ATOMIC_RELAXED);
+		refuse(fd, tls_first ? 0 : 429, "Too many connections from your address.\n");
+		goto out;
+	}
+	evutil_make_socket_nonblocking(fd);
 	SSL *ssl = NULL;
 	if (tls && !(gen->ssl_ctx && (ssl = SSL_new(gen->ssl_ctx)))) {
 		server_client_release(sa);

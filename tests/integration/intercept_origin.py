@@ -2,9 +2,12 @@
 """The origin of the intercept tests, run inside the test's origin network
 namespace: HTTP on port 80 and HTTPS on port 443 (certificate and key from
 the arguments), IPv4 and IPv6. Every answer says which Host it got and how
-the request head looked, so the test can see what the gateway forwarded. UDP 443
-is bound and silent, as a QUIC origin the client cannot reach would be.
-Each request head is appended to LOG (one JSON line) for the test to read.
+the request head looked, so the test can see what the gateway forwarded. Pages under /h3/ are HTML
+and announce HTTP/3 on UDP 443 (Alt-Svc), as a QUIC-capable origin's do, so
+a browser tries QUIC on its next visit; each is the last answer on its
+connection. UDP 443 is bound and silent, as a QUIC origin the client cannot
+reach would be. Each request head, and each datagram that reaches UDP 443,
+is appended to LOG (one JSON line) for the test to read.
 
     intercept_origin.py CERT KEY LOG
 """
@@ -24,9 +27,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             f.write(json.dumps({'port': self.server.server_address[1], 'path': self.path,
                                 'headers': [[k, v] for k, v in self.headers.items()]}) + '\n')
         body = ('origin saw Host %s\n' % self.headers.get('Host', '')).encode()
+        h3 = self.path.startswith('/h3/')
+        if h3:
+            body = b'<!doctype html><title>h3</title><link rel="icon" href="data:,"><p>' + body
         self.send_response(200)
-        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Content-Type', 'text/html' if h3 else 'text/plain')
         self.send_header('Content-Length', str(len(body)))
+        if h3 and self.server.server_address[1] == 443:
+            self.send_header('Alt-Svc', 'h3=":443"; ma=3600')
+        if h3:
+            self.send_header('Connection', 'close')
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
@@ -55,7 +66,12 @@ def main():
     quic = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     quic.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     quic.bind(('::', 443))
-    threading.Thread(target=lambda: [quic.recv(2048) for _ in iter(int, 1)], daemon=True).start()
+    def udp():
+        while True:
+            data, peer = quic.recvfrom(2048)
+            with open(sys.argv[3], 'a') as f:
+                f.write(json.dumps({'udp': peer[0], 'len': len(data)}) + '\n')
+    threading.Thread(target=udp, daemon=True).start()
     print('ready', flush=True)
     plain.serve_forever()
 
