@@ -42,8 +42,9 @@ class Cdp:
         self._log = open(log, 'wb')
         to_r, self._w = os.pipe()       # our commands: the browser's fd 3
         self._r, from_w = os.pipe()     # its answers and events: its fd 4
+        # bash: dash reads only one-digit descriptors in redirections
         shell = 'exec "$0" "$@" 3<&%d 4>&%d %d<&- %d>&-' % (to_r, from_w, to_r, from_w)
-        self.proc = subprocess.Popen(list(prefix) + ['sh', '-c', shell, exe, '--remote-debugging-pipe'] + list(args),
+        self.proc = subprocess.Popen(list(prefix) + ['bash', '-c', shell, exe, '--remote-debugging-pipe'] + list(args),
                                      pass_fds=(to_r, from_w), stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=env)
         os.close(to_r)

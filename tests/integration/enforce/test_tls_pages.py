@@ -278,21 +278,31 @@ def test_chromium_without_the_ca_shows_a_certificate_error(kit):
 
 
 def test_chromium_warn_continue_then_the_site(kit):
-    chromium()
+    """The interstitial in Chromium, its Continue clicked (DevTools protocol),
+    then the site itself through an untouched tunnel."""
+    from harness_cdp import BASE_FLAGS, Cdp
+    exe = chromium()
     home = nss_profile(kit)
     d = warn_daemon(kit, addr='127.0.0.1')
-    origin_pin = spki_hash(kit.tls.cert)
-    pin = '--ignore-certificate-errors-spki-list=' + origin_pin
+    pin = '--ignore-certificate-errors-spki-list=' + spki_hash(kit.tls.cert)
     url = 'https://www.instagram.com:%d/' % kit.tls.port
-    rc, dom, err = browse(kit, d, home, url, '--dump-dom', pin)
-    m = re.search(r'href="(/\.well-known/breaktime/continue\?[^"]+)"', dom)
-    check(m, 'the interstitial in Chromium with its Continue link (rc %d):\n%s\n%s' % (rc, dom[:2000], err[-1500:]))
-    link = 'https://www.instagram.com:%d%s' % (kit.tls.port, m.group(1).replace('&amp;', '&'))
-    # the link the interstitial shows, opened as a click would (a new navigation)
-    rc, dom, err = browse(kit, d, home, link, '--dump-dom', pin)
-    # s_server -www answers with its status page, which names the cipher
-    check('Ciphers supported in s_server binary' in dom or 's_server' in dom,
-          'after Continue the origin page loads through a tunnel (rc %d):\n%s\n%s' % (rc, dom[:1500], err[-1500:]))
+    args = BASE_FLAGS + ['--disable-quic', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+                         '--user-data-dir=' + os.path.join(home, 'profile'),
+                         '--proxy-server=http://127.0.0.1:%d' % d.port, pin]
+    with Cdp([], exe, args, clean_env({'HOME': home}), os.path.join(kit.tmp, 'cdp-continue.log')) as b:
+        b.navigate(url)
+        text = b.evaluate('document.body.innerText')
+        check("used today's allowance" in text, 'the interstitial in Chromium, no certificate warning:\n%s' % text)
+        href = b.evaluate('document.querySelector("a.button").getAttribute("href")')
+        check(href and href.startswith('/.well-known/breaktime/continue?'), 'the Continue link: %r' % href)
+        b.run_and_wait_load('document.querySelector("a.button").click()')
+        page = b.evaluate('document.body.innerText')
+        loc = b.evaluate('location.href')
+    check('s_server' in page, 'after the click the origin page loads through a tunnel:\n%s' % page[:1000])
+    eq(loc, url, 'Continue led back to the page')
+    row = wait_for(lambda: [x for x in d.events(user='wendy') if x['reason'] == 'warn-continued'], 5,
+                   what='the warn-continued row')[-1]
+    eq((row['platform'], row['close']), ('instagram', 'continue-tls'), 'the Continue row')
     rows = d.events(kind='tunnel', host='www.instagram.com')
     check(any(x['verdict'] == 'warn' for x in rows), 'the tunnel after Continue is recorded: %r' % rows)
 
