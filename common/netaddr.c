@@ -204,6 +204,18 @@ bool sockaddr_same_host(const struct sockaddr *a, const struct sockaddr *b)
 	return pa && pb && na == nb && memcmp(pa, pb, na) == 0;
 }
 
+int sockaddr_host_key(const struct sockaddr *sa, uint8_t out[16])
+{
+	size_t n;
+	const uint8_t *p = addr_bytes(sa, &n);
+
+	memset(out, 0, 16);
+	if (!p)
+		return 0;
+	memcpy(out, p, n);
+	return n == 4 ? AF_INET : AF_INET6;
+}
+
 bool sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
 {
 	return sockaddr_same_host(a, b) && sockaddr_port(a) == sockaddr_port(b);

@@ -38,6 +38,10 @@ const char *sockaddr_ntop_port(const struct sockaddr *sa, char *buf, size_t len)
 uint16_t sockaddr_port(const struct sockaddr *sa);
 bool sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b); /* address and port */
 bool sockaddr_same_host(const struct sockaddr *a, const struct sockaddr *b);
+/* The address of sa as a key: AF_INET with its 4 bytes (an IPv4-mapped IPv6
+ * address too) or AF_INET6 with 16, zero-padded to 16 in out; 0 for another
+ * family. */
+int sockaddr_host_key(const struct sockaddr *sa, uint8_t out[16]);
 /* Loopback, link-local, unspecified or multicast: never an upstream by default. */
 bool sockaddr_is_local_scope(const struct sockaddr *sa);
 bool sockaddr_is_unspecified(const struct sockaddr *sa);

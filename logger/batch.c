@@ -16,6 +16,7 @@
 #include "store_internal.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,11 @@ struct presence_row {
 	int64_t day;
 };
 
+struct binding_row {
+	struct store_binding x;
+	int64_t day;
+};
+
 struct batch {
 	struct block *head, *tail;
 	size_t block_bytes;
@@ -75,6 +81,8 @@ struct batch {
 	struct rowmap usage, other, sessions;
 	struct presence_row *pres;
 	size_t n_pres, cap_pres;
+	struct binding_row *binds;
+	size_t n_binds, cap_binds;
 };
 
 /* ---- rowmap ---- */
@@ -172,6 +180,7 @@ void batch_destroy(struct batch *b)
 	rowmap_free(&b->other);
 	rowmap_free(&b->sessions);
 	free(b->pres);
+	free(b->binds);
 	free(b);
 }
 
@@ -223,13 +232,14 @@ uint64_t batch_event_rows(const struct batch *b)
 size_t batch_bytes(const struct batch *b)
 {
 	return b->block_bytes + b->usage.cap * b->usage.size + b->other.cap * b->other.size +
-	       b->sessions.cap * b->sessions.size + b->cap_pres * sizeof(*b->pres);
+	       b->sessions.cap * b->sessions.size + b->cap_pres * sizeof(*b->pres) +
+	       b->cap_binds * sizeof(*b->binds);
 }
 
 bool batch_empty(const struct batch *b)
 {
 	return !b->head && b->usage.n == 0 && b->other.n == 0 && b->sessions.n == 0 &&
-	       b->n_pres == 0;
+	       b->n_pres == 0 && b->n_binds == 0;
 }
 
 static uint32_t arena_add(struct batch *b, struct block *k, const char *s)
@@ -356,6 +366,23 @@ void batch_add_presence(struct batch *b, const struct presence_item *p, int64_t 
 	b->n_pres++;
 }
 
+void batch_add_binding(struct batch *b, const struct store_binding *x, int64_t day)
+{
+	if (b->n_binds == b->cap_binds) {
+		size_t cap = b->cap_binds ? b->cap_binds * 2 : 16;
+		struct binding_row *a = realloc(b->binds, cap * sizeof(*a));
+		if (!a) {
+			log_warn("store: out of memory: a binding of %s is lost", x->user);
+			return;
+		}
+		b->binds = a;
+		b->cap_binds = cap;
+	}
+	b->binds[b->n_binds].x = *x;
+	b->binds[b->n_binds].day = day;
+	b->n_binds++;
+}
+
 /* ---- SQL ---- */
 
 int writer_db_prepare(struct writer_db *w)
@@ -402,6 +429,13 @@ int writer_db_prepare(struct writer_db *w)
 		{offsetof(struct writer_db, ins_session),
 		 "INSERT INTO sessions (client, user, first_ms, last_ms, day)"
 		 " VALUES (?1, ?2, ?3, ?4, ?5)"},
+		/* a newer binding of an address ends the ones still in force */
+		{offsetof(struct writer_db, end_binding),
+		 "UPDATE bindings SET until_ms = ?2"
+		 " WHERE client = ?1 AND until_ms > ?2 AND since_ms <= ?2"},
+		{offsetof(struct writer_db, ins_binding),
+		 "INSERT INTO bindings (day, client, mac, user, since_ms, until_ms, how)"
+		 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
 	};
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
 		sqlite3_stmt **st = (sqlite3_stmt **)((char *)w + stmts[i].off);
@@ -419,7 +453,7 @@ void writer_db_finish(struct writer_db *w)
 {
 	sqlite3_stmt **all[] = {&w->begin, &w->commit, &w->rollback, &w->ins_event,
 				&w->up_usage, &w->up_other, &w->ins_presence, &w->up_session,
-				&w->ins_session};
+				&w->ins_session, &w->end_binding, &w->ins_binding};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		sqlite3_finalize(*all[i]);
 		*all[i] = NULL;
@@ -603,6 +637,28 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 		if ((rc = run(st)) != SQLITE_OK)
 			return rc;
 	}
+	for (size_t i = 0; i < b->n_binds; i++) {
+		const struct store_binding *x = &b->binds[i].x;
+		char client[64], mac[18];
+		store_user_key(NULL, &x->client.u.sa, client, sizeof(client));
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", x->mac[0], x->mac[1],
+			 x->mac[2], x->mac[3], x->mac[4], x->mac[5]);
+		sqlite3_stmt *st = w->end_binding;
+		sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, x->since_ms);
+		if ((rc = run(st)) != SQLITE_OK)
+			return rc;
+		st = w->ins_binding;
+		sqlite3_bind_text(st, 1, day_text(dc, b->binds[i].day), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, client, -1, SQLITE_STATIC);
+		bind_opt(st, 3, x->has_mac ? mac : NULL);
+		bind_name(st, 4, x->user, false);
+		sqlite3_bind_int64(st, 5, x->since_ms);
+		sqlite3_bind_int64(st, 6, x->how == STORE_BINDING_END ? x->since_ms : x->until_ms);
+		sqlite3_bind_text(st, 7, store_binding_how_name(x->how), -1, SQLITE_STATIC);
+		if ((rc = run(st)) != SQLITE_OK)
+			return rc;
+	}
 	return SQLITE_OK;
 }
 
@@ -652,6 +708,7 @@ int batch_commit(struct batch *b, struct writer_db *w, uint64_t max_rows, uint64
 	rowmap_clear(&b->other);
 	rowmap_clear(&b->sessions);
 	b->n_pres = 0;
+	b->n_binds = 0;
 	*committed = records;
 	return SQLITE_OK;
 

@@ -8,7 +8,7 @@
  * neither the proxy's records nor a report ever waits long behind a purge.
  *
  * A row's age is its local day (events, presence, usage minutes, daily
- * totals and sessions all carry one): rows of days before (today - retention) go.
+ * totals, sessions and bindings all carry one): rows of days before (today - retention) go.
  *
  * Writer thread only (and retention_init() in store_open()).
  */
@@ -35,6 +35,8 @@ static const char *const steps[] = {
 	" (SELECT id FROM presence WHERE day < ?1 LIMIT 1000)",
 	"DELETE FROM sessions WHERE id IN"
 	" (SELECT id FROM sessions WHERE day < ?1 LIMIT 1000)",
+	"DELETE FROM bindings WHERE id IN"
+	" (SELECT id FROM bindings WHERE day < ?1 LIMIT 1000)",
 };
 #define N_STEPS (int)(sizeof(steps) / sizeof(steps[0]))
 

@@ -123,6 +123,25 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	 * 'https-proxy' (tls_listen), 'intercept' (intercept_listen: redirected
 	 * by the gateway's firewall); NULL for the sensor's rows and older rows */
 	"ALTER TABLE events ADD COLUMN arrival TEXT;",
+
+	/* 6: intercept mode's bindings: the span [since_ms, until_ms) in which
+	 * a client address (and the device's MAC address, from the gateway's
+	 * neighbour table) stood for a person. The writer ends an address's
+	 * rows still in force when a newer one begins, so rows of one address
+	 * never overlap: breaktimed restores the rows in force at start, and
+	 * breaktime-sensor attributes by address and by MAC from them */
+	"CREATE TABLE bindings ("
+	"  id       INTEGER PRIMARY KEY,"
+	"  day      TEXT NOT NULL,"
+	"  client   TEXT NOT NULL,"
+	"  mac      TEXT,"
+	"  user     TEXT NOT NULL,"
+	"  since_ms INTEGER NOT NULL,"
+	"  until_ms INTEGER NOT NULL,"
+	"  how      TEXT NOT NULL);"
+	"CREATE INDEX bindings_client ON bindings (client, until_ms);"
+	"CREATE INDEX bindings_until ON bindings (until_ms);"
+	"CREATE INDEX bindings_day ON bindings (day);",
 };
 
 int store_schema_version(sqlite3 *db)
@@ -546,6 +565,32 @@ void store_submit_presence(struct store *s, int64_t at_us, const char *state,
 	p.source = source;
 	__atomic_add_fetch(&s->n.submitted, 1, __ATOMIC_RELAXED);
 	writer_submit(s->writer, ITEM_PRESENCE, &p, sizeof(p));
+}
+
+void store_submit_binding(struct store *s, const struct store_binding *b)
+{
+	if (!s)
+		return;
+	__atomic_add_fetch(&s->n.submitted, 1, __ATOMIC_RELAXED);
+	writer_submit(s->writer, ITEM_BINDING, b, sizeof(*b));
+}
+
+const char *store_binding_how_name(enum store_binding_how how)
+{
+	switch (how) {
+	case STORE_BINDING_SIGN_IN: return "sign-in";
+	case STORE_BINDING_MAC: return "mac";
+	case STORE_BINDING_END: return "end";
+	}
+	return "?";
+}
+
+int store_binding_how_parse(const char *s)
+{
+	for (int h = STORE_BINDING_SIGN_IN; h <= STORE_BINDING_END; h++)
+		if (s && strcmp(s, store_binding_how_name((enum store_binding_how)h)) == 0)
+			return h;
+	return -1;
 }
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)

@@ -127,6 +127,37 @@ int record_format(const struct record *r, char *buf, unsigned len);
 void store_submit_presence(struct store *s, int64_t at_us, const char *state,
 			   int64_t expires_us, const char *cause, enum record_source source);
 
+/* ---- bindings: who an intercepted device is (intercept mode) ---- */
+
+/* How a bindings row came to be (bindings.how). */
+enum store_binding_how {
+	STORE_BINDING_SIGN_IN,  /* "sign-in": the person signed in on the sign-in page from the address */
+	STORE_BINDING_MAC,      /* "mac": a new address of a device already bound (the same MAC) */
+	STORE_BINDING_END,      /* "end": the address's binding ended early (another device has it) */
+};
+
+struct store_binding {
+	struct sockaddr_any client;
+	uint8_t mac[6];
+	bool has_mac;                  /* the neighbour table had the client's link-layer address */
+	char user[64];
+	int64_t since_ms, until_ms;    /* wall clock, ms since 1970: [since, until) */
+	enum store_binding_how how;
+};
+
+/*
+ * Record a binding. The writer first ends (until_ms = this since_ms) the
+ * rows of the same client address still in force at since_ms, then adds
+ * this one: rows of one address never overlap, and the newest binding of
+ * an address wins. An END row only ends them; it is kept as a row of no
+ * length (until = since) that says when, and whose binding it was. Any
+ * thread; never blocks; copied.
+ */
+void store_submit_binding(struct store *s, const struct store_binding *b);
+const char *store_binding_how_name(enum store_binding_how how);
+/* The enum value of a bindings.how text, or -1. */
+int store_binding_how_parse(const char *s);
+
 /* ---- usage, for enforcement (allowances) ---- */
 
 /*

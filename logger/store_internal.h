@@ -46,7 +46,7 @@ static inline void store_copy(char *dst, size_t size, const char *src)
 
 /* ---- the queue item ---- */
 
-enum item_type { ITEM_RECORD, ITEM_PRESENCE };
+enum item_type { ITEM_RECORD, ITEM_PRESENCE, ITEM_BINDING };
 
 struct presence_item {
 	int64_t at_us;
@@ -61,6 +61,7 @@ struct item {
 	union {
 		struct record rec;
 		struct presence_item pres;
+		struct store_binding bind;
 	} u;
 };
 
@@ -179,6 +180,7 @@ struct usage_row *batch_usage_row(struct batch *b, const struct usage_row_key *k
 struct other_row *batch_other_row(struct batch *b, const struct other_row_key *k);
 struct session_row *batch_session_row(struct batch *b, const struct session_row_key *k);
 void batch_add_presence(struct batch *b, const struct presence_item *p, int64_t day);
+void batch_add_binding(struct batch *b, const struct store_binding *x, int64_t day);
 uint64_t batch_records(const struct batch *b);   /* records held */
 uint64_t batch_event_rows(const struct batch *b);
 size_t batch_bytes(const struct batch *b);        /* memory held */
@@ -190,6 +192,7 @@ struct writer_db {
 	sqlite3_stmt *begin, *commit, *rollback;
 	sqlite3_stmt *ins_event, *up_usage, *up_other, *ins_presence;
 	sqlite3_stmt *up_session, *ins_session;
+	sqlite3_stmt *end_binding, *ins_binding;
 	uint64_t active_bytes;
 	int sys_errno;          /* errno of the last failed transaction's I/O */
 };
@@ -287,7 +290,7 @@ uint64_t writer_queued(struct writer *w);
 
 /* ---- the schema (store.c) ---- */
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* Bring db forward to schema `target` (tests: an older schema). 0 or -1 (logged). */
 int store_schema_migrate(sqlite3 *db, int target);
 int store_schema_version(sqlite3 *db);

@@ -1,7 +1,10 @@
 /*
- * storeq: the presence and warn-acknowledgement SQL of the processes beside
+ * storeq: the presence, warn-acknowledgement and bindings SQL of the processes beside
  * the writer (see storeq.h). Short statements on the caller's connection;
  * never the writer's handle, never on a worker's event loop.
+ *
+ * The bindings table is written by the writer only (store_submit_binding);
+ * here it is read, by breaktimed's main thread at start and by the sensor.
  *
  * The presence table holds both kinds of row: changes by hand (state on,
  * off, auto; from `breaktime presence` and the web UI) and detections
@@ -137,6 +140,39 @@ int store_warn_acks_today(struct sqlite3 *db, int64_t day, store_warn_ack_fn *fn
 			fn(ctx, who, platform);
 			n++;
 		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+int store_bindings_read(struct sqlite3 *db, int64_t from_ms, int64_t to_ms, unsigned max,
+			store_binding_fn *fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0;
+
+	/* bindings_until: the rows still in force at from_ms, a few per device */
+	rc = sqlite3_prepare_v2(db, "SELECT client, mac, user, since_ms, until_ms, how FROM bindings"
+				" WHERE until_ms > ?1 AND since_ms <= ?2 AND until_ms > since_ms"
+				" ORDER BY since_ms, id LIMIT ?3", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, from_ms);
+	sqlite3_bind_int64(st, 2, to_ms);
+	sqlite3_bind_int64(st, 3, max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_binding_row r = {
+			.client = (const char *)sqlite3_column_text(st, 0),
+			.mac = (const char *)sqlite3_column_text(st, 1),
+			.user = (const char *)sqlite3_column_text(st, 2),
+			.since_ms = sqlite3_column_int64(st, 3),
+			.until_ms = sqlite3_column_int64(st, 4),
+			.how = (const char *)sqlite3_column_text(st, 5),
+		};
+		if (!r.client || !r.user || !r.how)
+			continue;
+		fn(ctx, &r);
+		n++;
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? n : -1;

@@ -78,4 +78,24 @@ int store_presence_add(struct sqlite3 *db, const struct policy *p, const char *s
 typedef void store_warn_ack_fn(void *ctx, const char *person, const char *platform);
 int store_warn_acks_today(struct sqlite3 *db, int64_t day, store_warn_ack_fn *fn, void *ctx);
 
+/*
+ * Intercept mode's bindings (the bindings table): fn(ctx, row) once for every
+ * row of a span (since <= t < until) that overlaps [from_ms, to_ms], in the
+ * order they began, at most max of them (the oldest first). breaktimed
+ * restores the ones in force at start (from = to = now); breaktime-sensor
+ * reads those around its present. Rows of no length (how = end) are not
+ * spans and never given. mac is NULL when the row has none. The number of
+ * rows given, or -1 on an SQLite error.
+ */
+struct store_binding_row {
+	const char *client;          /* "10.0.0.5", "2001:db8::5" */
+	const char *mac;             /* "02:00:00:00:00:01", or NULL */
+	const char *user;
+	int64_t since_ms, until_ms;
+	const char *how;             /* "sign-in", "mac" */
+};
+typedef void store_binding_fn(void *ctx, const struct store_binding_row *row);
+int store_bindings_read(struct sqlite3 *db, int64_t from_ms, int64_t to_ms, unsigned max,
+			store_binding_fn *fn, void *ctx);
+
 #endif

@@ -272,13 +272,21 @@ static void process_record(struct writer *w, const struct record *r)
 
 static void process_item(struct writer *w, const struct item *it)
 {
-	if (it->type == ITEM_RECORD) {
+	int64_t day;
+	int minute;
+
+	switch (it->type) {
+	case ITEM_RECORD:
 		process_record(w, &it->u.rec);
-	} else {
-		int64_t day;
-		int minute;
+		break;
+	case ITEM_PRESENCE:
 		store_local(w->s, store_sec(it->u.pres.at_us / 1000), &day, &minute);
 		batch_add_presence(w->batch, &it->u.pres, day);
+		break;
+	case ITEM_BINDING:
+		store_local(w->s, store_sec(it->u.bind.since_ms), &day, &minute);
+		batch_add_binding(w->batch, &it->u.bind, day);
+		break;
 	}
 	batch_count_record(w->batch);
 	w->held++;

@@ -1,8 +1,8 @@
 /*
  * Unit tests: the store — schema and migrations, the queue (full, drain,
  * shutdown), batching, log_other, a locked and a full database, retention,
- * presence, refusals without identity counted per client and minute, and
- * the Squid access log. Real SQLite files in temporary
+ * presence, intercept mode's bindings, refusals without identity counted
+ * per client and minute, and the Squid access log. Real SQLite files in temporary
  * directories; a second connection plays the other process.
  */
 #include <pthread.h>
@@ -42,7 +42,7 @@ START_TEST(test_schema_from_empty)
 	sqlite3 *db = peek_open(&t);
 	ck_assert_int_eq(q1(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	const char *tables[] = {"meta", "events", "usage_minutes", "presence", "other_daily",
-				"active_minutes"};
+				"active_minutes", "sessions", "bindings"};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[128];
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE name = '%s'",
@@ -50,7 +50,8 @@ START_TEST(test_schema_from_empty)
 		ck_assert_msg(q1(db, sql) == 1, "%s missing", tables[i]);
 	}
 	const char *indexes[] = {"events_day_user", "events_platform_day",
-				 "usage_minutes_platform", "presence_day"};
+				 "usage_minutes_platform", "presence_day", "bindings_client",
+				 "bindings_until", "bindings_day"};
 	for (size_t i = 0; i < sizeof(indexes) / sizeof(indexes[0]); i++) {
 		char sql[128];
 		snprintf(sql, sizeof(sql),
@@ -75,6 +76,10 @@ START_TEST(test_schema_from_empty)
 		{"SELECT count(*) FROM usage_minutes WHERE day = 'b' AND user = 'a'", "PRIMARY KEY"},
 		{"SELECT count(*) FROM usage_minutes WHERE platform = 'x' AND day >= 'b'", "usage_minutes_platform"},
 		{"SELECT count(*) FROM other_daily WHERE day >= 'b'", "PRIMARY KEY"},
+		/* the writer ends an address's bindings; readers take those in force */
+		{"UPDATE bindings SET until_ms = 5 WHERE client = 'a' AND until_ms > 5 AND since_ms <= 5",
+		 "bindings_client"},
+		{"SELECT count(*) FROM bindings WHERE until_ms > 5 AND since_ms <= 6", "bindings_until"},
 	};
 	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++) {
 		char plan[1024] = "";
@@ -566,13 +571,24 @@ START_TEST(test_retention)
 	store_submit(s, &r);
 	store_submit_presence(s, now - 40 * day, "on", 0, "admin", RECORD_SOURCE_PROXY);
 	store_submit_presence(s, now, "off", now + 3600000000LL, "admin", RECORD_SOURCE_PROXY);
+	struct store_binding b;
+	memset(&b, 0, sizeof(b));
+	b.client.u.sa.sa_family = AF_INET;
+	snprintf(b.user, sizeof(b.user), "alice");
+	b.since_ms = (now - 40 * day) / 1000;
+	b.until_ms = b.since_ms + 3600000;
+	store_submit_binding(s, &b);
+	b.since_ms = now / 1000;
+	b.until_ms = b.since_ms + 3600000;
+	store_submit_binding(s, &b);
 	ck_assert_int_eq(store_flush(s, 10000), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM bindings"), 2);
 	ck_assert_int_eq(count(&t, "SELECT count(*) FROM events"), 2502);
 	ck_assert_int_eq(count(&t, "SELECT count(*) FROM presence"), 2);
 	ck_assert_int_eq(count(&t, "SELECT count(*) FROM other_daily"), 2);
 
 	store_purge_now(s);
-	WAIT_FOR(s, st_.purged >= 2500 + 42 + 1 + 1, 10000);
+	WAIT_FOR(s, st_.purged >= 2500 + 42 + 1 + 1 + 1, 10000);
 	sleep_ms(200);
 	struct store_stats st;
 	store_stats(s, &st);
@@ -583,8 +599,118 @@ START_TEST(test_retention)
 	ck_assert_int_eq(count(&t, "SELECT count(*) FROM usage_minutes WHERE day < date('now', '-30 days')"), 0);
 	ck_assert_int_eq(count(&t, "SELECT count(*) FROM usage_minutes"), 2);
 	ck_assert_int_eq(count(&t, "SELECT count(*) FROM meta WHERE key = 'last_purge_ms'"), 1);
-	/* 2500 events + their minutes (2500 seconds: 42 minutes) + 1 total + 1 presence */
-	ck_assert_uint_eq(st.purged, 2500 + 42 + 1 + 1);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM bindings"), 1);
+	/* 2500 events + their minutes (2500 seconds: 42 minutes) + 1 total + 1 presence + 1 binding */
+	ck_assert_uint_eq(st.purged, 2500 + 42 + 1 + 1 + 1);
+	tstore_finish(&t);
+}
+END_TEST
+
+
+/* ---- bindings (intercept mode) ---- */
+
+static struct store_binding binding(const char *client, const char *mac, const char *user,
+				    int64_t since_ms, int64_t until_ms, enum store_binding_how how)
+{
+	struct store_binding b;
+	memset(&b, 0, sizeof(b));
+	if (strchr(client, ':')) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&b.client.u.sa;
+		sin6->sin6_family = AF_INET6;
+		ck_assert_int_eq(inet_pton(AF_INET6, client, &sin6->sin6_addr), 1);
+		b.client.len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&b.client.u.sa;
+		sin->sin_family = AF_INET;
+		ck_assert_int_eq(inet_pton(AF_INET, client, &sin->sin_addr), 1);
+		b.client.len = sizeof(*sin);
+	}
+	if (mac) {
+		unsigned m[6];
+		ck_assert_int_eq(sscanf(mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]), 6);
+		for (int i = 0; i < 6; i++)
+			b.mac[i] = (uint8_t)m[i];
+		b.has_mac = true;
+	}
+	snprintf(b.user, sizeof(b.user), "%s", user);
+	b.since_ms = since_ms;
+	b.until_ms = until_ms;
+	b.how = how;
+	return b;
+}
+
+static void binding_seen(void *ctx, const struct store_binding_row *r)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 512 - n, "%s/%s/%s/%s;", r->client, r->mac ? r->mac : "-", r->user, r->how);
+}
+
+/* Which rows are in force at t (ms), as the readers see them. */
+static const char *bindings_at(sqlite3 *db, int64_t t, char out[512])
+{
+	out[0] = '\0';
+	ck_assert_int_ge(store_bindings_read(db, t, t, 1000, binding_seen, out), 0);
+	return out;
+}
+
+START_TEST(test_bindings)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store *s = open_opts(&t, NULL);
+	const int64_t T = 1767261600000LL, H = 3600000; /* 2026-01-01 10:00 UTC */
+	struct store_binding b;
+
+	/* alice signs in from 10.0.0.5; her phone's IPv6 address (and an
+	 * IPv4-mapped one of a dual-stack listener) follow by its MAC */
+	b = binding("10.0.0.5", "02:00:00:00:aa:01", "alice", T, T + 8 * H, STORE_BINDING_SIGN_IN);
+	store_submit_binding(s, &b);
+	b = binding("2001:db8::a1", "02:00:00:00:aa:01", "alice", T + H / 2, T + 8 * H, STORE_BINDING_MAC);
+	store_submit_binding(s, &b);
+	b = binding("::ffff:10.0.0.6", "02:00:00:00:aa:01", "alice", T + H / 2, T + 8 * H, STORE_BINDING_MAC);
+	store_submit_binding(s, &b);
+	/* a routed client: no neighbour entry, no MAC */
+	b = binding("10.9.0.7", NULL, "carol", T, T + 8 * H, STORE_BINDING_SIGN_IN);
+	store_submit_binding(s, &b);
+	/* bob signs in from 10.0.0.5 an hour later: alice's row there ends */
+	b = binding("10.0.0.5", "02:00:00:00:bb:02", "bob", T + H, T + 8 * H, STORE_BINDING_SIGN_IN);
+	store_submit_binding(s, &b);
+	/* another device shows up at 10.0.0.6: alice's binding there ends */
+	b = binding("10.0.0.6", "02:00:00:00:aa:01", "alice", T + 2 * H, T + 8 * H, STORE_BINDING_END);
+	store_submit_binding(s, &b);
+	store_close(s);
+
+	sqlite3 *db = peek_open(&t);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM bindings"), 6);
+	ck_assert_int_eq(q1(db, "SELECT until_ms FROM bindings WHERE user = 'alice' AND client = '10.0.0.5'"),
+			 T + H);
+	ck_assert_int_eq(q1(db, "SELECT until_ms FROM bindings WHERE user = 'bob'"), T + 8 * H);
+	ck_assert_int_eq(q1(db, "SELECT until_ms FROM bindings WHERE client = '10.0.0.6' AND how = 'mac'"),
+			 T + 2 * H);
+	ck_assert_int_eq(q1(db, "SELECT until_ms - since_ms FROM bindings WHERE how = 'end'"), 0);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM bindings WHERE client = '10.9.0.7' AND mac IS NULL"
+				" AND how = 'sign-in'"), 1);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM bindings WHERE mac = '02:00:00:00:aa:01'"), 4);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM bindings WHERE day = '2026-01-01'"), 6);
+	ck_assert_int_eq(q1(db, "SELECT count(*) FROM bindings WHERE client = '2001:db8::a1'"), 1);
+
+	char out[512];
+	ck_assert_str_eq(bindings_at(db, T + H / 2, out),
+			 "10.0.0.5/02:00:00:00:aa:01/alice/sign-in;10.9.0.7/-/carol/sign-in;"
+			 "2001:db8::a1/02:00:00:00:aa:01/alice/mac;10.0.0.6/02:00:00:00:aa:01/alice/mac;");
+	ck_assert_str_eq(bindings_at(db, T + 3 * H, out),
+			 "10.9.0.7/-/carol/sign-in;2001:db8::a1/02:00:00:00:aa:01/alice/mac;"
+			 "10.0.0.5/02:00:00:00:bb:02/bob/sign-in;");
+	ck_assert_str_eq(bindings_at(db, T + 8 * H, out), "");
+	ck_assert_str_eq(bindings_at(db, T - 1, out), "");
+	/* a window: everything that overlaps it */
+	out[0] = '\0';
+	ck_assert_int_eq(store_bindings_read(db, T - H, T + 9 * H, 1000, binding_seen, out), 5);
+	/* bounded */
+	out[0] = '\0';
+	ck_assert_int_eq(store_bindings_read(db, T - H, T + 9 * H, 2, binding_seen, out), 2);
+	sqlite3_close(db);
 	tstore_finish(&t);
 }
 END_TEST
@@ -1137,6 +1263,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_presence);
+	tcase_add_test(tc, test_bindings);
 	tcase_add_test(tc, test_storeq_presence_and_acks);
 	suite_add_tcase(s, tc);
 
