@@ -433,6 +433,7 @@ static void conn_on_client_read(struct bufferevent *bev, void *arg)
 	case CS_UPSTREAM:
 	case CS_CLOSING:
 	case CS_AUTH:
+	case CS_NEIGH:
 		bufferevent_disable(bev, EV_READ);
 		break;
 	}
@@ -524,6 +525,11 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CS_BUMP:
 		bump_on_timer(c);
+		break;
+	case CS_NEIGH:
+		log_debug("no answer from the neighbour table within %d ms: going on without",
+			  INTERCEPT_NEIGH_WAIT_MS);
+		intercept_neigh_done(c);
 		break;
 	default:
 		break;

@@ -28,6 +28,8 @@ enum conn_state {
 	CS_CLOSING,     /* flushing the last bytes to the client, then close */
 	CS_AUTH,        /* the request head waits in the input for a password check */
 	CS_BUMP,        /* bump.c: a denied flow's ClientHello, leaf and TLS handshake */
+	CS_NEIGH,       /* intercepted: reads nothing until the neighbour table has answered
+			 * about its client (intercept.c), at most INTERCEPT_NEIGH_WAIT_MS */
 };
 
 struct conn {
@@ -51,6 +53,7 @@ struct conn {
 	/* worker.c: its lists and its per-client slot */
 	struct conn *next, *prev;       /* the worker's list */
 	struct conn *snext, *sprev;     /* the worker's list of open social tunnels */
+	struct conn *nnext, *nprev;     /* the worker's list of CS_NEIGH conns */
 
 	/* the current exchange (request + response, or tunnel): request.c
 	 * writes the request's fields and the decision (enforce.c also sets
@@ -104,6 +107,7 @@ struct conn {
 	unsigned refused : 1;           /* not in allow_clients: answer 403 to its request */
 	unsigned tls : 1;               /* the client came through tls_listen (HTTPS proxy) */
 	unsigned in_social : 1;         /* worker.c: on the social tunnel list */
+	unsigned in_neigh : 1;          /* worker.c: on the list of CS_NEIGH conns */
 	unsigned enforced : 1;          /* closed by live enforcement */
 	unsigned no_splice : 1;         /* tunnels: pipes too small, keep the bufferevents */
 	unsigned dechunk : 1;           /* HTTP/1.0 client, chunked response: send the payload only */
@@ -160,6 +164,10 @@ void conn_record_uri(struct conn *c, const struct http_request *req);
 /* worker.c: open tunnels to social platforms, re-decided every minute */
 void worker_social_add(struct worker *w, struct conn *c);
 void worker_social_remove(struct worker *w, struct conn *c);
+/* worker.c: intercepted conns waiting for the neighbour table (CS_NEIGH);
+ * the neighbour thread's 'N' command looks at them again */
+void worker_neigh_add(struct worker *w, struct conn *c);
+void worker_neigh_remove(struct worker *w, struct conn *c);
 /* conn.c: decide again for an open tunnel; closes it when no longer allowed. */
 void conn_enforce_tick(struct conn *c);
 /* tunnel.c: free a tunnel's splice state (closes both sockets and the pipes). */

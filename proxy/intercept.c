@@ -23,9 +23,17 @@
  * to the origin, ...) is recorded with its reason and closed (conn.c's
  * conn_reply_error, worker.c's refusals at accept).
  * A device cannot answer a 407 here: its identity comes from the device map,
- * else from a binding of its address (bindings.c: a sign-in on the sign-in
- * page, or a recent authenticated explicit-proxy session from the same
- * address), else [auth] default_group.
+ * else from a binding (bindings.c: a sign-in on the sign-in page from its
+ * address, or from another address of the same device by its MAC address,
+ * or a recent authenticated explicit-proxy session from the same address),
+ * else [auth] default_group.
+ *
+ * The MAC address is the gateway's neighbour table's (neigh.c), asked by
+ * its own thread. When a binding depends on it and the cache has no answer
+ * yet, the new connection reads nothing (CS_NEIGH) until the answer is
+ * there ('N' from the neighbour thread) or INTERCEPT_NEIGH_WAIT_MS passed,
+ * so that its first request is not decided as a stranger's; the loop never
+ * waits on the kernel.
  */
 #include "intercept.h"
 
@@ -81,8 +89,18 @@ void intercept_identify(struct conn *c)
 
 	if (dev)
 		snprintf(c->user, sizeof(c->user), "%s", dev);
-	else if (!bindings_user(&c->peer.u.sa, time(NULL), c->user, NULL))
+	else if (!bindings_identify(&c->peer.u.sa, time(NULL), c->user, NULL))
 		c->user[0] = '\0';
+}
+
+/* TLS: wait for the ClientHello (conn.c's read callback comes to
+ * intercept_peek_read() in CS_PEEK), at most sni_timeout. */
+static void peek_begin(struct conn *c)
+{
+	c->state = CS_PEEK;
+	bufferevent_setwatermark(c->client, EV_READ, 0, SNI_MAX_HELLO);
+	bufferevent_enable(c->client, EV_READ);
+	conn_timer_start(c, c->conf->proxy.sni_timeout_ms);
 }
 
 void conn_intercept(struct conn *c, const struct sockaddr_any *dst)
@@ -92,13 +110,37 @@ void conn_intercept(struct conn *c, const struct sockaddr_any *dst)
 	c->dst_kind = dst->u.sa.sa_family == AF_INET6 ? HOST_IPV6 : HOST_IPV4;
 	c->dst_port = sockaddr_port(&dst->u.sa);
 	c->port = c->dst_port;
-	if (!intercept_is_tls(c))
-		return; /* HTTP: request.c reads the head */
-	/* TLS: wait for the ClientHello (conn.c's read callback comes to
-	 * intercept_peek_read() in CS_PEEK), at most sni_timeout */
-	c->state = CS_PEEK;
-	bufferevent_setwatermark(c->client, EV_READ, 0, SNI_MAX_HELLO);
-	conn_timer_start(c, c->conf->proxy.sni_timeout_ms);
+	if (!identity_device_user(c->idb, &c->peer.u.sa) &&
+	    bindings_wants_mac(&c->peer.u.sa, time(NULL))) {
+		/* who it is depends on its MAC address, being asked: nothing is
+		 * read (so nothing decided) until the answer */
+		c->state = CS_NEIGH;
+		bufferevent_disable(c->client, EV_READ);
+		conn_timer_start(c, INTERCEPT_NEIGH_WAIT_MS);
+		worker_neigh_add(c->w, c);
+		return;
+	}
+	if (intercept_is_tls(c))
+		peek_begin(c);
+	/* HTTP: request.c reads the head (conn_create() began to wait for it) */
+}
+
+void intercept_neigh_check(struct conn *c)
+{
+	if (c->state == CS_NEIGH && !bindings_wants_mac(&c->peer.u.sa, time(NULL)))
+		intercept_neigh_done(c);
+}
+
+void intercept_neigh_done(struct conn *c)
+{
+	if (c->state != CS_NEIGH)
+		return;
+	worker_neigh_remove(c->w, c);
+	evtimer_del(c->timer);
+	if (intercept_is_tls(c))
+		peek_begin(c);
+	else
+		conn_wait_for_head(c);
 }
 
 /* The ClientHello was read (r) or did not come: decide, then connect or refuse. */

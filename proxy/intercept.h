@@ -16,8 +16,17 @@ void conn_intercept(struct conn *c, const struct sockaddr_any *dst);
 void intercept_peek_read(struct conn *c);
 /* No ClientHello within sni_timeout. */
 void intercept_peek_timeout(struct conn *c);
-/* The person on an intercepted flow: the device map, else none (never a 407). */
+/* The person on an intercepted flow: the device map, else a binding
+ * (bindings.c), else none (never a 407). */
 void intercept_identify(struct conn *c);
+/* How long an intercepted connection waits for the neighbour table's answer
+ * about its client before it goes on without (the answer takes well under
+ * a millisecond unless the kernel is busy with its routing lock). */
+#define INTERCEPT_NEIGH_WAIT_MS 100
+/* CS_NEIGH: go on if the neighbour table has answered (worker.c, on 'N'). */
+void intercept_neigh_check(struct conn *c);
+/* CS_NEIGH: the wait is over (answered, or INTERCEPT_NEIGH_WAIT_MS passed). */
+void intercept_neigh_done(struct conn *c);
 bool intercept_is_tls(const struct conn *c);
 /* Is an intercepted flow to this port TLS (the client speaks first, a ClientHello)? */
 bool intercept_port_is_tls(uint16_t port);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "build_config.h"
@@ -27,9 +28,11 @@
 #endif
 
 #include "acks.h"
+#include "bindings.h"
 #include "bump.h"
 #include "identity.h"
 #include "log.h"
+#include "neigh.h"
 #include "privdrop.h"
 #include "policy.h"
 #include "presence.h"
@@ -125,6 +128,37 @@ static void restore_warn_acks(const struct conf *c)
 	if (n > 0)
 		log_info("restored %d warn acknowledgements of today", n);
 	store_db_close(db);
+}
+
+/* Intercept mode's bindings in force, from the store: a restart signs nobody out. */
+#define RESTORE_BINDINGS_MAX (64 * 1024)
+
+static void restore_one_binding(void *ctx, const struct store_binding_row *row)
+{
+	unsigned *n = ctx;
+	if (bindings_restore(row))
+		(*n)++;
+}
+
+static void restore_bindings(const struct conf *c)
+{
+	int64_t now_ms = (int64_t)time(NULL) * 1000;
+	unsigned n = 0;
+	struct sqlite3 *db = store_db_open(c->store.database, false, 1000);
+
+	if (db && store_bindings_read(db, now_ms, now_ms, RESTORE_BINDINGS_MAX, restore_one_binding, &n) < 0)
+		log_warn("cannot read the bindings of intercepted devices from the store: their people "
+			 "sign in again");
+	if (n > 0)
+		log_info("restored %u bindings of intercepted devices", n);
+	store_db_close(db);
+}
+
+/* The neighbour thread answered: waiting intercepted connections go on. */
+static void on_neigh_drained(void)
+{
+	for (unsigned i = 0; i < server.n_workers; i++)
+		worker_post(server.workers[i], 'N');
 }
 
 static void usage(FILE *f)
@@ -463,6 +497,8 @@ int main(int argc, char **argv)
 	if (!server.store)
 		fatal("cannot open the store");
 	restore_warn_acks(conf);
+	bindings_open(server.store);
+	restore_bindings(conf);
 	drop_privileges(conf->proxy.user);
 
 	main_base = event_base_new();
@@ -492,6 +528,10 @@ int main(int argc, char **argv)
 	for (unsigned w = 0; w < n_workers; w++)
 		if (worker_start(server.workers[w]) < 0)
 			fatal("cannot start worker %u", w);
+	/* MAC addresses of clients (intercept mode's bindings) */
+	struct neigh_hooks nh = {.answer = bindings_on_neigh, .drained = on_neigh_drained};
+	if (neigh_start(&nh, 0) < 0)
+		log_warn("cannot start the neighbour-table thread: devices are bound by address only");
 
 	presence_timer = evtimer_new(main_base, poll_presence, NULL);
 	poll_presence(-1, 0, NULL);
@@ -505,6 +545,8 @@ int main(int argc, char **argv)
 		worker_join(server.workers[w]);
 	identity_stop();
 	bump_shutdown();
+	neigh_stop();
+	bindings_close();
 	for (unsigned w = 0; w < n_workers; w++)
 		worker_destroy(server.workers[w]);
 	free(server.workers);

@@ -45,16 +45,23 @@
  *   identity.c  who is behind a request: proxy sign-in (verifier threads,
  *               the answer cache, failure limits) and the device map
  *   signin.c    intercept mode's sign-in page (GET/POST /signin)
- *   bindings.c  client addresses bound to people (sign-ins, recent
- *               explicit-proxy sessions) for intercepted devices
+ *   bindings.c  client addresses and devices bound to people (sign-ins,
+ *               a signed-in device's new addresses by its MAC address,
+ *               recent explicit-proxy sessions) for intercepted devices;
+ *               recorded in the store, restored from it at start
+ *   neigh.c     a client's MAC address from the kernel's neighbour table
+ *               (rtnetlink), asked by its own thread behind a cache
  *   bump.c      block pages over HTTPS: a denied or warned flow's TLS
  *               terminated with a leaf from the block CA (bump.h)
  *
  * Threads: every function here runs on the loop thread that owns the object
  * unless it says otherwise. Workers share only server.c's state (atomics,
  * mutex-protected tables and the refcounted generation), identity.c's
- * address table and job queue, bindings.c's address bindings and acks.c's
- * warn acknowledgements (each behind its own mutex), and the store.
+ * address table and job queue, bindings.c's address bindings, neigh.c's
+ * cache and acks.c's warn acknowledgements (each behind its own mutex), and
+ * the store. Besides the workers and the main thread: identity.c's
+ * verifiers, bump.c's mint thread, neigh.c's thread (which talks to the
+ * workers through worker_post) and the store's writer.
  * struct server has one writer, the main thread: it fills it before the
  * workers start, swaps the generation on reload (server_gen_set) and sets
  * `stopping`; workers only read it (the generation through
@@ -189,7 +196,8 @@ int worker_start(struct worker *w);
 /* From the main thread: stop accepting and finish (grace in ms). */
 void worker_post_stop(struct worker *w, unsigned grace_ms);
 /* Any thread: 'P' pause accepting (max_connections reached); 'H' take the current
- * generation for the worker's resolver (its parsed hosts table, dns_timeout). */
+ * generation for the worker's resolver (its parsed hosts table, dns_timeout);
+ * 'N' the neighbour table answered (conns waiting for it go on). */
 void worker_post(struct worker *w, char cmd);
 void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);

@@ -337,7 +337,7 @@ void signin_page(struct conn *c, const struct http_request *req, size_t head_len
 	}
 	int64_t now = time(NULL);
 	memcpy(c->user, who, sizeof(c->user));
-	bindings_sign_in(&c->peer.u.sa, c->user, expiry(c, now));
+	bindings_sign_in(&c->peer.u.sa, c->user, now, expiry(c, now));
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add_printf(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title>"
 			    "</head><body><p>Signed in as ");

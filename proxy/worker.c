@@ -14,7 +14,8 @@
  *
  * The main thread talks to a worker only through its command pipe
  * (worker_post_stop, worker_post: 'P' pause accepting, 'H' take a reloaded
- * generation for the resolver). Everything else here runs on the worker's
+ * generation for the resolver); the neighbour thread through it too ('N':
+ * it answered, see intercept.c). Everything else here runs on the worker's
  * thread, which never reads a file: hosts files come parsed in the
  * generation.
  */
@@ -60,6 +61,7 @@ struct worker {
 	struct bump_wake *bump_wake;    /* bump.c: minted leaves come back through it */
 	struct conn *social;            /* open tunnels to social platforms */
 	unsigned n_social;
+	struct conn *neigh;             /* intercepted conns waiting for the neighbour table */
 	unsigned grace_ms;
 	bool paused;
 	bool stopping;
@@ -305,6 +307,7 @@ void worker_conn_opened(struct worker *w, struct conn *c)
 void worker_conn_closed(struct worker *w, struct conn *c)
 {
 	worker_social_remove(w, c);
+	worker_neigh_remove(w, c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -358,6 +361,42 @@ void worker_social_remove(struct worker *w, struct conn *c)
 		c->snext->sprev = c->sprev;
 	c->in_social = 0;
 	w->n_social--;
+}
+
+void worker_neigh_add(struct worker *w, struct conn *c)
+{
+	if (c->in_neigh)
+		return;
+	c->in_neigh = 1;
+	c->nprev = NULL;
+	c->nnext = w->neigh;
+	if (w->neigh)
+		w->neigh->nprev = c;
+	w->neigh = c;
+}
+
+void worker_neigh_remove(struct worker *w, struct conn *c)
+{
+	if (!c->in_neigh)
+		return;
+	if (c->nprev)
+		c->nprev->nnext = c->nnext;
+	else
+		w->neigh = c->nnext;
+	if (c->nnext)
+		c->nnext->nprev = c->nprev;
+	c->in_neigh = 0;
+}
+
+/* The neighbour thread answered (command 'N'): the conns it answered for go on. */
+static void worker_neigh_answered(struct worker *w)
+{
+	struct conn *c = w->neigh;
+	while (c) {
+		struct conn *next = c->nnext;
+		intercept_neigh_check(c);
+		c = next;
+	}
 }
 
 /*
@@ -485,6 +524,8 @@ static void worker_on_command(evutil_socket_t fd, short what, void *arg)
 			worker_stop(w);
 		else if (cmd[i] == 'P' && !w->stopping)
 			pause_accept(w, 200);
+		else if (cmd[i] == 'N')
+			worker_neigh_answered(w);
 		else if (cmd[i] == 'H' && !w->stopping) {
 			dns_apply(w, server_gen_get());
 			/* an idle origin connection may be to an address a name no
