@@ -172,11 +172,14 @@ static void submit(struct sensor *s, const struct record *r)
 
 void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us)
 {
-	if (!f->user[0] && s->sessions) {
-		/* the proxy's session was not known when the flow began (it
-		 * signed in since, or the sessions had not been read yet): the
-		 * person from this minute on, and the flow's event */
-		const char *user = sessions_user(s->sessions, f->key.family, f->key.client, end_us);
+	if (!f->user[0] && (s->sessions || s->signins)) {
+		/* the person was not known when the flow began (they signed in
+		 * since, or the store had not been read yet): the person from
+		 * this minute on, and the flow's event */
+		const char *user = signins_user(s->signins, f->key.family, f->key.client,
+						f->has_mac ? f->mac : NULL, end_us);
+		if (!user)
+			user = sessions_user(s->sessions, f->key.family, f->key.client, end_us);
 		if (user) {
 			snprintf(f->user, sizeof(f->user), "%s", user);
 			f->group = policy_group_of(s->policy, user);
@@ -221,6 +224,9 @@ void bypass_identify(struct sensor *s, struct flow *f, int64_t ts_us)
 	struct sockaddr_any sa;
 	flow_key_sockaddr(&f->key, true, &sa);
 	const char *user = devmap_user(s->devices, &sa.u.sa);
+	if (!user)
+		user = signins_user(s->signins, f->key.family, f->key.client, f->has_mac ? f->mac : NULL,
+				    ts_us);
 	if (!user)
 		user = sessions_user(s->sessions, f->key.family, f->key.client, ts_us);
 	snprintf(f->user, sizeof(f->user), "%s", user ? user : "");

@@ -206,6 +206,18 @@ static enum decode_result decode_ethertype(uint16_t type, const uint8_t *p, size
 	return DECODE_UNSUPPORTED;
 }
 
+/* A cooked capture's sender: its address is the sending device's when the
+ * link is Ethernet (ARPHRD_ETHER, 6 bytes) and the frame came in; an
+ * outgoing one (type 4) carries this host's own. */
+static void sll_sender(unsigned pkttype, unsigned hatype, unsigned halen, const uint8_t *addr,
+		       struct packet *pkt)
+{
+	if (pkttype != 4 && hatype == 1 && halen == 6) {
+		memcpy(pkt->src_mac, addr, 6);
+		pkt->has_src_mac = true;
+	}
+}
+
 enum decode_result decode_frame(int linktype, const uint8_t *f, size_t caplen, struct packet *pkt)
 {
 	memset(pkt, 0, sizeof(*pkt));
@@ -213,6 +225,8 @@ enum decode_result decode_frame(int linktype, const uint8_t *f, size_t caplen, s
 	case DECODE_DLT_EN10MB: {
 		if (caplen < 14)
 			return DECODE_TRUNCATED;
+		memcpy(pkt->src_mac, f + 6, 6);
+		pkt->has_src_mac = true;
 		uint16_t type = rd16(f + 12);
 		size_t off = 14;
 		/* 802.1Q, 802.1ad and the old QinQ ethertypes; at most 4 tags */
@@ -227,12 +241,16 @@ enum decode_result decode_frame(int linktype, const uint8_t *f, size_t caplen, s
 		return decode_ethertype(type, f + off, caplen - off, pkt);
 	}
 	case DECODE_DLT_LINUX_SLL:
+		/* packet type, ARPHRD type, address length, address (8), protocol */
 		if (caplen < 16)
 			return DECODE_TRUNCATED;
+		sll_sender(rd16(f), rd16(f + 2), rd16(f + 4), f + 6, pkt);
 		return decode_ethertype(rd16(f + 14), f + 16, caplen - 16, pkt);
 	case DECODE_DLT_LINUX_SLL2:
+		/* protocol, reserved, ifindex, ARPHRD type, packet type, address length, address (8) */
 		if (caplen < 20)
 			return DECODE_TRUNCATED;
+		sll_sender(f[10], rd16(f + 8), f[11], f + 12, pkt);
 		return decode_ethertype(rd16(f), f + 20, caplen - 20, pkt);
 	case DECODE_DLT_RAW:
 	case DECODE_DLT_RAW_BSD:

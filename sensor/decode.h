@@ -5,6 +5,7 @@
  * Link layers: Ethernet (with 802.1Q / 802.1ad / QinQ tags), Linux cooked
  * v1 and v2 (the "any" device), raw IP, BSD loopback (DLT_NULL, DLT_LOOP).
  * Network: IPv4 and IPv6 (extension headers skipped). Transport: TCP, UDP.
+ * The sender's MAC address comes along where the link layer has one.
  *
  * Pure: no allocation, safe on any thread, never reads past caplen (the
  * captured length, which a small snaplen makes shorter than the frame).
@@ -41,6 +42,9 @@ enum decode_result {
 };
 
 struct packet {
+	uint8_t src_mac[6];         /* the sender's link-layer address, when has_src_mac */
+	bool has_src_mac;           /* Ethernet, or a cooked capture of a frame received
+				     * from an Ethernet sender (not one this host sent) */
 	int family;                 /* AF_INET or AF_INET6 */
 	uint8_t src[16], dst[16];   /* network byte order; IPv4 in the first 4 bytes */
 	uint8_t proto;              /* IPPROTO_TCP or IPPROTO_UDP */

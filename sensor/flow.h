@@ -51,7 +51,10 @@ struct flow {
 	bool ech;
 	const struct catalog_entry *entry; /* the name's platform, or NULL */
 	enum reason flag;                  /* FLAG_DOH, FLAG_VPN (flags.h), or REASON_NONE */
-	char user[64];                     /* from the device map; empty: the address */
+	char user[64];                     /* from the device map, a binding or a session;
+					    * empty: the address */
+	uint8_t mac[6];                    /* the client's MAC address (its frames' source) */
+	bool has_mac;
 	const struct group *group;         /* the user's group, or the default group */
 	bool detects;                      /* presence: its client marks students present
 					    * (at creation, again at each minute boundary) */

@@ -62,8 +62,9 @@ struct sensor *sensor_create(struct conf *conf, const struct sensor_options *o)
 	s->devices = devmap_load(policy_auth(s->policy)->devices);
 	s->sessions = o->store ? sessions_create(conf->store.database, conf->sensor.session_window_s)
 			       : NULL;
+	s->signins = o->store ? signins_create(conf->store.database) : NULL;
 	if (!s->flows || !s->dns || !s->scratch || !s->dnstcp || !s->frags || !s->devices ||
-	    bypass_init(s) < 0) {
+	    (o->store && !s->signins) || bypass_init(s) < 0) {
 		sensor_destroy(s);
 		return NULL;
 	}
@@ -90,6 +91,7 @@ void sensor_destroy(struct sensor *s)
 	free(s->proxy);
 	devmap_free(s->devices);
 	sessions_destroy(s->sessions);
+	signins_destroy(s->signins);
 	conf_unref(s->conf);
 	free(s);
 }
@@ -420,6 +422,7 @@ void sensor_tick(struct sensor *s, int64_t now_us)
 		return;
 	s->last_expire_us = now_us;
 	sessions_tick(s->sessions, now_us);
+	signins_tick(s->signins, now_us);
 	flow_expire(s->flows, now_us, (int64_t)s->o.tcp_idle_s * 1000000,
 		    (int64_t)s->o.udp_idle_s * 1000000, SENSOR_FIN_IDLE_US);
 }
@@ -512,6 +515,8 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		}
 		struct flow tmp;
 		tmp.key = k;
+		tmp.has_mac = from_client && p.has_src_mac;
+		memcpy(tmp.mac, p.src_mac, 6);
 		bypass_identify(s, &tmp, ts_us);
 		if (bypass_detects(s, &k, tmp.group))
 			bypass_presence(s, &k, tmp.group, ts_us);
@@ -538,6 +543,10 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		if (!f)
 			return;
 		s->st.flows++;
+		if (from_client && p.has_src_mac) {
+			memcpy(f->mac, p.src_mac, 6);
+			f->has_mac = true;
+		}
 		bypass_identify(s, f, ts_us);
 		f->detects = bypass_detects(s, &k, f->group);
 		/* named from DNS until (and unless) it names itself */
@@ -557,6 +566,15 @@ void sensor_frame(struct sensor *s, int linktype, int64_t ts_us, const uint8_t *
 		} else if ((dn && flags_doh_name(dn)) ||
 			   (k.sport == 443 && flags_doh_addr(k.family, k.server))) {
 			f->flag = FLAG_DOH;
+		}
+	} else if (from_client && p.has_src_mac && !f->has_mac) {
+		/* the client's first frame of a flow its server began (the
+		 * capture started in the middle): its MAC address */
+		memcpy(f->mac, p.src_mac, 6);
+		f->has_mac = true;
+		if (!f->user[0]) {
+			bypass_identify(s, f, ts_us);
+			f->detects = bypass_detects(s, &k, f->group);
 		}
 	}
 	if (f->detects)

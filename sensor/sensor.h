@@ -13,6 +13,7 @@
  *   quic.c     QUIC Initial decryption           bypass.c records and presence
  *   ipfrag.c   IPv4/IPv6 fragment reassembly     dnstcp.c DNS over TCP streams
  *   flags.c    DoH resolvers and VPN ports       sessions.c the proxy's recent sign-ins
+ *   signins.c  intercept mode's bindings (address and MAC address -> person)
  *   pcapfile.c the records of a pcap file (-r), read from its own buffer
  *
  * Single-threaded: one sensor per capture loop. Time is the capture's

@@ -11,6 +11,7 @@
 #include "ipfrag.h"
 #include "sensor.h"
 #include "sessions.h"
+#include "signins.h"
 
 struct proxy_addr {
 	int family;
@@ -36,6 +37,7 @@ struct sensor {
 	int64_t now_us;              /* the packet being handled (dnstcp's callback) */
 	struct devmap *devices;      /* [auth] devices (common/devmap.c) */
 	struct sessions *sessions;   /* the proxy's recent sessions, or NULL (off) */
+	struct signins *signins;     /* intercept mode's bindings, or NULL (no store) */
 	struct ipfrag *frags;        /* IP fragments being reassembled */
 	bool finishing;              /* sensor_finish(): records may wait for the store */
 };
@@ -49,9 +51,11 @@ bool bypass_is_proxy(const struct sensor *s, const struct flow_key *k);
 void bypass_progress(struct sensor *s, struct flow *f, int64_t end_us);
 /* The flow table's close callback: the final progress and the event. */
 void bypass_on_close(void *ctx, struct flow *f, const char *why);
-/* Who the flow's client is at ts: the device map's user, else the user the
- * proxy authenticated from the address within [sensor] session_window, else
- * none (the address); and the user's group. */
+/* Who the flow's client is at ts: the device map's user, else the person
+ * its address, or its MAC address (f->mac), is bound to by a sign-in in
+ * intercept mode, else the user the proxy authenticated from the address
+ * within [sensor] session_window, else none (the address); and the user's
+ * group. */
 void bypass_identify(struct sensor *s, struct flow *f, int64_t ts_us);
 /* Whether traffic from this client (of group g, may be NULL) marks students
  * present: [presence] detect_subnets and detect_groups. */

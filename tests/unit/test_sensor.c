@@ -124,6 +124,62 @@ START_TEST(decode_every_linktype)
 }
 END_TEST
 
+/* The sender's MAC address: Ethernet (tagged too), a cooked capture of a
+ * frame that came in from an Ethernet sender; never one this host sent
+ * (cooked, outgoing), nor a link without one. */
+START_TEST(decode_sender_mac)
+{
+	static const uint8_t sender[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+	static const uint8_t phone[6] = {0x02, 0x00, 0x00, 0x23, 0x10, 0xaa};
+	uint8_t f[512];
+	struct packet p;
+
+	size_t n = frame_with(DECODE_DLT_EN10MB, ip4_udp, f);
+	ck_assert_int_eq(decode_frame(DECODE_DLT_EN10MB, f, n, &p), DECODE_OK);
+	ck_assert(p.has_src_mac);
+	ck_assert_mem_eq(p.src_mac, sender, 6);
+	/* tagged */
+	n = unhex("020000000002" "0200002310aa" "81000014" "0800", f, sizeof(f));
+	n += unhex(ip4_udp, f + n, sizeof(f) - n);
+	ck_assert_int_eq(decode_frame(DECODE_DLT_EN10MB, f, n, &p), DECODE_OK);
+	ck_assert(p.has_src_mac);
+	ck_assert_mem_eq(p.src_mac, phone, 6);
+	/* cooked v1: packet type, ARPHRD type, address length, address */
+	static const struct {
+		const char *head;
+		bool mac;
+	} sll[] = {
+		{"0000" "0001" "0006" "0200002310aa0000" "0800", true},   /* to us, from the phone */
+		{"0003" "0001" "0006" "0200002310aa0000" "0800", true},   /* to another host */
+		{"0004" "0001" "0006" "0200002310aa0000" "0800", false},  /* sent by this host */
+		{"0000" "0304" "0006" "0200002310aa0000" "0800", false},  /* loopback */
+		{"0000" "0001" "0000" "0000000000000000" "0800", false},  /* no address */
+	};
+	for (size_t i = 0; i < sizeof(sll) / sizeof(sll[0]); i++) {
+		n = unhex(sll[i].head, f, sizeof(f));
+		n += unhex(ip4_udp, f + n, sizeof(f) - n);
+		ck_assert_int_eq(decode_frame(DECODE_DLT_LINUX_SLL, f, n, &p), DECODE_OK);
+		ck_assert_msg(p.has_src_mac == sll[i].mac, "SLL %s", sll[i].head);
+		if (sll[i].mac)
+			ck_assert_mem_eq(p.src_mac, phone, 6);
+	}
+	/* cooked v2: protocol, reserved, ifindex, ARPHRD type, packet type, length, address */
+	n = unhex("0800" "0000" "00000002" "0001" "00" "06" "0200002310aa0000", f, sizeof(f));
+	n += unhex(ip4_udp, f + n, sizeof(f) - n);
+	ck_assert_int_eq(decode_frame(DECODE_DLT_LINUX_SLL2, f, n, &p), DECODE_OK);
+	ck_assert(p.has_src_mac);
+	ck_assert_mem_eq(p.src_mac, phone, 6);
+	n = unhex("0800" "0000" "00000002" "0001" "04" "06" "0200002310aa0000", f, sizeof(f));
+	n += unhex(ip4_udp, f + n, sizeof(f) - n);
+	ck_assert_int_eq(decode_frame(DECODE_DLT_LINUX_SLL2, f, n, &p), DECODE_OK);
+	ck_assert(!p.has_src_mac);
+	/* raw IP: none */
+	n = frame_with(DECODE_DLT_RAW, ip4_udp, f);
+	ck_assert_int_eq(decode_frame(DECODE_DLT_RAW, f, n, &p), DECODE_OK);
+	ck_assert(!p.has_src_mac);
+}
+END_TEST
+
 START_TEST(decode_vlan_and_ipv6_ext)
 {
 	/* QinQ, then IPv6 with hop-by-hop + destination options, TCP to 443 */
@@ -728,6 +784,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("sensor");
 	TCase *tc = tcase_create("core");
 	tcase_add_loop_test(tc, decode_every_linktype, 0, sizeof(linktypes) / sizeof(linktypes[0]));
+	tcase_add_test(tc, decode_sender_mac);
 	tcase_add_test(tc, decode_vlan_and_ipv6_ext);
 	tcase_add_test(tc, decode_fragments_and_lengths);
 	tcase_add_test(tc, dns_query_and_answer);

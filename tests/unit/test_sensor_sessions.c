@@ -1,6 +1,9 @@
 /*
  * Unit tests: the proxy's sessions — the store writer's `sessions` table
  * (logger/) and breaktime-sensor's in-memory view of it (sensor/sessions.c)
+ * — and intercept mode's bindings the same way (the writer's `bindings`
+ * table, sensor/signins.c: by address and by MAC address, from since to
+ * until, an address's binding ended by a newer one)
  * — with the real writer thread: records the proxy submits (store_submit)
  * are what the sensor reads back: identified users by client address,
  * within the window, whatever log_other keeps of the events, never rows
@@ -12,6 +15,7 @@
 #include "test_store_util.h"
 
 #include "sessions.h"
+#include "signins.h"
 
 #define T0 1767225600000000LL   /* 2026-01-01T00:00:00Z */
 #define MIN 60000000LL
@@ -157,6 +161,138 @@ START_TEST(no_database_yet)
 }
 END_TEST
 
+/* ---- intercept mode's bindings ---- */
+
+static struct store_binding bind_row(const char *client, const char *mac, const char *user,
+				     int64_t since_us, int64_t until_us, enum store_binding_how how)
+{
+	struct store_binding b;
+	struct record r = from(client, NULL, 0, RECORD_SOURCE_PROXY); /* the address, parsed */
+	memset(&b, 0, sizeof(b));
+	b.client = r.client;
+	if (mac) {
+		unsigned m[6];
+		ck_assert_int_eq(sscanf(mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]), 6);
+		for (int i = 0; i < 6; i++)
+			b.mac[i] = (uint8_t)m[i];
+		b.has_mac = true;
+	}
+	snprintf(b.user, sizeof(b.user), "%s", user);
+	b.since_ms = since_us / 1000;
+	b.until_ms = until_us / 1000;
+	b.how = how;
+	return b;
+}
+
+static const char *bound(const struct signins *si, const char *client, const char *mac, int64_t at_us)
+{
+	uint8_t a[16] = {0}, m[6];
+	int family = strchr(client, ':') ? AF_INET6 : AF_INET;
+	ck_assert_int_eq(inet_pton(family, client, a), 1);
+	if (mac) {
+		unsigned v[6];
+		ck_assert_int_eq(sscanf(mac, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]), 6);
+		for (int i = 0; i < 6; i++)
+			m[i] = (uint8_t)v[i];
+	}
+	return signins_user(si, family, a, mac ? m : NULL, at_us);
+}
+
+#define PHONE "02:00:00:23:10:aa"
+#define LAPTOP "02:00:00:23:10:bb"
+#define OTHER "02:00:00:23:10:cc"
+
+START_TEST(signins_from_the_store)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct store_options o = {.no_purge_timer = true};
+	struct store *s = store_open_opts(&t.conf, &o);
+	ck_assert_ptr_nonnull(s);
+	struct signins *si = signins_create(t.db);
+	ck_assert_ptr_nonnull(si);
+	const int64_t H = 60 * MIN, end = T0 + 14 * H;
+	struct store_binding b;
+	/* alice signs in on her phone at 09:00 from 10.0.0.5 until the end of the day */
+	b = bind_row("10.0.0.5", PHONE, "alice", T0 + 9 * H, end, STORE_BINDING_SIGN_IN);
+	store_submit_binding(s, &b);
+	/* the proxy saw the phone at an IPv6 address at 09:30 */
+	b = bind_row("2001:db8::a1", PHONE, "alice", T0 + 9 * H + 30 * MIN, end, STORE_BINDING_MAC);
+	store_submit_binding(s, &b);
+	/* bob signs in from a routed network (no MAC address) for two hours */
+	b = bind_row("10.9.0.7", NULL, "bob", T0 + 9 * H, T0 + 11 * H, STORE_BINDING_SIGN_IN);
+	store_submit_binding(s, &b);
+	/* at 12:00 another device has 10.0.0.5: alice's binding there ends */
+	b = bind_row("10.0.0.5", PHONE, "alice", T0 + 12 * H, end, STORE_BINDING_END);
+	store_submit_binding(s, &b);
+	/* carol's laptop: signed in at 10:00 from 10.0.0.8 */
+	b = bind_row("10.0.0.8", LAPTOP, "carol", T0 + 10 * H, end, STORE_BINDING_SIGN_IN);
+	store_submit_binding(s, &b);
+	/* the same laptop, signed in by dave at 13:00 from 10.0.0.9: the MAC address is dave's from then */
+	b = bind_row("10.0.0.9", LAPTOP, "dave", T0 + 13 * H, end, STORE_BINDING_SIGN_IN);
+	store_submit_binding(s, &b);
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	ck_assert_int_eq(count(&t, "SELECT count(*) FROM bindings"), 6);
+
+	signins_tick(si, T0 + 10 * H);
+	ck_assert_uint_eq(signins_count(si), 4);
+	/* by address */
+	ck_assert_str_eq(bound(si, "10.0.0.5", NULL, T0 + 10 * H), "alice");
+	ck_assert_str_eq(bound(si, "10.0.0.5", OTHER, T0 + 10 * H), "alice"); /* the address first */
+	ck_assert_str_eq(bound(si, "2001:db8::a1", NULL, T0 + 10 * H), "alice");
+	ck_assert_str_eq(bound(si, "10.9.0.7", NULL, T0 + 10 * H), "bob");
+	ck_assert_ptr_null(bound(si, "10.0.0.6", NULL, T0 + 10 * H));
+	ck_assert_ptr_null(bound(si, "10.0.0.5", NULL, T0 + 9 * H - 1000)); /* before the sign-in */
+	/* by MAC address: the phone at an address the proxy never saw */
+	ck_assert_str_eq(bound(si, "2001:db8::77", PHONE, T0 + 10 * H), "alice");
+	ck_assert_str_eq(bound(si, "10.0.0.66", PHONE, T0 + 10 * H), "alice");
+	ck_assert_ptr_null(bound(si, "10.0.0.66", OTHER, T0 + 10 * H));
+	ck_assert_ptr_null(bound(si, "2001:db8::77", PHONE, T0 + 8 * H));
+
+	/* at 12:30: 10.0.0.5 is nobody's, the phone is still alice's; bob's expired */
+	signins_tick(si, T0 + 12 * H + 30 * MIN);
+	ck_assert_ptr_null(bound(si, "10.0.0.5", OTHER, T0 + 12 * H + 30 * MIN));
+	ck_assert_ptr_null(bound(si, "10.0.0.5", NULL, T0 + 12 * H + 30 * MIN));
+	ck_assert_str_eq(bound(si, "10.0.0.5", PHONE, T0 + 12 * H + 30 * MIN), "alice");
+	ck_assert_ptr_null(bound(si, "10.9.0.7", NULL, T0 + 12 * H + 30 * MIN));
+	ck_assert_str_eq(bound(si, "10.0.0.33", LAPTOP, T0 + 12 * H + 30 * MIN), "carol");
+	/* at 13:30 the laptop is dave's (the newest sign-in with it) */
+	signins_tick(si, T0 + 13 * H + 30 * MIN);
+	ck_assert_str_eq(bound(si, "10.0.0.33", LAPTOP, T0 + 13 * H + 30 * MIN), "dave");
+	/* until the end of the day, not after */
+	signins_tick(si, end - MIN);
+	ck_assert_str_eq(bound(si, "2001:db8::a1", NULL, end - MIN), "alice");
+	signins_tick(si, end + 20 * MIN);
+	ck_assert_ptr_null(bound(si, "2001:db8::a1", PHONE, end + 20 * MIN));
+	ck_assert_uint_eq(signins_count(si), 0);
+	signins_destroy(si);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
+START_TEST(signins_no_database_yet)
+{
+	struct tstore t;
+	tstore_init(&t, LOG_OTHER_COUNTS);
+	struct signins *si = signins_create(t.db);
+	signins_tick(si, T0);   /* logged, not fatal */
+	ck_assert_uint_eq(signins_count(si), 0);
+	ck_assert_ptr_null(bound(si, "10.0.0.5", PHONE, T0));
+	struct store_options o = {.no_purge_timer = true};
+	struct store *s = store_open_opts(&t.conf, &o);
+	ck_assert_ptr_nonnull(s);
+	struct store_binding b = bind_row("10.0.0.5", PHONE, "alice", T0, T0 + 60 * MIN, STORE_BINDING_SIGN_IN);
+	store_submit_binding(s, &b);
+	ck_assert_int_eq(store_flush(s, 20000), 0);
+	signins_tick(si, T0 + 1 * MIN);
+	ck_assert_str_eq(bound(si, "10.0.0.5", NULL, T0 + 1 * MIN), "alice");
+	signins_destroy(si);
+	store_close(s);
+	tstore_finish(&t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sensor_sessions");
@@ -165,6 +301,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, sessions_from_the_store);
 	tcase_add_test(tc, no_database_yet);
 	tcase_add_test(tc, log_other_none);
+	tcase_add_test(tc, signins_from_the_store);
+	tcase_add_test(tc, signins_no_database_yet);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -66,8 +66,9 @@ def fragment_hdr(offset, more, ident=7):
     return b"\x00" + struct.pack("!HI", (offset << 3) | (1 if more else 0), ident)
 
 
-def ether(ip, vlans=(), v6=False):
-    out = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01"
+def ether(ip, vlans=(), v6=False, src=b"\x02\x00\x00\x00\x00\x01"):
+    """An Ethernet frame from the MAC address src (6 bytes)."""
+    out = b"\x02\x00\x00\x00\x00\x02" + src
     for tpid, vid in vlans:
         out += struct.pack("!HH", tpid, vid)
     return out + struct.pack("!H", 0x86DD if v6 else 0x0800) + ip

@@ -456,6 +456,79 @@ def test_sessions():
     return None
 
 
+def test_signins():
+    """Attribution through intercept mode's bindings: the store's bindings
+    table (as breaktimed's writer keeps it; the writer's side is
+    tests/unit/test_sensor_sessions.c) says alice signed in from 10.0.0.5
+    an hour before the capture, until eight hours after it, on her phone
+    (its MAC address); bob's binding of 10.0.0.6 expired before the
+    capture; carol's of 10.0.0.8 ended a minute before it (another device
+    has the address); the proxy's sessions say bob used 10.0.0.5 around the
+    capture. The phone's flows are alice's by address, and by its MAC
+    address at an IPv6 address and an IPv4 address the proxy never saw
+    (over TCP and over UDP 443, QUIC), also when the capture begins with
+    the server's half of the flow; other devices' are their addresses'; the
+    binding wins over the session; after the expiry the address again."""
+    db = os.path.join(TMP, "signins.db")
+    conf = os.path.join(TMP, "signins.conf")
+    with open(conf, "w") as f:
+        f.write("[proxy]\nlisten = 10.9.9.9:3128\n"
+                "[store]\ndatabase = %s\n"
+                "[catalog]\nplatforms = %s/config/platforms.list\n"
+                "[sensor]\nsession_window = 10m\n" % (db, ROOT))
+    empty = os.path.join(TMP, "empty-signins.pcap")
+    g.write_pcap(empty, g.LINK_ETHERNET, [(T0, g.ether(g.ipv4("10.0.0.1", "10.0.0.2", 17, g.udp(1, 2, b"x"))))])
+    r = subprocess.run([SENSOR, "-c", conf, "-r", empty], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr)
+    con = sqlite3.connect(db)
+    ms, H = int(T0 * 1000), 3600 * 1000
+    phone, laptop, other = "02:00:00:23:10:aa", "02:00:00:23:10:bb", "02:00:00:23:10:cc"
+    rows = [("10.0.0.5", phone, "alice", ms - H, ms + 8 * H, "sign-in"),
+            ("10.0.0.6", None, "bob", ms - 2 * H, ms - H, "sign-in"),
+            ("10.0.0.8", laptop, "carol", ms - 2 * H, ms - 60000, "sign-in"),
+            ("10.0.0.8", laptop, "carol", ms - 60000, ms - 60000, "end")]
+    for row in rows:
+        con.execute("INSERT INTO bindings (day, client, mac, user, since_ms, until_ms, how)"
+                    " VALUES ('2026-01-01', ?, ?, ?, ?, ?, ?)", row)
+    con.execute("INSERT INTO sessions (day, client, user, first_ms, last_ms)"
+                " VALUES ('2026-01-01', '10.0.0.5', 'bob', ?, ?)", (ms - 60000, ms + 60000))
+    con.commit()
+    con.close()
+    mac = {n: bytes.fromhex(v.replace(":", "")) for n, v in (("phone", phone), ("other", other))}
+    h = hello("openssl-tls12")
+    a = g.dns_answer(9, "www.instagram.com", addrs=["157.240.1.174"])
+    quic = g.quic_initial(bytes.fromhex("a1b2c3d4"), 0, g.crypto_frame(0, h[5:])) if HAVE_CRYPTO else b"\xc0" + b"\0" * 1199
+    frames = [
+        (T0 + 0, g.ether(tcp4("10.0.0.5", "157.240.1.35", 42000, 443, 1, "PA", h), src=mac["phone"])),
+        (T0 + 1, g.ether(tcp6("2001:db8::a1", "2a03:2880::35", 42001, 443, 1, "PA", h), v6=True, src=mac["phone"])),
+        (T0 + 1.5, g.ether(g.ipv4("10.0.0.53", "10.0.0.77", 17, g.udp(53, 40000, a)))),
+        (T0 + 2, g.ether(g.ipv4("10.0.0.77", "157.240.1.174", 17, g.udp(50000, 443, quic)), src=mac["phone"])),
+        (T0 + 3, g.ether(tcp4("10.0.0.78", "157.240.1.35", 42003, 443, 1, "PA", h), src=mac["other"])),
+        (T0 + 4, g.ether(tcp4("10.0.0.8", "157.240.1.35", 42004, 443, 1, "PA", h), src=mac["other"])),
+        (T0 + 5, g.ether(tcp4("10.0.0.6", "157.240.1.35", 42005, 443, 1, "PA", h), src=mac["other"])),
+        # the server's half first (from the router's MAC address), then the phone's
+        (T0 + 6, g.ether(tcp4("157.240.1.174", "10.0.0.79", 443, 42006, 1, "PA", b"x" * 100))),
+        (T0 + 6.1, g.ether(tcp4("10.0.0.79", "157.240.1.174", 42006, 443, 1, "A"), src=mac["phone"])),
+        (T0 + 9 * 3600, g.ether(tcp4("10.0.0.5", "157.240.1.35", 42007, 443, 1, "PA", h), src=mac["phone"])),
+    ]
+    path = os.path.join(TMP, "signins.pcap")
+    g.write_pcap(path, g.LINK_ETHERNET, frames)
+    r = subprocess.run([SENSOR, "-c", conf, "-r", path], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr)
+    con = sqlite3.connect(db)
+    got = con.execute("SELECT client, user FROM events WHERE source = 'sensor' AND kind = 'tunnel'"
+                      " ORDER BY ts_ms").fetchall()
+    con.close()
+    want = [("10.0.0.5", "alice"), ("2001:db8::a1", "alice"), ("10.0.0.77", "alice"),
+            ("10.0.0.78", "10.0.0.78"), ("10.0.0.8", "10.0.0.8"), ("10.0.0.6", "10.0.0.6"),
+            ("10.0.0.79", "alice"), ("10.0.0.5", "10.0.0.5")]
+    if got != want:
+        return "sensor rows: expected %s\n got %s" % (want, got)
+    return None
+
+
 def test_flags():
     """Without --json, with the default log_other (counts): DoH and VPN
     connections are events of their own (reason and category doh / vpn, no
@@ -613,7 +686,8 @@ def main():
         err = run_case(c)
         print("%s %s%s" % ("FAIL" if err else "ok  ", c[0], "\n     " + err if err else ""))
         failed += bool(err)
-    for name, fn in (("store", test_store), ("sessions", test_sessions), ("flags", test_flags),
+    for name, fn in (("store", test_store), ("sessions", test_sessions), ("signins", test_signins),
+                     ("flags", test_flags),
                      ("exit-flush", test_exit_flush),
                      ("presence", test_presence)):
         n += 1
