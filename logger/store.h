@@ -14,11 +14,12 @@
  *   accesslog.c  the optional Squid native access.log
  *   refusals.c   refusals without identity (407, 429, allow_clients), counted
  *                per client, reason and minute instead of queued one by one
- *   storeq.c     the presence and warn-acknowledgement SQL of the other
- *                processes (breaktimed's main thread, `breaktime presence`,
- *                the web UI), on their own connections: storeq.h
+ *   storeq.c     the presence, warn-acknowledgement and bindings SQL of the
+ *                other processes (breaktimed's main thread, breaktime-sensor,
+ *                `breaktime presence`, the web UI), on their own
+ *                connections: storeq.h
  *
- * Threads: store_submit(), store_submit_presence(), store_stats(),
+ * Threads: store_submit(), store_submit_presence(), store_submit_binding(), store_stats(),
  * store_reopen() and store_usage_today() may be called from any thread and
  * never wait on SQLite or on I/O (they take a mutex held for a copy). The
  * writer thread alone uses the sqlite3 handle once store_open() returned.

@@ -1,7 +1,8 @@
 /*
  * storeq: the store's tables as the processes beside the writer use them —
  * breaktimed's main thread polling "students present" and restoring today's
- * warn acknowledgements, `breaktime presence` and the web UI's toggle
+ * warn acknowledgements and intercept mode's bindings, breaktime-sensor
+ * reading the bindings, `breaktime presence` and the web UI's toggle
  * recording a change by hand, and both showing the state in force. Their
  * SQL lives here, next to the schema (store.c) and the writer's own
  * statements (batch.c), so the tables change in logger/ alone. The reports'
