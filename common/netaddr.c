@@ -216,6 +216,41 @@ int sockaddr_host_key(const struct sockaddr *sa, uint8_t out[16])
 	return n == 4 ? AF_INET : AF_INET6;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool mac_parse(const char *s, uint8_t out[6])
+{
+	if (!s)
+		return false;
+	for (int i = 0; i < 6; i++) {
+		int hi = hex_digit(s[0]), lo = hi < 0 ? -1 : hex_digit(s[1]);
+		if (lo < 0 || s[2] != (i < 5 ? ':' : '\0'))
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+		s += 3;
+	}
+	return true;
+}
+
+void mac_format(const uint8_t mac[6], char out[18])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 6; i++) {
+		out[i * 3] = hex[mac[i] >> 4];
+		out[i * 3 + 1] = hex[mac[i] & 15];
+		out[i * 3 + 2] = i < 5 ? ':' : '\0';
+	}
+}
+
 bool sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
 {
 	return sockaddr_same_host(a, b) && sockaddr_port(a) == sockaddr_port(b);

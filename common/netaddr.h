@@ -42,6 +42,11 @@ bool sockaddr_same_host(const struct sockaddr *a, const struct sockaddr *b);
  * address too) or AF_INET6 with 16, zero-padded to 16 in out; 0 for another
  * family. */
 int sockaddr_host_key(const struct sockaddr *sa, uint8_t out[16]);
+/* A MAC address as "02:00:5e:10:00:01" (six pairs of hex digits, either
+ * case, separated by colons, nothing after): true with out filled. */
+bool mac_parse(const char *s, uint8_t out[6]);
+/* ... and back, in lower case (out: 18 bytes with the NUL). */
+void mac_format(const uint8_t mac[6], char out[18]);
 /* Loopback, link-local, unspecified or multicast: never an upstream by default. */
 bool sockaddr_is_local_scope(const struct sockaddr *sa);
 bool sockaddr_is_unspecified(const struct sockaddr *sa);

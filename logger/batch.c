@@ -16,7 +16,6 @@
 #include "store_internal.h"
 
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -641,8 +640,7 @@ static int write_aggregates(struct batch *b, struct writer_db *w, struct daycach
 		const struct store_binding *x = &b->binds[i].x;
 		char client[64], mac[18];
 		store_user_key(NULL, &x->client.u.sa, client, sizeof(client));
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", x->mac[0], x->mac[1],
-			 x->mac[2], x->mac[3], x->mac[4], x->mac[5]);
+		mac_format(x->mac, mac);
 		sqlite3_stmt *st = w->end_binding;
 		sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, x->since_ms);

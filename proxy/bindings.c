@@ -221,28 +221,11 @@ static void row_of(const struct binding *b, enum store_binding_how how, int64_t 
 	row->how = how;
 }
 
-static void mac_text(const uint8_t mac[6], char out[18])
-{
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-}
-
 /* ---- the entry points ---- */
 
 void bindings_open(struct store *s)
 {
 	store = s;
-}
-
-static bool parse_mac(const char *text, uint8_t mac[6])
-{
-	unsigned m[6];
-	char end;
-	if (!text || sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
-			    &end) != 6)
-		return false;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)m[i];
-	return true;
 }
 
 bool bindings_restore(const struct store_binding_row *row)
@@ -257,7 +240,7 @@ bool bindings_restore(const struct store_binding_row *row)
 			return false;
 	}
 	bool has_mac = row->mac != NULL;
-	if (has_mac && !parse_mac(row->mac, mac))
+	if (has_mac && !mac_parse(row->mac, mac))
 		return false;
 	pthread_mutex_lock(&lock);
 	struct binding *b = addr_put(family, key, row->user, row->since_ms, row->until_ms, true, &old);
@@ -436,7 +419,7 @@ bool bindings_identify(const struct sockaddr *sa, int64_t now, char user[64], bo
 	for (int i = 0; i < n_rows; i++) {
 		char text[64], mtext[18];
 		sockaddr_ntop(sa, text, sizeof(text));
-		mac_text(mac, mtext);
+		mac_format(mac, mtext);
 		if (rows[i].how == STORE_BINDING_END)
 			log_info("binding of %s to %s ended: the address is another device's now (%s)", text,
 				 rows[i].user, mtext);

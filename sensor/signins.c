@@ -12,6 +12,7 @@
 
 #include "fnv.h"
 #include "log.h"
+#include "netaddr.h"
 #include "storeq.h"
 #include "strutil.h"
 
@@ -92,18 +93,6 @@ static bool parse_client(const char *text, uint8_t *family, uint8_t addr[16])
 	return true;
 }
 
-static bool parse_mac(const char *text, uint8_t mac[6])
-{
-	unsigned m[6];
-	char end;
-	if (!text || sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
-			    &end) != 6)
-		return false;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)m[i];
-	return true;
-}
-
 /* One row of the store, in the order they began: chained in front. */
 static void add_row(void *ctx, const struct store_binding_row *r)
 {
@@ -113,7 +102,7 @@ static void add_row(void *ctx, const struct store_binding_row *r)
 	memset(&x, 0, sizeof(x));
 	if (!parse_client(r->client, &x.family, x.addr) || strlen(r->user) >= sizeof(x.user))
 		return;
-	x.has_mac = r->mac && parse_mac(r->mac, x.mac);
+	x.has_mac = r->mac && mac_parse(r->mac, x.mac);
 	str_copy(x.user, sizeof(x.user), r->user);
 	x.since_ms = r->since_ms;
 	x.until_ms = r->until_ms;

@@ -710,6 +710,24 @@ START_TEST(test_bindings)
 	/* bounded */
 	out[0] = '\0';
 	ck_assert_int_eq(store_bindings_read(db, T - H, T + 9 * H, 2, binding_seen, out), 2);
+	/* the MAC address text both ways (common/netaddr.c) */
+	static const struct {
+		const char *text;
+		bool ok;
+	} macs[] = {
+		{"02:00:00:00:aa:01", true}, {"02:00:00:00:AA:01", true}, {"02:00:00:00:aa:0", false},
+		{"02:00:00:00:aa:01:", false}, {"02-00-00-00-aa-01", false}, {"02:00:00:00:aa:0g", false},
+		{"", false}, {"02:00:00:00:aa:01 ", false},
+	};
+	for (size_t i = 0; i < sizeof(macs) / sizeof(macs[0]); i++) {
+		uint8_t m[6];
+		char back[18];
+		ck_assert_msg(mac_parse(macs[i].text, m) == macs[i].ok, "%s", macs[i].text);
+		if (macs[i].ok) {
+			mac_format(m, back);
+			ck_assert_str_eq(back, "02:00:00:00:aa:01");
+		}
+	}
 	sqlite3_close(db);
 	tstore_finish(&t);
 }
