@@ -273,31 +273,21 @@ void bindings_sign_in(const struct sockaddr *sa, const char *user, int64_t now, 
 	uint8_t key[16], mac[6];
 	int family = sockaddr_host_key(sa, key);
 	struct binding old;
-	struct store_binding row;
-	bool record = false;
 
 	if (!family)
 		return;
-	/* the MAC address, if the cache has it; else asked now, and the sign-in
-	 * recorded when the answer comes (bindings_on_neigh) */
-	enum neigh_answer ans = neigh_get(sa, mac);
+	/* bound at once; recorded once the neighbour table has answered. The
+	 * binding waits for the answer before the question is asked: the
+	 * neighbour thread may answer before this thread runs again. */
 	pthread_mutex_lock(&lock);
 	struct binding *b = addr_put(family, key, user, now * 1000, until * 1000, true, &old);
-	if (ans == NEIGH_MAC) {
-		memcpy(b->mac, mac, 6);
-		b->has_mac = true;
-		mac_put(mac, user, b->since_ms, b->until_ms);
-	}
-	b->mac_pending = ans == NEIGH_WAIT;
-	if (old.family && old.has_mac && !(b->has_mac && memcmp(old.mac, b->mac, 6) == 0))
+	b->mac_pending = true;
+	if (old.family && old.has_mac)
 		mac_recompute(old.mac, now * 1000);
-	if (!b->mac_pending) {
-		row_of(b, STORE_BINDING_SIGN_IN, 0, &row);
-		record = true;
-	}
 	pthread_mutex_unlock(&lock);
-	if (record)
-		store_submit_binding(store, &row);
+	enum neigh_answer ans = neigh_get(sa, mac);
+	if (ans != NEIGH_WAIT)
+		bindings_on_neigh(sa, ans == NEIGH_MAC ? mac : NULL); /* cached, or none to be had */
 }
 
 void bindings_on_neigh(const struct sockaddr *sa, const uint8_t *mac)
@@ -312,6 +302,7 @@ void bindings_on_neigh(const struct sockaddr *sa, const uint8_t *mac)
 	pthread_mutex_lock(&lock);
 	struct binding *b = addr_find(family, key, &found);
 	if (found && b->mac_pending) {
+		/* the first answer settles it (a cached one, or the thread's) */
 		b->mac_pending = false;
 		if (mac) {
 			memcpy(b->mac, mac, 6);
